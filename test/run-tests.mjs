@@ -1,0 +1,28 @@
+// Runs every compiled `*.test.js` under out/test (optionally only those under the folders given
+// as arguments) with Node's built-in runner, one file at a time: the real-model tests each use
+// both cores, so running them side by side would only slow every one of them down.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test'];
+const files = [];
+for (const r of roots) collect(path.join(root, 'out', r.replace(/\.ts$/, '.js')));
+if (files.length === 0) {
+  console.error(`no compiled test files under ${roots.join(', ')} (did the build run?)`);
+  process.exit(1);
+}
+files.sort();
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+process.exit(res.status ?? 1);
+
+function collect(p) {
+  if (!fs.existsSync(p)) return;
+  if (fs.statSync(p).isDirectory()) {
+    for (const e of fs.readdirSync(p)) collect(path.join(p, e));
+  } else if (p.endsWith('.test.js')) {
+    files.push(p);
+  }
+}
