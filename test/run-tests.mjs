@@ -15,7 +15,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 files.sort();
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
 process.exit(res.status ?? 1);
 
 function collect(p) {

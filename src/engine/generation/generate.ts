@@ -1,0 +1,159 @@
+/**
+ * The generation loop: prefill the prompt, optionally edit the KV cache, then decode token by
+ * token with greedy or seeded sampling, streaming text, stopping on EOS, stop strings, the token
+ * budget, the context window or an AbortSignal. The cache is exposed between prefill and the first
+ * decoding step (`editCache`): cache steering edits it there, once, and nothing runs per token.
+ */
+import { KvsteerError, cancelledError } from '../util/errors';
+import { KvCache } from '../model/kvCache';
+import { LoadedModel } from '../model/loadModel';
+import { Decoding, GREEDY, Sampler } from './sampler';
+
+export interface TokenEvent {
+  id: number;
+  /** Text this token completed (may be empty while a multi-byte character is pending). */
+  textDelta: string;
+  index: number;
+}
+
+export interface GenerateRequest {
+  /** Templated prompt token ids. */
+  promptIds: number[];
+  maxNewTokens: number;
+  decoding?: Decoding;
+  /** Generation stops when the text contains one of these; the text is cut before it. */
+  stopStrings?: string[];
+  signal?: AbortSignal;
+  onToken?: (e: TokenEvent) => void;
+  /**
+   * Number of final prompt tokens kept out of the prefill and fed at the first decoding step
+   * (default 0). Cache steering holds back 1: the offset token.
+   */
+  holdBack?: number;
+  /** Called once with the cache after the prefill, before decoding; may edit it in place. */
+  editCache?: (cache: KvCache) => void;
+  /** Residual-stream additions applied to every position fed after the prefill (activation steering). */
+  activationAdd?: ReadonlyMap<number, Float32Array>;
+}
+
+export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled';
+
+export interface GenerationTimings {
+  prefillMs: number;
+  /** Prompt tokens in the prefill. */
+  prefillTokens: number;
+  /** Time of the cache edit (0 when none). */
+  editMs: number;
+  /** Wall time of each decoding step (forward + sampling + detokenising). */
+  decodeMs: number[];
+  totalMs: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  tokenIds: number[];
+  stopReason: StopReason;
+  timings: GenerationTimings;
+}
+
+/** Mean decode time per token, or NaN when no decoding step ran. */
+export function msPerToken(t: GenerationTimings): number {
+  return t.decodeMs.length ? t.decodeMs.reduce((a, b) => a + b, 0) / t.decodeMs.length : NaN;
+}
+
+export async function generate(model: LoadedModel, req: GenerateRequest): Promise<GenerationResult> {
+  const t0 = performance.now();
+  const { promptIds } = req;
+  const holdBack = req.holdBack ?? 0;
+  if (promptIds.length === 0) throw new KvsteerError('INVALID_ARGUMENT', 'the prompt is empty');
+  if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) throw new KvsteerError('INVALID_ARGUMENT', `max new tokens must be a positive integer (got ${req.maxNewTokens})`);
+  if (holdBack < 0 || holdBack >= promptIds.length) throw new KvsteerError('INVALID_ARGUMENT', `cannot hold back ${holdBack} of ${promptIds.length} prompt tokens`);
+  const maxPositions = model.config.maxPositions;
+  if (promptIds.length >= maxPositions) {
+    throw new KvsteerError('PROMPT_TOO_LONG', `the prompt has ${promptIds.length} tokens but the model's context window is ${maxPositions}`);
+  }
+  const sampler = new Sampler(req.decoding ?? GREEDY);
+  const eos = new Set(model.config.eosTokenIds);
+  const backend = model.backend;
+  const generated: number[] = [];
+  const decodeMs: number[] = [];
+  let text = '';
+  let stopReason: StopReason = 'max-tokens';
+
+  const checkCancelled = () => {
+    if (req.signal?.aborted) throw cancelledError('generation');
+  };
+  checkCancelled();
+  const tp = performance.now();
+  const prefillIds = promptIds.slice(0, promptIds.length - holdBack);
+  let step = await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1 });
+  const prefillMs = performance.now() - tp;
+  let editMs = 0;
+  if (req.editCache) {
+    const te = performance.now();
+    req.editCache(step.cache);
+    editMs = performance.now() - te;
+  }
+  let pending = promptIds.slice(promptIds.length - holdBack);
+  let stepStart = performance.now();
+  if (pending.length) {
+    checkCancelled();
+    step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
+  }
+  for (;;) {
+    const id = sampler.next(step.logits);
+    if (eos.has(id)) {
+      stopReason = 'eos';
+      if (pending.length) decodeMs.push(performance.now() - stepStart);
+      break;
+    }
+    generated.push(id);
+    const full = model.tokenizer.decode(generated);
+    let delta = '';
+    // Hold back text that ends in a partial UTF-8 character until the next token completes it.
+    if (!full.endsWith('\uFFFD')) {
+      delta = full.slice(text.length);
+      text = full;
+    }
+    if (pending.length) decodeMs.push(performance.now() - stepStart);
+    const stop = req.stopStrings?.length ? findStop(text, req.stopStrings) : -1;
+    if (stop >= 0) {
+      const cut = text.slice(0, stop);
+      req.onToken?.({ id, textDelta: cut.slice(text.length - delta.length), index: generated.length - 1 });
+      text = cut;
+      stopReason = 'stop-string';
+      break;
+    }
+    req.onToken?.({ id, textDelta: delta, index: generated.length - 1 });
+    if (generated.length >= req.maxNewTokens) break;
+    if (step.cache.length + 1 >= maxPositions) {
+      stopReason = 'context-full';
+      break;
+    }
+    if (req.signal?.aborted) {
+      stopReason = 'cancelled';
+      break;
+    }
+    stepStart = performance.now();
+    pending = [id];
+    step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
+  }
+  // A partial character held back at the end is decoded as-is (a replacement character).
+  if (stopReason !== 'stop-string') text = model.tokenizer.decode(generated);
+  return {
+    text,
+    tokenIds: generated,
+    stopReason,
+    timings: { prefillMs, prefillTokens: prefillIds.length, editMs, decodeMs, totalMs: performance.now() - t0 },
+  };
+}
+
+function findStop(text: string, stops: string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    if (!s) continue;
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}

@@ -1,0 +1,147 @@
+/**
+ * Turns ggml tensor bytes into f32 values, block format by block format, following the reference
+ * decoders in ggml (ggml-quants.c) and gguf-py (quants.py). Used for norms, for weights whose type
+ * has no exact ONNX Runtime kernel (the K-quants), and by tests as the ground truth for the packed
+ * formats the graph uses directly.
+ */
+import { KvsteerError } from '../util/errors';
+import { bf16ToF32, f16ToF32 } from '../util/half';
+import { GgmlType, ggmlBlockLayout, ggmlTypeName } from './ggmlTypes';
+
+export const DEQUANTIZABLE = new Set<number>([
+  GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
+  GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+]);
+
+/** Decodes `elements` values of `type` from `bytes`. */
+export function dequantize(type: number, bytes: Uint8Array, elements: number): Float32Array {
+  const layout = ggmlBlockLayout(type);
+  if (!layout || !DEQUANTIZABLE.has(type)) {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `tensor type ${ggmlTypeName(type)} is not supported`);
+  }
+  const blocks = elements / layout.blockSize;
+  if (!Number.isInteger(blocks) || bytes.length < blocks * layout.blockBytes) {
+    throw new KvsteerError('GGUF_CORRUPT', `${ggmlTypeName(type)} data holds ${bytes.length} bytes, too few for ${elements} values`);
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(elements);
+  const h = (o: number) => f16ToF32(dv.getUint16(o, true));
+  switch (type) {
+    case GgmlType.F32:
+      for (let i = 0; i < elements; i++) out[i] = dv.getFloat32(i * 4, true);
+      break;
+    case GgmlType.F16:
+      for (let i = 0; i < elements; i++) out[i] = h(i * 2);
+      break;
+    case GgmlType.BF16:
+      for (let i = 0; i < elements; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
+      break;
+    case GgmlType.Q4_0:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 18, d = h(o), y = b * 32;
+        for (let j = 0; j < 16; j++) {
+          const q = bytes[o + 2 + j];
+          out[y + j] = ((q & 0xf) - 8) * d;
+          out[y + j + 16] = ((q >> 4) - 8) * d;
+        }
+      }
+      break;
+    case GgmlType.Q4_1:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 20, d = h(o), m = h(o + 2), y = b * 32;
+        for (let j = 0; j < 16; j++) {
+          const q = bytes[o + 4 + j];
+          out[y + j] = (q & 0xf) * d + m;
+          out[y + j + 16] = (q >> 4) * d + m;
+        }
+      }
+      break;
+    case GgmlType.Q5_0:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 22, d = h(o), qh = dv.getUint32(o + 2, true), y = b * 32;
+        for (let j = 0; j < 16; j++) {
+          const q = bytes[o + 6 + j];
+          const x0 = ((q & 0xf) | (((qh >>> j) << 4) & 0x10)) - 16;
+          const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
+          out[y + j] = x0 * d;
+          out[y + j + 16] = x1 * d;
+        }
+      }
+      break;
+    case GgmlType.Q5_1:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 24, d = h(o), m = h(o + 2), qh = dv.getUint32(o + 4, true), y = b * 32;
+        for (let j = 0; j < 16; j++) {
+          const q = bytes[o + 8 + j];
+          const x0 = (q & 0xf) | (((qh >>> j) << 4) & 0x10);
+          const x1 = (q >> 4) | ((qh >>> (j + 12)) & 0x10);
+          out[y + j] = x0 * d + m;
+          out[y + j + 16] = x1 * d + m;
+        }
+      }
+      break;
+    case GgmlType.Q8_0:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 34, d = h(o), y = b * 32;
+        for (let j = 0; j < 32; j++) out[y + j] = dv.getInt8(o + 2 + j) * d;
+      }
+      break;
+    case GgmlType.Q4_K:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 144, d = h(o), dmin = h(o + 2), sc = o + 4, qs = o + 16;
+        let y = b * 256, q = qs, is = 0;
+        for (let j = 0; j < 256; j += 64) {
+          const [s1, m1] = scaleMinK4(bytes, sc, is);
+          const [s2, m2] = scaleMinK4(bytes, sc, is + 1);
+          const d1 = d * s1, n1 = dmin * m1, d2 = d * s2, n2 = dmin * m2;
+          for (let l = 0; l < 32; l++) out[y + l] = d1 * (bytes[q + l] & 0xf) - n1;
+          for (let l = 0; l < 32; l++) out[y + 32 + l] = d2 * (bytes[q + l] >> 4) - n2;
+          q += 32; is += 2; y += 64;
+        }
+      }
+      break;
+    case GgmlType.Q5_K:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 176, d = h(o), dmin = h(o + 2), sc = o + 4, qh = o + 16, qs = o + 48;
+        let y = b * 256, ql = qs, is = 0, u1 = 1, u2 = 2;
+        for (let j = 0; j < 256; j += 64) {
+          const [s1, m1] = scaleMinK4(bytes, sc, is);
+          const [s2, m2] = scaleMinK4(bytes, sc, is + 1);
+          const d1 = d * s1, n1 = dmin * m1, d2 = d * s2, n2 = dmin * m2;
+          for (let l = 0; l < 32; l++) out[y + l] = d1 * ((bytes[ql + l] & 0xf) + (bytes[qh + l] & u1 ? 16 : 0)) - n1;
+          for (let l = 0; l < 32; l++) out[y + 32 + l] = d2 * ((bytes[ql + l] >> 4) + (bytes[qh + l] & u2 ? 16 : 0)) - n2;
+          ql += 32; is += 2; u1 <<= 2; u2 <<= 2; y += 64;
+        }
+      }
+      break;
+    case GgmlType.Q6_K:
+      for (let b = 0; b < blocks; b++) {
+        const o = b * 210, d = h(o + 208);
+        let ql = o, qh = o + 128, sc = o + 192, y = b * 256;
+        for (let n = 0; n < 256; n += 128) {
+          for (let l = 0; l < 32; l++) {
+            const is = l >> 4;
+            const q1 = ((bytes[ql + l] & 0xf) | (((bytes[qh + l] >> 0) & 3) << 4)) - 32;
+            const q2 = ((bytes[ql + l + 32] & 0xf) | (((bytes[qh + l] >> 2) & 3) << 4)) - 32;
+            const q3 = ((bytes[ql + l] >> 4) | (((bytes[qh + l] >> 4) & 3) << 4)) - 32;
+            const q4 = ((bytes[ql + l + 32] >> 4) | (((bytes[qh + l] >> 6) & 3) << 4)) - 32;
+            out[y + l] = d * dv.getInt8(sc + is) * q1;
+            out[y + l + 32] = d * dv.getInt8(sc + is + 2) * q2;
+            out[y + l + 64] = d * dv.getInt8(sc + is + 4) * q3;
+            out[y + l + 96] = d * dv.getInt8(sc + is + 6) * q4;
+          }
+          y += 128; ql += 64; qh += 32; sc += 8;
+        }
+      }
+      break;
+    default:
+      throw new KvsteerError('GGUF_UNSUPPORTED', `tensor type ${ggmlTypeName(type)} is not supported`);
+  }
+  return out;
+}
+
+/** The 6-bit scale and min of sub-block `j` in a K-quant block's 12 packed scale bytes. */
+function scaleMinK4(q: Uint8Array, o: number, j: number): [number, number] {
+  if (j < 4) return [q[o + j] & 63, q[o + j + 4] & 63];
+  return [(q[o + j + 4] & 0xf) | ((q[o + j - 4] >> 6) << 4), (q[o + j + 4] >> 4) | ((q[o + j] >> 6) << 4)];
+}

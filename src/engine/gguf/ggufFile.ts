@@ -1,0 +1,219 @@
+/**
+ * Reads a GGUF file (versions 2 and 3): the key/value metadata, the tensor directory, and tensor
+ * bytes on demand. The parser is our own rather than a library's so that every way a file can be
+ * wrong (not GGUF, truncated header, tensor data past the end of the file, an unknown tensor type)
+ * becomes one KvsteerError naming the file and the problem.
+ */
+import * as fs from 'node:fs';
+import { KvsteerError } from '../util/errors';
+import { ggmlBlockLayout, ggmlTypeName } from './ggmlTypes';
+
+export type GgufValue = number | bigint | string | boolean | GgufValue[];
+
+export interface GgufTensorInfo {
+  name: string;
+  /** Dimensions in ggml order: innermost (contiguous) first. */
+  dims: number[];
+  type: number;
+  /** Absolute byte offset of the tensor's data in the file. */
+  fileOffset: number;
+  byteSize: number;
+  elements: number;
+}
+
+export interface GgufFile {
+  path: string;
+  version: number;
+  fileSize: number;
+  metadata: Map<string, GgufValue>;
+  tensors: Map<string, GgufTensorInfo>;
+}
+
+const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
+const MAX_STRING = 1 << 26;
+const MAX_ARRAY = 1 << 26;
+
+/** Value type ids of GGUF metadata. */
+enum ValueType { U8 = 0, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 }
+
+/** Reads a little-endian stream from a file descriptor, refilling a buffer as it goes. */
+class Cursor {
+  private buf = Buffer.alloc(0);
+  private bufStart = 0;
+  pos = 0;
+  constructor(private readonly fd: number, readonly fileSize: number, private readonly file: string) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.fileSize) {
+      throw new KvsteerError('GGUF_CORRUPT', `${this.file}: the GGUF header is truncated (needs byte ${this.pos + n}, file has ${this.fileSize})`);
+    }
+    if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length) return;
+    const size = Math.min(Math.max(n, 1 << 20), this.fileSize - this.pos);
+    this.buf = Buffer.alloc(size);
+    fs.readSync(this.fd, this.buf, 0, size, this.pos);
+    this.bufStart = this.pos;
+  }
+  /** Offset of the next n bytes in `buf`; call it before reading `buf`, since it may refill it. */
+  private at(n: number): number {
+    this.need(n);
+    const o = this.pos - this.bufStart;
+    this.pos += n;
+    return o;
+  }
+  u8(): number { const o = this.at(1); return this.buf.readUInt8(o); }
+  i8(): number { const o = this.at(1); return this.buf.readInt8(o); }
+  u16(): number { const o = this.at(2); return this.buf.readUInt16LE(o); }
+  i16(): number { const o = this.at(2); return this.buf.readInt16LE(o); }
+  u32(): number { const o = this.at(4); return this.buf.readUInt32LE(o); }
+  i32(): number { const o = this.at(4); return this.buf.readInt32LE(o); }
+  f32(): number { const o = this.at(4); return this.buf.readFloatLE(o); }
+  f64(): number { const o = this.at(8); return this.buf.readDoubleLE(o); }
+  u64(): bigint { const o = this.at(8); return this.buf.readBigUInt64LE(o); }
+  i64(): bigint { const o = this.at(8); return this.buf.readBigInt64LE(o); }
+  /** A u64 that must fit a JS number (counts, offsets). */
+  count(what: string, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.u64();
+    if (v > BigInt(max)) throw new KvsteerError('GGUF_CORRUPT', `${this.file}: implausible ${what} (${v}) at byte ${this.pos - 8}`);
+    return Number(v);
+  }
+  str(): string {
+    const n = this.count('string length', MAX_STRING);
+    const o = this.at(n);
+    return this.buf.toString('utf8', o, o + n);
+  }
+}
+
+function readValue(c: Cursor, type: number, file: string): GgufValue {
+  switch (type) {
+    case ValueType.U8: return c.u8();
+    case ValueType.I8: return c.i8();
+    case ValueType.U16: return c.u16();
+    case ValueType.I16: return c.i16();
+    case ValueType.U32: return c.u32();
+    case ValueType.I32: return c.i32();
+    case ValueType.F32: return c.f32();
+    case ValueType.BOOL: return c.u8() !== 0;
+    case ValueType.STRING: return c.str();
+    case ValueType.U64: return c.u64();
+    case ValueType.I64: return c.i64();
+    case ValueType.F64: return c.f64();
+    case ValueType.ARRAY: {
+      const itemType = c.u32();
+      const n = c.count('array length', MAX_ARRAY);
+      const out: GgufValue[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = readValue(c, itemType, file);
+      return out;
+    }
+    default:
+      throw new KvsteerError('GGUF_CORRUPT', `${file}: unknown metadata value type ${type} at byte ${c.pos - 4}`);
+  }
+}
+
+/** Parses the header of a GGUF file; tensor data is read later with `readTensorBytes`. */
+export function openGguf(file: string): GgufFile {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new KvsteerError('FILE_NOT_FOUND', `${file}: no such file`);
+    throw new KvsteerError('FILE_NOT_FOUND', `${file}: cannot open (${code ?? String(e)})`, { cause: e });
+  }
+  try {
+    const fileSize = fs.fstatSync(fd).size;
+    const c = new Cursor(fd, fileSize, file);
+    if (fileSize < 24 || c.u32() !== GGUF_MAGIC) {
+      throw new KvsteerError('GGUF_CORRUPT', `${file}: not a GGUF file (the magic bytes "GGUF" are missing)`);
+    }
+    const version = c.u32();
+    if (version !== 2 && version !== 3) {
+      throw new KvsteerError('GGUF_UNSUPPORTED', `${file}: GGUF version ${version} is not supported (only 2 and 3)`);
+    }
+    const tensorCount = c.count('tensor count', 1 << 20);
+    const kvCount = c.count('metadata count', 1 << 20);
+    const metadata = new Map<string, GgufValue>();
+    for (let i = 0; i < kvCount; i++) {
+      const key = c.str();
+      metadata.set(key, readValue(c, c.u32(), file));
+    }
+    const raw: { name: string; dims: number[]; type: number; offset: number }[] = [];
+    for (let i = 0; i < tensorCount; i++) {
+      const name = c.str();
+      const nDims = c.u32();
+      if (nDims > 4) throw new KvsteerError('GGUF_CORRUPT', `${file}: tensor ${name} has ${nDims} dimensions (at most 4 allowed)`);
+      const dims: number[] = [];
+      for (let d = 0; d < nDims; d++) dims.push(c.count(`dimension of ${name}`, 2 ** 31));
+      const type = c.u32();
+      raw.push({ name, dims, type, offset: c.count(`offset of ${name}`) });
+    }
+    const alignment = Number(metadata.get('general.alignment') ?? 32);
+    const dataStart = Math.ceil(c.pos / alignment) * alignment;
+    const tensors = new Map<string, GgufTensorInfo>();
+    for (const t of raw) {
+      const layout = ggmlBlockLayout(t.type);
+      if (!layout) throw new KvsteerError('GGUF_UNSUPPORTED', `${file}: tensor ${t.name} has unknown ggml type ${t.type}`);
+      const elements = t.dims.reduce((a, b) => a * b, 1);
+      if (elements % layout.blockSize !== 0) {
+        throw new KvsteerError('GGUF_CORRUPT', `${file}: tensor ${t.name} (${elements} elements) is not whole ${ggmlTypeName(t.type)} blocks`);
+      }
+      const byteSize = (elements / layout.blockSize) * layout.blockBytes;
+      const fileOffset = dataStart + t.offset;
+      if (fileOffset + byteSize > fileSize) {
+        throw new KvsteerError(
+          'GGUF_CORRUPT',
+          `${file}: the file is truncated: tensor ${t.name} needs bytes up to ${fileOffset + byteSize} but the file has ${fileSize}`,
+        );
+      }
+      tensors.set(t.name, { name: t.name, dims: t.dims, type: t.type, fileOffset, byteSize, elements });
+    }
+    return { path: file, version, fileSize, metadata, tensors };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads one tensor's raw (possibly quantized) bytes. */
+export function readTensorBytes(file: GgufFile, tensor: GgufTensorInfo): Uint8Array {
+  const out = Buffer.alloc(tensor.byteSize);
+  const fd = fs.openSync(file.path, 'r');
+  try {
+    let done = 0;
+    while (done < out.length) {
+      const n = fs.readSync(fd, out, done, out.length - done, tensor.fileOffset + done);
+      if (n === 0) throw new KvsteerError('GGUF_CORRUPT', `${file.path}: unexpected end of file while reading tensor ${tensor.name}`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Typed metadata accessors that name the file and key when a value is missing or mistyped. */
+export function metaNumber(f: GgufFile, key: string, fallback?: number): number {
+  const v = f.metadata.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: required metadata ${key} is missing`);
+  }
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} should be a number`);
+}
+
+export function metaString(f: GgufFile, key: string, fallback?: string): string {
+  const v = f.metadata.get(key);
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: required metadata ${key} is missing`);
+  }
+  if (typeof v === 'string') return v;
+  throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} should be a string`);
+}
+
+export function metaArray<T extends GgufValue>(f: GgufFile, key: string, check: (x: GgufValue) => x is T): T[] | undefined {
+  const v = f.metadata.get(key);
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every(check)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  return v as T[];
+}

@@ -1,0 +1,139 @@
+/**
+ * Writes GGUF (version 3) files, with reference quantizers for F32, F16, Q8_0, Q4_0 and Q4_1
+ * blocks. kvsteer uses it to build its tiny random test models through the same import path as a
+ * real GGUF, and tests use it to make deliberately broken files.
+ */
+import * as fs from 'node:fs';
+import { f32ToF16 } from '../util/half';
+import { GgmlType, ggmlByteSize } from './ggmlTypes';
+
+export type GgufWriteValue =
+  | { type: 'u32'; value: number }
+  | { type: 'i32'; value: number }
+  | { type: 'f32'; value: number }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | { type: 'string[]'; value: string[] }
+  | { type: 'i32[]'; value: number[] };
+
+export interface GgufWriteTensor {
+  name: string;
+  /** ggml order: innermost first. */
+  dims: number[];
+  type: GgmlType;
+  data: Uint8Array;
+}
+
+class ByteSink {
+  private parts: Buffer[] = [];
+  size = 0;
+  push(b: Buffer): void { this.parts.push(b); this.size += b.length; }
+  u32(v: number): void { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b); }
+  i32(v: number): void { const b = Buffer.alloc(4); b.writeInt32LE(v); this.push(b); }
+  u64(v: number): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
+  f32(v: number): void { const b = Buffer.alloc(4); b.writeFloatLE(v); this.push(b); }
+  str(s: string): void { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.push(b); }
+  concat(): Buffer { return Buffer.concat(this.parts); }
+}
+
+const VT = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9 };
+
+export function writeGguf(file: string, metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[], alignment = 32): void {
+  const s = new ByteSink();
+  s.push(Buffer.from('GGUF', 'ascii'));
+  s.u32(3);
+  s.u64(tensors.length);
+  s.u64(Object.keys(metadata).length);
+  for (const [key, v] of Object.entries(metadata)) {
+    s.str(key);
+    switch (v.type) {
+      case 'u32': s.u32(VT.U32); s.u32(v.value); break;
+      case 'i32': s.u32(VT.I32); s.i32(v.value); break;
+      case 'f32': s.u32(VT.F32); s.f32(v.value); break;
+      case 'bool': s.u32(VT.BOOL); s.push(Buffer.from([v.value ? 1 : 0])); break;
+      case 'string': s.u32(VT.STRING); s.str(v.value); break;
+      case 'string[]': s.u32(VT.ARRAY); s.u32(VT.STRING); s.u64(v.value.length); v.value.forEach((x) => s.str(x)); break;
+      case 'i32[]': s.u32(VT.ARRAY); s.u32(VT.I32); s.u64(v.value.length); v.value.forEach((x) => s.i32(x)); break;
+    }
+  }
+  let offset = 0;
+  const offsets: number[] = [];
+  for (const t of tensors) {
+    const elements = t.dims.reduce((a, b) => a * b, 1);
+    if (ggmlByteSize(t.type, elements) !== t.data.length) throw new Error(`tensor ${t.name}: ${t.data.length} bytes do not match its type and shape`);
+    offset = Math.ceil(offset / alignment) * alignment;
+    offsets.push(offset);
+    offset += t.data.length;
+    s.str(t.name);
+    s.u32(t.dims.length);
+    t.dims.forEach((d) => s.u64(d));
+    s.u32(t.type);
+    s.u64(offsets[offsets.length - 1]);
+  }
+  const headerEnd = Math.ceil(s.size / alignment) * alignment;
+  s.push(Buffer.alloc(headerEnd - s.size));
+  const out = [s.concat()];
+  let at = 0;
+  tensors.forEach((t, i) => {
+    if (offsets[i] > at) out.push(Buffer.alloc(offsets[i] - at));
+    out.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    at = offsets[i] + t.data.length;
+  });
+  fs.writeFileSync(file, Buffer.concat(out));
+}
+
+/** Encodes f32 values as ggml blocks of `type` with ggml's reference (non-SIMD) quantizers. */
+export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
+  const n = values.length;
+  const out = new Uint8Array(ggmlByteSize(type, n));
+  const dv = new DataView(out.buffer);
+  switch (type) {
+    case GgmlType.F32:
+      for (let i = 0; i < n; i++) dv.setFloat32(i * 4, values[i], true);
+      return out;
+    case GgmlType.F16:
+      for (let i = 0; i < n; i++) dv.setUint16(i * 2, f32ToF16(values[i]), true);
+      return out;
+    case GgmlType.Q8_0:
+      for (let b = 0; b < n / 32; b++) {
+        let amax = 0;
+        for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(values[b * 32 + j]));
+        const d = amax / 127, id = d ? 1 / d : 0;
+        dv.setUint16(b * 34, f32ToF16(d), true);
+        for (let j = 0; j < 32; j++) dv.setInt8(b * 34 + 2 + j, Math.round(values[b * 32 + j] * id));
+      }
+      return out;
+    case GgmlType.Q4_0:
+      for (let b = 0; b < n / 32; b++) {
+        let amax = 0, max = 0;
+        for (let j = 0; j < 32; j++) {
+          const v = values[b * 32 + j];
+          if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+        }
+        const d = max / -8, id = d ? 1 / d : 0;
+        dv.setUint16(b * 18, f32ToF16(d), true);
+        for (let j = 0; j < 16; j++) {
+          const x0 = Math.min(15, Math.trunc(values[b * 32 + j] * id + 8.5));
+          const x1 = Math.min(15, Math.trunc(values[b * 32 + 16 + j] * id + 8.5));
+          out[b * 18 + 2 + j] = x0 | (x1 << 4);
+        }
+      }
+      return out;
+    case GgmlType.Q4_1:
+      for (let b = 0; b < n / 32; b++) {
+        let min = Infinity, max = -Infinity;
+        for (let j = 0; j < 32; j++) { min = Math.min(min, values[b * 32 + j]); max = Math.max(max, values[b * 32 + j]); }
+        const d = (max - min) / 15, id = d ? 1 / d : 0;
+        dv.setUint16(b * 20, f32ToF16(d), true);
+        dv.setUint16(b * 20 + 2, f32ToF16(min), true);
+        for (let j = 0; j < 16; j++) {
+          const x0 = Math.min(15, Math.trunc((values[b * 32 + j] - min) * id + 0.5));
+          const x1 = Math.min(15, Math.trunc((values[b * 32 + 16 + j] - min) * id + 0.5));
+          out[b * 20 + 4 + j] = x0 | (x1 << 4);
+        }
+      }
+      return out;
+    default:
+      throw new Error(`no quantizer for ${GgmlType[type]}`);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Reads a Llama-architecture GGUF into the graph builder's terms: the model spec from metadata and
+ * the weights from tensors, with llama.cpp's Q/K row permutation undone (its converter interleaves
+ * rotary pairs; Hugging Face's `rotate_half` layout, which ONNX Runtime's rotary kernel and our
+ * cache format use, keeps the halves apart).
+ */
+import { KvsteerError } from '../util/errors';
+import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
+import { LinearWeight, linearFromGgml, permuteRows } from '../onnx/linearWeight';
+import { dequantize } from './dequantize';
+import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
+import { ggmlTypeName } from './ggmlTypes';
+
+export const SUPPORTED_ARCHITECTURES = ['llama'];
+
+export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
+  const arch = metaString(f, 'general.architecture');
+  if (!SUPPORTED_ARCHITECTURES.includes(arch)) {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: architecture "${arch}" is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
+  }
+  const hiddenSize = metaNumber(f, `${arch}.embedding_length`);
+  const numHeads = metaNumber(f, `${arch}.attention.head_count`);
+  const headDim = metaNumber(f, `${arch}.attention.key_length`, hiddenSize / numHeads);
+  const ropeDims = metaNumber(f, `${arch}.rope.dimension_count`, headDim);
+  if (ropeDims !== headDim) {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: partial rotary embedding (${ropeDims} of ${headDim} dims) is not supported`);
+  }
+  const scaling = f.metadata.get(`${arch}.rope.scaling.type`);
+  if (scaling !== undefined && scaling !== 'none') {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: rope scaling "${String(scaling)}" is not supported`);
+  }
+  const tokens = f.metadata.get('tokenizer.ggml.tokens');
+  const embd = tensor(f, 'token_embd.weight');
+  const vocabSize = embd.dims[1];
+  if (Array.isArray(tokens) && tokens.length !== vocabSize) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary has ${tokens.length} tokens but token_embd has ${vocabSize} rows`);
+  }
+  const freqs = f.tensors.get('rope_freqs.weight');
+  return {
+    hiddenSize,
+    intermediateSize: metaNumber(f, `${arch}.feed_forward_length`),
+    numLayers: metaNumber(f, `${arch}.block_count`),
+    numHeads,
+    numKvHeads: metaNumber(f, `${arch}.attention.head_count_kv`, numHeads),
+    headDim,
+    rmsNormEps: metaNumber(f, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
+    ropeTheta: metaNumber(f, `${arch}.rope.freq_base`, 10000),
+    ropeFreqFactors: freqs ? dequantize(freqs.type, readTensorBytes(f, freqs), freqs.elements) : undefined,
+    maxPositions: metaNumber(f, `${arch}.context_length`, 4096),
+    vocabSize,
+  };
+}
+
+/**
+ * Inverse of llama.cpp's permutation for one Q or K matrix of `heads` heads of size `headDim`:
+ * GGUF row h·D + 2i + j holds Hugging Face row h·D + j·D/2 + i.
+ */
+export function unpermuteQK(w: LinearWeight, heads: number, headDim: number): LinearWeight {
+  const perm = new Array<number>(heads * headDim);
+  const half = headDim / 2;
+  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let j = 0; j < 2; j++) perm[h * headDim + j * half + i] = h * headDim + 2 * i + j;
+  return permuteRows(w, perm);
+}
+
+export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (done: number, total: number) => void): LlamaWeights {
+  const lin = (name: string): LinearWeight => {
+    const t = tensor(f, name);
+    if (t.dims.length !== 2) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} should be 2-D`);
+    try {
+      return linearFromGgml(t.type, readTensorBytes(f, t), t.dims[1], t.dims[0]);
+    } catch (e) {
+      if (e instanceof KvsteerError) throw new KvsteerError(e.code, `${f.path}: tensor ${name}: ${e.message}`);
+      throw e;
+    }
+  };
+  const vec = (name: string, n: number): Float32Array => {
+    const t = tensor(f, name);
+    if (t.elements !== n) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} has ${t.elements} values, expected ${n}`);
+    return dequantize(t.type, readTensorBytes(f, t), n);
+  };
+  const { hiddenSize: H } = spec;
+  const embd = tensor(f, 'token_embd.weight');
+  let embedding: Float32Array;
+  try {
+    embedding = dequantize(embd.type, readTensorBytes(f, embd), embd.elements);
+  } catch (e) {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
+  }
+  const layers: LlamaWeights['layers'] = [];
+  for (let l = 0; l < spec.numLayers; l++) {
+    const p = `blk.${l}.`;
+    for (const bias of ['attn_q.bias', 'attn_k.bias', 'attn_v.bias']) {
+      if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported`);
+    }
+    layers.push({
+      attnNorm: vec(p + 'attn_norm.weight', H),
+      q: unpermuteQK(lin(p + 'attn_q.weight'), spec.numHeads, spec.headDim),
+      k: unpermuteQK(lin(p + 'attn_k.weight'), spec.numKvHeads, spec.headDim),
+      v: lin(p + 'attn_v.weight'),
+      o: lin(p + 'attn_output.weight'),
+      ffnNorm: vec(p + 'ffn_norm.weight', H),
+      gate: lin(p + 'ffn_gate.weight'),
+      up: lin(p + 'ffn_up.weight'),
+      down: lin(p + 'ffn_down.weight'),
+    });
+    onLayer?.(l + 1, spec.numLayers);
+  }
+  return {
+    embedding,
+    layers,
+    finalNorm: vec('output_norm.weight', H),
+    // No `output` tensor means the head is tied to the embeddings.
+    lmHead: f.tensors.has('output.weight') ? lin('output.weight') : lin('token_embd.weight'),
+  };
+}
+
+function tensor(f: GgufFile, name: string): GgufTensorInfo {
+  const t = f.tensors.get(name);
+  if (!t) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} is missing`);
+  return t;
+}
+
+export function describeTensorTypes(f: GgufFile): string {
+  const counts = new Map<string, number>();
+  for (const t of f.tensors.values()) counts.set(ggmlTypeName(t.type), (counts.get(ggmlTypeName(t.type)) ?? 0) + 1);
+  return [...counts].map(([k, v]) => `${v}×${k}`).join(', ');
+}

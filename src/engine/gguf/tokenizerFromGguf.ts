@@ -1,0 +1,143 @@
+/**
+ * Builds a Hugging Face `tokenizer.json` and `tokenizer_config.json` from a GGUF file's
+ * vocabulary, merges, token types, pre-tokenizer name and chat template, so transformers.js can
+ * tokenize exactly as llama.cpp does. Only byte-level BPE (`tokenizer.ggml.model = gpt2`)
+ * vocabularies are supported; the pre-tokenizer is chosen from `tokenizer.ggml.pre` the way
+ * llama.cpp chooses its regexes.
+ */
+import { KvsteerError } from '../util/errors';
+import { GgufFile, GgufValue, metaArray, metaString } from './ggufFile';
+
+/** llama.cpp token types. */
+const TOKEN_TYPE_CONTROL = 3;
+const TOKEN_TYPE_USER_DEFINED = 4;
+
+const LLAMA3_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+type Json = Record<string, unknown>;
+
+/** Hugging Face pre-tokenizer equivalent to llama.cpp's pre-tokenizer `pre`. */
+function preTokenizerFor(pre: string, file: string): Json {
+  const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+  const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
+  switch (pre) {
+    case 'default':
+    case 'gpt-2':
+    case 'gpt2':
+      return byteLevel(true);
+    // llama.cpp: every digit split apart, then the GPT-2 regex.
+    case 'smollm':
+    case 'starcoder':
+    case 'refact':
+    case 'codeshell':
+      return { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] };
+    case 'llama3':
+    case 'llama-bpe':
+    case 'smaug-bpe':
+      return { type: 'Sequence', pretokenizers: [split(LLAMA3_REGEX), byteLevel(false)] };
+    case 'qwen2':
+      return { type: 'Sequence', pretokenizers: [split(QWEN2_REGEX), byteLevel(false)] };
+    default:
+      throw new KvsteerError('GGUF_UNSUPPORTED', `${file}: pre-tokenizer "${pre}" is not supported`);
+  }
+}
+
+export interface GgufTokenizer {
+  tokenizerJson: Json;
+  tokenizerConfig: Json;
+  bosTokenId?: number;
+  eosTokenIds: number[];
+  padTokenId?: number;
+}
+
+const isString = (x: GgufValue): x is string => typeof x === 'string';
+const isNumber = (x: GgufValue): x is number => typeof x === 'number';
+
+export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
+  const model = metaString(f, 'tokenizer.ggml.model');
+  if (model !== 'gpt2') {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tokenizer model "${model}" is not supported (only byte-level BPE, "gpt2")`);
+  }
+  const tokens = metaArray(f, 'tokenizer.ggml.tokens', isString);
+  const merges = metaArray(f, 'tokenizer.ggml.merges', isString);
+  if (!tokens || !merges) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary or merges are missing`);
+  const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber) ?? [];
+  const pre = metaString(f, 'tokenizer.ggml.pre', 'default');
+  const id = (key: string): number | undefined => {
+    const v = f.metadata.get(key);
+    return typeof v === 'number' && v >= 0 && v < tokens.length ? v : undefined;
+  };
+  const bos = id('tokenizer.ggml.bos_token_id');
+  const eos = id('tokenizer.ggml.eos_token_id');
+  const unk = id('tokenizer.ggml.unknown_token_id');
+  const pad = id('tokenizer.ggml.padding_token_id');
+  const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
+  const addBos = f.metadata.get('tokenizer.ggml.add_bos_token') === true;
+
+  const vocab: Record<string, number> = {};
+  tokens.forEach((t, i) => {
+    if (!(t in vocab)) vocab[t] = i;
+  });
+  const addedTokens = tokens
+    .map((content, i) => ({ content, i, type: types[i] }))
+    .filter((t) => t.type === TOKEN_TYPE_CONTROL || t.type === TOKEN_TYPE_USER_DEFINED)
+    .map((t) => ({
+      id: t.i,
+      content: t.content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: t.type === TOKEN_TYPE_CONTROL,
+    }));
+
+  const postProcessor = addBos && bos !== undefined
+    ? {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: tokens[bos], type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+        pair: [{ SpecialToken: { id: tokens[bos], type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+        special_tokens: { [tokens[bos]]: { id: tokens[bos], ids: [bos], tokens: [tokens[bos]] } },
+      }
+    : null;
+
+  const tokenizerJson: Json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: addedTokens,
+    normalizer: null,
+    pre_tokenizer: preTokenizerFor(pre, f.path),
+    post_processor: postProcessor,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
+  };
+  const tok = (i: number | undefined) => (i === undefined ? null : tokens[i]);
+  const chatTemplate = f.metadata.get('tokenizer.chat_template');
+  const tokenizerConfig: Json = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    add_bos_token: addBos,
+    add_eos_token: false,
+    bos_token: tok(bos),
+    eos_token: tok(eos),
+    unk_token: tok(unk),
+    pad_token: tok(pad),
+    clean_up_tokenization_spaces: false,
+    model_max_length: 1e30,
+    ...(typeof chatTemplate === 'string' ? { chat_template: chatTemplate } : {}),
+  };
+  return { tokenizerJson, tokenizerConfig, bosTokenId: bos, eosTokenIds: [...new Set(eosIds)], padTokenId: pad };
+}

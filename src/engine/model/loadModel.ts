@@ -1,0 +1,151 @@
+/**
+ * Loads a model for generation from a hub id, a local folder or a GGUF file. GGUF files are
+ * imported once into a cached folder; hub ids are downloaded by transformers.js into its cache with
+ * progress events. Every source then takes the same path: transformers.js opens the folder
+ * (tokenizer, config, ONNX session) and the engine drives the session itself.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ImportPrecision, importGguf, ImportProgress } from '../gguf/importGguf';
+import { KvsteerError, throwIfAborted } from '../util/errors';
+import { ChatTokenizer } from './chatTokenizer';
+import { ModelConfig, readModelConfig } from './modelConfig';
+import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
+import { OnnxBackend, OrtSessionLike } from './onnxBackend';
+
+export interface LoadProgress {
+  stage: 'download' | 'import' | 'load' | 'ready';
+  /** 0..1 when known. */
+  fraction?: number;
+  message: string;
+}
+
+export interface LoadOptions {
+  /** Cache root for GGUF imports and hub downloads. Default: defaultCacheDir(). */
+  cacheDir?: string;
+  /** Arithmetic of graphs imported from GGUF (default 'exact'). */
+  precision?: ImportPrecision;
+  /** CPU threads for ONNX Runtime (0 = its default). */
+  threads?: number;
+  onProgress?: (p: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface LoadedModel {
+  /** Display name (from the GGUF metadata, the hub id or the folder name). */
+  name: string;
+  /** Identity used to match steering vectors: hub id, GGUF general.name or folder name. */
+  id: string;
+  source: ModelSource;
+  folder: string;
+  config: ModelConfig;
+  tokenizer: ChatTokenizer;
+  backend: OnnxBackend;
+  timings: { importMs: number; loadMs: number; converted: boolean };
+  dispose(): Promise<void>;
+}
+
+type Transformers = typeof import('@huggingface/transformers', { with: { 'resolution-mode': 'import' } });
+let transformersModule: Promise<Transformers> | undefined;
+
+/** transformers.js is loaded on first use only (it is large; the extension must activate fast). */
+function transformers(): Promise<Transformers> {
+  transformersModule ??= import('@huggingface/transformers');
+  return transformersModule;
+}
+
+export async function loadModel(spec: string | ModelSource, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const source = typeof spec === 'string' ? parseModelSource(spec) : spec;
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const t0 = performance.now();
+  let folder: string;
+  let name: string;
+  let id: string;
+  let converted = false;
+  let importMs = 0;
+  const tf = await transformers();
+  tf.env.cacheDir = path.join(cacheDir, 'hub');
+  if (source.kind === 'gguf') {
+    const r = await importGguf(source.path, {
+      cacheDir: path.join(cacheDir, 'models'),
+      precision: opts.precision,
+      signal: opts.signal,
+      onProgress: (p: ImportProgress) => opts.onProgress?.({ stage: 'import', fraction: p.fraction, message: p.message }),
+    });
+    folder = r.folder;
+    converted = r.converted;
+    importMs = performance.now() - t0;
+    const meta = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { kvsteer?: { name?: string } };
+    name = meta.kvsteer?.name ?? path.basename(source.path, '.gguf');
+    id = name;
+  } else if (source.kind === 'folder') {
+    folder = source.path;
+    name = path.basename(folder);
+    id = name;
+    for (const f of ['config.json', 'tokenizer.json']) {
+      if (!fs.existsSync(path.join(folder, f))) throw new KvsteerError('MODEL_LOAD_FAILED', `${folder}: ${f} is missing (expected a Hugging Face–layout folder)`);
+    }
+  } else {
+    folder = source.id;
+    name = source.id;
+    id = source.id;
+  }
+  throwIfAborted(opts.signal, 'model loading');
+  const t1 = performance.now();
+  opts.onProgress?.({ stage: 'load', message: `Loading ${name}` });
+  const local = source.kind !== 'hub';
+  const progress_callback = (info: { status: string; file?: string; progress?: number }) => {
+    if (info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
+  };
+  let tokenizer;
+  let model;
+  try {
+    tokenizer = await tf.AutoTokenizer.from_pretrained(folder, { local_files_only: local, progress_callback });
+    model = await tf.AutoModelForCausalLM.from_pretrained(folder, {
+      local_files_only: local,
+      progress_callback,
+      dtype: 'fp32',
+      session_options: { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 },
+    });
+  } catch (e) {
+    throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
+  }
+  const configFolder = local ? folder : path.join(tf.env.cacheDir, source.id);
+  const config = fs.existsSync(path.join(configFolder, 'config.json')) ? readModelConfig(configFolder) : configFromTransformers(model.config as unknown as Record<string, unknown>);
+  const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
+  if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
+  const backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize);
+  opts.onProgress?.({ stage: 'ready', fraction: 1, message: `${name} ready` });
+  return {
+    name,
+    id,
+    source,
+    folder,
+    config,
+    tokenizer: new ChatTokenizer(tokenizer),
+    backend,
+    timings: { importMs, loadMs: performance.now() - t1, converted },
+    dispose: async () => {
+      await model.dispose();
+    },
+  };
+}
+
+function configFromTransformers(c: Record<string, unknown>): ModelConfig {
+  const n = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : undefined);
+  const hidden = n('hidden_size') ?? 0;
+  const heads = n('num_attention_heads') ?? 1;
+  const eos = c.eos_token_id;
+  return {
+    modelType: String(c.model_type ?? 'unknown'),
+    numLayers: n('num_hidden_layers') ?? 0,
+    numHeads: heads,
+    numKvHeads: n('num_key_value_heads') ?? heads,
+    headDim: n('head_dim') ?? hidden / heads,
+    hiddenSize: hidden,
+    vocabSize: n('vocab_size') ?? 0,
+    maxPositions: n('max_position_embeddings') ?? 2048,
+    eosTokenIds: Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [],
+    bosTokenId: n('bos_token_id'),
+  };
+}

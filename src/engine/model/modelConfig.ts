@@ -1,0 +1,60 @@
+/**
+ * The facts about a loaded model that the engine needs, read from a Hugging Face `config.json`
+ * and `generation_config.json`: cache geometry (layers, kv heads, head dim), vocabulary size,
+ * context length and end-of-sequence ids.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KvsteerError } from '../util/errors';
+
+export interface ModelConfig {
+  modelType: string;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  hiddenSize: number;
+  vocabSize: number;
+  maxPositions: number;
+  eosTokenIds: number[];
+  bosTokenId?: number;
+}
+
+function readJson(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new KvsteerError('MODEL_LOAD_FAILED', `${file}: cannot read (${(e as Error).message})`);
+  }
+}
+
+const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : typeof v === 'number' ? [v] : []);
+
+export function readModelConfig(folder: string): ModelConfig {
+  const cfgFile = path.join(folder, 'config.json');
+  const c = readJson(cfgFile);
+  const genFile = path.join(folder, 'generation_config.json');
+  const gen = fs.existsSync(genFile) ? readJson(genFile) : {};
+  const num = (key: string, fallback?: number): number => {
+    const v = c[key];
+    if (typeof v === 'number') return v;
+    if (fallback !== undefined) return fallback;
+    throw new KvsteerError('MODEL_LOAD_FAILED', `${cfgFile}: ${key} is missing`);
+  };
+  const hiddenSize = num('hidden_size');
+  const numHeads = num('num_attention_heads');
+  const eos = [...new Set([...ids(gen.eos_token_id), ...ids(c.eos_token_id)])];
+  const bos = typeof c.bos_token_id === 'number' ? c.bos_token_id : undefined;
+  return {
+    modelType: typeof c.model_type === 'string' ? c.model_type : 'unknown',
+    numLayers: num('num_hidden_layers'),
+    numHeads,
+    numKvHeads: num('num_key_value_heads', numHeads),
+    headDim: num('head_dim', hiddenSize / numHeads),
+    hiddenSize,
+    vocabSize: num('vocab_size'),
+    maxPositions: num('max_position_embeddings', 2048),
+    eosTokenIds: eos,
+    bosTokenId: bos,
+  };
+}

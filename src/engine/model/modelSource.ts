@@ -1,0 +1,45 @@
+/**
+ * Where a model comes from, as a user writes it: a `.gguf` file, a local folder in the Hugging Face
+ * layout, or a Hugging Face hub id. Everything ends in a local folder that the loader opens.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KvsteerError } from '../util/errors';
+
+export type ModelSource =
+  | { kind: 'gguf'; path: string }
+  | { kind: 'folder'; path: string }
+  | { kind: 'hub'; id: string };
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** Expands `~` and resolves relative paths against `cwd`. */
+function expand(p: string, cwd: string): string {
+  const home = p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+  return path.resolve(cwd, home);
+}
+
+export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource {
+  const s = spec.trim();
+  if (!s) throw new KvsteerError('INVALID_ARGUMENT', 'no model given: pass a hub id, a folder or a .gguf file');
+  if (s.toLowerCase().endsWith('.gguf')) return { kind: 'gguf', path: expand(s, cwd) };
+  const local = expand(s, cwd);
+  if (fs.existsSync(local)) {
+    if (fs.statSync(local).isDirectory()) return { kind: 'folder', path: local };
+    throw new KvsteerError('INVALID_ARGUMENT', `${local}: not a folder or a .gguf file`);
+  }
+  if (s.startsWith('.') || s.startsWith('/') || s.startsWith('~') || !HUB_ID.test(s)) {
+    throw new KvsteerError('FILE_NOT_FOUND', `${local}: no such file or folder`);
+  }
+  return { kind: 'hub', id: s };
+}
+
+export function describeSource(src: ModelSource): string {
+  return src.kind === 'hub' ? src.id : src.path;
+}
+
+/** Default cache root: $KVSTEER_CACHE_DIR, else ~/.cache/kvsteer. */
+export function defaultCacheDir(): string {
+  return process.env.KVSTEER_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'kvsteer');
+}

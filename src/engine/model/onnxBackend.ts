@@ -1,0 +1,106 @@
+/**
+ * The only engine module that touches ONNX Runtime: runs one forward pass of a causal LM session
+ * in the optimum/transformers.js layout, feeding `input_ids`, `attention_mask`, `position_ids` and
+ * `num_logits_to_keep` when the graph declares them, the cache as `past_key_values.*`, and
+ * optional activation-steering inputs. Returns logits and the new cache as a KvCache.
+ */
+import * as ort from 'onnxruntime-node';
+import { KvsteerError } from '../util/errors';
+import { KvCache } from './kvCache';
+
+export interface ForwardRequest {
+  tokens: number[];
+  cache: KvCache;
+  /** How many final positions to return logits for (1 while decoding). */
+  logitsToKeep: number;
+  /** Added to the residual stream after block l, at every position (graphs built by kvsteer). */
+  activationAdd?: ReadonlyMap<number, Float32Array>;
+  /** Return the residual stream after these blocks, for every position of this call. */
+  hiddenStateLayers?: readonly number[];
+}
+
+export interface ForwardResult {
+  /** [logitsToKeep, vocab] row-major. */
+  logits: Float32Array;
+  cache: KvCache;
+  /** layer → [tokens.length, hidden] */
+  hiddenStates: Map<number, Float32Array>;
+}
+
+/** The parts of an InferenceSession we use (transformers.js hands us onnxruntime-node's). */
+export interface OrtSessionLike {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>>;
+  release?(): Promise<void>;
+}
+
+export class OnnxBackend {
+  private readonly inputs: Set<string>;
+  readonly supportsActivationSteering: boolean;
+  private readonly baseFetches: string[];
+
+  constructor(
+    private readonly session: OrtSessionLike,
+    readonly numLayers: number,
+    readonly numKvHeads: number,
+    readonly headDim: number,
+    readonly vocabSize: number,
+  ) {
+    this.inputs = new Set(session.inputNames);
+    for (const name of ['input_ids', 'attention_mask', 'past_key_values.0.key']) {
+      if (!this.inputs.has(name)) throw new KvsteerError('MODEL_LOAD_FAILED', `the ONNX graph has no input "${name}" (expected the optimum decoder layout with a KV cache)`);
+    }
+    this.supportsActivationSteering = this.inputs.has('activation_add.0') && session.outputNames.includes('hidden_states.0');
+    this.baseFetches = ['logits'];
+    for (let l = 0; l < numLayers; l++) this.baseFetches.push(`present.${l}.key`, `present.${l}.value`);
+  }
+
+  emptyCache(): KvCache {
+    return KvCache.empty(this.numLayers, this.numKvHeads, this.headDim);
+  }
+
+  async forward(req: ForwardRequest): Promise<ForwardResult> {
+    const n = req.tokens.length;
+    const past = req.cache.length;
+    const total = past + n;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(req.tokens, (t) => BigInt(t)), [1, n]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+    };
+    if (this.inputs.has('position_ids')) {
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(past + i)), [1, n]);
+    }
+    const keep = Math.max(1, Math.min(req.logitsToKeep, n));
+    if (this.inputs.has('num_logits_to_keep')) feeds.num_logits_to_keep = new ort.Tensor('int64', BigInt64Array.from([BigInt(keep)]), []);
+    const dims = [1, this.numKvHeads, past, this.headDim];
+    req.cache.layers.forEach((layer, l) => {
+      feeds[`past_key_values.${l}.key`] = new ort.Tensor('float32', layer.key, dims);
+      feeds[`past_key_values.${l}.value`] = new ort.Tensor('float32', layer.value, dims);
+    });
+    const fetches = [...this.baseFetches];
+    if (req.activationAdd?.size || req.hiddenStateLayers?.length) {
+      if (!this.supportsActivationSteering) {
+        throw new KvsteerError('INVALID_ARGUMENT', 'activation steering is not supported by this model: only models imported from GGUF by kvsteer have residual-stream inputs');
+      }
+      for (const [l, v] of req.activationAdd ?? []) feeds[`activation_add.${l}`] = new ort.Tensor('float32', v, [v.length]);
+      for (const l of req.hiddenStateLayers ?? []) fetches.push(`hidden_states.${l}`);
+    }
+    const out = await this.session.run(feeds, fetches);
+    const logitsAll = out.logits.data as Float32Array;
+    const rows = logitsAll.length / this.vocabSize;
+    // Graphs without num_logits_to_keep return every position; keep the last `keep`.
+    const logits = rows === keep ? logitsAll : logitsAll.subarray((rows - keep) * this.vocabSize);
+    const layers = [];
+    for (let l = 0; l < this.numLayers; l++) {
+      layers.push({ key: out[`present.${l}.key`].data as Float32Array, value: out[`present.${l}.value`].data as Float32Array });
+    }
+    const hiddenStates = new Map<number, Float32Array>();
+    for (const l of req.hiddenStateLayers ?? []) hiddenStates.set(l, out[`hidden_states.${l}`].data as Float32Array);
+    return { logits, cache: new KvCache(this.numKvHeads, this.headDim, total, layers), hiddenStates };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release?.();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Writes a tiny random Llama model as a GGUF file (2 layers, hidden 64, 4 heads over 2 kv heads,
+ * a byte-level BPE vocabulary of ~280 tokens with ChatML special tokens), with the same tensor
+ * types a real quantized file mixes (Q4_1 blocks, a Q8_0 embedding, F32 norms). Imported through
+ * the normal GGUF path, it gives fast, exact unit tests of everything above the weights.
+ */
+import { GgmlType } from '../gguf/ggmlTypes';
+import { GgufWriteValue, GgufWriteTensor, quantize, writeGguf } from '../gguf/ggufWriter';
+import { seededRandom } from '../generation/sampler';
+
+export interface TinyModelOptions {
+  seed?: number;
+  /** Type of the block matrices (default Q4_1). */
+  matrixType?: GgmlType;
+  /** Overrides of metadata (tests use it to make unsupported files). */
+  metadata?: Record<string, GgufWriteValue>;
+}
+
+export const TINY_SPEC = { hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, layers: 2, context: 512 };
+
+const CHATML_TEMPLATE =
+  "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a tiny test model.<|im_end|>\\n' }}{% endif %}" +
+  "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** GPT-2's byte → printable-character table, used by byte-level BPE vocabularies. */
+export function byteLevelAlphabet(): string[] {
+  const bs: number[] = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
+  const table: string[] = new Array(256);
+  bs.forEach((b, i) => (table[b] = String.fromCharCode(cs[i])));
+  return table;
+}
+
+export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): void {
+  const rand = seededRandom(opts.seed ?? 1234);
+  const normal = () => {
+    const u = Math.max(rand(), 1e-12), v = rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+  const { hidden: H, heads, kvHeads, headDim, ff, layers, context } = TINY_SPEC;
+  const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+  const bytes = byteLevelAlphabet();
+  const merges = ['Ġ t', 'h e', 'Ġt he', 'i n', 'a n', 'e r', 'Ġ a', 'o n', 'r e', 'Ġ s', 'a t', 'e n', 'Ġ w', 'o u', 'i s', 'Ġ i'];
+  const merged = merges.map((m) => m.replace(' ', ''));
+  const tokens = [...specials, ...bytes, ...merged];
+  const types: number[] = tokens.map((_, i) => (i < specials.length ? 3 : 1));
+  // Pad the vocabulary to a multiple of 32 rows (not needed by ggml, keeps shapes tidy).
+  while (tokens.length % 32) { tokens.push(`<|unused${tokens.length}|>`); types.push(4); }
+  const V = tokens.length;
+  const mat = (rows: number, cols: number, scale: number, type: GgmlType): GgufWriteTensor['data'] => {
+    const v = new Float32Array(rows * cols);
+    for (let i = 0; i < v.length; i++) v[i] = normal() * scale;
+    return quantize(type, v);
+  };
+  const norm = (n: number) => {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = 1 + 0.1 * normal();
+    return quantize(GgmlType.F32, v);
+  };
+  const mt = opts.matrixType ?? GgmlType.Q4_1;
+  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [H, V], type: GgmlType.Q8_0, data: mat(V, H, 1, GgmlType.Q8_0) }];
+  for (let l = 0; l < layers; l++) {
+    const p = `blk.${l}.`;
+    tensors.push(
+      { name: p + 'attn_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) },
+      { name: p + 'attn_q.weight', dims: [H, heads * headDim], type: mt, data: mat(heads * headDim, H, 0.3, mt) },
+      { name: p + 'attn_k.weight', dims: [H, kvHeads * headDim], type: mt, data: mat(kvHeads * headDim, H, 0.3, mt) },
+      { name: p + 'attn_v.weight', dims: [H, kvHeads * headDim], type: mt, data: mat(kvHeads * headDim, H, 0.3, mt) },
+      { name: p + 'attn_output.weight', dims: [heads * headDim, H], type: mt, data: mat(H, heads * headDim, 0.1, mt) },
+      { name: p + 'ffn_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) },
+      { name: p + 'ffn_gate.weight', dims: [H, ff], type: mt, data: mat(ff, H, 0.2, mt) },
+      { name: p + 'ffn_up.weight', dims: [H, ff], type: mt, data: mat(ff, H, 0.2, mt) },
+      { name: p + 'ffn_down.weight', dims: [ff, H], type: mt, data: mat(H, ff, 0.1, mt) },
+    );
+  }
+  tensors.push({ name: 'output_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) });
+  const metadata: Record<string, GgufWriteValue> = {
+    'general.architecture': { type: 'string', value: 'llama' },
+    'general.name': { type: 'string', value: 'kvsteer-tiny-random' },
+    'llama.block_count': { type: 'u32', value: layers },
+    'llama.context_length': { type: 'u32', value: context },
+    'llama.embedding_length': { type: 'u32', value: H },
+    'llama.feed_forward_length': { type: 'u32', value: ff },
+    'llama.attention.head_count': { type: 'u32', value: heads },
+    'llama.attention.head_count_kv': { type: 'u32', value: kvHeads },
+    'llama.rope.freq_base': { type: 'f32', value: 10000 },
+    'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: 1e-5 },
+    'llama.rope.dimension_count': { type: 'u32', value: headDim },
+    'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+    'tokenizer.ggml.pre': { type: 'string', value: 'smollm' },
+    'tokenizer.ggml.tokens': { type: 'string[]', value: tokens },
+    'tokenizer.ggml.token_type': { type: 'i32[]', value: types },
+    'tokenizer.ggml.merges': { type: 'string[]', value: merges },
+    'tokenizer.ggml.bos_token_id': { type: 'u32', value: 1 },
+    'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
+    'tokenizer.ggml.padding_token_id': { type: 'u32', value: 2 },
+    'tokenizer.ggml.add_bos_token': { type: 'bool', value: false },
+    'tokenizer.chat_template': { type: 'string', value: CHATML_TEMPLATE },
+    ...opts.metadata,
+  };
+  writeGguf(file, metadata, tensors);
+}

@@ -1,0 +1,140 @@
+/**
+ * Weights of one linear layer in the forms our ONNX graphs use, with y = x·Wᵀ and W of shape
+ * [rows = out features, cols = in features]:
+ * - `float`: plain f32, multiplied with MatMul;
+ * - `nbits`: packed 4- or 8-bit blocks of 32 for ONNX Runtime's MatMulNBits, whose value is
+ *   scale·(q − zero) with the default zero point (8 or 128), plus an optional per-block `offsets`
+ *   term. With offsets, ggml's Q4_1 (w = d·q + m) is exact: scale d and offset m + 8d.
+ * Converters from ggml blocks live here too, as do the row operations (permute, concatenate) the
+ * Llama import needs, which work on packed data without decoding it.
+ */
+import { f16ToF32 } from '../util/half';
+import { GgmlType } from '../gguf/ggmlTypes';
+import { dequantize } from '../gguf/dequantize';
+
+export type LinearWeight =
+  | { kind: 'float'; rows: number; cols: number; data: Float32Array }
+  | { kind: 'nbits'; bits: 4 | 8; rows: number; cols: number; packed: Uint8Array; scales: Float32Array; offsets?: Float32Array };
+
+export const NBITS_BLOCK = 32;
+
+/** Bytes per row of packed blocks. */
+function packedRowBytes(w: { bits: 4 | 8; cols: number }): number {
+  return (w.cols / NBITS_BLOCK) * ((NBITS_BLOCK * w.bits) / 8);
+}
+
+/** The weight's dense f32 values, row-major [rows, cols] (for tests and small fallbacks). */
+export function denseValues(w: LinearWeight): Float32Array {
+  if (w.kind === 'float') return w.data;
+  const out = new Float32Array(w.rows * w.cols);
+  const blocksPerRow = w.cols / NBITS_BLOCK;
+  const zero = w.bits === 4 ? 8 : 128;
+  const rb = packedRowBytes(w);
+  for (let r = 0; r < w.rows; r++) {
+    for (let b = 0; b < blocksPerRow; b++) {
+      const s = w.scales[r * blocksPerRow + b];
+      const off = w.offsets ? w.offsets[r * blocksPerRow + b] : 0;
+      for (let e = 0; e < NBITS_BLOCK; e++) {
+        let q: number;
+        if (w.bits === 8) q = w.packed[r * rb + b * 32 + e];
+        else {
+          const byte = w.packed[r * rb + b * 16 + (e >> 1)];
+          q = e & 1 ? byte >> 4 : byte & 0xf;
+        }
+        out[r * w.cols + b * NBITS_BLOCK + e] = s * (q - zero) + off;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Converts a ggml tensor of `rows` × `cols` (cols contiguous) into a LinearWeight: Q4_0, Q4_1 and
+ * Q8_0 are repacked exactly for MatMulNBits; every other type is decoded to f32.
+ */
+export function linearFromGgml(type: number, bytes: Uint8Array, rows: number, cols: number): LinearWeight {
+  const fast = cols % NBITS_BLOCK === 0 && (type === GgmlType.Q4_0 || type === GgmlType.Q4_1 || type === GgmlType.Q8_0);
+  if (!fast) return { kind: 'float', rows, cols, data: dequantize(type, bytes, rows * cols) };
+  const blocks = (rows * cols) / NBITS_BLOCK;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const scales = new Float32Array(blocks);
+  if (type === GgmlType.Q8_0) {
+    const packed = new Uint8Array(blocks * 32);
+    for (let b = 0; b < blocks; b++) {
+      scales[b] = f16ToF32(dv.getUint16(b * 34, true));
+      // int8 q → uint8 q + 128, so that scale·(u − 128) = d·q with the default zero point.
+      for (let j = 0; j < 32; j++) packed[b * 32 + j] = bytes[b * 34 + 2 + j] ^ 0x80;
+    }
+    return { kind: 'nbits', bits: 8, rows, cols, packed, scales };
+  }
+  const isQ41 = type === GgmlType.Q4_1;
+  const stride = isQ41 ? 20 : 18;
+  const head = isQ41 ? 4 : 2;
+  const packed = new Uint8Array(blocks * 16);
+  const offsets = isQ41 ? new Float32Array(blocks) : undefined;
+  for (let b = 0; b < blocks; b++) {
+    const o = b * stride;
+    const d = f16ToF32(dv.getUint16(o, true));
+    scales[b] = d;
+    if (offsets) offsets[b] = f16ToF32(dv.getUint16(o + 2, true)) + 8 * d;
+    // ggml: element j<16 is the low nibble of byte j, element j+16 its high nibble.
+    // MatMulNBits: element 2i is the low nibble of byte i, element 2i+1 its high nibble.
+    for (let i = 0; i < 16; i++) {
+      const e0 = 2 * i, e1 = 2 * i + 1;
+      const lo = e0 < 16 ? bytes[o + head + e0] & 0xf : bytes[o + head + e0 - 16] >> 4;
+      const hi = e1 < 16 ? bytes[o + head + e1] & 0xf : bytes[o + head + e1 - 16] >> 4;
+      packed[b * 16 + i] = lo | (hi << 4);
+    }
+  }
+  return { kind: 'nbits', bits: 4, rows, cols, packed, scales, offsets };
+}
+
+/** Returns W with its rows reordered: row r of the result is row `perm[r]` of `w`. */
+export function permuteRows(w: LinearWeight, perm: number[]): LinearWeight {
+  if (w.kind === 'float') {
+    const data = new Float32Array(w.data.length);
+    perm.forEach((src, r) => data.set(w.data.subarray(src * w.cols, (src + 1) * w.cols), r * w.cols));
+    return { ...w, data };
+  }
+  const rb = packedRowBytes(w);
+  const bpr = w.cols / NBITS_BLOCK;
+  const packed = new Uint8Array(w.packed.length);
+  const scales = new Float32Array(w.scales.length);
+  const offsets = w.offsets ? new Float32Array(w.offsets.length) : undefined;
+  perm.forEach((src, r) => {
+    packed.set(w.packed.subarray(src * rb, (src + 1) * rb), r * rb);
+    scales.set(w.scales.subarray(src * bpr, (src + 1) * bpr), r * bpr);
+    offsets?.set(w.offsets!.subarray(src * bpr, (src + 1) * bpr), r * bpr);
+  });
+  return { ...w, packed, scales, offsets };
+}
+
+/** Stacks weights with equal `cols` and the same form into one [Σrows, cols] weight, or undefined. */
+export function concatRows(ws: LinearWeight[]): LinearWeight | undefined {
+  const first = ws[0];
+  const rows = ws.reduce((a, w) => a + w.rows, 0);
+  if (!ws.every((w) => w.cols === first.cols && w.kind === first.kind)) return undefined;
+  if (first.kind === 'float') {
+    const data = new Float32Array(rows * first.cols);
+    let at = 0;
+    for (const w of ws as Extract<LinearWeight, { kind: 'float' }>[]) { data.set(w.data, at); at += w.data.length; }
+    return { kind: 'float', rows, cols: first.cols, data };
+  }
+  const nb = ws as Extract<LinearWeight, { kind: 'nbits' }>[];
+  if (!nb.every((w) => w.bits === first.bits && !!w.offsets === !!first.offsets)) return undefined;
+  const cat = <T extends Uint8Array | Float32Array>(parts: T[], make: (n: number) => T): T => {
+    const out = make(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  };
+  return {
+    kind: 'nbits',
+    bits: first.bits,
+    rows,
+    cols: first.cols,
+    packed: cat(nb.map((w) => w.packed), (n) => new Uint8Array(n)),
+    scales: cat(nb.map((w) => w.scales), (n) => new Float32Array(n)),
+    offsets: first.offsets ? cat(nb.map((w) => w.offsets!), (n) => new Float32Array(n)) : undefined,
+  };
+}

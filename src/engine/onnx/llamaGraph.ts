@@ -1,0 +1,224 @@
+/**
+ * Builds the ONNX decoder graph of a Llama-architecture model in the layout transformers.js and
+ * optimum use: inputs `input_ids`, `attention_mask`, `past_key_values.{i}.key|value`
+ * ([batch_size, kv_heads, past_sequence_length, head_dim]) and `num_logits_to_keep`; outputs
+ * `logits` and `present.{i}.key|value`. Attention is ONNX Runtime's GroupQueryAttention with rotary
+ * embedding inside, so the cache holds keys after RoPE, before GQA head repetition: the layout the
+ * steering vectors are defined in.
+ *
+ * Optional extras for activation steering (CAA): `activation_add.{l}` inputs ([hidden], default
+ * zeros) added to the residual stream after block l at every position, and `hidden_states.{l}`
+ * outputs exposing that stream.
+ */
+import { GraphBuilder } from './graphBuilder';
+import { TensorDataType } from './onnxProto';
+import { LinearWeight, NBITS_BLOCK, concatRows, denseValues } from './linearWeight';
+
+export interface LlamaSpec {
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  /** Per-frequency divisors (llama 3 `rope_freqs`), length headDim/2. */
+  ropeFreqFactors?: Float32Array;
+  /** Rows of the precomputed cos/sin tables: the longest context the graph supports. */
+  maxPositions: number;
+  vocabSize: number;
+}
+
+export interface LlamaLayerWeights {
+  attnNorm: Float32Array;
+  /** Q and K in Hugging Face row order (llama.cpp's RoPE permutation already undone). */
+  q: LinearWeight;
+  k: LinearWeight;
+  v: LinearWeight;
+  o: LinearWeight;
+  ffnNorm: Float32Array;
+  gate: LinearWeight;
+  up: LinearWeight;
+  down: LinearWeight;
+}
+
+export interface LlamaWeights {
+  /** Token embeddings, row-major [vocab, hidden]. */
+  embedding: Float32Array;
+  layers: LlamaLayerWeights[];
+  finalNorm: Float32Array;
+  lmHead: LinearWeight;
+}
+
+export interface LlamaGraphOptions {
+  /** Add `activation_add.{l}` inputs and `hidden_states.{l}` outputs (for CAA). Default true. */
+  activationSteering?: boolean;
+  /** MatMulNBits accuracy_level in the blocks (0 = f32 math, 4 = int8 activations). Default 0. */
+  accuracyLevel?: number;
+  /**
+   * The vocabulary projection: a MatMulNBits accuracy_level, or 'f32' to decode it to an exact f32
+   * MatMul. Default 4: 8-bit weights at level 0 hit a very slow kernel.
+   */
+  headAccuracyLevel?: number | 'f32';
+}
+
+const MS = 'com.microsoft';
+
+export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGraphOptions = {}): GraphBuilder {
+  const g = new GraphBuilder('kvsteer_llama');
+  g.useOpset(MS, 1);
+  const steerActs = opts.activationSteering ?? true;
+  const accuracy = opts.accuracyLevel ?? 0;
+  const { hiddenSize: H, numHeads, numKvHeads, headDim } = spec;
+
+  const inputIds = g.input('input_ids', TensorDataType.INT64, ['batch_size', 'sequence_length']);
+  const mask = g.input('attention_mask', TensorDataType.INT64, ['batch_size', 'total_sequence_length']);
+  const pastShape = ['batch_size', numKvHeads, 'past_sequence_length', headDim];
+  for (let l = 0; l < spec.numLayers; l++) {
+    g.input(`past_key_values.${l}.key`, TensorDataType.FLOAT, pastShape);
+    g.input(`past_key_values.${l}.value`, TensorDataType.FLOAT, pastShape);
+  }
+  const keep = g.input('num_logits_to_keep', TensorDataType.INT64, []);
+
+  // GQA's sequence bookkeeping: seqlens_k = (number of valid tokens) − 1, total = mask length.
+  const maskSum = g.op('ReduceSum', [mask, g.int64s([1])], { keepdims: { i: 0 } });
+  const seqlensK = g.op('Cast', [g.op('Sub', [maskSum, g.int64s([1], [])])], { to: { i: TensorDataType.INT32 } });
+  const totalLen = g.op('Cast', [g.op('Gather', [g.op('Shape', [mask]), g.int64s([1], [])], { axis: { i: 0 } })], {
+    to: { i: TensorDataType.INT32 },
+  });
+  const [cosCache, sinCache] = ropeTables(g, spec);
+
+  let x = g.op('Gather', [g.initializer(TensorDataType.FLOAT, [spec.vocabSize, H], w.embedding, 'model.embed_tokens.weight'), inputIds], {
+    axis: { i: 0 },
+  });
+  // The residual stream is x + pendingAdd (+ pendingBias): each norm fuses that addition, so the
+  // activation-steering input costs no extra node (it is the fused op's bias).
+  let pendingAdd: string | undefined;
+  let pendingBias: { input: string; sumName: string } | undefined;
+  const norm = (gamma: Float32Array, name: string): string => {
+    const gam = g.initializer(TensorDataType.FLOAT, [H], gamma, name);
+    if (pendingAdd === undefined) return g.op('SimplifiedLayerNormalization', [x, gam], { axis: { i: -1 }, epsilon: { f: spec.rmsNormEps } });
+    const inputs = [pendingAdd, x, gam];
+    if (pendingBias) inputs.push(pendingBias.input);
+    const [out, , , sum] = g.node('SkipSimplifiedLayerNormalization', inputs, { epsilon: { f: spec.rmsNormEps } }, {
+      domain: MS,
+      outputs: [g.fresh('normed'), '', '', pendingBias ? pendingBias.sumName : g.fresh('residual')],
+    });
+    x = sum;
+    pendingAdd = undefined;
+    pendingBias = undefined;
+    return out;
+  };
+
+  for (let l = 0; l < spec.numLayers; l++) {
+    const lw = w.layers[l];
+    const h = norm(lw.attnNorm, `model.layers.${l}.input_layernorm.weight`);
+    const qkv = concatRows([lw.q, lw.k, lw.v]);
+    let q: string, k: string, v: string;
+    if (qkv) {
+      q = linear(g, h, qkv, `model.layers.${l}.self_attn.qkv_proj`, accuracy);
+      k = v = '';
+    } else {
+      q = linear(g, h, lw.q, `model.layers.${l}.self_attn.q_proj`, accuracy);
+      k = linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy);
+      v = linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy);
+    }
+    const [attn] = g.node(
+      'GroupQueryAttention',
+      [q, k, v, `past_key_values.${l}.key`, `past_key_values.${l}.value`, seqlensK, totalLen, cosCache, sinCache],
+      {
+        num_heads: { i: numHeads },
+        kv_num_heads: { i: numKvHeads },
+        scale: { f: 1 / Math.sqrt(headDim) },
+        do_rotary: { i: 1 },
+        rotary_interleaved: { i: 0 },
+      },
+      { domain: MS, outputs: [`attn_out_${l}`, `present.${l}.key`, `present.${l}.value`] },
+    );
+    pendingAdd = linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy);
+    const h2 = norm(lw.ffnNorm, `model.layers.${l}.post_attention_layernorm.weight`);
+    let gate: string, up: string;
+    const gateUp = concatRows([lw.gate, lw.up]);
+    if (gateUp) {
+      [gate, up] = g.node('Split', [linear(g, h2, gateUp, `model.layers.${l}.mlp.gate_up_proj`, accuracy), g.int64s([lw.gate.rows, lw.up.rows])], { axis: { i: -1 } }, { outputs: 2 });
+    } else {
+      gate = linear(g, h2, lw.gate, `model.layers.${l}.mlp.gate_proj`, accuracy);
+      up = linear(g, h2, lw.up, `model.layers.${l}.mlp.up_proj`, accuracy);
+    }
+    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+    pendingAdd = linear(g, act, lw.down, `model.layers.${l}.mlp.down_proj`, accuracy);
+    if (steerActs) {
+      // An input with a same-named initializer is optional in ONNX: zeros unless fed.
+      pendingBias = { input: g.input(`activation_add.${l}`, TensorDataType.FLOAT, [H], new Float32Array(H)), sumName: `hidden_states.${l}` };
+      g.output(`hidden_states.${l}`, TensorDataType.FLOAT, ['batch_size', 'sequence_length', H]);
+    }
+  }
+  const final = norm(w.finalNorm, 'model.norm.weight');
+  // Only the last `num_logits_to_keep` positions go through the vocabulary projection.
+  const start = g.op('Neg', [g.op('Reshape', [keep, g.int64s([1])])]);
+  const last = g.op('Slice', [final, start, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]);
+  const head = opts.headAccuracyLevel === 'f32' ? { kind: 'float' as const, rows: w.lmHead.rows, cols: w.lmHead.cols, data: denseValues(w.lmHead) } : w.lmHead;
+  const headLevel = typeof opts.headAccuracyLevel === 'number' ? opts.headAccuracyLevel : 4;
+  g.node('Identity', [linear(g, last, head, 'lm_head', headLevel)], {}, { outputs: ['logits'] });
+  g.output('logits', TensorDataType.FLOAT, ['batch_size', 'logits_length', spec.vocabSize]);
+  for (let l = 0; l < spec.numLayers; l++) {
+    g.output(`present.${l}.key`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
+    g.output(`present.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
+  }
+  return g;
+}
+
+/** y = x·Wᵀ for any LinearWeight form; returns the output name. */
+function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accuracyLevel: number): string {
+  if (w.kind === 'float') {
+    const wt = new Float32Array(w.rows * w.cols); // MatMul wants [K, N]
+    for (let r = 0; r < w.rows; r++) for (let c = 0; c < w.cols; c++) wt[c * w.rows + r] = w.data[r * w.cols + c];
+    return g.op('MatMul', [x, g.initializer(TensorDataType.FLOAT, [w.cols, w.rows], wt, `${name}.weight`)]);
+  }
+  const blocks = w.cols / NBITS_BLOCK;
+  const blob = (NBITS_BLOCK * w.bits) / 8;
+  // Explicit zero points equal to the defaults (8 or 128): ONNX Runtime's fast kernels
+  // need them present (without, 8-bit weights take a path ~100x slower).
+  const zpBytes = w.bits === 4 ? Math.ceil(blocks / 2) : blocks;
+  const y = g.op(
+    'MatMulNBits',
+    [
+      x,
+      g.initializer(TensorDataType.UINT8, [w.rows, blocks, blob], w.packed, `${name}.qweight`),
+      g.initializer(TensorDataType.FLOAT, [w.rows * blocks], w.scales, `${name}.scales`),
+      g.initializer(TensorDataType.UINT8, [w.rows * zpBytes], new Uint8Array(w.rows * zpBytes).fill(w.bits === 4 ? 0x88 : 0x80), `${name}.zero_points`),
+    ],
+    { K: { i: w.cols }, N: { i: w.rows }, bits: { i: w.bits }, block_size: { i: NBITS_BLOCK }, accuracy_level: { i: accuracyLevel } },
+    MS,
+  );
+  if (!w.offsets) return y;
+  // Per-block offsets: Σ_b (Σ_{k∈b} x_k)·offset[n, b], one small MatMul over block sums.
+  const blockSums = g.op('ReduceSum', [g.op('Reshape', [x, g.int64s([0, 0, blocks, NBITS_BLOCK])]), g.int64s([-1])], { keepdims: { i: 0 } });
+  const offT = new Float32Array(blocks * w.rows); // [blocks, N]
+  for (let r = 0; r < w.rows; r++) for (let b = 0; b < blocks; b++) offT[b * w.rows + r] = w.offsets[r * blocks + b];
+  return g.op('Add', [y, g.op('MatMul', [blockSums, g.initializer(TensorDataType.FLOAT, [blocks, w.rows], offT, `${name}.block_offsets`)])]);
+}
+
+/** cos/sin tables [maxPositions, headDim/2] for GroupQueryAttention's rotary embedding. */
+function ropeTables(g: GraphBuilder, spec: LlamaSpec): [string, string] {
+  const half = spec.headDim / 2;
+  const cos = new Float32Array(spec.maxPositions * half);
+  const sin = new Float32Array(spec.maxPositions * half);
+  const invFreq = new Float64Array(half);
+  for (let i = 0; i < half; i++) {
+    invFreq[i] = 1 / Math.pow(spec.ropeTheta, (2 * i) / spec.headDim) / (spec.ropeFreqFactors ? spec.ropeFreqFactors[i] : 1);
+  }
+  for (let p = 0; p < spec.maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      // Match the f32 arithmetic of the reference implementations: angle = f32(p · inv_freq).
+      const angle = Math.fround(p * Math.fround(invFreq[i]));
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  return [
+    g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], cos, 'rope.cos_cache'),
+    g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], sin, 'rope.sin_cache'),
+  ];
+}

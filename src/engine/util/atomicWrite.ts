@@ -1,0 +1,44 @@
+/**
+ * Atomic file and folder writes: data goes to a temporary sibling first and is renamed into place
+ * only when complete, so a crash, a full disk or a cancellation never leaves a half-written file
+ * where a reader would find it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Writes `data` to `file` via a temp file + rename; the temp file is removed on failure. */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = tempSibling(file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Builds a folder through `fill(tempDir)` and renames it to `target` at the end. If `fill` throws
+ * (or the rename fails) the temporary folder is deleted, so `target` either appears complete or not
+ * at all. An existing `target` is replaced only after the new one is complete.
+ */
+export async function buildFolderAtomic(target: string, fill: (tempDir: string) => Promise<void>): Promise<void> {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = tempSibling(target);
+  fs.mkdirSync(tmp);
+  try {
+    await fill(tmp);
+    if (fs.existsSync(target)) fs.rmSync(target, { recursive: true, force: true });
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The one error type the engine throws for problems a user can act on: a missing file, a corrupt
+ * GGUF, a vector made for another model, a bad strength. `code` lets callers (CLI, extension)
+ * branch without parsing messages; `message` is written for the user and names the file and the
+ * problem.
+ */
+
+export type KvsteerErrorCode =
+  | 'FILE_NOT_FOUND'
+  | 'GGUF_CORRUPT'
+  | 'GGUF_UNSUPPORTED'
+  | 'MODEL_LOAD_FAILED'
+  | 'VECTOR_INVALID'
+  | 'VECTOR_MISMATCH'
+  | 'INVALID_ARGUMENT'
+  | 'PROMPT_TOO_LONG'
+  | 'CANCELLED'
+  | 'DATA_INVALID';
+
+export class KvsteerError extends Error {
+  constructor(
+    readonly code: KvsteerErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'KvsteerError';
+  }
+}
+
+/** The error an aborted operation throws; checked with `isCancellation`. */
+export function cancelledError(what: string): KvsteerError {
+  return new KvsteerError('CANCELLED', `${what} was cancelled`);
+}
+
+export function isCancellation(e: unknown): boolean {
+  return e instanceof KvsteerError && e.code === 'CANCELLED';
+}
+
+/** Throws the cancellation error when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw cancelledError(what);
+}

@@ -1,0 +1,85 @@
+/**
+ * The generation loop on the tiny model: determinism, seeded sampling, budgets, stop strings,
+ * streaming, cancellation (the model stays usable) and bad input.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { generate } from '../../../src/engine/generation/generate';
+import { KvsteerError } from '../../../src/engine/util/errors';
+import { loadTinyModel } from '../../support/models';
+
+const modelP = loadTinyModel();
+after(async () => (await modelP).dispose());
+const sample = (seed: number) => ({ kind: 'sample' as const, temperature: 1, topP: 0.95, topK: 50, seed });
+
+async function prompt() {
+  const m = await modelP;
+  return m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: 'tell me a story' }]));
+}
+
+test('greedy decoding is deterministic and honours the token budget', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const a = await generate(m, { promptIds: ids, maxNewTokens: 12 });
+  const b = await generate(m, { promptIds: ids, maxNewTokens: 12 });
+  assert.deepEqual(a.tokenIds, b.tokenIds);
+  assert.ok(a.tokenIds.length <= 12);
+  if (a.stopReason === 'max-tokens') assert.equal(a.tokenIds.length, 12);
+});
+
+test('a seed reproduces the same sample and different seeds can differ', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const a = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding: sample(7) });
+  const b = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding: sample(7) });
+  assert.deepEqual(a.tokenIds, b.tokenIds);
+  assert.equal(a.text, b.text);
+  const others = await Promise.all([8, 9, 10].map((s) => generate(m, { promptIds: ids, maxNewTokens: 16, decoding: sample(s) })));
+  assert.ok(others.some((o) => o.tokenIds.join() !== a.tokenIds.join()), 'four seeds all gave the same sample');
+});
+
+test('streamed deltas add up to the final text, one event per token', async () => {
+  const m = await modelP;
+  const events: string[] = [];
+  const r = await generate(m, { promptIds: await prompt(), maxNewTokens: 20, decoding: sample(3), onToken: (e) => events.push(e.textDelta) });
+  assert.equal(events.length, r.tokenIds.length);
+  assert.equal(events.join(''), r.text);
+  assert.equal(r.timings.decodeMs.length, r.tokenIds.length - (r.stopReason === 'eos' ? 0 : 1));
+});
+
+test('a stop string ends generation and is cut from the text', async () => {
+  const m = await modelP;
+  const free = await generate(m, { promptIds: await prompt(), maxNewTokens: 30, decoding: sample(5) });
+  assert.ok(free.text.length > 4, 'need some text to find a stop string in');
+  const stop = free.text.slice(2, 4);
+  const r = await generate(m, { promptIds: await prompt(), maxNewTokens: 30, decoding: sample(5), stopStrings: [stop] });
+  assert.equal(r.stopReason, 'stop-string');
+  assert.equal(r.text, free.text.slice(0, free.text.indexOf(stop)));
+});
+
+test('cancelling mid-generation returns the partial answer and the model stays usable', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const ac = new AbortController();
+  const r = await generate(m, { promptIds: ids, maxNewTokens: 200, decoding: sample(1), signal: ac.signal, onToken: (e) => e.index === 3 && ac.abort() });
+  assert.equal(r.stopReason, 'cancelled');
+  assert.equal(r.tokenIds.length, 4);
+  const again = await generate(m, { promptIds: ids, maxNewTokens: 5 });
+  assert.ok(again.tokenIds.length > 0);
+});
+
+test('a signal aborted before the start throws a cancellation error', async () => {
+  const m = await modelP;
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(generate(m, { promptIds: await prompt(), maxNewTokens: 5, signal: ac.signal }), (e: unknown) => e instanceof KvsteerError && e.code === 'CANCELLED');
+});
+
+test('an empty prompt, a bad budget and an over-long prompt are refused clearly', async () => {
+  const m = await modelP;
+  const is = (code: string) => (e: unknown) => e instanceof KvsteerError && e.code === code;
+  await assert.rejects(generate(m, { promptIds: [], maxNewTokens: 5 }), is('INVALID_ARGUMENT'));
+  await assert.rejects(generate(m, { promptIds: [5], maxNewTokens: 0 }), is('INVALID_ARGUMENT'));
+  const long = new Array(m.config.maxPositions + 3).fill(40);
+  await assert.rejects(generate(m, { promptIds: long, maxNewTokens: 5 }), (e: unknown) => is('PROMPT_TOO_LONG')(e) && /context window is 512/.test((e as Error).message));
+});

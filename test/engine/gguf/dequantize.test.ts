@@ -1,0 +1,59 @@
+/**
+ * Block decoders against gguf-py (llama.cpp's reference Python package): fixed blocks of every
+ * supported type, decoded by both, must agree. Also checks that the MatMulNBits repacking of
+ * Q4_0, Q4_1 and Q8_0 represents exactly the values the blocks decode to.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { dequantize } from '../../../src/engine/gguf/dequantize';
+import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
+import { quantize } from '../../../src/engine/gguf/ggufWriter';
+import { denseValues, linearFromGgml } from '../../../src/engine/onnx/linearWeight';
+import { repoRoot } from '../../support/paths';
+import { KvsteerError } from '../../../src/engine/util/errors';
+
+interface Case { type: number; name: string; elements: number; bytes: string; values: number[] }
+const fixture = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test', 'fixtures', 'quant-blocks.json'), 'utf8')) as { cases: Case[] };
+
+for (const c of fixture.cases) {
+  test(`${c.name} blocks decode to the same values as gguf-py`, () => {
+    const bytes = new Uint8Array(Buffer.from(c.bytes, 'base64'));
+    const got = dequantize(c.type, bytes, c.elements);
+    for (let i = 0; i < c.elements; i++) {
+      const want = c.values[i];
+      assert.ok(Math.abs(got[i] - want) <= 1e-6 * Math.max(1, Math.abs(want)), `${c.name}[${i}]: got ${got[i]}, want ${want}`);
+    }
+  });
+}
+
+test('every type the importer promises is covered by a gguf-py fixture', () => {
+  const covered = new Set(fixture.cases.map((c) => c.type));
+  for (const t of [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q6_K]) assert.ok(covered.has(t), GgmlType[t]);
+});
+
+for (const type of [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q8_0]) {
+  test(`${GgmlType[type]} repacked for MatMulNBits holds exactly the decoded values`, () => {
+    const rows = 8, cols = 96;
+    const v = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 7)));
+    const bytes = quantize(type, v);
+    const lin = linearFromGgml(type, bytes, rows, cols);
+    assert.equal(lin.kind, 'nbits');
+    const dense = denseValues(lin);
+    const ref = dequantize(type, bytes, rows * cols);
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(dense[i] - ref[i]) <= 1e-6 * Math.max(1, Math.abs(ref[i])), `index ${i}: ${dense[i]} vs ${ref[i]}`);
+  });
+}
+
+test('reference quantizers round-trip within one quantization step', () => {
+  const v = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.F16, 0.001]] as const) {
+    const back = dequantize(type, quantize(type, v), v.length);
+    for (let i = 0; i < v.length; i++) assert.ok(Math.abs(back[i] - v[i]) <= tol, `${GgmlType[type]}[${i}]`);
+  }
+});
+
+test('an undecodable type is refused with a clear error', () => {
+  assert.throws(() => dequantize(GgmlType.IQ2_XXS, new Uint8Array(66), 256), (e: unknown) => e instanceof KvsteerError && e.code === 'GGUF_UNSUPPORTED' && /IQ2_XXS/.test(e.message));
+});

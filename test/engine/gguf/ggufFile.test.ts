@@ -1,0 +1,118 @@
+/**
+ * Reading GGUF files and importing them: the writer/reader round trip, and every way a file can be
+ * wrong (missing, not GGUF, truncated, unsupported architecture or tensor type) giving one clear
+ * error that names the file and the problem, with nothing left in the import cache.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openGguf, readTensorBytes } from '../../../src/engine/gguf/ggufFile';
+import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
+import { importGguf } from '../../../src/engine/gguf/importGguf';
+import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
+import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-gguf-'));
+const good = path.join(tmp, 'tiny.gguf');
+writeTinyRandomGguf(good);
+
+function expectError(code: KvsteerErrorCode, pattern: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof KvsteerError, `expected a KvsteerError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, pattern);
+    return true;
+  };
+}
+
+function cacheEntries(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f !== 'hash-index.json') : [];
+}
+
+test('a written GGUF reads back with its metadata and tensors', () => {
+  const f = openGguf(good);
+  assert.equal(f.version, 3);
+  assert.equal(f.metadata.get('general.architecture'), 'llama');
+  const embd = f.tensors.get('token_embd.weight')!;
+  assert.equal(embd.type, GgmlType.Q8_0);
+  assert.deepEqual(embd.dims.slice(0, 1), [64]);
+  assert.equal(readTensorBytes(f, embd).length, embd.byteSize);
+});
+
+test('a missing file is reported by name', async () => {
+  const p = path.join(tmp, 'nope.gguf');
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c0') }), expectError('FILE_NOT_FOUND', /nope\.gguf: no such file/));
+});
+
+test('a file that is not GGUF is refused', async () => {
+  const p = path.join(tmp, 'text.gguf');
+  fs.writeFileSync(p, 'this is not a model, just some text that is long enough');
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c1') }), expectError('GGUF_CORRUPT', /text\.gguf: not a GGUF file/));
+});
+
+test('a truncated GGUF names the file and the missing bytes, and caches nothing', async () => {
+  const p = path.join(tmp, 'truncated.gguf');
+  const bytes = fs.readFileSync(good);
+  fs.writeFileSync(p, bytes.subarray(0, bytes.length - 1000));
+  const cache = path.join(tmp, 'c2');
+  await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_CORRUPT', /truncated\.gguf: the file is truncated: tensor .* needs bytes up to \d+ but the file has \d+/));
+  assert.deepEqual(cacheEntries(cache), []);
+});
+
+test('a GGUF cut inside its header is reported as truncated', async () => {
+  const p = path.join(tmp, 'header.gguf');
+  fs.writeFileSync(p, fs.readFileSync(good).subarray(0, 5000));
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c3') }), expectError('GGUF_CORRUPT', /header\.gguf: the GGUF header is truncated/));
+});
+
+test('an unsupported architecture is refused by name', async () => {
+  const p = path.join(tmp, 'mamba.gguf');
+  writeTinyRandomGguf(p, { metadata: { 'general.architecture': { type: 'string', value: 'mamba' } } });
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4') }), expectError('GGUF_UNSUPPORTED', /mamba\.gguf: architecture "mamba" is not supported/));
+});
+
+test('an unsupported tensor type fails the import and leaves nothing in the cache', async () => {
+  const p = path.join(tmp, 'iq.gguf');
+  writeTinyRandomGguf(p);
+  // Retype one Q4_1 matrix as IQ4_NL (same 32-element blocks, 18 bytes) by patching its type id
+  // in the header: the header stays valid, but the tensor data no longer matches, so shrink it.
+  const f = openGguf(p);
+  const t = f.tensors.get('blk.1.ffn_down.weight')!;
+  const buf = fs.readFileSync(p);
+  const nameAt = buf.indexOf(Buffer.from('blk.1.ffn_down.weight'));
+  const typeAt = nameAt + 'blk.1.ffn_down.weight'.length + 4 + 8 * t.dims.length;
+  assert.equal(buf.readUInt32LE(typeAt), GgmlType.Q4_1);
+  buf.writeUInt32LE(GgmlType.IQ4_NL, typeAt);
+  fs.writeFileSync(p, buf);
+  const cache = path.join(tmp, 'c5');
+  await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_UNSUPPORTED', /iq\.gguf: tensor blk\.1\.ffn_down\.weight: tensor type IQ4_NL is not supported/));
+  assert.deepEqual(cacheEntries(cache), []);
+});
+
+test('a cancelled import leaves nothing in the cache', async () => {
+  const cache = path.join(tmp, 'c6');
+  const ac = new AbortController();
+  const run = importGguf(good, {
+    cacheDir: cache,
+    signal: ac.signal,
+    onProgress: (p) => {
+      if (p.stage === 'weights') ac.abort();
+    },
+  });
+  await assert.rejects(run, expectError('CANCELLED', /cancelled/));
+  assert.deepEqual(cacheEntries(cache), []);
+});
+
+test('a second import of the same file comes from the cache', async () => {
+  const cache = path.join(tmp, 'c7');
+  const first = await importGguf(good, { cacheDir: cache });
+  const second = await importGguf(good, { cacheDir: cache });
+  assert.equal(first.converted, true);
+  assert.equal(second.converted, false);
+  assert.equal(second.folder, first.folder);
+  for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx', 'onnx/model.onnx_data']) {
+    assert.ok(fs.existsSync(path.join(first.folder, f)), f);
+  }
+});
