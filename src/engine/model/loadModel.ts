@@ -75,8 +75,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     folder = r.folder;
     converted = r.converted;
     importMs = performance.now() - t0;
-    const meta = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { kvsteer?: { name?: string } };
-    name = meta.kvsteer?.name ?? path.basename(source.path, '.gguf');
+    name = path.basename(source.path, path.extname(source.path));
     id = name;
   } else if (source.kind === 'folder') {
     folder = source.path;
@@ -95,7 +94,8 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   opts.onProgress?.({ stage: 'load', message: `Loading ${name}` });
   const local = source.kind !== 'hub';
   const progress_callback = (info: { status: string; file?: string; progress?: number }) => {
-    if (info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
+    // transformers.js reports reads of local files as progress too; only hub fetches are downloads.
+    if (!local && info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
   };
   let tokenizer;
   let model;

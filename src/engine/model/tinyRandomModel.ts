@@ -12,6 +12,8 @@ export interface TinyModelOptions {
   seed?: number;
   /** Type of the block matrices (default Q4_1). */
   matrixType?: GgmlType;
+  /** Number of blocks (default 2). */
+  layers?: number;
   /** Overrides of metadata (tests use it to make unsupported files). */
   metadata?: Record<string, GgufWriteValue>;
 }
@@ -42,7 +44,8 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
     const u = Math.max(rand(), 1e-12), v = rand();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   };
-  const { hidden: H, heads, kvHeads, headDim, ff, layers, context } = TINY_SPEC;
+  const { hidden: H, heads, kvHeads, headDim, ff, context } = TINY_SPEC;
+  const layers = opts.layers ?? TINY_SPEC.layers;
   const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
   const bytes = byteLevelAlphabet();
   const merges = ['Ġ t', 'h e', 'Ġt he', 'i n', 'a n', 'e r', 'Ġ a', 'o n', 'r e', 'Ġ s', 'a t', 'e n', 'Ġ w', 'o u', 'i s', 'Ġ i'];

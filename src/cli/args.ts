@@ -1,0 +1,54 @@
+/**
+ * Typed parsing of CLI flags on top of node:util parseArgs: numbers are checked here, once, so
+ * commands receive numbers, never strings (a bad value is a usage error naming the flag).
+ */
+import { KvsteerError } from '../engine/util/errors';
+import { Decoding } from '../engine/generation/sampler';
+
+export type Flags = Record<string, string | boolean | undefined>;
+
+export function num(flags: Flags, name: string, fallback: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
+  const raw = flags[name];
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  const bad = typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max);
+  if (bad) {
+    const range = opts.min !== undefined || opts.max !== undefined ? ` in [${opts.min ?? '-∞'}, ${opts.max ?? '∞'}]` : '';
+    throw new KvsteerError('INVALID_ARGUMENT', `--${name} must be ${opts.integer ? 'an integer' : 'a finite number'}${range} (got ${JSON.stringify(raw)})`);
+  }
+  return v;
+}
+
+export function str(flags: Flags, name: string): string | undefined {
+  const v = flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** "1-29", "3,5,7" or "1-4,10" → layer indices. */
+export function parseLayers(spec: string | undefined): number[] | undefined {
+  if (spec === undefined) return undefined;
+  const out: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
+    if (!m) throw new KvsteerError('INVALID_ARGUMENT', `--layers: cannot read "${part}" (use e.g. 1-29 or 2,4,6)`);
+    const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+    for (let l = Math.min(a, b); l <= Math.max(a, b); l++) out.push(l);
+  }
+  return [...new Set(out)].sort((x, y) => x - y);
+}
+
+export function decodingFromFlags(flags: Flags): Decoding {
+  if (!flags.sample) return { kind: 'greedy' };
+  return {
+    kind: 'sample',
+    temperature: num(flags, 'temperature', 0.6, { min: 0, max: 5 }),
+    topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }),
+    topK: num(flags, 'top-k', 50, { integer: true, min: 0 }),
+    seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+  };
+}
+
+/** Turns escapes typed on a command line ("\\n") into the characters they name. */
+export function unescapeToken(s: string): string {
+  return s.replace(/\\n/g, '\n').replace(/\\t/g, '\t').replace(/\\s/g, ' ');
+}

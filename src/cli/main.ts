@@ -1,0 +1,275 @@
+#!/usr/bin/env node
+/**
+ * The `kvsteer` command line: `ask` (baseline, steered, or both side by side), `extract` (build a
+ * steering vector from a JSONL of reasoning examples), `eval` (the paper's benchmarks) and
+ * `fetch-model` (the embedded default GGUF). Errors print one line and exit non-zero.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { KvsteerError } from '../engine/util/errors';
+import { loadModel, LoadedModel, LoadProgress } from '../engine/model/loadModel';
+import { generate, msPerToken } from '../engine/generation/generate';
+import { ask, AskMode, AskSideResult } from '../engine/ask';
+import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
+import { parseReasoningItems } from '../engine/steering/contrastivePairs';
+import { createSteeringVector } from '../engine/steering/createVector';
+import { saveVector } from '../engine/steering/vectorFile';
+import { upsertManifest } from '../engine/steering/vectorManifest';
+import { Flags, decodingFromFlags, num, parseLayers, str, unescapeToken } from './args';
+import { cliCacheDir, defaultGgufPath, fetchDefaultModel, repoRoot } from './defaultModel';
+import { sideBySide } from './sideBySide';
+import { runEvalCommand } from './evalCommand';
+
+const USAGE = `kvsteer — KV cache steering for small local language models
+
+Usage:
+  kvsteer ask "question" [--compare | --steer] [options]
+  kvsteer extract --pairs items.jsonl --out vectors/name.safetensors [options]
+  kvsteer eval --task arc-challenge --data test.jsonl [options]   (kvsteer eval --help)
+  kvsteer fetch-model
+
+Model options:
+  --model <hub id | folder | file.gguf>   default: the fetched SmolLM2-135M-Instruct GGUF
+  --precision exact|fast                  arithmetic of GGUF imports (default exact)
+  --threads N                             CPU threads (default: all)
+
+ask options:
+  --compare            baseline and steered answers side by side
+  --steer              steered answer only (default: baseline only)
+  --vector <id|file>   steering vector (default: the shipped vector that fits the model)
+  --cv N --ck N        value / key strength (default: the vector's recommendation)
+  --layers 1-29        layers to steer (default: 1 and up)
+  --offset-token S     offset token appended before steering (default "\\n"; "\\s" = space)
+  --max-new-tokens N   (default 256)
+  --system TEXT        system prompt (default: the model's own)
+  --sample [--temperature 0.6 --top-p 0.9 --top-k 50 --seed 0]   sampling instead of greedy
+  --json               one JSON object on stdout
+
+extract options:
+  --pairs FILE         JSONL rows {question, steps, answer}
+  --out FILE           .safetensors to write (atomically)
+  --name NAME --id ID  vector name, and manifest id (adds it to the manifest beside --out)
+  --demos K            demonstrations per prompt (default 6)
+  --num-pairs N        pairs (default: one per row) --seed N (default 0)
+  --cv N --ck N        recommended strengths to record (default 6 and 0)
+`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  precision: { type: 'string' },
+  threads: { type: 'string' },
+  compare: { type: 'boolean' },
+  steer: { type: 'boolean' },
+  vector: { type: 'string' },
+  cv: { type: 'string' },
+  ck: { type: 'string' },
+  layers: { type: 'string' },
+  'offset-token': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  system: { type: 'string' },
+  sample: { type: 'boolean' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  'top-k': { type: 'string' },
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+  pairs: { type: 'string' },
+  out: { type: 'string' },
+  name: { type: 'string' },
+  id: { type: 'string' },
+  demos: { type: 'string' },
+  'num-pairs': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const vectorDirs = [path.join(repoRoot, 'vectors')];
+
+function log(s: string): void {
+  process.stderr.write(s + '\n');
+}
+
+export async function openModel(flags: Flags): Promise<LoadedModel> {
+  const spec = str(flags, 'model') ?? defaultGgufPath();
+  if (!str(flags, 'model') && !fs.existsSync(spec)) {
+    throw new KvsteerError('FILE_NOT_FOUND', `the default model ${spec} is missing: run \`npm run model:fetch\` (or pass --model)`);
+  }
+  const precision = str(flags, 'precision') ?? 'exact';
+  if (precision !== 'exact' && precision !== 'fast') throw new KvsteerError('INVALID_ARGUMENT', `--precision must be exact or fast (got ${precision})`);
+  let lastStage = '';
+  const m = await loadModel(spec, {
+    cacheDir: cliCacheDir(),
+    precision,
+    threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
+    onProgress: (p: LoadProgress) => {
+      if (p.stage !== lastStage && !flags.json) log(`… ${p.message}`);
+      lastStage = p.stage;
+    },
+  });
+  return m;
+}
+
+async function cmdAsk(question: string | undefined, flags: Flags): Promise<void> {
+  if (question === undefined) throw new KvsteerError('INVALID_ARGUMENT', 'ask needs a question: kvsteer ask "…"');
+  const mode: AskMode = flags.compare ? 'compare' : flags.steer || flags.vector ? 'steered' : 'baseline';
+  const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
+  const decoding = decodingFromFlags(flags);
+  const model = await openModel(flags);
+  try {
+    let vector;
+    if (mode !== 'baseline') {
+      const named = str(flags, 'vector');
+      vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
+      if (!vector) throw new KvsteerError('VECTOR_INVALID', `no shipped steering vector fits ${model.name}: extract one with \`kvsteer extract\``);
+    }
+    const strength = vector
+      ? {
+          cK: num(flags, 'ck', vector.meta.recommended.cK, { min: -100, max: 100 }),
+          cV: num(flags, 'cv', vector.meta.recommended.cV, { min: -100, max: 100 }),
+          layers: parseLayers(str(flags, 'layers')),
+        }
+      : undefined;
+    const offset = str(flags, 'offset-token');
+    const stream = mode === 'baseline' && !flags.json;
+    const result = await ask(model, {
+      question,
+      system: str(flags, 'system'),
+      mode,
+      vector,
+      strength,
+      offsetToken: offset === undefined ? undefined : unescapeToken(offset),
+      maxNewTokens,
+      decoding,
+      onSideStart: (side) => !flags.json && !stream && log(`… generating the ${side} answer`),
+      onToken: (_side, e) => stream && process.stdout.write(e.textDelta),
+    });
+    if (flags.json) {
+      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...result }) + '\n');
+      return;
+    }
+    if (stream) {
+      process.stdout.write('\n');
+      log(statsLine(result.baseline!));
+      return;
+    }
+    if (mode === 'steered') {
+      process.stdout.write(result.steered!.text + '\n');
+      log(statsLine(result.steered!) + `, c_v ${result.steered!.cV}, c_k ${result.steered!.cK}`);
+      return;
+    }
+    const b = result.baseline!, s = result.steered!;
+    const stats = (r: AskSideResult): [string, string][] => [
+      ['tokens', String(r.tokens.length)],
+      ['ms/token', r.msPerToken.toFixed(1)],
+      ['total', `${(r.totalMs / 1000).toFixed(2)} s`],
+      ['stop', r.stopReason],
+    ];
+    const width = Math.min(process.stdout.columns || 120, 160);
+    process.stdout.write(
+      sideBySide(
+        { title: `BASELINE (${model.name})`, text: b.text, stats: stats(b) },
+        { title: `STEERED (${s.vector}, c_v ${s.cV}, c_k ${s.cK})`, text: s.text, stats: [...stats(s), ['cache edit', `${s.editMs.toFixed(2)} ms`]] },
+        width,
+      ) + '\n',
+    );
+  } finally {
+    await model.dispose();
+  }
+}
+
+function statsLine(r: AskSideResult): string {
+  return `[${r.tokens.length} tokens, ${r.msPerToken.toFixed(1)} ms/token, ${(r.totalMs / 1000).toFixed(2)} s, stop: ${r.stopReason}]`;
+}
+
+async function cmdExtract(flags: Flags): Promise<void> {
+  const pairsFile = str(flags, 'pairs');
+  const out = str(flags, 'out');
+  if (!pairsFile || !out) throw new KvsteerError('INVALID_ARGUMENT', 'extract needs --pairs items.jsonl and --out file.safetensors');
+  if (!out.endsWith('.safetensors')) throw new KvsteerError('INVALID_ARGUMENT', `--out must end in .safetensors (got ${out})`);
+  let text: string;
+  try {
+    text = fs.readFileSync(pairsFile, 'utf8');
+  } catch {
+    throw new KvsteerError('FILE_NOT_FOUND', `${pairsFile}: cannot read`);
+  }
+  const items = parseReasoningItems(text, pairsFile);
+  const model = await openModel(flags);
+  try {
+    const name = str(flags, 'name') ?? path.basename(out, '.safetensors');
+    const t0 = performance.now();
+    const vector = await createSteeringVector(model, items, {
+      name,
+      datasetName: pairsFile,
+      datasetText: text,
+      demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
+      pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
+      seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+      recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
+      recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
+      offsetToken: unescapeToken(str(flags, 'offset-token') ?? '\\n'),
+      onProgress: (done, total) => process.stderr.write(`\r… extracting: ${done}/${total} pairs`),
+    });
+    process.stderr.write('\n');
+    saveVector(out, vector);
+    const id = str(flags, 'id');
+    if (id) upsertManifest(path.dirname(out), id, path.basename(out), vector);
+    log(`Saved ${out} (${vector.meta.extraction.pairs} pairs, ${((performance.now() - t0) / 1000).toFixed(1)} s)${id ? `, manifest id ${id}` : ''}`);
+  } finally {
+    await model.dispose();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'eval') return runEvalCommand(rest);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new KvsteerError('INVALID_ARGUMENT', `${(e as Error).message} (see kvsteer --help)`);
+  }
+  const flags = parsed.values as Flags;
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  switch (command) {
+    case 'ask':
+      await cmdAsk(parsed.positionals[0], flags);
+      return 0;
+    case 'extract':
+      await cmdExtract(flags);
+      return 0;
+    case 'fetch-model':
+      fetchDefaultModel(log);
+      return 0;
+    case 'generate': {
+      // Plain continuation of raw text (no chat template): a debugging aid.
+      const model = await openModel(flags);
+      const r = await generate(model, { promptIds: model.tokenizer.encode(parsed.positionals[0] ?? ''), maxNewTokens: num(flags, 'max-new-tokens', 64, { integer: true, min: 1 }) });
+      process.stdout.write(flags.json ? JSON.stringify({ text: r.text, tokens: r.tokenIds, msPerToken: msPerToken(r.timings), timings: r.timings }) + '\n' : r.text + '\n');
+      await model.dispose();
+      return 0;
+    }
+    default:
+      throw new KvsteerError('INVALID_ARGUMENT', `unknown command "${command}" (see kvsteer --help)`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof KvsteerError) {
+        process.stderr.write(`kvsteer: ${e.message}\n`);
+        process.exit(e.code === 'INVALID_ARGUMENT' ? 2 : 1);
+      }
+      process.stderr.write(`kvsteer: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

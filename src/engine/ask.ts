@@ -1,0 +1,89 @@
+/**
+ * The main job, shared by the CLI, the chat participant and the webview: answer one question
+ * with the baseline model, with cache steering, or both one after the other, streaming tokens and
+ * reporting per-side statistics.
+ */
+import { KvsteerError } from './util/errors';
+import { LoadedModel } from './model/loadModel';
+import { ChatMessage } from './model/chatTokenizer';
+import { Decoding, GREEDY } from './generation/sampler';
+import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
+import { SteeringStrength, generateSteered } from './steering/applySteering';
+import { SteeringVector } from './steering/steeringVector';
+
+export type AskMode = 'baseline' | 'steered' | 'compare';
+export type AskSide = 'baseline' | 'steered';
+
+export interface AskRequest {
+  question: string;
+  system?: string;
+  mode: AskMode;
+  vector?: SteeringVector;
+  strength?: SteeringStrength;
+  offsetToken?: string;
+  maxNewTokens: number;
+  decoding?: Decoding;
+  stopStrings?: string[];
+  signal?: AbortSignal;
+  onToken?: (side: AskSide, e: TokenEvent) => void;
+  /** Called when a side starts (after the previous one finished). */
+  onSideStart?: (side: AskSide) => void;
+}
+
+export interface AskSideResult {
+  text: string;
+  tokens: number[];
+  msPerToken: number;
+  totalMs: number;
+  prefillMs: number;
+  editMs: number;
+  stopReason: StopReason;
+}
+
+export interface SteeredSideResult extends AskSideResult {
+  cK: number;
+  cV: number;
+  vector: string;
+}
+
+export interface AskResult {
+  baseline?: AskSideResult;
+  steered?: SteeredSideResult;
+}
+
+export function summarize(r: GenerationResult): AskSideResult {
+  return {
+    text: r.text,
+    tokens: r.tokenIds,
+    msPerToken: msPerToken(r.timings),
+    totalMs: r.timings.totalMs,
+    prefillMs: r.timings.prefillMs,
+    editMs: r.timings.editMs,
+    stopReason: r.stopReason,
+  };
+}
+
+export function userMessages(question: string, system?: string): ChatMessage[] {
+  if (!question.trim()) throw new KvsteerError('INVALID_ARGUMENT', 'the question is empty');
+  return [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: question }];
+}
+
+export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResult> {
+  const messages = userMessages(req.question, req.system);
+  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, signal: req.signal };
+  const out: AskResult = {};
+  if (req.mode !== 'steered') {
+    req.onSideStart?.('baseline');
+    const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
+    out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onToken: (e) => req.onToken?.('baseline', e) }));
+    if (out.baseline.stopReason === 'cancelled') return out;
+  }
+  if (req.mode !== 'baseline') {
+    if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
+    const strength = req.strength ?? { cK: req.vector.meta.recommended.cK, cV: req.vector.meta.recommended.cV };
+    req.onSideStart?.('steered');
+    const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
+    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * Application (paper §3, their exact procedure): template the prompt, append one neutral offset
+ * token, prefill every token but that last one, add c_k·S_k[l] and c_v·S_v[l] to the cached key and
+ * value at the last cached position of the selected layers, then decode starting from the offset
+ * token. One edit, before decoding; nothing runs per token afterwards.
+ */
+import { KvsteerError } from '../util/errors';
+import { KvCache } from '../model/kvCache';
+import { LoadedModel } from '../model/loadModel';
+import { ChatMessage } from '../model/chatTokenizer';
+import { GenerateRequest, GenerationResult, generate } from '../generation/generate';
+import { SteeringVector, checkVectorFitsModel } from './steeringVector';
+
+export interface SteeringStrength {
+  /** Coefficient of the key directions (paper default 0). */
+  cK: number;
+  /** Coefficient of the value directions (paper: 1–10 per model and task). */
+  cV: number;
+  /** Layers to edit; default every layer from 1 up, as the paper. */
+  layers?: number[];
+}
+
+/** Largest |c| accepted: far beyond any useful strength, small enough to catch typos. */
+export const MAX_COEFFICIENT = 100;
+
+export function checkStrength(s: SteeringStrength, numLayers: number): number[] {
+  for (const [name, c] of [['c_k', s.cK], ['c_v', s.cV]] as const) {
+    if (typeof c !== 'number' || !Number.isFinite(c)) throw new KvsteerError('INVALID_ARGUMENT', `steering strength ${name} must be a finite number (got ${String(c)})`);
+    if (Math.abs(c) > MAX_COEFFICIENT) throw new KvsteerError('INVALID_ARGUMENT', `steering strength ${name} = ${c} is outside [-${MAX_COEFFICIENT}, ${MAX_COEFFICIENT}]`);
+  }
+  const layers = s.layers ?? Array.from({ length: numLayers - 1 }, (_, i) => i + 1);
+  for (const l of layers) {
+    if (!Number.isInteger(l) || l < 0 || l >= numLayers) throw new KvsteerError('INVALID_ARGUMENT', `layer ${l} does not exist (the model has layers 0–${numLayers - 1})`);
+  }
+  return layers;
+}
+
+/** Adds c·S to the cache at `position` for the given layers, in place. */
+export function steerCache(cache: KvCache, vector: SteeringVector, strength: SteeringStrength, position = cache.length - 1): void {
+  const layers = checkStrength(strength, cache.numLayers);
+  for (const l of layers) {
+    cache.addAtPosition(l, 'key', position, vector.keys[l], strength.cK);
+    cache.addAtPosition(l, 'value', position, vector.values[l], strength.cV);
+  }
+}
+
+export interface SteeredPrompt {
+  /** Prompt token ids with the offset token last. */
+  ids: number[];
+  offsetTokenId: number;
+}
+
+/** Templated prompt ids plus the offset token, which must be a single token. */
+export function steeredPromptIds(model: LoadedModel, messages: ChatMessage[], offsetToken: string): SteeredPrompt {
+  const offset = model.tokenizer.encode(offsetToken);
+  if (offset.length !== 1) {
+    throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${offset.length} tokens for this model; it must be exactly one`);
+  }
+  const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
+  return { ids: [...ids, offset[0]], offsetTokenId: offset[0] };
+}
+
+export type SteeredGenerateRequest = Omit<GenerateRequest, 'promptIds' | 'holdBack' | 'editCache'> & {
+  messages: ChatMessage[];
+  vector: SteeringVector;
+  strength: SteeringStrength;
+  /** Default: the vector's recommended offset token ("\n"; " " for arithmetic). */
+  offsetToken?: string;
+};
+
+export async function generateSteered(model: LoadedModel, req: SteeredGenerateRequest): Promise<GenerationResult> {
+  checkVectorFitsModel(req.vector, model);
+  checkStrength(req.strength, model.config.numLayers);
+  const { ids } = steeredPromptIds(model, req.messages, req.offsetToken ?? req.vector.meta.recommended.offsetToken);
+  return generate(model, {
+    ...req,
+    promptIds: ids,
+    holdBack: 1,
+    editCache: (cache) => steerCache(cache, req.vector, req.strength),
+  });
+}

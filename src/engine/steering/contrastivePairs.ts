@@ -1,0 +1,95 @@
+/**
+ * Contrastive prompt pairs for extracting a reasoning steering vector (paper §3): for each target
+ * question, the same k few-shot demonstrations rendered twice with the model's chat template, as
+ * separate user/assistant turns. In the positive prompt each demo answer is its reasoning steps
+ * followed by " The answer is X."; in the negative one it is only " The answer is X." (with the
+ * leading space, as the paper's templates have it). Both end with the target question and the
+ * generation prompt, so they differ only in the demos' answers.
+ */
+import { KvsteerError } from '../util/errors';
+import { ChatMessage, ChatTokenizer } from '../model/chatTokenizer';
+import { seededRandom } from '../generation/sampler';
+
+export interface ReasoningItem {
+  id?: string;
+  question: string;
+  steps: string;
+  answer: string;
+}
+
+export interface PairOptions {
+  /** Demonstrations per prompt (paper: 5 for GSM8K, 10–12 for multiple choice). Default 6. */
+  demos?: number;
+  /** Number of pairs (cycles through the items with fresh demo draws). Default: one per item. */
+  pairs?: number;
+  /** Seed of the demo draws. Default 0. */
+  seed?: number;
+  /** Optional system message; by default the template's own default system prompt applies. */
+  system?: string;
+}
+
+export interface ContrastivePair {
+  /** Id of the target item. */
+  itemId: string;
+  positive: string;
+  negative: string;
+}
+
+export function answerSentence(answer: string): string {
+  return ` The answer is ${answer}.`;
+}
+
+/** Validates parsed JSONL rows as items, naming the first bad line. */
+export function parseReasoningItems(jsonl: string, source: string): ReasoningItem[] {
+  const items: ReasoningItem[] = [];
+  jsonl.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: not valid JSON`);
+    }
+    const r = row as Record<string, unknown>;
+    for (const key of ['question', 'steps', 'answer']) {
+      if (typeof r[key] !== 'string' || !(r[key] as string).trim()) throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: "${key}" must be a non-empty string`);
+    }
+    items.push({ id: typeof r.id === 'string' ? r.id : `line-${i + 1}`, question: r.question as string, steps: r.steps as string, answer: r.answer as string });
+  });
+  return items;
+}
+
+export function buildContrastivePairs(items: ReasoningItem[], tokenizer: ChatTokenizer, opts: PairOptions = {}): ContrastivePair[] {
+  const k = opts.demos ?? 6;
+  const n = opts.pairs ?? items.length;
+  if (items.length < k + 1) throw new KvsteerError('DATA_INVALID', `need at least ${k + 1} items for ${k} demonstrations per prompt (got ${items.length})`);
+  if (!Number.isInteger(n) || n < 1) throw new KvsteerError('INVALID_ARGUMENT', `the number of pairs must be a positive integer (got ${n})`);
+  const rand = seededRandom(opts.seed ?? 0);
+  const pairs: ContrastivePair[] = [];
+  for (let p = 0; p < n; p++) {
+    const targetIndex = p % items.length;
+    const target = items[targetIndex];
+    const demos = sampleWithout(items.length, k, targetIndex, rand).map((i) => items[i]);
+    const render = (withSteps: boolean): string => {
+      const messages: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
+      for (const d of demos) {
+        messages.push({ role: 'user', content: d.question });
+        messages.push({ role: 'assistant', content: (withSteps ? d.steps : '') + answerSentence(d.answer) });
+      }
+      messages.push({ role: 'user', content: target.question });
+      return tokenizer.applyChatTemplate(messages, true);
+    };
+    pairs.push({ itemId: target.id ?? String(targetIndex), positive: render(true), negative: render(false) });
+  }
+  return pairs;
+}
+
+/** k distinct indices in [0, n) other than `exclude`, in random order (partial Fisher–Yates). */
+function sampleWithout(n: number, k: number, exclude: number, rand: () => number): number[] {
+  const pool = Array.from({ length: n }, (_, i) => i).filter((i) => i !== exclude);
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(rand() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, k);
+}

@@ -1,0 +1,52 @@
+/**
+ * Extraction (paper §3): one forward pass per prompt; at the last token, every layer's cached key
+ * (after RoPE, as the cache holds it) and value; the vector is the mean over pairs of
+ * positive − negative. Reports progress and stops between prompts when cancelled.
+ */
+import { throwIfAborted } from '../util/errors';
+import { LoadedModel } from '../model/loadModel';
+import { ContrastivePair } from './contrastivePairs';
+
+export interface ExtractOptions {
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExtractedDirections {
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
+/** Every layer's key and value at the last position of `prompt`. */
+export async function lastTokenKv(model: LoadedModel, prompt: string): Promise<ExtractedDirections> {
+  const ids = model.tokenizer.encode(prompt);
+  const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1 });
+  const last = r.cache.length - 1;
+  return {
+    keys: r.cache.layers.map((_, l) => r.cache.read(l, 'key', last)),
+    values: r.cache.layers.map((_, l) => r.cache.read(l, 'value', last)),
+  };
+}
+
+export async function extractDirections(model: LoadedModel, pairs: ContrastivePair[], opts: ExtractOptions = {}): Promise<ExtractedDirections> {
+  const L = model.config.numLayers;
+  const size = model.config.numKvHeads * model.config.headDim;
+  // Accumulate in f64 so the mean does not depend on the order of a few hundred f32 additions.
+  const sumK = Array.from({ length: L }, () => new Float64Array(size));
+  const sumV = Array.from({ length: L }, () => new Float64Array(size));
+  for (let p = 0; p < pairs.length; p++) {
+    throwIfAborted(opts.signal, 'steering vector extraction');
+    const pos = await lastTokenKv(model, pairs[p].positive);
+    throwIfAborted(opts.signal, 'steering vector extraction');
+    const neg = await lastTokenKv(model, pairs[p].negative);
+    for (let l = 0; l < L; l++) {
+      for (let i = 0; i < size; i++) {
+        sumK[l][i] += pos.keys[l][i] - neg.keys[l][i];
+        sumV[l][i] += pos.values[l][i] - neg.values[l][i];
+      }
+    }
+    opts.onProgress?.(p + 1, pairs.length);
+  }
+  const mean = (s: Float64Array) => Float32Array.from(s, (x) => x / pairs.length);
+  return { keys: sumK.map(mean), values: sumV.map(mean) };
+}

@@ -1,0 +1,48 @@
+/**
+ * Resolves what a user names as a steering vector — a file path or a manifest id — and finds a
+ * shipped vector that fits a loaded model when none is named.
+ */
+import * as fs from 'node:fs';
+import { KvsteerError } from '../util/errors';
+import { LoadedModel } from '../model/loadModel';
+import { SteeringVector, checkVectorFitsModel } from './steeringVector';
+import { loadVector } from './vectorFile';
+import { readManifest, resolveManifestEntry } from './vectorManifest';
+
+/** Loads `spec` (a .safetensors path or an id in the manifests of `dirs`) and checks it fits. */
+export function resolveVector(spec: string, dirs: string[], model?: LoadedModel): SteeringVector {
+  let v: SteeringVector | undefined;
+  if (spec.endsWith('.safetensors') || fs.existsSync(spec)) v = loadVector(spec);
+  else {
+    for (const d of dirs) {
+      const hit = resolveManifestEntry(d, spec);
+      if (hit) {
+        v = loadVector(hit.path);
+        break;
+      }
+    }
+  }
+  if (!v) {
+    const known = dirs.flatMap((d) => readManifest(d).vectors.map((e) => e.id));
+    throw new KvsteerError('VECTOR_INVALID', `unknown steering vector "${spec}" (known: ${known.join(', ') || 'none'}; or give a .safetensors path)`);
+  }
+  if (model) checkVectorFitsModel(v, model, spec);
+  return v;
+}
+
+/** The first vector listed in `dirs` that fits `model`, or undefined. */
+export function findVectorForModel(dirs: string[], model: LoadedModel): { id: string; vector: SteeringVector } | undefined {
+  for (const d of dirs) {
+    for (const e of readManifest(d).vectors) {
+      const hit = resolveManifestEntry(d, e.id)!;
+      try {
+        const v = loadVector(hit.path);
+        checkVectorFitsModel(v, model);
+        return { id: e.id, vector: v };
+      } catch {
+        // not for this model (or unreadable): try the next one
+      }
+    }
+  }
+  return undefined;
+}

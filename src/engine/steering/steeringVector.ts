@@ -1,0 +1,95 @@
+/**
+ * A KV steering vector as a plain value: one key and one value direction per layer
+ * ([kv_heads·head_dim] each), plus metadata saying which model it fits, how it was extracted and
+ * how strongly to apply it. The model fingerprint (cache geometry + how the tokenizer splits a probe
+ * string) is what loading checks: a vector for another model is refused, not warned about.
+ */
+import * as crypto from 'node:crypto';
+import { KvsteerError } from '../util/errors';
+import { LoadedModel } from '../model/loadModel';
+
+export interface ModelFingerprint {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  /** sha256 of the token ids of FINGERPRINT_PROBE, first 16 hex digits. */
+  tokenizerDigest: string;
+}
+
+export interface ExtractionInfo {
+  dataset: string;
+  datasetDigest: string;
+  items: number;
+  pairs: number;
+  demos: number;
+  seed: number;
+  /** 'chat-template' plus the system prompt policy. */
+  template: string;
+  position: 'last-token';
+}
+
+export interface SteeringVectorMeta {
+  format: 'kvsteer-vector/1';
+  name: string;
+  description?: string;
+  model: { name: string; id: string; fingerprint: ModelFingerprint };
+  extraction: ExtractionInfo;
+  recommended: { cK: number; cV: number; offsetToken: string; fromLayer: number };
+  kvsteerVersion: string;
+  createdAt: string;
+}
+
+export interface SteeringVector {
+  /** keys[l] and values[l]: [numKvHeads · headDim] */
+  keys: Float32Array[];
+  values: Float32Array[];
+  meta: SteeringVectorMeta;
+}
+
+export const FINGERPRINT_PROBE = 'kvsteer fingerprint: The quick brown fox jumps over 13 lazy dogs. ¿Qué? 日本 <|im_start|>';
+
+export function modelFingerprint(model: LoadedModel): ModelFingerprint {
+  const ids = model.tokenizer.encode(FINGERPRINT_PROBE);
+  return {
+    numLayers: model.config.numLayers,
+    numKvHeads: model.config.numKvHeads,
+    headDim: model.config.headDim,
+    vocabSize: model.config.vocabSize,
+    tokenizerDigest: crypto.createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 16),
+  };
+}
+
+/** Throws a clear error unless `vector` was made for a model like `model`. */
+export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel, vectorLabel = vector.meta.name): void {
+  const want = vector.meta.model.fingerprint;
+  const have = modelFingerprint(model);
+  const geometry = (f: ModelFingerprint) => `${f.numLayers} layers, ${f.numKvHeads} kv heads × ${f.headDim}, vocabulary ${f.vocabSize}`;
+  if (want.numLayers !== have.numLayers || want.numKvHeads !== have.numKvHeads || want.headDim !== have.headDim || want.vocabSize !== have.vocabSize) {
+    throw new KvsteerError(
+      'VECTOR_MISMATCH',
+      `steering vector "${vectorLabel}" was made for ${vector.meta.model.name} (${geometry(want)}), but the loaded model ${model.name} has ${geometry(have)}`,
+    );
+  }
+  if (want.tokenizerDigest !== have.tokenizerDigest) {
+    throw new KvsteerError(
+      'VECTOR_MISMATCH',
+      `steering vector "${vectorLabel}" was made for ${vector.meta.model.name}, whose tokenizer differs from that of the loaded model ${model.name}`,
+    );
+  }
+}
+
+/** Structural checks (shapes, finite numbers) shared by loading and creation. */
+export function validateVector(v: SteeringVector, label: string): void {
+  const f = v.meta.model.fingerprint;
+  const size = f.numKvHeads * f.headDim;
+  if (v.keys.length !== f.numLayers || v.values.length !== f.numLayers) {
+    throw new KvsteerError('VECTOR_INVALID', `${label}: holds ${v.keys.length} key and ${v.values.length} value layers, metadata says ${f.numLayers}`);
+  }
+  for (let l = 0; l < f.numLayers; l++) {
+    for (const [kind, arr] of [['keys', v.keys[l]], ['values', v.values[l]]] as const) {
+      if (arr.length !== size) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} has ${arr.length} numbers, expected ${size}`);
+      if (!arr.every(Number.isFinite)) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} contains NaN or Infinity`);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Reads and writes steering vectors as safetensors files: F32 tensors `keys.{l}` and `values.{l}`
+ * of shape [kv_heads, head_dim], and the metadata as JSON under `__metadata__.kvsteer`. Writes are
+ * atomic; reads check every length, offset and number and name the file and the problem.
+ */
+import * as fs from 'node:fs';
+import { writeFileAtomic } from '../util/atomicWrite';
+import { KvsteerError } from '../util/errors';
+import { SteeringVector, SteeringVectorMeta, validateVector } from './steeringVector';
+
+export function encodeVector(v: SteeringVector): Uint8Array {
+  validateVector(v, v.meta.name);
+  const { numKvHeads, headDim } = v.meta.model.fingerprint;
+  const header: Record<string, unknown> = { __metadata__: { kvsteer: JSON.stringify(v.meta) } };
+  const chunks: Float32Array[] = [];
+  let offset = 0;
+  const add = (name: string, data: Float32Array) => {
+    header[name] = { dtype: 'F32', shape: [numKvHeads, headDim], data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+    chunks.push(data);
+  };
+  v.keys.forEach((k, l) => add(`keys.${l}`, k));
+  v.values.forEach((val, l) => add(`values.${l}`, val));
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const hb = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + hb.length + offset);
+  out.writeBigUInt64LE(BigInt(hb.length), 0);
+  hb.copy(out, 8);
+  let at = 8 + hb.length;
+  for (const c of chunks) {
+    Buffer.from(c.buffer, c.byteOffset, c.byteLength).copy(out, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export function saveVector(file: string, v: SteeringVector): void {
+  writeFileAtomic(file, encodeVector(v));
+}
+
+export function decodeVector(bytes: Uint8Array, label: string): SteeringVector {
+  const bad = (why: string) => new KvsteerError('VECTOR_INVALID', `${label}: not a valid kvsteer vector file (${why})`);
+  if (bytes.length < 8) throw bad('too short');
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(buf.readBigUInt64LE(0));
+  if (n <= 0 || 8 + n > buf.length) throw bad('bad header length');
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(buf.toString('utf8', 8, 8 + n)) as Record<string, unknown>;
+  } catch {
+    throw bad('the header is not JSON');
+  }
+  const metaRaw = (header.__metadata__ as Record<string, unknown> | undefined)?.kvsteer;
+  if (typeof metaRaw !== 'string') throw bad('no kvsteer metadata');
+  let meta: SteeringVectorMeta;
+  try {
+    meta = JSON.parse(metaRaw) as SteeringVectorMeta;
+  } catch {
+    throw bad('the metadata is not JSON');
+  }
+  if (meta.format !== 'kvsteer-vector/1' || !meta.model?.fingerprint) throw bad(`unknown format ${String(meta.format)}`);
+  const dataStart = 8 + n;
+  const tensor = (name: string): Float32Array => {
+    const t = header[name] as { dtype?: string; shape?: number[]; data_offsets?: [number, number] } | undefined;
+    if (!t) throw bad(`tensor ${name} is missing`);
+    if (t.dtype !== 'F32') throw bad(`tensor ${name} is ${t.dtype}, expected F32`);
+    const [b, e] = t.data_offsets ?? [-1, -1];
+    if (!(b >= 0 && e >= b && dataStart + e <= buf.length && (e - b) % 4 === 0)) throw bad(`tensor ${name} lies outside the file`);
+    const out = new Float32Array((e - b) / 4);
+    for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(dataStart + b + i * 4);
+    return out;
+  };
+  const L = meta.model.fingerprint.numLayers;
+  const v: SteeringVector = {
+    keys: Array.from({ length: L }, (_, l) => tensor(`keys.${l}`)),
+    values: Array.from({ length: L }, (_, l) => tensor(`values.${l}`)),
+    meta,
+  };
+  validateVector(v, label);
+  return v;
+}
+
+export function loadVector(file: string): SteeringVector {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    throw new KvsteerError('FILE_NOT_FOUND', `${file}: cannot read the vector file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  return decodeVector(bytes, file);
+}

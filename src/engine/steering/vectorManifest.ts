@@ -1,0 +1,51 @@
+/**
+ * The manifest of shipped (or user-saved) steering vectors: `manifest.json` in a vectors folder
+ * lists each file with its name, model and recommended strengths, so the CLI and the extension can
+ * offer vectors without opening every file.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../util/atomicWrite';
+import { KvsteerError } from '../util/errors';
+import { SteeringVector } from './steeringVector';
+
+export interface ManifestEntry {
+  /** Stable id used in settings (e.g. "smollm2-135m-reasoning"). */
+  id: string;
+  file: string;
+  name: string;
+  description?: string;
+  model: string;
+  recommended: SteeringVector['meta']['recommended'];
+}
+
+export interface VectorManifest {
+  version: 1;
+  vectors: ManifestEntry[];
+}
+
+export function readManifest(dir: string): VectorManifest {
+  const file = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(file)) return { version: 1, vectors: [] };
+  try {
+    const m = JSON.parse(fs.readFileSync(file, 'utf8')) as VectorManifest;
+    if (m.version !== 1 || !Array.isArray(m.vectors)) throw new Error('unknown manifest version');
+    return m;
+  } catch (e) {
+    throw new KvsteerError('VECTOR_INVALID', `${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Adds or replaces the entry for `id` and writes the manifest atomically. */
+export function upsertManifest(dir: string, id: string, file: string, v: SteeringVector): VectorManifest {
+  const m = readManifest(dir);
+  const entry: ManifestEntry = { id, file, name: v.meta.name, description: v.meta.description, model: v.meta.model.name, recommended: v.meta.recommended };
+  m.vectors = [...m.vectors.filter((e) => e.id !== id), entry].sort((a, b) => a.id.localeCompare(b.id));
+  writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+  return m;
+}
+
+export function resolveManifestEntry(dir: string, id: string): { entry: ManifestEntry; path: string } | undefined {
+  const entry = readManifest(dir).vectors.find((e) => e.id === id);
+  return entry ? { entry, path: path.join(dir, entry.file) } : undefined;
+}

@@ -1,0 +1,119 @@
+/**
+ * Exactness of cache steering on the tiny model: strength 0 changes nothing (greedy and seeded
+ * sampling), the edit touches only the last cached position of the selected layers and by exactly
+ * c·S, strength scales linearly, and extraction equals an independent reference loop.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { openGguf } from '../../../src/engine/gguf/ggufFile';
+import { generate } from '../../../src/engine/generation/generate';
+import { generateSteered, steerCache, steeredPromptIds } from '../../../src/engine/steering/applySteering';
+import { buildContrastivePairs } from '../../../src/engine/steering/contrastivePairs';
+import { extractDirections } from '../../../src/engine/steering/extract';
+import { ReferenceLlama } from '../../support/referenceLlama';
+import { loadTinyModel, tinyGgufPath } from '../../support/models';
+import { fakeVector } from '../../support/fakeVector';
+
+const modelP = loadTinyModel();
+after(async () => (await modelP).dispose());
+
+const items = [
+  { id: 'a', question: 'What is 2 + 3?', steps: 'Two plus three is five.', answer: '5' },
+  { id: 'b', question: 'Is ice cold?', steps: 'Ice is frozen water, which is cold.', answer: 'yes' },
+  { id: 'c', question: 'How many legs has a cat?', steps: 'A cat walks on four legs.', answer: '4' },
+  { id: 'd', question: 'What color is the sky?', steps: 'Sunlight scatters, so the sky looks blue.', answer: 'blue' },
+];
+
+const messages = [{ role: 'user' as const, content: 'tell me about the sea' }];
+
+for (const decoding of [{ kind: 'greedy' as const }, { kind: 'sample' as const, temperature: 1, topP: 0.9, topK: 40, seed: 11 }]) {
+  test(`strength 0 reproduces the unedited generation token for token (${decoding.kind})`, async () => {
+    const m = await modelP;
+    const { ids } = steeredPromptIds(m, messages, '\n');
+    const plain = await generate(m, { promptIds: ids, maxNewTokens: 24, decoding });
+    const steered = await generateSteered(m, { messages, vector: fakeVector(m), strength: { cK: 0, cV: 0 }, maxNewTokens: 24, decoding });
+    assert.deepEqual(steered.tokenIds, plain.tokenIds);
+    assert.equal(steered.text, plain.text);
+  });
+}
+
+test('a non-zero strength changes the generation', async () => {
+  const m = await modelP;
+  const a = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 0, cV: 0 }, maxNewTokens: 24 });
+  const b = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
+  assert.notDeepEqual(a.tokenIds, b.tokenIds);
+});
+
+test('the edit touches only the last cached position of the selected layers, by exactly c·S', async () => {
+  const m = await modelP;
+  const { ids } = steeredPromptIds(m, messages, '\n');
+  const prefill = await m.backend.forward({ tokens: ids.slice(0, -1), cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  const before = prefill.cache.clone();
+  const edited = prefill.cache.clone();
+  const v = fakeVector(m);
+  const cK = 0.75, cV = 4;
+  steerCache(edited, v, { cK, cV });
+  const { numKvHeads: kvh, headDim: hd } = m.config;
+  const T = before.length;
+  for (let l = 0; l < m.config.numLayers; l++) {
+    for (const which of ['key', 'value'] as const) {
+      const c = which === 'key' ? cK : cV;
+      const S = which === 'key' ? v.keys[l] : v.values[l];
+      for (let h = 0; h < kvh; h++) for (let t = 0; t < T; t++) for (let d = 0; d < hd; d++) {
+        const i = (h * T + t) * hd + d;
+        const want = l >= 1 && t === T - 1 ? Math.fround(before.layers[l][which][i] + c * S[h * hd + d]) : before.layers[l][which][i];
+        const got = edited.layers[l][which][i];
+        assert.ok(Math.abs(got - want) <= 1e-6, `layer ${l} ${which} head ${h} pos ${t} dim ${d}: ${got} vs ${want}`);
+      }
+    }
+  }
+});
+
+test('the edit scales linearly with strength and honours an explicit layer list', async () => {
+  const m = await modelP;
+  const { ids } = steeredPromptIds(m, messages, '\n');
+  const base = (await m.backend.forward({ tokens: ids.slice(0, -1), cache: m.backend.emptyCache(), logitsToKeep: 1 })).cache;
+  const v = fakeVector(m);
+  const one = base.clone(), two = base.clone(), only0 = base.clone();
+  steerCache(one, v, { cK: 0, cV: 1 });
+  steerCache(two, v, { cK: 0, cV: 2 });
+  steerCache(only0, v, { cK: 0, cV: 1, layers: [0] });
+  const last = base.length - 1;
+  for (let l = 1; l < m.config.numLayers; l++) {
+    const b = base.read(l, 'value', last), d1 = one.read(l, 'value', last), d2 = two.read(l, 'value', last);
+    for (let i = 0; i < b.length; i++) assert.ok(Math.abs((d2[i] - b[i]) - 2 * (d1[i] - b[i])) < 1e-5);
+  }
+  assert.notDeepEqual(only0.read(0, 'value', last), base.read(0, 'value', last));
+  assert.deepEqual(only0.read(1, 'value', last), base.read(1, 'value', last));
+});
+
+test('extraction equals an independent reference loop over 3 pairs', async () => {
+  const m = await modelP;
+  const pairs = buildContrastivePairs(items, m.tokenizer, { demos: 2, pairs: 3, seed: 5 });
+  assert.equal(pairs.length, 3);
+  for (const p of pairs) {
+    assert.ok(p.positive.includes(' The answer is') && p.negative.includes('<|im_start|>assistant\n The answer is'));
+    assert.ok(p.positive.endsWith('<|im_start|>assistant\n') && p.negative.endsWith('<|im_start|>assistant\n'));
+  }
+  const got = await extractDirections(m, pairs);
+  const ref = new ReferenceLlama(openGguf(tinyGgufPath()));
+  const { numKvHeads: kvh, headDim: hd, numLayers: L } = m.config;
+  const wantK = Array.from({ length: L }, () => new Float64Array(kvh * hd));
+  const wantV = Array.from({ length: L }, () => new Float64Array(kvh * hd));
+  for (const p of pairs) {
+    for (const [text, sign] of [[p.positive, 1], [p.negative, -1]] as const) {
+      const ids = m.tokenizer.encode(text);
+      const out = ref.forward(ids);
+      const T = ids.length;
+      for (let l = 0; l < L; l++) for (let h = 0; h < kvh; h++) for (let i = 0; i < hd / 2; i++) for (let j = 0; j < 2; j++) {
+        // reference keys are in llama.cpp's interleaved layout; ours in rotate-half layout
+        wantK[l][h * hd + j * (hd / 2) + i] += (sign * out.keys[l][(h * T + T - 1) * hd + 2 * i + j]) / pairs.length;
+        wantV[l][h * hd + j * (hd / 2) + i] += (sign * out.values[l][(h * T + T - 1) * hd + j * (hd / 2) + i]) / pairs.length;
+      }
+    }
+  }
+  for (let l = 0; l < L; l++) for (let i = 0; i < kvh * hd; i++) {
+    assert.ok(Math.abs(got.keys[l][i] - wantK[l][i]) < 1e-4, `keys[${l}][${i}] ${got.keys[l][i]} vs ${wantK[l][i]}`);
+    assert.ok(Math.abs(got.values[l][i] - wantV[l][i]) < 1e-4, `values[${l}][${i}] ${got.values[l][i]} vs ${wantV[l][i]}`);
+  }
+});
