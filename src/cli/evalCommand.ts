@@ -1,6 +1,169 @@
-/** `kvsteer eval`: placeholder until the evaluation harness lands. */
+/**
+ * `kvsteer eval`: runs the paper's benchmarks on a local model (see runEval.ts) and writes
+ * generations.jsonl (resumable), summary.json, results.md and report.html into --out; and
+ * `kvsteer eval score`, which re-scores saved rows {input, response, target} with the paper's
+ * filters into `filtered_response`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
+import { writeFileAtomic } from '../engine/util/atomicWrite';
+import { applyFilters } from '../engine/eval/answerFilters';
+import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/eval/runEval';
+import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
+import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
+import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
+import { Flags, num, parseLayers, str } from './args';
+import { openModel, vectorDirs } from './modelOptions';
 
-export async function runEvalCommand(_argv: string[]): Promise<number> {
-  throw new KvsteerError('INVALID_ARGUMENT', 'kvsteer eval is not available yet');
+const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
+  --model M                 hub id, folder or .gguf (default: the fetched SmolLM2 GGUF)
+  --methods LIST            baseline,cot-prompt,cache-steering,activation-steering (default: all four)
+  --limit N --offset N      evaluate rows offset..offset+N of the data file
+  --decoding greedy|sampling  --seeds N (sampling, 1–5; default 5)
+  --temperature T --top-p P --top-k K   sampling parameters (default 0.6, 0.9, 50)
+  --max-new-tokens N        (default 512; the paper used 768)
+  --vector ID|FILE          steering vector for cache and activation steering (default: shipped one)
+  --cv N --ck N             cache-steering strength (default: c_v 1 for gsm8k, 6 otherwise; c_k 0)
+  --sweep c_v=0,1,2,4       one cache-steering run per value
+  --caa-layers L --caa-coeff C   activation steering layers (default middle block) and coefficient (3)
+  --no-force-choice         keep [invalid] multiple-choice answers (the paper rescues them)
+kvsteer eval score --task T --in generations.jsonl --out scored.jsonl
+Results are appended per item: run the same command again to resume.`;
+
+const OPTIONS = {
+  task: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, model: { type: 'string' },
+  methods: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' }, decoding: { type: 'string' }, seeds: { type: 'string' },
+  temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'max-new-tokens': { type: 'string' },
+  vector: { type: 'string' }, cv: { type: 'string' }, ck: { type: 'string' }, sweep: { type: 'string' }, 'caa-layers': { type: 'string' },
+  'caa-coeff': { type: 'string' }, 'no-force-choice': { type: 'boolean' }, threads: { type: 'string' }, precision: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function fmtEta(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const m = Math.floor(s / 60);
+  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+}
+
+export async function runEvalCommand(argv: string[]): Promise<number> {
+  const score = argv[0] === 'score';
+  let parsed;
+  try {
+    parsed = parseArgs({ args: score ? argv.slice(1) : argv, options: OPTIONS, allowPositionals: false, strict: true });
+  } catch (e) {
+    throw new KvsteerError('INVALID_ARGUMENT', `${(e as Error).message}\n${USAGE}`);
+  }
+  const flags = parsed.values as Flags;
+  if (flags.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const task = parseTask(str(flags, 'task') ?? '');
+  if (score) return scoreCommand(task, flags);
+
+  const data = str(flags, 'data');
+  const outDir = str(flags, 'out');
+  if (!data || !outDir) throw new KvsteerError('INVALID_ARGUMENT', `eval needs --data and --out\n${USAGE}`);
+  const methods = (str(flags, 'methods') ?? EVAL_METHODS.join(',')).split(',').map((m) => m.trim()) as EvalMethod[];
+  for (const m of methods) if (!EVAL_METHODS.includes(m)) throw new KvsteerError('INVALID_ARGUMENT', `unknown method "${m}" (methods: ${EVAL_METHODS.join(', ')})`);
+  const decoding = str(flags, 'decoding') ?? 'greedy';
+  if (decoding !== 'greedy' && decoding !== 'sampling') throw new KvsteerError('INVALID_ARGUMENT', `--decoding must be greedy or sampling`);
+  let sweep: { param: 'c_v' | 'c_k'; values: number[] } | undefined;
+  const sweepSpec = str(flags, 'sweep');
+  if (sweepSpec) {
+    const m = /^(c_v|c_k)=(.+)$/.exec(sweepSpec);
+    if (!m) throw new KvsteerError('INVALID_ARGUMENT', `--sweep must look like c_v=0,1,2,4 (got ${sweepSpec})`);
+    const values = m[2].split(',').map((x) => Number(x));
+    if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100]`);
+    sweep = { param: m[1] as 'c_v' | 'c_k', values };
+  }
+  const { rows: allRows, bad } = readEvalRows(data);
+  for (const b of bad) process.stderr.write(`kvsteer: ${data}:${b.line}: skipped (${b.reason})\n`);
+  const offset = num(flags, 'offset', 0, { integer: true, min: 0 });
+  const limit = num(flags, 'limit', allRows.length, { integer: true, min: 1 });
+  const rows = allRows.slice(offset, offset + limit);
+  if (!rows.length) throw new KvsteerError('DATA_INVALID', `${data}: no usable rows in the selected range`);
+
+  const model = await openModel(flags);
+  try {
+    const vectorSpec = str(flags, 'vector');
+    const needsVector = methods.some((m) => m === 'cache-steering' || m === 'activation-steering');
+    const vector = needsVector ? (vectorSpec ? resolveVector(vectorSpec, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector) : undefined;
+    if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
+    const caaLayers = parseLayers(str(flags, 'caa-layers'));
+    const maxNewTokens = num(flags, 'max-new-tokens', 512, { integer: true, min: 1, max: 8192 });
+    const command = `kvsteer eval ${argv.join(' ')}`;
+    let lastDraw = 0;
+    await runEval(model, {
+      task,
+      rows,
+      methods,
+      decoding,
+      seeds: num(flags, 'seeds', 5, { integer: true, min: 1, max: 5 }),
+      sampling: { temperature: num(flags, 'temperature', 0.6, { min: 0 }), topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }), topK: num(flags, 'top-k', 50, { integer: true, min: 0 }) },
+      maxNewTokens,
+      outDir,
+      vector,
+      strength: { cK: num(flags, 'ck', 0, { min: -100, max: 100 }), cV: num(flags, 'cv', TASKS[task].defaultCV, { min: -100, max: 100 }) },
+      caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: num(flags, 'caa-coeff', 3) } : undefined,
+      sweep,
+      forceChoice: !flags['no-force-choice'],
+      onProgress: (p) => {
+        const now = Date.now();
+        if (now - lastDraw < 250 && p.done < p.total) return;
+        lastDraw = now;
+        const w = 30, filled = Math.round((w * p.done) / p.total);
+        process.stderr.write(`\r[${'='.repeat(filled)}${' '.repeat(w - filled)}] ${p.done}/${p.total} ${p.label.padEnd(28)} ETA ${fmtEta(p.etaSeconds)}   `);
+      },
+    });
+    process.stderr.write('\n');
+    // Summarise everything the folder holds for the requested methods (earlier runs included).
+    const wanted = new Set(rows.map((r) => r.id));
+    const all = readGenerations(outDir).filter((r) => r.task === task && methods.includes(r.method) && wanted.has(r.id));
+    const summary = summarize(all, { task, model: model.name, decoding, maxNewTokens, command });
+    writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    const md = toMarkdown(summary);
+    writeFileAtomic(path.join(outDir, 'results.md'), md);
+    writeFileAtomic(path.join(outDir, 'report.html'), toHtml([summary]));
+    process.stdout.write(md);
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}
+
+function scoreCommand(task: ReturnType<typeof parseTask>, flags: Flags): number {
+  const input = str(flags, 'in');
+  const out = str(flags, 'out');
+  if (!input || !out) throw new KvsteerError('INVALID_ARGUMENT', 'eval score needs --in and --out');
+  let text: string;
+  try {
+    text = fs.readFileSync(input, 'utf8');
+  } catch {
+    throw new KvsteerError('FILE_NOT_FOUND', `${input}: cannot read`);
+  }
+  const lines: string[] = [];
+  let n = 0;
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped (not valid JSON)\n`);
+      return;
+    }
+    if (typeof row.input !== 'string' || typeof row.response !== 'string') {
+      process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped ("input" and "response" must be strings)\n`);
+      return;
+    }
+    row.filtered_response = applyFilters(TASKS[task].paperTask, { input: row.input, response: row.response, target: typeof row.target === 'string' ? row.target : undefined });
+    lines.push(JSON.stringify(row));
+    n++;
+  });
+  writeFileAtomic(out, lines.join('\n') + (lines.length ? '\n' : ''));
+  process.stderr.write(`Scored ${n} rows into ${out}\n`);
+  return 0;
 }

@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
-import { loadModel, LoadedModel, LoadProgress } from '../engine/model/loadModel';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
@@ -17,9 +16,10 @@ import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
 import { Flags, decodingFromFlags, num, parseLayers, str, unescapeToken } from './args';
-import { cliCacheDir, defaultGgufPath, fetchDefaultModel, repoRoot } from './defaultModel';
+import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { runEvalCommand } from './evalCommand';
+import { openModel, vectorDirs, log } from './modelOptions';
 
 const USAGE = `kvsteer — KV cache steering for small local language models
 
@@ -82,32 +82,6 @@ const OPTIONS = {
   'num-pairs': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-export const vectorDirs = [path.join(repoRoot, 'vectors')];
-
-function log(s: string): void {
-  process.stderr.write(s + '\n');
-}
-
-export async function openModel(flags: Flags): Promise<LoadedModel> {
-  const spec = str(flags, 'model') ?? defaultGgufPath();
-  if (!str(flags, 'model') && !fs.existsSync(spec)) {
-    throw new KvsteerError('FILE_NOT_FOUND', `the default model ${spec} is missing: run \`npm run model:fetch\` (or pass --model)`);
-  }
-  const precision = str(flags, 'precision') ?? 'exact';
-  if (precision !== 'exact' && precision !== 'fast') throw new KvsteerError('INVALID_ARGUMENT', `--precision must be exact or fast (got ${precision})`);
-  let lastStage = '';
-  const m = await loadModel(spec, {
-    cacheDir: cliCacheDir(),
-    precision,
-    threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
-    onProgress: (p: LoadProgress) => {
-      if (p.stage !== lastStage && !flags.json) log(`… ${p.message}`);
-      lastStage = p.stage;
-    },
-  });
-  return m;
-}
 
 async function cmdAsk(question: string | undefined, flags: Flags): Promise<void> {
   if (question === undefined) throw new KvsteerError('INVALID_ARGUMENT', 'ask needs a question: kvsteer ask "…"');

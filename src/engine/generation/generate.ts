@@ -34,6 +34,8 @@ export interface GenerateRequest {
   editCache?: (cache: KvCache) => void;
   /** Residual-stream additions applied to every position fed after the prefill (activation steering). */
   activationAdd?: ReadonlyMap<number, Float32Array>;
+  /** Never pick an end-of-sequence token (benchmarks use it to decode a fixed number of tokens). */
+  ignoreEos?: boolean;
 }
 
 export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled';
@@ -101,6 +103,7 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
   }
   for (;;) {
+    if (req.ignoreEos) for (const e of eos) step.logits[e] = -Infinity;
     const id = sampler.next(step.logits);
     if (eos.has(id)) {
       stopReason = 'eos';

@@ -51,12 +51,25 @@ export function parseReasoningItems(jsonl: string, source: string): ReasoningIte
       throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: not valid JSON`);
     }
     const r = row as Record<string, unknown>;
+    // GSM8K rows carry a worked `solution` instead of `steps`: calculator notes and the final
+    // "#### N" line removed, newlines joined, as the paper prepares them.
+    if (r.steps === undefined && typeof r.solution === 'string') r.steps = gsm8kSteps(r.solution);
     for (const key of ['question', 'steps', 'answer']) {
       if (typeof r[key] !== 'string' || !(r[key] as string).trim()) throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: "${key}" must be a non-empty string`);
     }
     items.push({ id: typeof r.id === 'string' ? r.id : `line-${i + 1}`, question: r.question as string, steps: r.steps as string, answer: r.answer as string });
   });
   return items;
+}
+
+export function gsm8kSteps(solution: string): string {
+  return solution
+    .replace(/<<[^>]*>>/g, '')
+    .replace(/\n?####.*$/s, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
 }
 
 export function buildContrastivePairs(items: ReasoningItem[], tokenizer: ChatTokenizer, opts: PairOptions = {}): ContrastivePair[] {

@@ -27,10 +27,11 @@ export async function createSteeringVector(model: LoadedModel, items: ReasoningI
   const pairsN = opts.pairs ?? items.length;
   const seed = opts.seed ?? 0;
   const pairs = buildContrastivePairs(items, model.tokenizer, { demos, pairs: pairsN, seed, system: opts.system });
-  const { keys, values } = await extractDirections(model, pairs, opts);
+  const { keys, values, hidden } = await extractDirections(model, pairs, opts);
   return {
     keys,
     values,
+    hidden,
     meta: {
       format: 'kvsteer-vector/1',
       name: opts.name,

@@ -44,6 +44,8 @@ export interface SteeringVector {
   /** keys[l] and values[l]: [numKvHeads · headDim] */
   keys: Float32Array[];
   values: Float32Array[];
+  /** Optional activation-steering (CAA) directions, [hiddenSize] per layer, from the same pairs. */
+  hidden?: Float32Array[];
   meta: SteeringVectorMeta;
 }
 
@@ -90,6 +92,12 @@ export function validateVector(v: SteeringVector, label: string): void {
     for (const [kind, arr] of [['keys', v.keys[l]], ['values', v.values[l]]] as const) {
       if (arr.length !== size) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} has ${arr.length} numbers, expected ${size}`);
       if (!arr.every(Number.isFinite)) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} contains NaN or Infinity`);
+    }
+  }
+  if (v.hidden) {
+    if (v.hidden.length !== f.numLayers) throw new KvsteerError('VECTOR_INVALID', `${label}: holds ${v.hidden.length} hidden layers, metadata says ${f.numLayers}`);
+    for (let l = 0; l < v.hidden.length; l++) {
+      if (v.hidden[l].length !== v.hidden[0].length || !v.hidden[l].every(Number.isFinite)) throw new KvsteerError('VECTOR_INVALID', `${label}: hidden.${l} is malformed`);
     }
   }
 }

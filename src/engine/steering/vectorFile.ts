@@ -14,13 +14,14 @@ export function encodeVector(v: SteeringVector): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: { kvsteer: JSON.stringify(v.meta) } };
   const chunks: Float32Array[] = [];
   let offset = 0;
-  const add = (name: string, data: Float32Array) => {
-    header[name] = { dtype: 'F32', shape: [numKvHeads, headDim], data_offsets: [offset, offset + data.byteLength] };
+  const add = (name: string, data: Float32Array, shape = [numKvHeads, headDim]) => {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
     chunks.push(data);
   };
   v.keys.forEach((k, l) => add(`keys.${l}`, k));
   v.values.forEach((val, l) => add(`values.${l}`, val));
+  v.hidden?.forEach((h, l) => add(`hidden.${l}`, h, [h.length]));
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const hb = Buffer.from(json, 'utf8');
@@ -75,6 +76,7 @@ export function decodeVector(bytes: Uint8Array, label: string): SteeringVector {
   const v: SteeringVector = {
     keys: Array.from({ length: L }, (_, l) => tensor(`keys.${l}`)),
     values: Array.from({ length: L }, (_, l) => tensor(`values.${l}`)),
+    hidden: 'hidden.0' in header ? Array.from({ length: L }, (_, l) => tensor(`hidden.${l}`)) : undefined,
     meta,
   };
   validateVector(v, label);

@@ -1,0 +1,37 @@
+/**
+ * Model and vector options shared by the CLI commands: which model to open (the fetched default
+ * GGUF unless --model), its precision and threads, and where shipped vectors live.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KvsteerError } from '../engine/util/errors';
+import { loadModel, LoadedModel, LoadProgress } from '../engine/model/loadModel';
+import { Flags, num, str } from './args';
+import { cliCacheDir, defaultGgufPath, repoRoot } from './defaultModel';
+
+export const vectorDirs = [path.join(repoRoot, 'vectors')];
+
+export function log(s: string): void {
+  process.stderr.write(s + '\n');
+}
+
+export async function openModel(flags: Flags): Promise<LoadedModel> {
+  const spec = str(flags, 'model') ?? defaultGgufPath();
+  if (!str(flags, 'model') && !fs.existsSync(spec)) {
+    throw new KvsteerError('FILE_NOT_FOUND', `the default model ${spec} is missing: run \`npm run model:fetch\` (or pass --model)`);
+  }
+  const precision = str(flags, 'precision') ?? 'exact';
+  if (precision !== 'exact' && precision !== 'fast') throw new KvsteerError('INVALID_ARGUMENT', `--precision must be exact or fast (got ${precision})`);
+  let lastStage = '';
+  const m = await loadModel(spec, {
+    cacheDir: cliCacheDir(),
+    precision,
+    threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
+    onProgress: (p: LoadProgress) => {
+      if (p.stage !== lastStage && !flags.json) log(`… ${p.message}`);
+      lastStage = p.stage;
+    },
+  });
+  return m;
+}
+

@@ -1,0 +1,269 @@
+/**
+ * The evaluation harness: runs methods (baseline, CoT prompting, cache steering, activation
+ * steering) over a benchmark the way the paper does — greedy or sampled over seeds, the
+ * multiple-choice follow-up "\nSo the correct choice is", the force-choice rescue, the paper's
+ * filters — and appends one JSON line per finished item to `<out>/generations.jsonl`, so a killed
+ * run resumes where it stopped. Summaries are computed from that file (summarize.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KvsteerError, throwIfAborted } from '../util/errors';
+import { LoadedModel } from '../model/loadModel';
+import { Decoding } from '../generation/sampler';
+import { GenerationResult, generate, msPerToken } from '../generation/generate';
+import { steerCache, checkStrength } from '../steering/applySteering';
+import { SteeringVector, checkVectorFitsModel } from '../steering/steeringVector';
+import { ActivationSteering, activationAdditions } from '../steering/activationSteering';
+import {
+  FORCE_CHOICE_LETTERS,
+  FilterValues,
+  INVALID,
+  MC_FOLLOW_UP,
+  MC_FOLLOW_UP_MAX_NEW_TOKENS,
+  STOP_STRINGS,
+  applyFilters,
+  filtersForTask,
+  isCorrect,
+} from './answerFilters';
+import { EvalRow, EvalTask, TASKS } from './tasks';
+import { hasLoop, wordCount } from './metrics';
+
+export type EvalMethod = 'baseline' | 'cot-prompt' | 'cache-steering' | 'activation-steering';
+export const EVAL_METHODS: EvalMethod[] = ['baseline', 'cot-prompt', 'cache-steering', 'activation-steering'];
+/** The paper's CoT prompt, appended after the generation prompt (evaluation_dataset.py). */
+export const COT_PREFIX = "Let's think step by step.";
+/** The paper's sampling seeds: 1234 + a growing offset (eval_steering.py:139). */
+export const PAPER_SEEDS = [1234, 1235, 1237, 1240, 1244];
+
+export interface EvalConfig {
+  task: EvalTask;
+  rows: EvalRow[];
+  methods: EvalMethod[];
+  decoding: 'greedy' | 'sampling';
+  /** Number of sampling seeds (ignored for greedy). */
+  seeds: number;
+  sampling: { temperature: number; topP: number; topK: number };
+  maxNewTokens: number;
+  outDir: string;
+  vector?: SteeringVector;
+  /** Cache-steering strength (default: the task's paper default for c_v, c_k 0). */
+  strength?: { cK: number; cV: number };
+  caa?: ActivationSteering;
+  /** Cache-steering strength sweep: one variant per value. */
+  sweep?: { param: 'c_v' | 'c_k'; values: number[] };
+  forceChoice?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { done: number; total: number; skipped: number; label: string; etaSeconds: number }) => void;
+}
+
+export interface GenerationRow {
+  task: EvalTask;
+  method: EvalMethod;
+  /** "" or e.g. "c_v=4" for sweep variants. */
+  variant: string;
+  seed: number | null;
+  id: string;
+  input: string;
+  target: string;
+  response: string;
+  filtered_response: FilterValues;
+  correct: Record<string, boolean>;
+  forced_choice?: string;
+  tokens: number;
+  words: number;
+  loop: boolean;
+  ms_per_token: number;
+  prefill_ms: number;
+  stop_reason: string;
+  c_k?: number;
+  c_v?: number;
+}
+
+export const GENERATIONS_FILE = 'generations.jsonl';
+
+export function rowKey(r: Pick<GenerationRow, 'method' | 'variant' | 'seed' | 'id'>): string {
+  return `${r.method}|${r.variant}|${r.seed ?? 'greedy'}|${r.id}`;
+}
+
+/** Reads finished rows; a torn last line (killed mid-write) is cut off so appends stay valid. */
+export function readGenerations(outDir: string): GenerationRow[] {
+  const file = path.join(outDir, GENERATIONS_FILE);
+  if (!fs.existsSync(file)) return [];
+  const text = fs.readFileSync(file, 'utf8');
+  const rows: GenerationRow[] = [];
+  let goodEnd = 0;
+  let at = 0;
+  for (const line of text.split('\n')) {
+    const end = at + line.length + 1;
+    if (line.trim()) {
+      try {
+        rows.push(JSON.parse(line) as GenerationRow);
+        goodEnd = Math.min(end, text.length);
+      } catch {
+        break;
+      }
+    }
+    at = end;
+  }
+  if (goodEnd < text.length && text.slice(goodEnd).trim()) fs.truncateSync(file, Buffer.byteLength(text.slice(0, goodEnd)));
+  return rows;
+}
+
+interface Variant {
+  method: EvalMethod;
+  variant: string;
+  strength?: { cK: number; cV: number };
+}
+
+function variantsOf(cfg: EvalConfig): Variant[] {
+  const base = cfg.strength ?? { cK: 0, cV: TASKS[cfg.task].defaultCV };
+  const out: Variant[] = [];
+  for (const method of cfg.methods) {
+    if (method === 'cache-steering' && cfg.sweep) {
+      for (const v of cfg.sweep.values) {
+        out.push({ method, variant: `${cfg.sweep.param}=${v}`, strength: cfg.sweep.param === 'c_v' ? { cK: base.cK, cV: v } : { cK: v, cV: base.cV } });
+      }
+    } else out.push({ method, variant: '', strength: method === 'cache-steering' ? base : undefined });
+  }
+  return out;
+}
+
+export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<GenerationRow[]> {
+  const variants = variantsOf(cfg);
+  const needsVector = cfg.methods.includes('cache-steering') || cfg.methods.includes('activation-steering');
+  if (needsVector) {
+    if (!cfg.vector) throw new KvsteerError('INVALID_ARGUMENT', 'cache and activation steering need a steering vector (--vector)');
+    checkVectorFitsModel(cfg.vector, model);
+  }
+  for (const v of variants) if (v.strength) checkStrength(v.strength, model.config.numLayers);
+  const caaAdd = cfg.methods.includes('activation-steering') ? activationAdditions(model, cfg.vector!, cfg.caa ?? defaultCaa(model)) : undefined;
+  const seeds: (number | null)[] = cfg.decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, cfg.seeds);
+  if (cfg.decoding === 'sampling' && (cfg.seeds < 1 || cfg.seeds > PAPER_SEEDS.length)) {
+    throw new KvsteerError('INVALID_ARGUMENT', `--seeds must be between 1 and ${PAPER_SEEDS.length}`);
+  }
+  fs.mkdirSync(cfg.outDir, { recursive: true });
+  const done = new Map(readGenerations(cfg.outDir).map((r) => [rowKey(r), r]));
+  const out: GenerationRow[] = [];
+  const total = variants.length * seeds.length * cfg.rows.length;
+  let finished = 0, skipped = 0;
+  const t0 = performance.now();
+  const file = path.join(cfg.outDir, GENERATIONS_FILE);
+  for (const v of variants) {
+    for (const seed of seeds) {
+      for (const row of cfg.rows) {
+        const key = rowKey({ method: v.method, variant: v.variant, seed, id: row.id });
+        const prior = done.get(key);
+        if (prior) {
+          out.push(prior);
+          skipped++;
+          finished++;
+          continue;
+        }
+        throwIfAborted(cfg.signal, 'evaluation');
+        const decoding: Decoding = seed === null ? { kind: 'greedy' } : { kind: 'sample', ...cfg.sampling, seed };
+        const r = await runItem(model, cfg, v, row, decoding, seed, caaAdd);
+        fs.appendFileSync(file, JSON.stringify(r) + '\n');
+        out.push(r);
+        finished++;
+        const computed = finished - skipped;
+        const eta = computed ? ((performance.now() - t0) / 1000 / computed) * (total - finished) : NaN;
+        cfg.onProgress?.({ done: finished, total, skipped, label: `${v.method}${v.variant ? ` ${v.variant}` : ''}`, etaSeconds: eta });
+      }
+    }
+  }
+  return out;
+}
+
+/** CAA default for models the paper did not tune: the middle block, coefficient 3 (its SmolLM2 value). */
+export function defaultCaa(model: LoadedModel): ActivationSteering {
+  return { layers: [Math.floor(model.config.numLayers / 2)], coefficient: 3 };
+}
+
+async function runItem(
+  model: LoadedModel,
+  cfg: EvalConfig,
+  v: Variant,
+  row: EvalRow,
+  decoding: Decoding,
+  seed: number | null,
+  caaAdd: Map<number, Float32Array> | undefined,
+): Promise<GenerationRow> {
+  const task = TASKS[cfg.task];
+  const tok = model.tokenizer;
+  const messages = [{ role: 'user' as const, content: row.question }];
+  let input = tok.applyChatTemplate(messages, true);
+  let promptIds: number[];
+  let result: GenerationResult;
+  let responsePrefix = '';
+  const common = { maxNewTokens: cfg.maxNewTokens, decoding, stopStrings: [...STOP_STRINGS], signal: cfg.signal };
+  switch (v.method) {
+    case 'baseline':
+      promptIds = tok.encode(input);
+      result = await generate(model, { ...common, promptIds });
+      break;
+    case 'cot-prompt':
+      input += COT_PREFIX;
+      promptIds = tok.encode(input);
+      result = await generate(model, { ...common, promptIds });
+      break;
+    case 'cache-steering': {
+      const offset = tok.encode(task.offsetToken);
+      if (offset.length !== 1) throw new KvsteerError('INVALID_ARGUMENT', `offset token ${JSON.stringify(task.offsetToken)} is not one token`);
+      promptIds = [...tok.encode(input), offset[0]];
+      responsePrefix = task.offsetToken; // decoding starts at the offset token, as in the paper's responses
+      result = await generate(model, { ...common, promptIds, holdBack: 1, editCache: (c) => steerCache(c, cfg.vector!, v.strength!) });
+      break;
+    }
+    case 'activation-steering':
+      promptIds = tok.encode(input);
+      result = await generate(model, { ...common, promptIds, holdBack: 1, activationAdd: caaAdd });
+      break;
+  }
+  let response = responsePrefix + result.text;
+  let forced: string | undefined;
+  let filtered: FilterValues;
+  if (task.kind === 'multiple-choice') {
+    // Follow-up, unsteered and greedy: prompt + answer + "\nSo the correct choice is" → ≤ 10 tokens.
+    const followIds = [...promptIds, ...result.tokenIds, ...tok.encode(MC_FOLLOW_UP)];
+    const follow = await generate(model, { promptIds: followIds, maxNewTokens: MC_FOLLOW_UP_MAX_NEW_TOKENS, stopStrings: [...STOP_STRINGS], signal: cfg.signal });
+    response += MC_FOLLOW_UP + follow.text;
+    filtered = applyFilters(task.paperTask, { input, response, target: row.answer });
+    if ((cfg.forceChoice ?? true) && filtered.augmented_extract === INVALID) {
+      forced = await forceChoice(model, [...promptIds, ...result.tokenIds, ...tok.encode(MC_FOLLOW_UP)]);
+      filtered = applyFilters(task.paperTask, { input, response: forced, target: row.answer });
+    }
+  } else {
+    filtered = applyFilters(task.paperTask, { input, response, target: row.answer });
+  }
+  const correct: Record<string, boolean> = {};
+  for (const f of filtersForTask(task.paperTask)) correct[f] = isCorrect(filtered[f], row.answer);
+  return {
+    task: cfg.task,
+    method: v.method,
+    variant: v.variant,
+    seed,
+    id: row.id,
+    input,
+    target: row.answer,
+    response,
+    filtered_response: filtered,
+    correct,
+    ...(forced !== undefined ? { forced_choice: forced } : {}),
+    tokens: result.tokenIds.length,
+    words: wordCount(result.text),
+    loop: hasLoop(result.text),
+    ms_per_token: msPerToken(result.timings),
+    prefill_ms: result.timings.prefillMs,
+    stop_reason: result.stopReason,
+    ...(v.strength ? { c_k: v.strength.cK, c_v: v.strength.cV } : {}),
+  };
+}
+
+/** The paper's force-choice rescue: one token, restricted to the first tokens of the letters. */
+async function forceChoice(model: LoadedModel, ids: number[]): Promise<string> {
+  const allowed = [...new Set(FORCE_CHOICE_LETTERS.map((l) => model.tokenizer.encode(l)[0]))];
+  const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1 });
+  let best = allowed[0];
+  for (const id of allowed) if (r.logits[id] > r.logits[best]) best = id;
+  return model.tokenizer.decode([best]);
+}

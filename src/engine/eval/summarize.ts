@@ -1,0 +1,134 @@
+/**
+ * Aggregates evaluation rows into the paper's measures per method (and sweep variant): accuracy
+ * per filter (mean ± std over seeds), mean generated tokens and words, loop rate, and ms/token
+ * (token-weighted), plus the Figure 3 ratios of time per token against the baseline.
+ */
+import { FilterName } from './answerFilters';
+import { GenerationRow, EvalMethod } from './runEval';
+import { mean, std } from './metrics';
+
+export interface MethodSummary {
+  method: EvalMethod;
+  variant: string;
+  cK?: number;
+  cV?: number;
+  items: number;
+  seeds: number;
+  accuracy: Partial<Record<FilterName, { mean: number; std: number }>>;
+  meanTokens: number;
+  meanWords: number;
+  loopRate: number;
+  msPerToken: number;
+}
+
+export interface EvalSummary {
+  task: string;
+  model: string;
+  decoding: string;
+  maxNewTokens: number;
+  command?: string;
+  methods: MethodSummary[];
+  /** ms/token of each method divided by the baseline's, measured in the same run. */
+  timePerTokenRatio: Record<string, number>;
+}
+
+export function summarize(rows: GenerationRow[], meta: Omit<EvalSummary, 'methods' | 'timePerTokenRatio'>): EvalSummary {
+  const groups = new Map<string, GenerationRow[]>();
+  for (const r of rows) {
+    const k = `${r.method}|${r.variant}`;
+    (groups.get(k) ?? groups.set(k, []).get(k)!).push(r);
+  }
+  const methods: MethodSummary[] = [];
+  for (const rs of groups.values()) {
+    const bySeed = new Map<string, GenerationRow[]>();
+    for (const r of rs) (bySeed.get(String(r.seed)) ?? bySeed.set(String(r.seed), []).get(String(r.seed))!).push(r);
+    const filters = Object.keys(rs[0].correct) as FilterName[];
+    const accuracy: MethodSummary['accuracy'] = {};
+    for (const f of filters) {
+      const perSeed = [...bySeed.values()].map((s) => mean(s.map((r) => (r.correct[f] ? 1 : 0))));
+      accuracy[f] = { mean: mean(perSeed), std: std(perSeed) };
+    }
+    const tokens = rs.reduce((a, r) => a + r.tokens, 0);
+    const weighted = rs.filter((r) => Number.isFinite(r.ms_per_token));
+    methods.push({
+      method: rs[0].method,
+      variant: rs[0].variant,
+      cK: rs[0].c_k,
+      cV: rs[0].c_v,
+      items: new Set(rs.map((r) => r.id)).size,
+      seeds: bySeed.size,
+      accuracy,
+      meanTokens: tokens / rs.length,
+      meanWords: mean(rs.map((r) => r.words)),
+      loopRate: mean(rs.map((r) => (r.loop ? 1 : 0))),
+      msPerToken: weighted.reduce((a, r) => a + r.ms_per_token * r.tokens, 0) / Math.max(1, weighted.reduce((a, r) => a + r.tokens, 0)),
+    });
+  }
+  const order = ['baseline', 'cot-prompt', 'cache-steering', 'activation-steering'];
+  methods.sort((a, b) => order.indexOf(a.method) - order.indexOf(b.method) || (a.cV ?? 0) - (b.cV ?? 0) || (a.cK ?? 0) - (b.cK ?? 0));
+  const base = methods.find((m) => m.method === 'baseline');
+  const timePerTokenRatio: Record<string, number> = {};
+  if (base) for (const m of methods) if (m !== base) timePerTokenRatio[label(m)] = m.msPerToken / base.msPerToken;
+  return { ...meta, methods, timePerTokenRatio };
+}
+
+export function label(m: Pick<MethodSummary, 'method' | 'variant'>): string {
+  return m.variant ? `${m.method} (${m.variant})` : m.method;
+}
+
+const pct = (x: { mean: number; std: number } | undefined, seeds: number) =>
+  x === undefined ? '–' : seeds > 1 ? `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}` : (100 * x.mean).toFixed(1);
+
+/** Markdown tables shaped like the paper's Table 1 (accuracy) and Table 2 (length), plus timing. */
+export function toMarkdown(s: EvalSummary): string {
+  const filters = [...new Set(s.methods.flatMap((m) => Object.keys(m.accuracy)))] as FilterName[];
+  const lines = [
+    `### ${s.task} — ${s.model}, ${s.decoding}, max ${s.maxNewTokens} new tokens`,
+    '',
+    `| Method | Items | ${filters.map((f) => `Accuracy % (${f})`).join(' | ')} | Mean tokens | Mean words | Loop rate % | ms/token |`,
+    `|---|---:|${filters.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
+    ...s.methods.map(
+      (m) =>
+        `| ${label(m)} | ${m.items} | ${filters.map((f) => pct(m.accuracy[f], m.seeds)).join(' | ')} | ${m.meanTokens.toFixed(1)} | ${m.meanWords.toFixed(1)} | ${(100 * m.loopRate).toFixed(1)} | ${m.msPerToken.toFixed(2)} |`,
+    ),
+  ];
+  const ratios = Object.entries(s.timePerTokenRatio);
+  if (ratios.length) lines.push('', 'Time per token relative to the baseline (same run): ' + ratios.map(([k, v]) => `${k} ${v.toFixed(3)}×`).join(', '));
+  if (s.command) lines.push('', 'Command:', '', '```', s.command, '```');
+  return lines.join('\n') + '\n';
+}
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** A self-contained HTML report (inline CSS and SVG charts, no scripts) the extension can show. */
+export function toHtml(summaries: EvalSummary[]): string {
+  const bar = (title: string, items: { label: string; value: number }[], fmt: (v: number) => string) => {
+    const max = Math.max(...items.map((i) => i.value), 1e-9);
+    const h = 24 * items.length + 30;
+    const rows = items
+      .map((it, i) => {
+        const w = Math.max(1, (it.value / max) * 300);
+        return `<text x="0" y="${30 + i * 24 + 12}" class="l">${esc(it.label)}</text><rect x="230" y="${30 + i * 24}" width="${w.toFixed(1)}" height="16" class="b"/><text x="${(236 + w).toFixed(1)}" y="${30 + i * 24 + 12}" class="v">${esc(fmt(it.value))}</text>`;
+      })
+      .join('');
+    return `<svg width="640" height="${h}" role="img" aria-label="${esc(title)}"><text x="0" y="16" class="t">${esc(title)}</text>${rows}</svg>`;
+  };
+  const sections = summaries.map((s) => {
+    const main = (Object.keys(s.methods[0]?.accuracy ?? {})[0] ?? 'accuracy') as FilterName;
+    const table = toMarkdown(s)
+      .split('\n')
+      .filter((l) => l.startsWith('|') && !l.startsWith('|---'))
+      .map((l, i) => `<tr>${l.split('|').slice(1, -1).map((c) => (i === 0 ? `<th>${esc(c.trim())}</th>` : `<td>${esc(c.trim())}</td>`)).join('')}</tr>`)
+      .join('');
+    return `<section><h2>${esc(s.task)} — ${esc(s.model)} (${esc(s.decoding)})</h2><table>${table}</table>
+${bar(`Accuracy (${main}), %`, s.methods.map((m) => ({ label: label(m), value: 100 * (m.accuracy[main]?.mean ?? 0) })), (v) => v.toFixed(1))}
+${bar('Mean generated tokens', s.methods.map((m) => ({ label: label(m), value: m.meanTokens })), (v) => v.toFixed(0))}
+${bar('Time per token, ms', s.methods.map((m) => ({ label: label(m), value: m.msPerToken })), (v) => v.toFixed(2))}
+${s.command ? `<p>Command: <code>${esc(s.command)}</code></p>` : ''}</section>`;
+  });
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>kvsteer evaluation</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222;background:#fff}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
+.t{font-weight:600;font-size:14px}.l{font-size:12px}.v{font-size:12px}.b{fill:#3b7dd8}</style></head><body><h1>kvsteer evaluation</h1>${sections.join('')}</body></html>\n`;
+}

@@ -1,0 +1,74 @@
+/**
+ * The benchmark tasks of the paper's Table 1 and how their data files are read: rows
+ * `{id?, question, answer}` (GSM8K also `solution`), one JSON object per line. A malformed row is
+ * reported with its line number and skipped, never fatal.
+ */
+import * as fs from 'node:fs';
+import { KvsteerError } from '../util/errors';
+import { PaperTask, TaskKind } from './answerFilters';
+
+export type EvalTask = 'gsm8k' | 'arc-challenge' | 'commonsense-qa' | 'piqa';
+
+export interface TaskInfo {
+  kind: TaskKind;
+  /** The paper's name for the task, which selects its filters. */
+  paperTask: PaperTask;
+  /** Offset token appended before the cache edit: " " for arithmetic, "\n" otherwise (paper). */
+  offsetToken: string;
+  /** Default strength for SmolLM2 (paper: 1 on GSM8K, 6 on the multiple-choice tasks). */
+  defaultCV: number;
+}
+
+export const TASKS: Record<EvalTask, TaskInfo> = {
+  gsm8k: { kind: 'gsm8k', paperTask: 'gsm8k', offsetToken: ' ', defaultCV: 1 },
+  'arc-challenge': { kind: 'multiple-choice', paperTask: 'arc-oai', offsetToken: '\n', defaultCV: 6 },
+  'commonsense-qa': { kind: 'multiple-choice', paperTask: 'csqa-oai', offsetToken: '\n', defaultCV: 6 },
+  piqa: { kind: 'multiple-choice', paperTask: 'piqa-oai', offsetToken: '\n', defaultCV: 6 },
+};
+
+export function parseTask(s: string): EvalTask {
+  if (s in TASKS) return s as EvalTask;
+  throw new KvsteerError('INVALID_ARGUMENT', `unknown task "${s}" (tasks: ${Object.keys(TASKS).join(', ')})`);
+}
+
+export interface EvalRow {
+  id: string;
+  question: string;
+  answer: string;
+}
+
+export interface BadRow {
+  line: number;
+  reason: string;
+}
+
+export function readEvalRows(file: string): { rows: EvalRow[]; bad: BadRow[] } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new KvsteerError('FILE_NOT_FOUND', `${file}: cannot read the data file`);
+  }
+  const rows: EvalRow[] = [];
+  const bad: BadRow[] = [];
+  const seen = new Set<string>();
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let r: Record<string, unknown>;
+    try {
+      r = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      bad.push({ line: i + 1, reason: 'not valid JSON' });
+      return;
+    }
+    if (typeof r !== 'object' || r === null) return bad.push({ line: i + 1, reason: 'not a JSON object' }), undefined;
+    if (typeof r.question !== 'string' || !r.question.trim()) return bad.push({ line: i + 1, reason: '"question" must be a non-empty string' }), undefined;
+    const answer = typeof r.answer === 'number' ? String(r.answer) : r.answer;
+    if (typeof answer !== 'string' || !answer.trim()) return bad.push({ line: i + 1, reason: '"answer" must be a non-empty string' }), undefined;
+    const id = typeof r.id === 'string' && r.id ? r.id : `line-${i + 1}`;
+    if (seen.has(id)) return bad.push({ line: i + 1, reason: `duplicate id ${id}` }), undefined;
+    seen.add(id);
+    rows.push({ id, question: r.question, answer: answer.replace(/,/g, '').trim() });
+  });
+  return { rows, bad };
+}

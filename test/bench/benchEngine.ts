@@ -1,0 +1,127 @@
+/**
+ * `npm run bench:engine`: engine speed on the real SmolLM2 GGUF, side by side with llama.cpp
+ * (node-llama-cpp) on the same file and thread count, in one run. Each side runs in its own child
+ * process so its peak RSS is its own. Prints cold import, warm load, prefill and decode tokens/s,
+ * peak RSS, and the decode ratio ours / llama.cpp.
+ *
+ *   npm run bench:engine -- [--threads 2] [--decode 128] [--runs 3] [--precision exact|fast]
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadModel } from '../../src/engine/model/loadModel';
+import { generate } from '../../src/engine/generation/generate';
+import { ImportPrecision } from '../../src/engine/gguf/importGguf';
+import { defaultGgufPath } from '../../src/cli/defaultModel';
+
+const { values } = parseArgs({
+  options: { threads: { type: 'string' }, decode: { type: 'string' }, runs: { type: 'string' }, precision: { type: 'string' }, child: { type: 'string' } },
+});
+const threads = Number(values.threads ?? 2);
+const decodeTokens = Number(values.decode ?? 128);
+const runs = Number(values.runs ?? 3);
+const precision = (values.precision ?? 'exact') as ImportPrecision;
+const gguf = defaultGgufPath();
+const PROMPT =
+  'Summarise the following notes in a few sentences. ' +
+  'The committee met on Tuesday to review the budget for the new library wing. Members agreed that the reading room needs more natural light, ' +
+  'that the children section should move closer to the entrance, and that the archive must stay climate controlled. The architect presented three ' +
+  'options with different costs; the cheapest removes the rooftop garden, the most expensive adds a second lift and a small auditorium. ' +
+  'Several residents asked for longer opening hours and for quiet study rooms that can be booked online. The treasurer warned that energy prices ' +
+  'could rise next year and proposed solar panels on the south roof. A vote was postponed until the next meeting in three weeks.';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+interface SideResult { coldImportS?: number; warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number }
+
+async function ours(): Promise<SideResult> {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-'));
+  try {
+    let t = performance.now();
+    const cold = await loadModel(gguf, { cacheDir: cache, threads, precision });
+    const coldImportS = cold.timings.importMs / 1000;
+    await cold.dispose();
+    t = performance.now();
+    const m = await loadModel(gguf, { cacheDir: cache, threads, precision });
+    const warmLoadS = (performance.now() - t) / 1000;
+    const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: PROMPT }]));
+    const prefill: number[] = [];
+    const decode: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const res = await generate(m, { promptIds: ids, maxNewTokens: decodeTokens, ignoreEos: true });
+      prefill.push(ids.length / (res.timings.prefillMs / 1000));
+      decode.push(1000 / (res.timings.decodeMs.reduce((a, b) => a + b, 0) / res.timings.decodeMs.length));
+    }
+    await m.dispose();
+    return { coldImportS, warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length };
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+async function llamaCpp(): Promise<SideResult> {
+  const { getLlama } = (await import('node-llama-cpp')) as typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
+  let t = performance.now();
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model = await llama.loadModel({ modelPath: gguf });
+  const warmLoadS = (performance.now() - t) / 1000;
+  const ctx = await model.createContext({ contextSize: 2048, threads, batchSize: 512 });
+  const text = `<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n${PROMPT}<|im_end|>\n<|im_start|>assistant\n`;
+  const ids = model.tokenize(text, true);
+  const eos = model.tokens.eos;
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const seq = ctx.getSequence();
+    t = performance.now();
+    let first = 0, n = 0;
+    const bias = new (await import('node-llama-cpp')).TokenBias(model.tokenizer);
+    if (eos !== null) bias.set(eos, 'never');
+    for await (const _tok of seq.evaluate(ids, { temperature: 0, tokenBias: bias })) {
+      void _tok;
+      if (n === 0) first = performance.now();
+      if (++n >= decodeTokens) break;
+    }
+    const end = performance.now();
+    // The first token arrives after the prefill; the rest are decode steps.
+    prefill.push(ids.length / ((first - t) / 1000));
+    decode.push((n - 1) / ((end - first) / 1000));
+    seq.dispose();
+  }
+  await ctx.dispose();
+  await model.dispose();
+  return { warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length };
+}
+
+async function main(): Promise<void> {
+  if (values.child) {
+    const r = values.child === 'ours' ? await ours() : await llamaCpp();
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  if (!fs.existsSync(gguf)) throw new Error(`${gguf} is missing: run npm run model:fetch`);
+  const child = (which: string): SideResult => {
+    const r = spawnSync(process.execPath, [__filename, '--child', which, '--threads', String(threads), '--decode', String(decodeTokens), '--runs', String(runs), '--precision', precision], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (r.status !== 0) throw new Error(`${which} benchmark failed (exit ${r.status})`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as SideResult;
+  };
+  console.log(`Engine benchmark: ${path.basename(gguf)}, ${threads} threads, ${decodeTokens} decoded tokens, median of ${runs} runs, kvsteer precision ${precision}`);
+  const a = child('ours');
+  const b = child('llama.cpp');
+  const row = (label: string, x: string, y: string) => console.log(label.padEnd(24) + x.padStart(14) + y.padStart(14));
+  row('', 'kvsteer', 'llama.cpp');
+  row('cold import (s)', a.coldImportS!.toFixed(2), '-');
+  row('warm load (s)', a.warmLoadS.toFixed(2), b.warmLoadS.toFixed(2));
+  row(`prefill (tok/s, ${a.promptTokens} tok)`, a.prefillTokS.toFixed(0), b.prefillTokS.toFixed(0));
+  row('decode (tok/s)', a.decodeTokS.toFixed(1), b.decodeTokS.toFixed(1));
+  row('peak RSS (MB)', a.peakRssMb.toFixed(0), b.peakRssMb.toFixed(0));
+  console.log(`decode ratio kvsteer / llama.cpp: ${(a.decodeTokS / b.decodeTokS).toFixed(2)}x`);
+  console.log(`prefill ratio kvsteer / llama.cpp: ${(a.prefillTokS / b.prefillTokS).toFixed(2)}x`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
