@@ -28,6 +28,8 @@ export interface AskRequest {
   onToken?: (side: AskSide, e: TokenEvent) => void;
   /** Called when a side starts (after the previous one finished). */
   onSideStart?: (side: AskSide) => void;
+  /** Called as soon as a side has finished. */
+  onSideDone?: (side: AskSide, result: AskSideResult) => void;
 }
 
 export interface AskSideResult {
@@ -76,6 +78,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
     req.onSideStart?.('baseline');
     const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
     out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onToken: (e) => req.onToken?.('baseline', e) }));
+    req.onSideDone?.('baseline', out.baseline);
     if (out.baseline.stopReason === 'cancelled') return out;
   }
   if (req.mode !== 'baseline') {
@@ -84,6 +87,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
     req.onSideStart?.('steered');
     const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
     out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };
+    req.onSideDone?.('steered', out.steered);
   }
   return out;
 }

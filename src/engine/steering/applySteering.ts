@@ -20,8 +20,7 @@ export interface SteeringStrength {
   layers?: number[];
 }
 
-/** Largest |c| accepted: far beyond any useful strength, small enough to catch typos. */
-export const MAX_COEFFICIENT = 100;
+import { MAX_COEFFICIENT } from './limits';
 
 export function checkStrength(s: SteeringStrength, numLayers: number): number[] {
   for (const [name, c] of [['c_k', s.cK], ['c_v', s.cV]] as const) {

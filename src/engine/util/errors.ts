@@ -33,8 +33,16 @@ export function cancelledError(what: string): KvsteerError {
   return new KvsteerError('CANCELLED', `${what} was cancelled`);
 }
 
+/**
+ * Structural checks rather than instanceof: the extension's editor bundle and its lazily loaded
+ * engine bundle each hold a copy of this class.
+ */
+export function isKvsteerError(e: unknown): e is KvsteerError {
+  return e instanceof Error && e.name === 'KvsteerError' && typeof (e as KvsteerError).code === 'string';
+}
+
 export function isCancellation(e: unknown): boolean {
-  return e instanceof KvsteerError && e.code === 'CANCELLED';
+  return isKvsteerError(e) && e.code === 'CANCELLED';
 }
 
 /** Throws the cancellation error when the signal has fired. */

@@ -1,0 +1,74 @@
+// Builds the extension into dist/: extension.js (the editor layer, loaded at activation) and
+// engine.js (the engine with transformers.js, loaded on the first request). onnxruntime-node is a
+// native module: it stays external and ships in the .vsix (see .vscodeignore written below).
+//
+//   node esbuild.mjs [--production] [--watch] [--vscodeignore <target>]
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+const targetArg = process.argv.indexOf('--vscodeignore');
+
+/** The editor layer reaches the engine only through src/service/engine.ts: keep it a separate file. */
+const engineExternal = {
+  name: 'engine-external',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/engine\/index$/ }, (args) =>
+      args.importer.endsWith('service/engine.ts') ? { path: './engine.js', external: true } : undefined,
+    );
+  },
+};
+
+/** transformers.js imports sharp (images) at the top; kvsteer never uses images, so ship a stub. */
+const sharpStub = {
+  name: 'sharp-stub',
+  setup(build) {
+    build.onResolve({ filter: /^sharp$/ }, () => ({ path: 'sharp', namespace: 'kvsteer-stub' }));
+    build.onLoad({ filter: /.*/, namespace: 'kvsteer-stub' }, () => ({ contents: "module.exports = function sharp() { throw new Error('kvsteer does not process images'); };", loader: 'js' }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  external: ['vscode', 'onnxruntime-node', 'onnxruntime-common'],
+  logLevel: 'warning',
+};
+
+const builds = [
+  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [engineExternal] },
+  { ...common, entryPoints: ['src/engine/index.ts'], outfile: 'dist/engine.js', plugins: [sharpStub] },
+];
+
+/**
+ * The files a platform-specific .vsix holds: the bundles, webview assets, shipped vectors, and
+ * onnxruntime-node with only that platform's native binaries. No model weights.
+ */
+function writeVscodeignore(target) {
+  const [platform, arch] = target.split('-');
+  const lines = [
+    '**',
+    '!package.json', '!README.md', '!CHANGELOG.md', '!LICENSE',
+    '!dist/extension.js', '!dist/engine.js',
+    '!media/**', '!vectors/manifest.json', '!vectors/*.safetensors', '!vectors/datasets/**',
+    '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**',
+    '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/**',
+    `!node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/**`,
+  ];
+  fs.writeFileSync('.vscodeignore', lines.join('\n') + '\n');
+}
+
+if (targetArg >= 0) writeVscodeignore(process.argv[targetArg + 1] ?? 'linux-x64');
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  const t0 = Date.now();
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KB`;
+  console.log(`esbuild: dist/extension.js ${size('dist/extension.js')}, dist/engine.js ${size('dist/engine.js')} in ${Date.now() - t0} ms`);
+}

@@ -1,0 +1,484 @@
+// @ts-check
+/**
+ * The script of the side-by-side webview (baseline vs steered answer). It fills the skeleton
+ * from compareHtml.ts with the messages of src/webview/protocol.ts (whose shapes the JSDoc
+ * types below mirror), posts the user's actions back, and keeps what it shows in
+ * getState/setState so that a reloaded page shows the last question, answers and stats again.
+ * Model text is untrusted: it only ever reaches the page as text nodes, never as HTML.
+ */
+(function () {
+  'use strict';
+
+  // ── protocol (mirrors src/webview/protocol.ts) ──────────────────────────────────────────
+
+  /** @typedef {'baseline' | 'steered'} Side */
+  /** @typedef {{ tokens: number, msPerToken: number, totalMs: number, stopReason: string }} SideStats */
+  /**
+   * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[] }
+   *   | { type: 'sideStart', side: Side, cV?: number }
+   *   | { type: 'token', side: Side, text: string }
+   *   | { type: 'sideDone', side: Side, stats: SideStats }
+   *   | { type: 'error', side?: Side, message: string }
+   *   | { type: 'status', text: string }} ToWebview
+   */
+  /**
+   * @typedef {{ type: 'ready' }
+   *   | { type: 'rerunSteered', cV: number }
+   *   | { type: 'copy', side: Side }
+   *   | { type: 'cancel' }} FromWebview
+   */
+
+  // ── view state (what getState/setState keep) ────────────────────────────────────────────
+
+  /** @typedef {'idle' | 'running' | 'done' | 'error'} ColumnState */
+  /**
+   * @typedef {object} ColumnModel
+   * @property {boolean} visible  shown at all (the last run asked for this side, or kept it)
+   * @property {ColumnState} state
+   * @property {boolean} queued   'idle' but part of the current run, waiting for its turn
+   * @property {string} text      the answer so far
+   * @property {SideStats | null} stats
+   * @property {string} error
+   * @property {number | null} cV the value strength this side ran with (steered only)
+   */
+  /**
+   * @typedef {object} ViewState
+   * @property {1} version
+   * @property {string | null} question
+   * @property {string} model
+   * @property {string} vector
+   * @property {number | null} cV
+   * @property {number | null} cK
+   * @property {string} status
+   * @property {string} globalError
+   * @property {number} slider
+   * @property {boolean} cancelling
+   * @property {Record<Side, ColumnModel>} columns
+   */
+
+  /** @typedef {{ postMessage(msg: FromWebview): void, getState(): unknown, setState(state: ViewState): void }} VsCodeApi */
+
+  /** VS Code injects `acquireVsCodeApi`; it may be called only once. */
+  const vscode = /** @type {{ acquireVsCodeApi(): VsCodeApi }} */ (/** @type {unknown} */ (globalThis)).acquireVsCodeApi();
+
+  /** @type {Side[]} */
+  const SIDES = ['baseline', 'steered'];
+  const SLIDER_MIN = 0;
+  const SLIDER_MAX = 12;
+
+  /** @returns {ColumnModel} */
+  function emptyColumn() {
+    return { visible: true, state: 'idle', queued: false, text: '', stats: null, error: '', cV: null };
+  }
+
+  /** @returns {ViewState} */
+  function initialState() {
+    return {
+      version: 1,
+      question: null,
+      model: '',
+      vector: '',
+      cV: null,
+      cK: null,
+      status: '',
+      globalError: '',
+      slider: SLIDER_MIN,
+      cancelling: false,
+      columns: { baseline: emptyColumn(), steered: emptyColumn() },
+    };
+  }
+
+  /**
+   * The saved state when it looks like ours, else a fresh one.
+   * @param {unknown} saved
+   * @returns {ViewState}
+   */
+  function restore(saved) {
+    if (typeof saved !== 'object' || saved === null) return initialState();
+    const s = /** @type {Partial<ViewState>} */ (saved);
+    if (s.version !== 1 || typeof s.columns !== 'object' || s.columns === null) return initialState();
+    const base = initialState();
+    const columns = /** @type {Partial<Record<Side, Partial<ColumnModel>>>} */ (s.columns);
+    return {
+      ...base,
+      ...s,
+      columns: { baseline: { ...emptyColumn(), ...columns.baseline }, steered: { ...emptyColumn(), ...columns.steered } },
+    };
+  }
+
+  /** @type {ViewState} */
+  let state = restore(vscode.getState());
+
+  // ── DOM ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * The element matching `selector`, checked to be a `type`.
+   * @template {Element} T
+   * @param {ParentNode} root
+   * @param {string} selector
+   * @param {{ new (): T, prototype: T }} type
+   * @returns {T}
+   */
+  function find(root, selector, type) {
+    const el = root.querySelector(selector);
+    if (!(el instanceof type)) throw new Error(`compare.js: ${selector} is missing from the page`);
+    return el;
+  }
+
+  /** @param {string} id */
+  const byTestId = (id) => find(document, `[data-testid="${id}"]`, HTMLElement);
+
+  const ui = {
+    question: byTestId('question'),
+    model: byTestId('meta-model'),
+    vector: byTestId('meta-vector'),
+    metaCv: byTestId('meta-cv'),
+    metaCk: byTestId('meta-ck'),
+    status: byTestId('status'),
+    cancel: find(document, '[data-testid="cancel"]', HTMLButtonElement),
+    globalError: byTestId('error-global'),
+    columnsEl: byTestId('columns'),
+    slider: find(document, '[data-testid="cv-slider"]', HTMLInputElement),
+    sliderValue: find(document, '[data-testid="cv-value"]', HTMLOutputElement),
+    rerun: find(document, '[data-testid="rerun-steered"]', HTMLButtonElement),
+  };
+
+  /**
+   * @typedef {object} ColumnUi
+   * @property {HTMLElement} root
+   * @property {HTMLElement} badge
+   * @property {HTMLElement | null} cvChip
+   * @property {HTMLElement | null} cvChipValue
+   * @property {HTMLButtonElement} copy
+   * @property {HTMLElement} error
+   * @property {HTMLElement} answer
+   * @property {Text} answerText  the one text node the streamed answer goes into
+   * @property {Record<'tokens' | 'msPerToken' | 'totalMs' | 'stopReason', HTMLElement>} stats
+   */
+
+  /** @param {Side} side @returns {ColumnUi} */
+  function columnUi(side) {
+    const root = byTestId(`column-${side}`);
+    const stats = byTestId(`stats-${side}`);
+    const answer = byTestId(`answer-${side}`);
+    const answerText = document.createTextNode('');
+    answer.replaceChildren(answerText);
+    return {
+      root,
+      badge: byTestId(`badge-${side}`),
+      cvChip: side === 'steered' ? byTestId('steered-cv') : null,
+      cvChipValue: side === 'steered' ? find(byTestId('steered-cv'), '[data-role="cv"]', HTMLElement) : null,
+      copy: find(document, `[data-testid="copy-${side}"]`, HTMLButtonElement),
+      error: byTestId(`error-${side}`),
+      answer,
+      answerText,
+      stats: {
+        tokens: find(stats, '[data-stat="tokens"]', HTMLElement),
+        msPerToken: find(stats, '[data-stat="msPerToken"]', HTMLElement),
+        totalMs: find(stats, '[data-stat="totalMs"]', HTMLElement),
+        stopReason: find(stats, '[data-stat="stopReason"]', HTMLElement),
+      },
+    };
+  }
+
+  /** What the skeleton says before any question (shown again while none is known). */
+  const emptyQuestion = ui.question.textContent ?? '';
+
+  /** @type {Record<Side, ColumnUi>} */
+  const cols = { baseline: columnUi('baseline'), steered: columnUi('steered') };
+
+  // ── formatting ──────────────────────────────────────────────────────────────────────────
+
+  /** @param {unknown} n @returns {n is number} */
+  const isNum = (n) => typeof n === 'number' && Number.isFinite(n);
+
+  /** A strength as plain digits ("4", "4.5"), or an em dash when unknown. @param {number | null} n */
+  const fmtStrength = (n) => (isNum(n) ? String(Math.round(n * 100) / 100) : '—');
+
+  /** Stats are shown as bare numbers (units sit outside the [data-stat] element). */
+  const fmtStat = {
+    /** @param {number} n */ tokens: (n) => (isNum(n) ? String(Math.round(n)) : ''),
+    /** @param {number} n */ msPerToken: (n) => (isNum(n) ? n.toFixed(1) : ''),
+    /** @param {number} n */ totalMs: (n) => (isNum(n) ? String(Math.round(n)) : ''),
+  };
+
+  /** @param {number} n */
+  const clampSlider = (n) => Math.min(Number(ui.slider.max), Math.max(SLIDER_MIN, Math.round(n * 2) / 2));
+
+  // ── rendering (state → DOM; model text only through text nodes) ─────────────────────────
+
+  function generating() {
+    return SIDES.some((s) => state.columns[s].visible && (state.columns[s].state === 'running' || state.columns[s].queued));
+  }
+
+  function renderHeader() {
+    const q = state.question;
+    ui.question.textContent = q ?? emptyQuestion;
+    ui.question.classList.toggle('empty', q === null);
+    ui.model.textContent = state.model || '—';
+    ui.vector.textContent = state.vector || '—';
+    ui.metaCv.textContent = fmtStrength(state.cV);
+    ui.metaCk.textContent = fmtStrength(state.cK);
+    ui.status.textContent = state.status;
+    ui.globalError.textContent = state.globalError;
+    ui.globalError.hidden = state.globalError === '';
+
+    const busy = generating();
+    ui.cancel.hidden = !busy;
+    ui.cancel.disabled = state.cancelling;
+    ui.cancel.textContent = state.cancelling ? 'Cancelling…' : 'Cancel';
+    document.body.classList.toggle('busy', busy);
+
+    const visible = SIDES.filter((s) => state.columns[s].visible);
+    ui.columnsEl.dataset.count = String(visible.length);
+    ui.rerun.disabled = q === null || busy;
+    renderSlider();
+  }
+
+  function renderSlider() {
+    ui.slider.value = String(state.slider);
+    const text = fmtStrength(Number(ui.slider.value));
+    ui.sliderValue.textContent = text;
+    ui.slider.setAttribute('aria-valuetext', `c_v ${text}`);
+  }
+
+  /** @param {ColumnModel} c */
+  function badgeText(c) {
+    switch (c.state) {
+      case 'idle':
+        return c.queued ? 'Queued' : 'Idle';
+      case 'running':
+        return 'Generating';
+      case 'done':
+        return c.stats && /cancel|abort/i.test(c.stats.stopReason) ? 'Stopped' : 'Done';
+      case 'error':
+        return 'Error';
+    }
+  }
+
+  /** @param {ColumnModel} c */
+  function placeholder(c) {
+    switch (c.state) {
+      case 'idle':
+        return c.queued ? 'Waiting for its turn…' : 'No answer yet.';
+      case 'running':
+        return 'Generating…';
+      case 'done':
+        return '(empty answer)';
+      case 'error':
+        return 'No answer.';
+    }
+  }
+
+  /** @param {Side} side */
+  function renderColumn(side) {
+    const c = state.columns[side];
+    const u = cols[side];
+    u.root.hidden = !c.visible;
+    u.root.dataset.state = c.state;
+    u.root.toggleAttribute('data-queued', c.queued);
+    u.badge.textContent = badgeText(c);
+    if (u.cvChip && u.cvChipValue) {
+      u.cvChip.hidden = !isNum(c.cV);
+      u.cvChipValue.textContent = fmtStrength(c.cV);
+    }
+    u.error.textContent = c.error;
+    u.error.hidden = c.error === '';
+    u.answer.dataset.placeholder = placeholder(c);
+    u.answer.setAttribute('aria-busy', String(c.state === 'running'));
+    u.answer.classList.toggle('has-text', c.text !== '');
+    u.copy.disabled = c.text === '';
+    const st = c.stats;
+    u.stats.tokens.textContent = st ? fmtStat.tokens(st.tokens) : '';
+    u.stats.msPerToken.textContent = st ? fmtStat.msPerToken(st.msPerToken) : '';
+    u.stats.totalMs.textContent = st ? fmtStat.totalMs(st.totalMs) : '';
+    u.stats.stopReason.textContent = st ? String(st.stopReason) : '';
+  }
+
+  /** Replaces a column's answer text (a single text node; never parsed as HTML). @param {Side} side */
+  function renderAnswer(side) {
+    cols[side].answerText.data = state.columns[side].text;
+  }
+
+  function renderAll() {
+    for (const s of SIDES) {
+      renderColumn(s);
+      renderAnswer(s);
+    }
+    renderHeader();
+  }
+
+  // ── persistence ─────────────────────────────────────────────────────────────────────────
+
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let saveTimer;
+  /** Saves the state now, or soon (streamed tokens arrive many times a second). @param {boolean} [soon] */
+  function save(soon = false) {
+    if (soon) {
+      if (saveTimer === undefined) saveTimer = setTimeout(() => save(), 250);
+      return;
+    }
+    if (saveTimer !== undefined) clearTimeout(saveTimer);
+    saveTimer = undefined;
+    vscode.setState(state);
+  }
+
+  // ── messages from the extension ─────────────────────────────────────────────────────────
+
+  /** @param {unknown} x @returns {x is Side} */
+  const isSide = (x) => x === 'baseline' || x === 'steered';
+
+  /** @param {Extract<ToWebview, { type: 'start' }>} m */
+  function onStart(m) {
+    const sides = Array.isArray(m.sides) ? m.sides.filter(isSide) : SIDES;
+    // A run of one side for the same question and model (a steered re-run) keeps the other
+    // side's finished answer beside it; otherwise only the sides of this run are shown.
+    const sameQuestion = state.question === m.question && state.model === m.model;
+    for (const s of SIDES) {
+      const c = state.columns[s];
+      if (sides.includes(s)) {
+        state.columns[s] = { ...emptyColumn(), queued: true };
+      } else if (!(sameQuestion && c.visible && c.state === 'done')) {
+        state.columns[s] = { ...emptyColumn(), visible: false };
+      }
+    }
+    state.question = String(m.question);
+    state.model = String(m.model ?? '');
+    state.vector = String(m.vector ?? '');
+    state.cV = isNum(m.cV) ? m.cV : null;
+    state.cK = isNum(m.cK) ? m.cK : null;
+    if (sides.includes('steered')) state.columns.steered.cV = state.cV;
+    if (isNum(m.cV)) {
+      if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));
+      state.slider = clampSlider(m.cV);
+    }
+    state.status = '';
+    state.globalError = '';
+    state.cancelling = false;
+  }
+
+  /** @param {Extract<ToWebview, { type: 'sideStart' }>} m */
+  function onSideStart(m) {
+    const keepCv = state.columns[m.side].cV;
+    state.columns[m.side] = { ...emptyColumn(), state: 'running', cV: m.side === 'steered' ? (isNum(m.cV) ? m.cV : (keepCv ?? state.cV)) : null };
+    state.globalError = '';
+  }
+
+  /** @param {unknown} data */
+  function onMessage(data) {
+    if (typeof data !== 'object' || data === null) return;
+    const m = /** @type {ToWebview} */ (data);
+    switch (m.type) {
+      case 'start':
+        onStart(m);
+        renderAll();
+        save();
+        return;
+      case 'sideStart':
+        if (!isSide(m.side)) return;
+        onSideStart(m);
+        renderAnswer(m.side);
+        renderColumn(m.side);
+        renderHeader();
+        save();
+        return;
+      case 'token': {
+        if (!isSide(m.side) || typeof m.text !== 'string') return;
+        const c = state.columns[m.side];
+        const first = !(c.state === 'running' && c.visible) || c.text === '';
+        if (c.state !== 'running' || !c.visible) state.columns[m.side] = { ...c, visible: true, state: 'running', queued: false, error: '', stats: null };
+        state.columns[m.side].text += m.text;
+        cols[m.side].answerText.appendData(m.text);
+        if (first) {
+          renderColumn(m.side);
+          renderHeader();
+        }
+        save(true);
+        return;
+      }
+      case 'sideDone': {
+        if (!isSide(m.side) || typeof m.stats !== 'object' || m.stats === null) return;
+        const c = state.columns[m.side];
+        state.columns[m.side] = { ...c, visible: true, state: 'done', queued: false, stats: m.stats };
+        if (!generating()) state.cancelling = false;
+        renderColumn(m.side);
+        renderHeader();
+        save();
+        return;
+      }
+      case 'error': {
+        const message = String(m.message ?? 'Unknown error');
+        if (isSide(m.side)) {
+          const c = state.columns[m.side];
+          state.columns[m.side] = { ...c, visible: true, state: 'error', queued: false, error: message };
+          renderColumn(m.side);
+        } else {
+          // The whole run failed: whatever had not finished will not.
+          state.globalError = message;
+          for (const s of SIDES) {
+            const c = state.columns[s];
+            if (c.visible && (c.state === 'running' || c.queued)) state.columns[s] = { ...c, state: 'error', queued: false };
+            renderColumn(s);
+          }
+        }
+        if (!generating()) state.cancelling = false;
+        renderHeader();
+        save();
+        return;
+      }
+      case 'status':
+        state.status = typeof m.text === 'string' ? m.text : '';
+        renderHeader();
+        save();
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ── user actions ────────────────────────────────────────────────────────────────────────
+
+  /** @param {FromWebview} msg */
+  const post = (msg) => vscode.postMessage(msg);
+
+  function rerunSteered() {
+    if (ui.rerun.disabled) return;
+    post({ type: 'rerunSteered', cV: Number(ui.slider.value) });
+  }
+
+  function cancel() {
+    if (!generating() || state.cancelling) return;
+    state.cancelling = true;
+    renderHeader();
+    save();
+    post({ type: 'cancel' });
+  }
+
+  for (const side of SIDES) {
+    cols[side].copy.addEventListener('click', () => post({ type: 'copy', side }));
+  }
+  ui.cancel.addEventListener('click', cancel);
+  ui.rerun.addEventListener('click', rerunSteered);
+  ui.slider.addEventListener('input', () => {
+    state.slider = Number(ui.slider.value);
+    renderSlider();
+    save(true);
+  });
+  ui.slider.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      rerunSteered();
+    }
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && generating()) {
+      e.preventDefault();
+      cancel();
+    }
+  });
+  window.addEventListener('message', (e) => onMessage(e.data));
+
+  if (state.cV !== null && state.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(state.cV));
+  renderAll();
+  post({ type: 'ready' });
+})();

@@ -1,0 +1,79 @@
+/**
+ * What `@kvsteer` does with a chat request, free of the `vscode` module: the participant in
+ * participant.ts only adapts VS Code's request, stream and cancellation token to this function.
+ * No command: the steered answer. `/compare`: baseline, then steered. `/baseline`: the plain model.
+ * Errors and cancellation are reported in the response, never thrown at the chat view.
+ */
+import type { AskMode, AskResult, AskSideResult } from '../engine/ask';
+import { isCancellation } from '../engine/util/errors';
+import { KvsteerSettings } from '../config/settingsSchema';
+import { SteeringService } from '../service/steeringService';
+import { CHAT_COMMANDS } from '../ids';
+
+export interface ChatSink {
+  progress(message: string): void;
+  markdown(text: string): void;
+}
+
+export interface ChatOutcome {
+  mode: AskMode;
+  result?: AskResult;
+  error?: string;
+  cancelled?: boolean;
+}
+
+function modeFor(command: string | undefined): AskMode {
+  if (command === CHAT_COMMANDS.compare) return 'compare';
+  if (command === CHAT_COMMANDS.baseline) return 'baseline';
+  return 'steered';
+}
+
+function stats(r: AskSideResult): string {
+  return `_${r.tokens.length} tokens · ${r.msPerToken.toFixed(1)} ms/token · ${(r.totalMs / 1000).toFixed(1)} s${r.stopReason === 'cancelled' ? ' · cancelled' : ''}_`;
+}
+
+export async function handleChatRequest(
+  request: { prompt: string; command?: string },
+  sink: ChatSink,
+  service: SteeringService,
+  settings: KvsteerSettings,
+  signal: AbortSignal,
+): Promise<ChatOutcome> {
+  const mode = modeFor(request.command);
+  if (!request.prompt.trim()) {
+    sink.markdown('Ask a question after `@kvsteer`, e.g. `@kvsteer /compare Why is the sky blue?`');
+    return { mode, error: 'empty prompt' };
+  }
+  try {
+    const result = await service.ask(
+      settings,
+      {
+        question: request.prompt,
+        mode,
+        signal,
+        onSideStart: (side) => {
+          if (mode === 'compare') sink.markdown(side === 'baseline' ? '**Baseline**\n\n' : '\n\n---\n\n**Steered**\n\n');
+          sink.progress(side === 'baseline' ? 'Generating the baseline answer…' : 'Generating the steered answer…');
+        },
+        onToken: (_side, e) => {
+          if (e.textDelta) sink.markdown(e.textDelta);
+        },
+      },
+      (p) => sink.progress(p.message),
+    );
+    if (result.baseline && mode === 'compare') sink.markdown(`\n\n${stats(result.baseline)}`);
+    if (result.steered) sink.markdown(`\n\n${stats(result.steered)} · vector \`${result.steered.vector}\`, c_v ${result.steered.cV}, c_k ${result.steered.cK}`);
+    else if (result.baseline && mode === 'baseline') sink.markdown(`\n\n${stats(result.baseline)}`);
+    const cancelled = [result.baseline, result.steered].some((r) => r?.stopReason === 'cancelled') || signal.aborted;
+    if (cancelled) sink.markdown('\n\n_Cancelled._');
+    return { mode, result, cancelled };
+  } catch (e) {
+    if (isCancellation(e)) {
+      sink.markdown('_Cancelled._');
+      return { mode, cancelled: true };
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    sink.markdown(`**kvsteer could not answer:** ${message}`);
+    return { mode, error: message };
+  }
+}

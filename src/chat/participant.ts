@@ -1,0 +1,42 @@
+/**
+ * Registers `@kvsteer` as a thin adapter: VS Code's request, response stream and cancellation
+ * token are handed to handleChatRequest (chatHandler.ts), which does the work.
+ */
+import * as vscode from 'vscode';
+import { CHAT_COMMANDS, CHAT_PARTICIPANT } from '../ids';
+import { readSettings } from '../config/settings';
+import { ServiceHost } from '../service/serviceHost';
+import { handleChatRequest } from './chatHandler';
+
+interface KvsteerChatResult extends vscode.ChatResult {
+  metadata: { mode: string; cancelled?: boolean; error?: string };
+}
+
+export function registerChatParticipant(context: vscode.ExtensionContext, host: ServiceHost): void {
+  const handler: vscode.ChatRequestHandler = async (request, _context, stream, token): Promise<KvsteerChatResult> => {
+    const abort = new AbortController();
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      const read = readSettings();
+      if (!read.ok) {
+        stream.markdown(`**KV Steer settings need fixing:** ${read.errors.join('; ')}`);
+        return { metadata: { mode: 'none', error: read.errors.join('; ') } };
+      }
+      const outcome = await handleChatRequest({ prompt: request.prompt, command: request.command }, { progress: (m) => stream.progress(m), markdown: (t) => stream.markdown(t) }, host.service, read.settings, abort.signal);
+      return { metadata: { mode: outcome.mode, cancelled: outcome.cancelled, error: outcome.error } };
+    } finally {
+      sub.dispose();
+    }
+  };
+  const participant = vscode.chat.createChatParticipant(CHAT_PARTICIPANT, handler);
+  participant.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
+  participant.followupProvider = {
+    provideFollowups(result: KvsteerChatResult) {
+      if (result.metadata?.error || result.metadata?.cancelled) return [];
+      return result.metadata?.mode === 'compare'
+        ? [{ prompt: 'Ask the same with steering only', label: 'Steered answer only', command: '' }]
+        : [{ prompt: 'Compare the baseline and the steered answer', label: 'Compare with the baseline', command: CHAT_COMMANDS.compare }];
+    },
+  };
+  context.subscriptions.push(participant);
+}

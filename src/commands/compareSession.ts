@@ -1,0 +1,116 @@
+/**
+ * Drives the side-by-side webview for one question: runs the baseline and the steered answer
+ * through the service, streams tokens into the panel, re-runs only the steered side when the
+ * strength slider changes, copies a side's text, and cancels on request. Model text goes to the
+ * webview as data (rendered there with textContent), never as HTML.
+ */
+import * as vscode from 'vscode';
+import type { AskMode, AskSideResult } from '../engine/ask';
+import { KvsteerSettings } from '../config/settingsSchema';
+import { readSettings } from '../config/settings';
+import { ServiceHost } from '../service/serviceHost';
+import { ComparePanel } from '../webview/comparePanel';
+import { FromWebview, Side, SideStats } from '../webview/protocol';
+
+let current: CompareSession | undefined;
+
+export class CompareSession {
+  private readonly texts: Record<Side, string> = { baseline: '', steered: '' };
+  private abort?: AbortController;
+
+  private constructor(
+    private readonly host: ServiceHost,
+    private readonly panel: ComparePanel,
+    private question: string,
+  ) {}
+
+  /** Shows the panel (reusing the open one) and answers `question` on both sides. */
+  static async show(host: ServiceHost, extensionUri: vscode.Uri, question: string): Promise<void> {
+    let session: CompareSession | undefined;
+    const panel = ComparePanel.createOrShow(extensionUri, { onMessage: (m) => session?.onMessage(m) });
+    if (current && current.panel === panel) {
+      current.abort?.abort();
+      session = current;
+      session.question = question;
+    } else {
+      session = new CompareSession(host, panel, question);
+      current = session;
+      panel.onDidDispose(() => {
+        session?.abort?.abort();
+        if (current === session) current = undefined;
+      });
+    }
+    await session.run('compare');
+  }
+
+  private onMessage(m: FromWebview): void {
+    switch (m.type) {
+      case 'rerunSteered':
+        void this.run('steered', m.cV);
+        break;
+      case 'copy':
+        void vscode.env.clipboard.writeText(this.texts[m.side]).then(() => vscode.window.setStatusBarMessage(`KV Steer: copied the ${m.side} answer`, 2000));
+        break;
+      case 'cancel':
+        this.abort?.abort();
+        break;
+      case 'ready':
+        break;
+    }
+  }
+
+  private async run(mode: AskMode, cV?: number): Promise<void> {
+    const read = readSettings();
+    if (!read.ok) {
+      void this.panel.post({ type: 'error', message: read.errors.join('\n') });
+      void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
+      return;
+    }
+    const settings: KvsteerSettings = read.settings;
+    this.abort?.abort();
+    const abort = new AbortController();
+    this.abort = abort;
+    const sides: Side[] = mode === 'compare' ? ['baseline', 'steered'] : ['steered'];
+    for (const s of sides) this.texts[s] = '';
+    void this.panel.post({ type: 'start', question: this.question, model: settings.model, vector: settings.vector, cV: cV ?? settings.cV ?? NaN, cK: settings.cK ?? NaN, sides });
+    try {
+      const result = await this.host.withLoadProgress((onLoad) =>
+        this.host.service.ask(
+          settings,
+          {
+            question: this.question,
+            mode,
+            cV,
+            signal: abort.signal,
+            onSideStart: (side) => void this.panel.post({ type: 'sideStart', side }),
+            onSideDone: (side, r) => {
+              this.texts[side] = r.text;
+              void this.panel.post({ type: 'sideDone', side, stats: statsOf(r) });
+            },
+            onToken: (side, e) => {
+              if (!e.textDelta) return;
+              this.texts[side] += e.textDelta;
+              void this.panel.post({ type: 'token', side, text: e.textDelta });
+            },
+          },
+          (p) => {
+            onLoad(p);
+            void this.panel.post({ type: 'status', text: p.fraction === undefined ? p.message : `${p.message} (${Math.round(p.fraction * 100)}%)` });
+          },
+        ),
+      );
+      if (result.steered) void this.panel.post({ type: 'status', text: `Steered with ${result.steered.vector}: c_v ${result.steered.cV}, c_k ${result.steered.cK}` });
+      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token`).join('; ')}`);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.host.log.error(message);
+      void this.panel.post({ type: 'error', message });
+    } finally {
+      if (this.abort === abort) this.abort = undefined;
+    }
+  }
+}
+
+function statsOf(r: AskSideResult): SideStats {
+  return { tokens: r.tokens.length, msPerToken: Number.isFinite(r.msPerToken) ? r.msPerToken : 0, totalMs: r.totalMs, stopReason: r.stopReason };
+}

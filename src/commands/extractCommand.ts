@@ -1,0 +1,69 @@
+/**
+ * "Extract steering vector from examples…": the user picks a JSONL of {question, steps, answer};
+ * extraction runs on the configured model behind a cancellable progress notification, and the
+ * vector is saved (atomically) into the extension's global storage, listed in its manifest and
+ * offered for selection.
+ */
+import * as vscode from 'vscode';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { COMMANDS, SETTINGS, SETTINGS_SECTION } from '../ids';
+import { readSettings } from '../config/settings';
+import { engine } from '../service/engine';
+import { ServiceHost } from '../service/serviceHost';
+
+export function registerExtractCommand(context: vscode.ExtensionContext, host: ServiceHost): void {
+  context.subscriptions.push(
+    vscode.commands.registerCommand(COMMANDS.extractVector, async () => {
+      const file = (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Reasoning examples (JSONL)': ['jsonl'] }, title: 'Examples: one {question, steps, answer} per line' }))?.[0]?.fsPath;
+      if (!file) return;
+      const read = readSettings();
+      if (!read.ok) return void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
+      const base = path.basename(file, '.jsonl').replace(/[^\w.-]+/g, '-');
+      const name = (await vscode.window.showInputBox({ prompt: 'Name of the new steering vector', value: base, validateInput: (v) => (/^[\w.-]+$/.test(v) ? undefined : 'Letters, digits, ".", "_" and "-" only') }))?.trim();
+      if (!name) return;
+      const { parseReasoningItems, createSteeringVector, saveVector, upsertManifest } = await engine();
+      let text: string;
+      let items;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+        items = parseReasoningItems(text, file);
+      } catch (e) {
+        return void vscode.window.showErrorMessage((e as Error).message);
+      }
+      try {
+        const saved = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: `KV Steer: extracting "${name}"`, cancellable: true },
+          async (progress, token) => {
+            const abort = new AbortController();
+            token.onCancellationRequested(() => abort.abort());
+            let last = 0;
+            return host.service.run(read.settings, { needVector: false, signal: abort.signal, onLoad: (p) => progress.report({ message: p.message }) }, async (model) => {
+              const vector = await createSteeringVector(model, items, {
+                name,
+                datasetName: file,
+                datasetText: text,
+                signal: abort.signal,
+                onProgress: (done, total) => {
+                  progress.report({ message: `${done}/${total} pairs`, increment: ((done - last) / total) * 100 });
+                  last = done;
+                },
+              });
+              const out = path.join(host.userVectorDir, `${name}.safetensors`);
+              saveVector(out, vector);
+              upsertManifest(host.userVectorDir, name, `${name}.safetensors`, vector);
+              return out;
+            });
+          },
+        );
+        host.log.info(`Extracted steering vector ${name} → ${saved}`);
+        const use = await vscode.window.showInformationMessage(`Steering vector "${name}" saved.`, 'Use it now');
+        if (use) await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(SETTINGS.vector, name, vscode.ConfigurationTarget.Global);
+      } catch (e) {
+        const message = (e as Error).message;
+        host.log.error(`Extraction failed: ${message}`);
+        void vscode.window.showErrorMessage(`KV Steer: ${message}`);
+      }
+    }),
+  );
+}

@@ -1,0 +1,61 @@
+/**
+ * "Select model…" and "Select steering vector…": quick picks that write the `kvsteer.model` and
+ * `kvsteer.vector` settings (the next request uses them; the old model is freed).
+ */
+import * as vscode from 'vscode';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { COMMANDS, SETTINGS, SETTINGS_SECTION } from '../ids';
+import { DEFAULT_SETTINGS } from '../config/settingsSchema';
+import { engine } from '../service/engine';
+import { ServiceHost } from '../service/serviceHost';
+
+type Pick = vscode.QuickPickItem & { run: () => Promise<string | undefined> };
+
+async function update(key: string, value: string): Promise<void> {
+  await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+export function registerModelCommands(context: vscode.ExtensionContext, host: ServiceHost): void {
+  context.subscriptions.push(
+    vscode.commands.registerCommand(COMMANDS.selectModel, async () => {
+      const current = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string>(SETTINGS.model) ?? DEFAULT_SETTINGS.model;
+      const picks: Pick[] = [
+        { label: '$(file) Choose a .gguf file…', description: 'Llama-architecture GGUF (SmolLM2, Llama 3.x), e.g. from Ollama or LM Studio', run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF model': ['gguf'] } }))?.[0]?.fsPath },
+        { label: '$(folder) Choose a model folder…', description: 'Hugging Face layout with onnx/model.onnx', run: async () => (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false }))?.[0]?.fsPath },
+        {
+          label: '$(cloud-download) Enter a Hugging Face model id…',
+          description: 'downloaded once into the extension storage',
+          run: async () => (await vscode.window.showInputBox({ prompt: 'Hugging Face model id with ONNX weights', value: DEFAULT_SETTINGS.model, validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'Use the form owner/name') }))?.trim(),
+        },
+      ];
+      const chosen = await vscode.window.showQuickPick(picks, { title: `KV Steer model (now: ${current})`, placeHolder: 'Where does the model come from?' });
+      const value = await chosen?.run();
+      if (!value) return;
+      await update(SETTINGS.model, value);
+      host.log.info(`Model set to ${value}`);
+    }),
+    vscode.commands.registerCommand(COMMANDS.selectVector, async () => {
+      const { readManifest } = await engine();
+      const entries = [host.userVectorDir, host.shippedVectorDir].flatMap((dir) =>
+        readManifest(dir).vectors.map((e): Pick => ({
+          label: e.id,
+          description: `${e.name} · for ${e.model} · c_v ${e.recommended.cV}`,
+          detail: e.description,
+          run: async () => e.id,
+        })),
+      );
+      entries.push({
+        label: '$(file) Choose a .safetensors vector file…',
+        run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Steering vector': ['safetensors'] } }))?.[0]?.fsPath,
+      });
+      const chosen = await vscode.window.showQuickPick(entries, { title: 'KV Steer steering vector', placeHolder: 'Vectors are checked against the model when it loads' });
+      const value = await chosen?.run();
+      if (!value) return;
+      if (value.endsWith('.safetensors') && !fs.existsSync(value)) return void vscode.window.showErrorMessage(`${path.basename(value)} does not exist`);
+      await update(SETTINGS.vector, value);
+      host.log.info(`Steering vector set to ${value}`);
+    }),
+    vscode.commands.registerCommand(COMMANDS.showLog, () => host.log.show()),
+  );
+}

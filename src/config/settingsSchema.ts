@@ -1,0 +1,109 @@
+/**
+ * The extension's settings as one typed value, and their validation. VS Code-free: the editor
+ * layer reads raw values from the configuration and passes them here, so tests can check every
+ * out-of-range or mistyped value. Invalid settings give messages that name the setting.
+ */
+import type { Decoding } from '../engine/generation/sampler';
+import type { ImportPrecision } from '../engine/gguf/importGguf';
+import { MAX_COEFFICIENT } from '../engine/steering/limits';
+import { SETTINGS, SETTINGS_SECTION } from '../ids';
+
+export interface KvsteerSettings {
+  model: string;
+  vector: string;
+  /** null: use the vector's recommended strength. */
+  cV: number | null;
+  cK: number | null;
+  /** undefined: the paper's default (layers 1 and up). */
+  layers?: number[];
+  offsetToken: string;
+  maxNewTokens: number;
+  decoding: Decoding;
+  threads: number;
+  precision: ImportPrecision;
+}
+
+export const DEFAULT_SETTINGS: KvsteerSettings = {
+  model: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+  vector: 'smollm2-135m-reasoning',
+  cV: null,
+  cK: null,
+  offsetToken: '\n',
+  maxNewTokens: 256,
+  decoding: { kind: 'greedy' },
+  threads: 0,
+  precision: 'exact',
+};
+
+export type SettingsResult = { ok: true; settings: KvsteerSettings } | { ok: false; errors: string[] };
+
+/** `get(key)` returns the raw configured value for a key of SETTINGS (undefined when unset). */
+export function validateSettings(get: (key: string) => unknown): SettingsResult {
+  const errors: string[] = [];
+  const name = (k: string) => `${SETTINGS_SECTION}.${k}`;
+  const string = (k: string, fallback: string, allowEmpty = false): string => {
+    const v = get(k);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string' || (!allowEmpty && !v.trim())) {
+      errors.push(`${name(k)} must be a non-empty string`);
+      return fallback;
+    }
+    return v;
+  };
+  const number = (k: string, fallback: number, o: { min: number; max: number; integer?: boolean }): number => {
+    const v = get(k);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < o.min || v > o.max || (o.integer && !Number.isInteger(v))) {
+      errors.push(`${name(k)} must be ${o.integer ? 'an integer' : 'a number'} between ${o.min} and ${o.max} (is ${JSON.stringify(v)})`);
+      return fallback;
+    }
+    return v;
+  };
+  const optionalStrength = (k: string): number | null => {
+    const v = get(k);
+    if (v === undefined || v === null) return null;
+    return number(k, 0, { min: -MAX_COEFFICIENT, max: MAX_COEFFICIENT });
+  };
+  const layersRaw = string(SETTINGS.layers, '', true).trim();
+  let layers: number[] | undefined;
+  if (layersRaw) {
+    layers = [];
+    for (const part of layersRaw.split(',')) {
+      const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
+      if (!m) {
+        errors.push(`${name(SETTINGS.layers)}: cannot read "${part.trim()}" (use e.g. "1-29" or "2,4,6")`);
+        break;
+      }
+      const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+      for (let l = Math.min(a, b); l <= Math.max(a, b); l++) layers.push(l);
+    }
+  }
+  const offsetToken = string(SETTINGS.offsetToken, DEFAULT_SETTINGS.offsetToken, true);
+  if (offsetToken.length === 0) errors.push(`${name(SETTINGS.offsetToken)} must not be empty`);
+  const mode = get(SETTINGS.decodingMode) ?? 'greedy';
+  if (mode !== 'greedy' && mode !== 'sampling') errors.push(`${name(SETTINGS.decodingMode)} must be "greedy" or "sampling"`);
+  const precision = get(SETTINGS.precision) ?? 'exact';
+  if (precision !== 'exact' && precision !== 'fast') errors.push(`${name(SETTINGS.precision)} must be "exact" or "fast"`);
+  const settings: KvsteerSettings = {
+    model: string(SETTINGS.model, DEFAULT_SETTINGS.model),
+    vector: string(SETTINGS.vector, DEFAULT_SETTINGS.vector),
+    cV: optionalStrength(SETTINGS.strengthValues),
+    cK: optionalStrength(SETTINGS.strengthKeys),
+    ...(layers ? { layers: [...new Set(layers)].sort((x, y) => x - y) } : {}),
+    offsetToken,
+    maxNewTokens: number(SETTINGS.maxNewTokens, DEFAULT_SETTINGS.maxNewTokens, { min: 1, max: 4096, integer: true }),
+    decoding:
+      mode === 'sampling'
+        ? {
+            kind: 'sample',
+            temperature: number(SETTINGS.temperature, 0.6, { min: 0, max: 5 }),
+            topP: number(SETTINGS.topP, 0.9, { min: 0, max: 1 }),
+            topK: number(SETTINGS.topK, 50, { min: 0, max: 100000, integer: true }),
+            seed: number(SETTINGS.seed, 0, { min: 0, max: 2 ** 31 - 1, integer: true }),
+          }
+        : { kind: 'greedy' },
+    threads: number(SETTINGS.threads, 0, { min: 0, max: 256, integer: true }),
+    precision: precision === 'fast' ? 'fast' : 'exact',
+  };
+  return errors.length ? { ok: false, errors } : { ok: true, settings };
+}

@@ -1,0 +1,40 @@
+/**
+ * Every command, chat participant, view and setting id the extension contributes, in one place.
+ * A test checks them against package.json `contributes`.
+ */
+
+export const EXTENSION_ID = 'kvsteer.kvsteer';
+
+export const COMMANDS = {
+  ask: 'kvsteer.ask',
+  selectModel: 'kvsteer.selectModel',
+  selectVector: 'kvsteer.selectVector',
+  extractVector: 'kvsteer.extractVector',
+  showLog: 'kvsteer.showLog',
+} as const;
+
+export const CHAT_PARTICIPANT = 'kvsteer.chat';
+export const CHAT_PARTICIPANT_NAME = 'kvsteer';
+export const CHAT_COMMANDS = { compare: 'compare', baseline: 'baseline' } as const;
+
+export const WEBVIEW_TYPE = 'kvsteer.compare';
+
+/** Setting keys below the `kvsteer` section. */
+export const SETTINGS = {
+  model: 'model',
+  vector: 'vector',
+  strengthValues: 'strength.values',
+  strengthKeys: 'strength.keys',
+  layers: 'layers',
+  offsetToken: 'offsetToken',
+  maxNewTokens: 'maxNewTokens',
+  decodingMode: 'decoding.mode',
+  temperature: 'decoding.temperature',
+  topP: 'decoding.topP',
+  topK: 'decoding.topK',
+  seed: 'decoding.seed',
+  threads: 'threads',
+  precision: 'precision',
+} as const;
+
+export const SETTINGS_SECTION = 'kvsteer';

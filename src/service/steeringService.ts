@@ -1,0 +1,142 @@
+/**
+ * The extension host's model service, free of the `vscode` module so it can be tested directly:
+ * loads the configured model and steering vector lazily on the first request, keeps one model
+ * resident, frees it when the model settings change, queues requests so only one runs at a time,
+ * and reports its state (idle / loading / generating) for the status bar.
+ */
+import type { AskRequest, AskResult } from '../engine/ask';
+import type { LoadedModel, LoadProgress, loadModel as engineLoadModel } from '../engine/model/loadModel';
+import type { SteeringVector } from '../engine/steering/steeringVector';
+import { KvsteerError } from '../engine/util/errors';
+import { engine } from './engine';
+import { KvsteerSettings } from '../config/settingsSchema';
+import { RequestQueue } from './requestQueue';
+
+export type ServiceState = 'idle' | 'loading' | 'generating';
+
+export interface ServiceDeps {
+  /** Cache root for GGUF imports and hub downloads. */
+  cacheDir: string;
+  /** Folders whose manifest.json lists selectable vectors (shipped, then user-extracted). */
+  vectorDirs: string[];
+  log: (message: string) => void;
+  /** Injected for tests; defaults to the engine's loader. */
+  loadModel?: typeof engineLoadModel;
+}
+
+export interface LoadReporter {
+  (p: LoadProgress): void;
+}
+
+export class SteeringService {
+  private model?: { key: string; loaded: LoadedModel };
+  private vectorCache?: { key: string; vector: SteeringVector };
+  private readonly queue = new RequestQueue();
+  private stateValue: ServiceState = 'idle';
+  private readonly listeners = new Set<(s: ServiceState) => void>();
+
+  constructor(private readonly deps: ServiceDeps) {}
+
+  get state(): ServiceState {
+    return this.stateValue;
+  }
+
+  get pendingRequests(): number {
+    return this.queue.pending;
+  }
+
+  get loadedModel(): LoadedModel | undefined {
+    return this.model?.loaded;
+  }
+
+  onStateChange(listener: (s: ServiceState) => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  private setState(s: ServiceState): void {
+    if (s === this.stateValue) return;
+    this.stateValue = s;
+    for (const l of this.listeners) l(s);
+  }
+
+  /** Runs `job` when earlier requests are done, with the configured model (and vector) loaded. */
+  run<T>(settings: KvsteerSettings, opts: { needVector: boolean; onLoad?: LoadReporter; signal?: AbortSignal }, job: (m: LoadedModel, v?: SteeringVector) => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      try {
+        if (opts.signal?.aborted) throw new KvsteerError('CANCELLED', 'the request was cancelled');
+        const model = await this.ensureModel(settings, opts.onLoad, opts.signal);
+        const vector = opts.needVector ? await this.ensureVector(settings, model) : undefined;
+        this.setState('generating');
+        return await job(model, vector);
+      } finally {
+        this.setState('idle');
+      }
+    });
+  }
+
+  /** The main job for the webview and the chat participant. */
+  ask(settings: KvsteerSettings, req: Omit<AskRequest, 'vector' | 'strength' | 'offsetToken' | 'maxNewTokens' | 'decoding'> & { cV?: number }, onLoad?: LoadReporter): Promise<AskResult & { vectorId?: string }> {
+    const needVector = req.mode !== 'baseline';
+    return this.run(settings, { needVector, onLoad, signal: req.signal }, async (model, vector) => {
+      const strength = vector
+        ? { cK: settings.cK ?? vector.meta.recommended.cK, cV: req.cV ?? settings.cV ?? vector.meta.recommended.cV, layers: settings.layers }
+        : undefined;
+      const result = await (await engine()).ask(model, { ...req, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding });
+      return { ...result, vectorId: vector ? settings.vector : undefined };
+    });
+  }
+
+  private async ensureModel(settings: KvsteerSettings, onLoad?: LoadReporter, signal?: AbortSignal): Promise<LoadedModel> {
+    const key = JSON.stringify([settings.model, settings.precision, settings.threads]);
+    if (this.model?.key === key) return this.model.loaded;
+    await this.unloadModel();
+    this.setState('loading');
+    const t0 = performance.now();
+    this.deps.log(`Loading model ${settings.model}`);
+    const load = this.deps.loadModel ?? (await engine()).loadModel;
+    const loaded = await load(settings.model, {
+      cacheDir: this.deps.cacheDir,
+      precision: settings.precision,
+      threads: settings.threads,
+      onProgress: (p) => {
+        onLoad?.(p);
+      },
+      signal,
+    });
+    this.model = { key, loaded };
+    this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
+    return loaded;
+  }
+
+  private async ensureVector(settings: KvsteerSettings, model: LoadedModel): Promise<SteeringVector> {
+    const key = JSON.stringify([settings.vector, this.model?.key]);
+    if (this.vectorCache?.key === key) return this.vectorCache.vector;
+    const vector = (await engine()).resolveVector(settings.vector, this.deps.vectorDirs, model);
+    this.vectorCache = { key, vector };
+    this.deps.log(`Using steering vector ${settings.vector} (${vector.meta.name}, made for ${vector.meta.model.name})`);
+    return vector;
+  }
+
+  /** Frees the resident model (when the model setting changes, or on dispose). */
+  async unloadModel(): Promise<void> {
+    const old = this.model;
+    this.model = undefined;
+    this.vectorCache = undefined;
+    if (old) {
+      this.deps.log(`Freeing model ${old.loaded.name}`);
+      await old.loaded.dispose();
+    }
+  }
+
+  /** Called when settings change: frees the model if its identity changed (queued behind running work). */
+  async settingsChanged(settings: KvsteerSettings): Promise<void> {
+    const key = JSON.stringify([settings.model, settings.precision, settings.threads]);
+    if (this.model && this.model.key !== key) await this.queue.run(() => this.unloadModel());
+  }
+
+  async dispose(): Promise<void> {
+    await this.queue.run(() => this.unloadModel());
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The typed message protocol between the extension and the side-by-side webview. VS Code-free
+ * (the webview script mirrors these shapes); incoming messages are validated, never trusted.
+ */
+
+export type Side = 'baseline' | 'steered';
+
+export interface SideStats {
+  tokens: number;
+  msPerToken: number;
+  totalMs: number;
+  stopReason: string;
+}
+
+export type ToWebview =
+  | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[] }
+  | { type: 'sideStart'; side: Side; cV?: number }
+  | { type: 'token'; side: Side; text: string }
+  | { type: 'sideDone'; side: Side; stats: SideStats }
+  | { type: 'error'; side?: Side; message: string }
+  | { type: 'status'; text: string };
+
+export type FromWebview = { type: 'ready' } | { type: 'rerunSteered'; cV: number } | { type: 'copy'; side: Side } | { type: 'cancel' };
+
+const isSide = (x: unknown): x is Side => x === 'baseline' || x === 'steered';
+
+/** Returns the message if it is a well-formed FromWebview, else undefined. */
+export function parseFromWebview(msg: unknown): FromWebview | undefined {
+  if (typeof msg !== 'object' || msg === null) return undefined;
+  const m = msg as Record<string, unknown>;
+  switch (m.type) {
+    case 'ready':
+    case 'cancel':
+      return { type: m.type };
+    case 'rerunSteered':
+      return typeof m.cV === 'number' && Number.isFinite(m.cV) && Math.abs(m.cV) <= 100 ? { type: 'rerunSteered', cV: m.cV } : undefined;
+    case 'copy':
+      return isSide(m.side) ? { type: 'copy', side: m.side } : undefined;
+    default:
+      return undefined;
+  }
+}

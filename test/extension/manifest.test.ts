@@ -1,0 +1,64 @@
+/**
+ * The ids the code uses match what package.json contributes, the settings' defaults match the
+ * code's defaults, and the recorded version matches the package.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CHAT_COMMANDS, CHAT_PARTICIPANT, CHAT_PARTICIPANT_NAME, COMMANDS, SETTINGS, SETTINGS_SECTION } from '../../src/ids';
+import { DEFAULT_SETTINGS } from '../../src/config/settingsSchema';
+import { KVSTEER_VERSION } from '../../src/engine/version';
+import { repoRoot } from '../support/paths';
+
+const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+
+test('every command id is contributed, with the titles users see', () => {
+  const contributed = new Map<string, string>(pkg.contributes.commands.map((c: { command: string; title: string }) => [c.command, c.title]));
+  assert.deepEqual([...contributed.keys()].sort(), Object.values(COMMANDS).sort());
+  assert.equal(contributed.get(COMMANDS.ask), 'Ask with reasoning steering');
+  for (const c of pkg.contributes.commands) assert.equal(c.category, 'KV Steer');
+});
+
+test('the chat participant and its slash commands are contributed', () => {
+  const [p] = pkg.contributes.chatParticipants;
+  assert.equal(p.id, CHAT_PARTICIPANT);
+  assert.equal(p.name, CHAT_PARTICIPANT_NAME);
+  assert.deepEqual(p.commands.map((c: { name: string }) => c.name).sort(), Object.values(CHAT_COMMANDS).sort());
+});
+
+test('every setting key is contributed with a description, and defaults agree with the code', () => {
+  const props = pkg.contributes.configuration.properties as Record<string, { default: unknown; description?: string; markdownDescription?: string }>;
+  const keys = Object.values(SETTINGS).map((k) => `${SETTINGS_SECTION}.${k}`);
+  assert.deepEqual(Object.keys(props).sort(), keys.sort());
+  for (const [k, v] of Object.entries(props)) assert.ok(v.description || v.markdownDescription, `${k} has no description`);
+  assert.equal(props['kvsteer.model'].default, DEFAULT_SETTINGS.model);
+  assert.equal(props['kvsteer.vector'].default, DEFAULT_SETTINGS.vector);
+  assert.equal(props['kvsteer.maxNewTokens'].default, DEFAULT_SETTINGS.maxNewTokens);
+  assert.equal(props['kvsteer.offsetToken'].default, DEFAULT_SETTINGS.offsetToken);
+  assert.equal(props['kvsteer.precision'].default, DEFAULT_SETTINGS.precision);
+});
+
+test('the engine records the package version', () => {
+  assert.equal(KVSTEER_VERSION, pkg.version);
+});
+
+test('the engine never imports vscode', () => {
+  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  for (const f of walk(path.join(repoRoot, 'src', 'engine'))) {
+    assert.doesNotMatch(fs.readFileSync(f, 'utf8'), /from ['"]vscode['"]|require\(['"]vscode['"]\)/, f);
+  }
+});
+
+test('the editor layer reaches engine runtime code only through the lazy loader', () => {
+  // Static value imports of heavy engine modules would load ONNX Runtime at activation.
+  const light = /engine\/(util\/errors|steering\/limits|version)['"]/;
+  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  for (const sub of ['commands', 'chat', 'config', 'service', 'status', 'webview']) {
+    for (const f of walk(path.join(repoRoot, 'src', sub))) {
+      for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+        if (/^import (?!type)/.test(line) && /engine\//.test(line)) assert.match(line, light, `${f}: ${line}`);
+      }
+    }
+  }
+});

@@ -1,0 +1,48 @@
+/** Settings validation: defaults, out-of-range and mistyped values give messages naming the setting. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { DEFAULT_SETTINGS, validateSettings } from '../../src/config/settingsSchema';
+
+const from = (values: Record<string, unknown>) => validateSettings((k) => values[k]);
+
+test('no configured values give the defaults', () => {
+  const r = from({});
+  assert.ok(r.ok);
+  assert.deepEqual(r.settings, DEFAULT_SETTINGS);
+});
+
+test('an out-of-range or non-numeric strength is refused with the setting name', () => {
+  for (const bad of [150, -101, Number.NaN, 'six', Infinity]) {
+    const r = from({ 'strength.values': bad });
+    assert.ok(!r.ok);
+    assert.match(r.errors[0], /kvsteer\.strength\.values must be a number between -100 and 100/);
+  }
+  const ok = from({ 'strength.values': 6, 'strength.keys': -0.5 });
+  assert.ok(ok.ok && ok.settings.cV === 6 && ok.settings.cK === -0.5);
+});
+
+test('null strengths mean "use the vector\'s recommendation"', () => {
+  const r = from({ 'strength.values': null });
+  assert.ok(r.ok && r.settings.cV === null);
+});
+
+test('layers, decoding, token budget and precision are validated', () => {
+  const r = from({ layers: '1-3, 7', 'decoding.mode': 'sampling', 'decoding.seed': 9, maxNewTokens: 64, precision: 'fast' });
+  assert.ok(r.ok);
+  assert.deepEqual(r.settings.layers, [1, 2, 3, 7]);
+  assert.deepEqual(r.settings.decoding, { kind: 'sample', temperature: 0.6, topP: 0.9, topK: 50, seed: 9 });
+  assert.equal(r.settings.precision, 'fast');
+  const bad = from({ layers: 'one', 'decoding.mode': 'beam', maxNewTokens: 0, precision: 'int4', 'decoding.topP': 2 });
+  assert.ok(!bad.ok);
+  const text = bad.errors.join('\n');
+  for (const re of [/kvsteer\.layers: cannot read "one"/, /kvsteer\.decoding\.mode must be "greedy" or "sampling"/, /kvsteer\.maxNewTokens must be an integer between 1 and 4096/, /kvsteer\.precision must be "exact" or "fast"/]) {
+    assert.match(text, re);
+  }
+});
+
+test('an empty model or offset token is refused', () => {
+  const r = from({ model: '  ', offsetToken: '' });
+  assert.ok(!r.ok);
+  assert.match(r.errors.join('\n'), /kvsteer\.model must be a non-empty string/);
+  assert.match(r.errors.join('\n'), /kvsteer\.offsetToken must not be empty/);
+});

@@ -1,0 +1,111 @@
+/**
+ * The extension host's model service on the tiny model: lazy loading, queueing of concurrent
+ * requests, cancellation mid-generation (the model stays usable), freeing the old model when the
+ * model setting changes, and clear messages for unknown vectors and vectors for another model.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
+import { SteeringService } from '../../src/service/steeringService';
+import { loadModel, LoadedModel } from '../../src/engine/model/loadModel';
+import { saveVector } from '../../src/engine/steering/vectorFile';
+import { upsertManifest } from '../../src/engine/steering/vectorManifest';
+import { writeTinyRandomGguf } from '../../src/engine/model/tinyRandomModel';
+import { KvsteerError } from '../../src/engine/util/errors';
+import { fakeVector } from '../support/fakeVector';
+import { tinyGgufPath } from '../support/models';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-service-'));
+const vectors = path.join(dir, 'vectors');
+const otherGguf = path.join(dir, 'other.gguf');
+writeTinyRandomGguf(otherGguf, { layers: 3, seed: 99 });
+
+/** Counts loads and disposals so tests can see what the service keeps resident. */
+const loads: string[] = [];
+const disposed: string[] = [];
+const countingLoad: typeof loadModel = async (spec, opts) => {
+  const m = await loadModel(spec, opts);
+  loads.push(m.name);
+  const inner = m.dispose.bind(m);
+  return { ...m, dispose: async () => { disposed.push(m.name); await inner(); } } as LoadedModel;
+};
+const logs: string[] = [];
+const service = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: (m) => logs.push(m), loadModel: countingLoad });
+after(() => service.dispose());
+
+const settings = (over: Partial<KvsteerSettings> = {}): KvsteerSettings => ({ ...DEFAULT_SETTINGS, model: tinyGgufPath(), vector: 'tiny-fake', maxNewTokens: 12, threads: 1, ...over });
+
+test('the first request loads the model lazily, later ones reuse it', async () => {
+  // A vector for the tiny model, listed in the manifest under the id the settings use.
+  const m = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  saveVector(path.join(vectors, 'tiny.safetensors'), fakeVector(m));
+  upsertManifest(vectors, 'tiny-fake', 'tiny.safetensors', fakeVector(m));
+  await m.dispose();
+  assert.equal(service.loadedModel, undefined, 'nothing loads before the first request');
+  const states: string[] = [];
+  const sub = service.onStateChange((s) => states.push(s));
+  const a = await service.ask(settings(), { question: 'hello', mode: 'compare' });
+  const b = await service.ask(settings(), { question: 'again', mode: 'steered' });
+  sub.dispose();
+  assert.ok(a.baseline && a.steered && b.steered);
+  assert.deepEqual(loads, ['tiny']);
+  assert.deepEqual(states.slice(0, 3), ['loading', 'generating', 'idle']);
+});
+
+test('two concurrent requests are queued: the second starts when the first is done', async () => {
+  const events: string[] = [];
+  const req = (name: string) =>
+    service.ask(settings({ maxNewTokens: 8 }), {
+      question: `question ${name}`,
+      mode: 'compare',
+      onSideStart: (side) => events.push(`${name}:start:${side}`),
+      onToken: () => events.push(`${name}:token`),
+    });
+  const [r1, r2] = await Promise.all([req('A'), req('B')]);
+  assert.ok(r1.steered && r2.steered);
+  const lastA = events.lastIndexOf('A:token');
+  const firstB = events.indexOf('B:start:baseline');
+  assert.ok(firstB > lastA, `B started before A finished: ${events.join(' ')}`);
+  assert.equal(service.pendingRequests, 0);
+});
+
+test('cancelling mid-generation stops the answer and the model stays usable', async () => {
+  const ac = new AbortController();
+  let tokens = 0;
+  const r = await service.ask(settings({ maxNewTokens: 200 }), {
+    question: 'tell me everything',
+    mode: 'baseline',
+    signal: ac.signal,
+    onToken: () => {
+      if (++tokens === 3) ac.abort();
+    },
+  });
+  assert.equal(r.baseline!.stopReason, 'cancelled');
+  assert.equal(r.baseline!.tokens.length, 3);
+  const again = await service.ask(settings(), { question: 'still there?', mode: 'steered' });
+  assert.ok(again.steered!.tokens.length > 0);
+  assert.deepEqual(loads, ['tiny'], 'cancellation did not reload the model');
+});
+
+test('changing the model setting frees the old model; the next request loads the new one', async () => {
+  await service.settingsChanged(settings({ model: otherGguf }));
+  assert.deepEqual(disposed, ['tiny']);
+  assert.equal(service.loadedModel, undefined);
+  const r = await service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'baseline' });
+  assert.ok(r.baseline);
+  assert.deepEqual(loads, ['tiny', 'other']);
+});
+
+test('a vector made for another model gives a clear message and no crash', async () => {
+  // The "other" model (3 layers) is resident; the tiny vector has 2 layers.
+  await assert.rejects(service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'steered' }), (e: unknown) => e instanceof KvsteerError && e.code === 'VECTOR_MISMATCH' && /made for tiny/.test(e.message));
+  const r = await service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'baseline' });
+  assert.ok(r.baseline, 'the service still answers');
+});
+
+test('an unknown vector id names the known ones', async () => {
+  await assert.rejects(service.ask(settings({ vector: 'nope' }), { question: 'hi', mode: 'steered' }), (e: unknown) => e instanceof KvsteerError && /unknown steering vector "nope" \(known: tiny-fake/.test(e.message));
+});
