@@ -114,7 +114,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const config = fs.existsSync(path.join(configFolder, 'config.json')) ? readModelConfig(configFolder) : configFromTransformers(model.config as unknown as Record<string, unknown>);
   const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
   if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
-  const backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize);
+  const backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
   opts.onProgress?.({ stage: 'ready', fraction: 1, message: `${name} ready` });
   return {
     name,

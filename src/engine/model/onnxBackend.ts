@@ -39,6 +39,8 @@ export class OnnxBackend {
   private readonly inputs: Set<string>;
   readonly supportsActivationSteering: boolean;
   private readonly baseFetches: string[];
+  /** Zero residual additions, fed on every call to graphs that have the inputs. */
+  private zeroAdds?: ort.Tensor[];
 
   constructor(
     private readonly session: OrtSessionLike,
@@ -46,12 +48,17 @@ export class OnnxBackend {
     readonly numKvHeads: number,
     readonly headDim: number,
     readonly vocabSize: number,
+    readonly hiddenSize: number,
   ) {
     this.inputs = new Set(session.inputNames);
     for (const name of ['input_ids', 'attention_mask', 'past_key_values.0.key']) {
       if (!this.inputs.has(name)) throw new KvsteerError('MODEL_LOAD_FAILED', `the ONNX graph has no input "${name}" (expected the optimum decoder layout with a KV cache)`);
     }
     this.supportsActivationSteering = this.inputs.has('activation_add.0') && session.outputNames.includes('hidden_states.0');
+    if (this.supportsActivationSteering) {
+      const zeros = new Float32Array(hiddenSize);
+      this.zeroAdds = Array.from({ length: numLayers }, () => new ort.Tensor('float32', zeros, [hiddenSize]));
+    }
     this.baseFetches = ['logits'];
     for (let l = 0; l < numLayers; l++) this.baseFetches.push(`present.${l}.key`, `present.${l}.value`);
   }
@@ -79,13 +86,14 @@ export class OnnxBackend {
       feeds[`past_key_values.${l}.value`] = new ort.Tensor('float32', layer.value, dims);
     });
     const fetches = [...this.baseFetches];
-    if (req.activationAdd?.size || req.hiddenStateLayers?.length) {
-      if (!this.supportsActivationSteering) {
-        throw new KvsteerError('INVALID_ARGUMENT', 'activation steering is not supported by this model: only models imported from GGUF by kvsteer have residual-stream inputs');
-      }
-      for (const [l, v] of req.activationAdd ?? []) feeds[`activation_add.${l}`] = new ort.Tensor('float32', v, [v.length]);
-      for (const l of req.hiddenStateLayers ?? []) fetches.push(`hidden_states.${l}`);
+    if ((req.activationAdd?.size || req.hiddenStateLayers?.length) && !this.supportsActivationSteering) {
+      throw new KvsteerError('INVALID_ARGUMENT', 'activation steering is not supported by this model: only models imported from GGUF by kvsteer have residual-stream inputs');
     }
+    this.zeroAdds?.forEach((zero, l) => {
+      const v = req.activationAdd?.get(l);
+      feeds[`activation_add.${l}`] = v ? new ort.Tensor('float32', v, [v.length]) : zero;
+    });
+    for (const l of req.hiddenStateLayers ?? []) fetches.push(`hidden_states.${l}`);
     const out = await this.session.run(feeds, fetches);
     const logitsAll = out.logits.data as Float32Array;
     const rows = logitsAll.length / this.vocabSize;

@@ -6,8 +6,8 @@
  * embedding inside, so the cache holds keys after RoPE, before GQA head repetition: the layout the
  * steering vectors are defined in.
  *
- * Optional extras for activation steering (CAA): `activation_add.{l}` inputs ([hidden], default
- * zeros) added to the residual stream after block l at every position, and `hidden_states.{l}`
+ * Extras for activation steering (CAA): `activation_add.{l}` inputs ([hidden]; fed zeros when not
+ * steering) added to the residual stream after block l at every position, and `hidden_states.{l}`
  * outputs exposing that stream.
  */
 import { GraphBuilder } from './graphBuilder';
@@ -149,8 +149,9 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
     pendingAdd = linear(g, act, lw.down, `model.layers.${l}.mlp.down_proj`, accuracy);
     if (steerActs) {
-      // An input with a same-named initializer is optional in ONNX: zeros unless fed.
-      pendingBias = { input: g.input(`activation_add.${l}`, TensorDataType.FLOAT, [H], new Float32Array(H)), sumName: `hidden_states.${l}` };
+      // A required input (the backend feeds zeros when not steering): ONNX Runtime's Node binding
+      // only passes feeds named in inputNames, which leaves out inputs with default initializers.
+      pendingBias = { input: g.input(`activation_add.${l}`, TensorDataType.FLOAT, [H]), sumName: `hidden_states.${l}` };
       g.output(`hidden_states.${l}`, TensorDataType.FLOAT, ['batch_size', 'sequence_length', H]);
     }
   }
