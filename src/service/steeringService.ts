@@ -78,11 +78,21 @@ export class SteeringService {
   /** The main job for the webview and the chat participant. */
   ask(settings: KvsteerSettings, req: Omit<AskRequest, 'vector' | 'strength' | 'offsetToken' | 'maxNewTokens' | 'decoding'> & { cV?: number }, onLoad?: LoadReporter): Promise<AskResult & { vectorId?: string }> {
     const needVector = req.mode !== 'baseline';
+    const t0 = performance.now();
+    const cold = !this.model;
+    let first = true;
+    const onToken: AskRequest['onToken'] = (side, e) => {
+      if (first) {
+        first = false;
+        this.deps.log(`Time to first token: ${(performance.now() - t0).toFixed(0)} ms (${cold ? 'cold: model loaded by this request' : 'warm'})`);
+      }
+      req.onToken?.(side, e);
+    };
     return this.run(settings, { needVector, onLoad, signal: req.signal }, async (model, vector) => {
       const strength = vector
         ? { cK: settings.cK ?? vector.meta.recommended.cK, cV: req.cV ?? settings.cV ?? vector.meta.recommended.cV, layers: settings.layers }
         : undefined;
-      const result = await (await engine()).ask(model, { ...req, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding });
+      const result = await (await engine()).ask(model, { ...req, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding });
       return { ...result, vectorId: vector ? settings.vector : undefined };
     });
   }

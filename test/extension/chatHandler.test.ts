@@ -1,0 +1,77 @@
+/**
+ * The @kvsteer chat handler on the real SmolLM2-135M-Instruct model with the shipped vector:
+ * the steered answer by default, /compare (baseline then steered), /baseline, cancellation, and
+ * errors shown in the response instead of thrown. The participant itself (participant.ts) only
+ * adapts VS Code's request and stream to this function.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
+import { SteeringService } from '../../src/service/steeringService';
+import { handleChatRequest, ChatSink } from '../../src/chat/chatHandler';
+import { cliCacheDir } from '../../src/cli/defaultModel';
+import { repoRoot } from '../support/paths';
+import { realGguf, realModelSkip } from '../support/models';
+
+const service = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
+after(() => service.dispose());
+const settings: KvsteerSettings = { ...DEFAULT_SETTINGS, model: realGguf, maxNewTokens: 40, threads: 2 };
+
+function sink() {
+  const s = { text: '', progressMessages: [] as string[] };
+  const api: ChatSink = { markdown: (t) => void (s.text += t), progress: (m) => void s.progressMessages.push(m) };
+  return { s, api };
+}
+
+test('@kvsteer without a command streams the steered answer with its statistics', { skip: realModelSkip }, async () => {
+  const { s, api } = sink();
+  const out = await handleChatRequest({ prompt: 'Why do ice cubes float on water?' }, api, service, settings, new AbortController().signal);
+  assert.equal(out.mode, 'steered');
+  assert.equal(out.error, undefined);
+  assert.ok(out.result?.steered && !out.result.baseline);
+  assert.ok(out.result.steered.text.length > 0);
+  assert.ok(s.text.startsWith(out.result.steered.text.slice(0, 20)), 'the answer is streamed into the response');
+  assert.match(s.text, /\d+ tokens · [\d.]+ ms\/token .* vector `smollm2-135m-reasoning`, c_v [\d.]+, c_k 0/);
+  assert.ok(s.progressMessages.some((m) => /steered answer/.test(m)));
+});
+
+test('@kvsteer /compare gives the baseline, then the steered answer', { skip: realModelSkip }, async () => {
+  const { s, api } = sink();
+  const out = await handleChatRequest({ prompt: 'What is 12 times 12?', command: 'compare' }, api, service, settings, new AbortController().signal);
+  assert.equal(out.mode, 'compare');
+  assert.ok(out.result?.baseline && out.result.steered);
+  const b = s.text.indexOf('**Baseline**'), st = s.text.indexOf('**Steered**');
+  assert.ok(b === 0 && st > b, s.text);
+  assert.ok(s.text.slice(b, st).includes(out.result.baseline.text.slice(0, 15)));
+});
+
+test('@kvsteer /baseline answers with the plain model', { skip: realModelSkip }, async () => {
+  const { s, api } = sink();
+  const out = await handleChatRequest({ prompt: 'What is the capital of France?', command: 'baseline' }, api, service, settings, new AbortController().signal);
+  assert.equal(out.mode, 'baseline');
+  assert.ok(out.result?.baseline && !out.result.steered);
+  assert.match(s.text, /Paris/);
+});
+
+test('cancelling a chat request stops it, says so, and the next request works', { skip: realModelSkip }, async () => {
+  const ac = new AbortController();
+  const { s, api } = sink();
+  let chars = 0;
+  const wrapped: ChatSink = { progress: api.progress, markdown: (t) => { api.markdown(t); chars += t.length; if (chars > 10) ac.abort(); } };
+  const out = await handleChatRequest({ prompt: 'Tell me a long story about a dragon.', command: 'compare' }, wrapped, service, { ...settings, maxNewTokens: 200 }, ac.signal);
+  assert.equal(out.cancelled, true);
+  assert.match(s.text, /Cancelled\./);
+  assert.ok(!out.result?.steered, 'the steered side did not run after cancellation');
+  const next = await handleChatRequest({ prompt: 'Say hi.', command: 'baseline' }, sink().api, service, settings, new AbortController().signal);
+  assert.ok(next.result?.baseline?.text);
+});
+
+test('an error is shown in the response, not thrown', { skip: realModelSkip }, async () => {
+  const { s, api } = sink();
+  const out = await handleChatRequest({ prompt: 'hello' }, api, service, { ...settings, vector: 'no-such-vector' }, new AbortController().signal);
+  assert.match(out.error ?? '', /unknown steering vector "no-such-vector"/);
+  assert.match(s.text, /^\*\*kvsteer could not answer:\*\* unknown steering vector "no-such-vector"/);
+  const empty = await handleChatRequest({ prompt: '  ' }, sink().api, service, settings, new AbortController().signal);
+  assert.equal(empty.error, 'empty prompt');
+});
