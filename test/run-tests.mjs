@@ -1,15 +1,21 @@
-// Runs every compiled `*.test.js` under out/test (optionally only those under the folders given
-// as arguments) with Node's built-in runner, one file at a time: the real-model tests each use
-// both cores, so running them side by side would only slow every one of them down.
+// Runs every compiled `*.test.js` under out/test (optionally only those under the folders or files
+// given as arguments) with Node's built-in runner, one file at a time: the real-model tests each
+// use both cores, so running them side by side would only slow every one of them down. The
+// end-to-end suite (test/e2e) runs only when named: `npm run test:e2e` prepares what it needs.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test'];
+const explicit = process.argv.slice(2);
+const roots = explicit.length ? explicit : ['test'];
 const files = [];
 for (const r of roots) collect(path.join(root, 'out', r.replace(/\.ts$/, '.js')));
+if (!explicit.length) {
+  const e2e = path.join(root, 'out', 'test', 'e2e') + path.sep;
+  files.splice(0, files.length, ...files.filter((f) => !f.startsWith(e2e)));
+}
 if (files.length === 0) {
   console.error(`no compiled test files under ${roots.join(', ')} (did the build run?)`);
   process.exit(1);

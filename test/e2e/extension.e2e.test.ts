@@ -1,0 +1,143 @@
+/**
+ * The packaged extension in a real VS Code (1.139 server) and browser: installs the .vsix, runs
+ * "Ask with reasoning steering" from the command palette with a typed question and then with an
+ * editor selection, and checks the webview shows non-empty baseline and steered answers from the
+ * real SmolLM2-135M-Instruct model with the shipped vector, statistics filled in; checks that the
+ * Chat view recognises @kvsteer and its slash commands. Screenshots go to test-artifacts/e2e/.
+ *
+ * Needs KVSTEER_E2E_VSIX (npm run test:e2e sets it) and test/e2e/setup.sh; skipped otherwise,
+ * unless KVSTEER_E2E_REQUIRED=1, which turns a missing prerequisite into a failure.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
+import { answerInputBox, chatInputRecognises, findWebviewFrame, openFileAndSelect, openWorkbench, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
+import { realGguf } from '../support/models';
+
+const vsix = process.env.KVSTEER_E2E_VSIX;
+const reason: string | false = !vsix
+  ? 'KVSTEER_E2E_VSIX is not set (run npm run test:e2e)'
+  : !fs.existsSync(vsix)
+    ? `KVSTEER_E2E_VSIX=${vsix} does not exist`
+    : !fs.existsSync(realGguf)
+      ? `${realGguf} is missing (npm run model:fetch)`
+      : findServerInstall().skip;
+if (reason && process.env.KVSTEER_E2E_REQUIRED === '1') throw new Error(`end-to-end prerequisites missing: ${reason}`);
+
+const ANSWER_TIMEOUT_MS = 240_000;
+
+/** Waits until both columns are done (or one failed) and returns the panel's frame. */
+async function waitForAnswers(page: Page, question: string): Promise<Frame> {
+  const frame = await findWebviewFrame(
+    page,
+    async (f) => (await f.locator('[data-testid="question"]').count()) > 0 && (await f.locator('[data-testid="question"]').textContent())?.trim() === question,
+    { timeoutMs: 60_000 },
+  );
+  const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+  for (;;) {
+    const states = await frame.locator('[data-state]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-testid')}=${e.getAttribute('data-state')}`));
+    if (states.some((s) => s.endsWith('=error'))) {
+      const err = await frame.locator('[data-testid^="error"]').allTextContents();
+      throw new Error(`the webview shows an error: ${err.join(' | ')}`);
+    }
+    if (states.filter((s) => s.endsWith('=done')).length >= 2) return frame;
+    if (Date.now() > deadline) throw new Error(`answers not done after ${ANSWER_TIMEOUT_MS} ms: ${states.join(', ')}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+async function sideStats(frame: Frame, side: 'baseline' | 'steered'): Promise<{ text: string; tokens: number; msPerToken: number; totalMs: number }> {
+  const stat = async (name: string) => Number((await frame.locator(`[data-testid="stats-${side}"] [data-stat="${name}"]`).textContent())?.replace(/,/g, ''));
+  return {
+    text: ((await frame.locator(`[data-testid="answer-${side}"]`).textContent()) ?? '').trim(),
+    tokens: await stat('tokens'),
+    msPerToken: await stat('msPerToken'),
+    totalMs: await stat('totalMs'),
+  };
+}
+
+function assertAnswered(s: Awaited<ReturnType<typeof sideStats>>, side: string): void {
+  assert.ok(s.text.length > 0, `${side} answer is empty`);
+  assert.ok(s.tokens > 0, `${side} tokens: ${s.tokens}`);
+  assert.ok(s.msPerToken > 0, `${side} ms/token: ${s.msPerToken}`);
+  assert.ok(s.totalMs > 0, `${side} total: ${s.totalMs}`);
+}
+
+describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () => {
+  let dirs: E2eDirs | undefined;
+  let server: RunningServer | undefined;
+  let wb: Workbench | undefined;
+
+  before(async () => {
+    dirs = makeE2eDirs();
+    fs.writeFileSync(path.join(dirs.workspaceDir, 'notes.md'), '# Questions\n\nWhy do ice cubes float on water?\n');
+    const ext = await installExtension(vsix!, dirs, { timeoutMs: 180_000 });
+    assert.equal(ext.id, 'kvsteer.kvsteer');
+    server = await startServer({
+      ...dirs,
+      name: 'kvsteer',
+      settings: { 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2 },
+    });
+    wb = await openWorkbench(server.url, dirs.workspaceDir, { name: 'kvsteer' });
+  });
+
+  after(async () => {
+    await wb?.close();
+    await server?.stop();
+    if (server) {
+      // Report what the extension logged (activation time, time to first token) for the record.
+      const logs = fs.readdirSync(server.logsDir, { recursive: true }).map(String).filter((f) => f.endsWith('KV Steer.log'));
+      for (const f of logs) {
+        for (const line of fs.readFileSync(path.join(server.logsDir, f), 'utf8').split('\n')) {
+          if (/activated in|first token|Loaded /.test(line)) console.log(`# extension log: ${line.trim()}`);
+        }
+      }
+    }
+    if (dirs) removeE2eDirs(dirs);
+  });
+
+  it('answers a typed question from the command palette, baseline and steered side by side', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'ask-input', async () => {
+      const question = 'What is the capital of France?';
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      await answerInputBox(page, question);
+      const frame = await waitForAnswers(page, question);
+      const base = await sideStats(frame, 'baseline');
+      const steered = await sideStats(frame, 'steered');
+      assertAnswered(base, 'baseline');
+      assertAnswered(steered, 'steered');
+      assert.match((await frame.locator('[data-testid="meta-vector"]').textContent()) ?? '', /smollm2-135m-reasoning/);
+      await screenshot(page, 'ask-input');
+    });
+  });
+
+  it('answers the editor selection as the question', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'ask-selection', async () => {
+      const question = 'Why do ice cubes float on water?';
+      await openFileAndSelect(page, 'notes.md', question);
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      const frame = await waitForAnswers(page, question);
+      assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
+      assertAnswered(await sideStats(frame, 'steered'), 'steered');
+      await screenshot(page, 'ask-selection');
+    });
+  });
+
+  it('the Chat view recognises @kvsteer and its /compare and /baseline commands', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'chat', async () => {
+      for (const cmd of ['compare', 'baseline']) {
+        const r = await chatInputRecognises(page, `@kvsteer /${cmd} Why is the sky blue?`);
+        assert.deepEqual(r, { participant: true, command: true, decorated: ['@kvsteer', `/${cmd}`] });
+      }
+      const unknown = await chatInputRecognises(page, '@kvsteer /nosuch', { timeoutMs: 3000 });
+      assert.equal(unknown.command, false);
+      await screenshot(page, 'chat');
+    });
+  });
+});
