@@ -15,7 +15,7 @@
   /** @typedef {{ tokens: number, msPerToken: number, totalMs: number, stopReason: string }} SideStats */
   /**
    * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[] }
-   *   | { type: 'sideStart', side: Side, cV?: number }
+   *   | { type: 'sideStart', side: Side, cV?: number, cK?: number }
    *   | { type: 'token', side: Side, text: string }
    *   | { type: 'sideDone', side: Side, stats: SideStats }
    *   | { type: 'error', side?: Side, message: string }
@@ -359,6 +359,14 @@
 
   /** @param {Extract<ToWebview, { type: 'sideStart' }>} m */
   function onSideStart(m) {
+    // The steered side reports the strength it really uses (the vector's recommendation when
+    // the settings leave it empty): show it in the header and on the slider.
+    if (m.side === 'steered' && isNum(m.cV)) {
+      state.cV = m.cV;
+      if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));
+      state.slider = clampSlider(m.cV);
+    }
+    if (m.side === 'steered' && isNum(m.cK)) state.cK = m.cK;
     const keepCv = state.columns[m.side].cV;
     state.columns[m.side] = { ...emptyColumn(), state: 'running', cV: m.side === 'steered' ? (isNum(m.cV) ? m.cV : (keepCv ?? state.cV)) : null };
     state.globalError = '';
@@ -380,6 +388,7 @@
         renderAnswer(m.side);
         renderColumn(m.side);
         renderHeader();
+        renderSlider();
         save();
         return;
       case 'token': {

@@ -82,7 +82,7 @@ export class CompareSession {
             mode,
             cV,
             signal: abort.signal,
-            onSideStart: (side) => void this.panel.post({ type: 'sideStart', side }),
+            onSideStart: (side, strength) => void this.panel.post({ type: 'sideStart', side, ...strength }),
             onSideDone: (side, r) => {
               this.texts[side] = r.text;
               void this.panel.post({ type: 'sideDone', side, stats: statsOf(r) });

@@ -26,8 +26,8 @@ export interface AskRequest {
   stopStrings?: string[];
   signal?: AbortSignal;
   onToken?: (side: AskSide, e: TokenEvent) => void;
-  /** Called when a side starts (after the previous one finished). */
-  onSideStart?: (side: AskSide) => void;
+  /** Called when a side starts (after the previous one finished), with the strength it uses. */
+  onSideStart?: (side: AskSide, strength?: { cK: number; cV: number }) => void;
   /** Called as soon as a side has finished. */
   onSideDone?: (side: AskSide, result: AskSideResult) => void;
 }
@@ -84,7 +84,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
   if (req.mode !== 'baseline') {
     if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
     const strength = req.strength ?? { cK: req.vector.meta.recommended.cK, cV: req.vector.meta.recommended.cV };
-    req.onSideStart?.('steered');
+    req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV });
     const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
     out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };
     req.onSideDone?.('steered', out.steered);

@@ -14,7 +14,7 @@ export interface SideStats {
 
 export type ToWebview =
   | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[] }
-  | { type: 'sideStart'; side: Side; cV?: number }
+  | { type: 'sideStart'; side: Side; cV?: number; cK?: number }
   | { type: 'token'; side: Side; text: string }
   | { type: 'sideDone'; side: Side; stats: SideStats }
   | { type: 'error'; side?: Side; message: string }
