@@ -1,0 +1,106 @@
+/**
+ * The evaluation harness on the tiny model: results are appended per item and a stopped run
+ * resumes without recomputing finished items (a torn last line is repaired), a malformed data row
+ * is reported with its line number and skipped, and the reports are well formed.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runEval, readGenerations, GENERATIONS_FILE } from '../../../src/engine/eval/runEval';
+import { readEvalRows } from '../../../src/engine/eval/tasks';
+import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
+import { hasLoop } from '../../../src/engine/eval/metrics';
+import { loadTinyModel } from '../../support/models';
+import { fakeVector } from '../../support/fakeVector';
+
+const modelP = loadTinyModel();
+after(async () => (await modelP).dispose());
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-eval-'));
+const data = path.join(dir, 'arc.jsonl');
+fs.writeFileSync(
+  data,
+  [
+    JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron\nC: glass\nD: paper', answer: 'B' }),
+    '{"id": "broken", "question": ',
+    JSON.stringify({ id: 'q2', question: 'What melts ice?\n\nChoices:\nA: heat\nB: cold\nC: dark\nD: wind', answer: 'A' }),
+    JSON.stringify({ id: 'q3', question: 'What do plants need?\n\nChoices:\nA: rocks\nB: plastic\nC: light\nD: noise', answer: 'C' }),
+    JSON.stringify({ id: 'q4', answer: 'A' }),
+  ].join('\n') + '\n',
+);
+
+test('a malformed data row is reported with its line number and skipped', () => {
+  const { rows, bad } = readEvalRows(data);
+  assert.deepEqual(rows.map((r) => r.id), ['q1', 'q2', 'q3']);
+  assert.deepEqual(bad, [
+    { line: 2, reason: 'not valid JSON' },
+    { line: 5, reason: '"question" must be a non-empty string' },
+  ]);
+});
+
+test('a stopped run resumes without recomputing finished items', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'run');
+  const { rows } = readEvalRows(data);
+  const cfg = {
+    task: 'arc-challenge' as const,
+    rows,
+    methods: ['baseline' as const, 'cache-steering' as const],
+    decoding: 'greedy' as const,
+    seeds: 1,
+    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
+    maxNewTokens: 6,
+    outDir: out,
+    vector: fakeVector(m),
+  };
+  // Stop after 2 of the 6 items (abort is checked before each item).
+  const ac = new AbortController();
+  await assert.rejects(runEval(m, { ...cfg, signal: ac.signal, onProgress: (p) => p.done === 2 && ac.abort() }), /cancelled/);
+  assert.equal(readGenerations(out).length, 2);
+  // A kill in the middle of a write leaves a torn line: it is cut off, not fatal.
+  fs.appendFileSync(path.join(out, GENERATIONS_FILE), '{"task": "arc-chall');
+  const progress: { done: number; skipped: number }[] = [];
+  const rowsOut = await runEval(m, { ...cfg, onProgress: (p) => progress.push({ done: p.done, skipped: p.skipped }) });
+  assert.equal(rowsOut.length, 6);
+  assert.equal(progress.length, 4, 'only the 4 unfinished items were computed');
+  assert.equal(progress[0].skipped, 2);
+  const saved = readGenerations(out);
+  assert.equal(saved.length, 6);
+  assert.deepEqual(new Set(saved.map((r) => `${r.method}/${r.id}`)).size, 6);
+  for (const r of saved) {
+    assert.ok(r.response.includes('\nSo the correct choice is'), 'multiple-choice follow-up appended');
+    assert.ok('augmented_extract' in r.filtered_response && 'last_letter' in r.filtered_response);
+    if (r.method === 'cache-steering') assert.ok(r.response.startsWith('\n') && r.c_v === 6);
+  }
+});
+
+test('sampling runs one pass per paper seed and reports mean ± std over seeds', async () => {
+  const m = await modelP;
+  const { rows } = readEvalRows(data);
+  const out = path.join(dir, 'sampling');
+  const res = await runEval(m, { task: 'arc-challenge', rows: rows.slice(0, 2), methods: ['baseline'], decoding: 'sampling', seeds: 3, sampling: { temperature: 1, topP: 0.9, topK: 20 }, maxNewTokens: 4, outDir: out });
+  assert.deepEqual([...new Set(res.map((r) => r.seed))], [1234, 1235, 1237]);
+  const s = summarize(res, { task: 'arc-challenge', model: 'tiny', decoding: 'sampling', maxNewTokens: 4 });
+  assert.equal(s.methods[0].seeds, 3);
+  assert.ok(Number.isFinite(s.methods[0].accuracy.augmented_extract!.std));
+  assert.match(toMarkdown(s), /\| baseline \| 2 \| [\d.]+ ± [\d.]+ \|/);
+});
+
+test('the HTML report escapes model text and runs no scripts', () => {
+  const s = summarize(
+    [{ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id: 'x', input: '', target: 'A', response: '<script>', filtered_response: {}, correct: { augmented_extract: true }, tokens: 3, words: 1, loop: false, ms_per_token: 10, prefill_ms: 1, stop_reason: 'eos' }],
+    { task: 'arc-challenge', model: '<img src=x onerror=alert(1)>', decoding: 'greedy', maxNewTokens: 8 },
+  );
+  const html = toHtml([s]);
+  assert.ok(!html.includes('<img src=x'));
+  assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
+  assert.ok(!/<script/i.test(html));
+  assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+});
+
+test('a loop is a word 4-gram repeated at least five times', () => {
+  assert.equal(hasLoop('the cat sat on '.repeat(5)), true);
+  assert.equal(hasLoop('the cat sat on '.repeat(4)), false);
+  assert.equal(hasLoop('one two three four five six seven eight nine ten'), false);
+});
