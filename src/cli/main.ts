@@ -118,7 +118,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       onToken: (_side, e) => stream && process.stdout.write(e.textDelta),
     });
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...result }) + '\n');
+      process.stdout.write(JSON.stringify({ model: model.name, decoding, load: model.timings, ...result }) + '\n');
       return;
     }
     if (stream) {

@@ -1,0 +1,50 @@
+/**
+ * The kvsteer command line as users run it: `ask --json` (plain and `--compare`) prints one JSON
+ * object with texts, generated token ids and timings; bad input exits non-zero with one clear line.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { repoRoot } from '../support/paths';
+import { realModelSkip } from '../support/models';
+
+const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+test('kvsteer ask --compare --json prints baseline and steered with token ids, ms/token and the strength', { skip: realModelSkip }, () => {
+  const r = run('ask', 'Why do ice cubes float on water?', '--compare', '--json', '--max-new-tokens', '24', '--threads', '2');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  for (const side of ['baseline', 'steered']) {
+    assert.equal(typeof out[side].text, 'string');
+    assert.ok(out[side].text.length > 0);
+    assert.ok(Array.isArray(out[side].tokens) && out[side].tokens.length > 0 && out[side].tokens.every(Number.isInteger));
+    assert.ok(out[side].msPerToken > 0);
+  }
+  assert.equal(out.steered.vector, 'smollm2-135m-reasoning');
+  assert.equal(out.steered.cV, 4);
+  assert.equal(out.steered.cK, 0);
+  assert.ok(out.load.loadMs > 0);
+});
+
+test('kvsteer ask --json without --compare gives the plain answer and its timings', { skip: realModelSkip }, () => {
+  const r = run('ask', 'What is the capital of France?', '--json', '--max-new-tokens', '16', '--threads', '2');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.match(out.baseline.text, /Paris/);
+  assert.equal(out.steered, undefined);
+  assert.ok(out.baseline.prefillMs > 0 && out.baseline.totalMs > 0);
+});
+
+test('bad input exits non-zero with one line naming the problem', () => {
+  const missing = run('ask', 'hi', '--model', '/nope/model.gguf');
+  assert.equal(missing.status, 1);
+  assert.equal(missing.stderr.trim(), 'kvsteer: /nope/model.gguf: no such file');
+  const badCv = run('ask', 'hi', '--compare', '--cv', 'NaN');
+  assert.equal(badCv.status, 2);
+  assert.match(badCv.stderr, /--cv must be a finite number in \[-100, 100\] \(got "NaN"\)/);
+  const unknown = run('frobnicate');
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+});
