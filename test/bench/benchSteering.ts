@@ -30,8 +30,9 @@ async function main(): Promise<void> {
   const cV = Number(values.cv ?? found.vector.meta.recommended.cV);
   const messages = [{ role: 'user' as const, content: 'Why do leaves change colour in autumn?' }];
   const baseIds = m.tokenizer.encode(m.tokenizer.applyChatTemplate(messages, true));
-  // Warm-up: first runs allocate buffers.
+  // Warm-up of both paths: first runs allocate buffers and compile the edit loop.
   await generate(m, { promptIds: baseIds, maxNewTokens: 8, ignoreEos: true });
+  await generateSteered(m, { messages, vector: found.vector, strength: { cK: 0, cV }, maxNewTokens: 8, ignoreEos: true });
   const ratios: number[] = [], base: number[] = [], steer: number[] = [], edits: number[] = [];
   for (let i = 0; i < pairs; i++) {
     const b = await generate(m, { promptIds: baseIds, maxNewTokens: decode, ignoreEos: true });
