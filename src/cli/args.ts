@@ -4,6 +4,7 @@
  */
 import { KvsteerError } from '../engine/util/errors';
 import { Decoding } from '../engine/generation/sampler';
+import { parseLayerList } from '../engine/steering/limits';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
@@ -24,17 +25,12 @@ export function str(flags: Flags, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** "1-29", "3,5,7" or "1-4,10" → layer indices. */
+/** --layers "1-29", "3,5,7" or "1-4,10" → layer indices. */
 export function parseLayers(spec: string | undefined): number[] | undefined {
   if (spec === undefined) return undefined;
-  const out: number[] = [];
-  for (const part of spec.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
-    if (!m) throw new KvsteerError('INVALID_ARGUMENT', `--layers: cannot read "${part}" (use e.g. 1-29 or 2,4,6)`);
-    const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
-    for (let l = Math.min(a, b); l <= Math.max(a, b); l++) out.push(l);
-  }
-  return [...new Set(out)].sort((x, y) => x - y);
+  const r = parseLayerList(spec);
+  if ('error' in r) throw new KvsteerError('INVALID_ARGUMENT', `--layers: ${r.error}`);
+  return r.layers;
 }
 
 export function decodingFromFlags(flags: Flags): Decoding {

@@ -5,7 +5,7 @@
  */
 import type { Decoding } from '../engine/generation/sampler';
 import type { ImportPrecision } from '../engine/gguf/importGguf';
-import { MAX_COEFFICIENT } from '../engine/steering/limits';
+import { MAX_COEFFICIENT, parseLayerList } from '../engine/steering/limits';
 import { SETTINGS, SETTINGS_SECTION } from '../ids';
 
 export interface KvsteerSettings {
@@ -67,16 +67,9 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
   const layersRaw = string(SETTINGS.layers, '', true).trim();
   let layers: number[] | undefined;
   if (layersRaw) {
-    layers = [];
-    for (const part of layersRaw.split(',')) {
-      const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
-      if (!m) {
-        errors.push(`${name(SETTINGS.layers)}: cannot read "${part.trim()}" (use e.g. "1-29" or "2,4,6")`);
-        break;
-      }
-      const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
-      for (let l = Math.min(a, b); l <= Math.max(a, b); l++) layers.push(l);
-    }
+    const r = parseLayerList(layersRaw);
+    if ('error' in r) errors.push(`${name(SETTINGS.layers)}: ${r.error}`);
+    else layers = r.layers;
   }
   const offsetToken = string(SETTINGS.offsetToken, DEFAULT_SETTINGS.offsetToken, true);
   if (offsetToken.length === 0) errors.push(`${name(SETTINGS.offsetToken)} must not be empty`);
@@ -89,7 +82,7 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
     vector: string(SETTINGS.vector, DEFAULT_SETTINGS.vector),
     cV: optionalStrength(SETTINGS.strengthValues),
     cK: optionalStrength(SETTINGS.strengthKeys),
-    ...(layers ? { layers: [...new Set(layers)].sort((x, y) => x - y) } : {}),
+    ...(layers ? { layers } : {}),
     offsetToken,
     maxNewTokens: number(SETTINGS.maxNewTokens, DEFAULT_SETTINGS.maxNewTokens, { min: 1, max: 4096, integer: true }),
     decoding:
