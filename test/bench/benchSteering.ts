@@ -1,8 +1,8 @@
 /**
- * `npm run bench:steering`: what cache steering costs, measured side by side in one run on the real
- * SmolLM2 GGUF. Paired runs (baseline then steered, same prompt, the same number of decoded tokens)
- * give the per-token decode ratio steered / baseline (median over the pairs), and the one-shot
- * cache edit is timed on its own.
+ * `npm run bench:steering`: what steering costs, measured side by side in one run on the real
+ * SmolLM2 GGUF (the paper's Figure 3). Paired runs (baseline, cache-steered and activation-steered,
+ * same prompt, the same number of decoded tokens) give the per-token decode ratios against the
+ * baseline (median over the runs), and the one-shot cache edit is timed on its own.
  *
  *   npm run bench:steering -- [--pairs 7] [--decode 128] [--threads 2] [--cv 6]
  */
@@ -13,6 +13,8 @@ import { loadModel } from '../../src/engine/model/loadModel';
 import { generate, msPerToken } from '../../src/engine/generation/generate';
 import { generateSteered } from '../../src/engine/steering/applySteering';
 import { findVectorForModel } from '../../src/engine/steering/findVector';
+import { activationAdditions } from '../../src/engine/steering/activationSteering';
+import { defaultCaa } from '../../src/engine/eval/runEval';
 import { cliCacheDir, defaultGgufPath, repoRoot } from '../../src/cli/defaultModel';
 
 const { values } = parseArgs({ options: { pairs: { type: 'string' }, decode: { type: 'string' }, threads: { type: 'string' }, cv: { type: 'string' } } });
@@ -33,7 +35,8 @@ async function main(): Promise<void> {
   // Warm-up of both paths: first runs allocate buffers and compile the edit loop.
   await generate(m, { promptIds: baseIds, maxNewTokens: 8, ignoreEos: true });
   await generateSteered(m, { messages, vector: found.vector, strength: { cK: 0, cV }, maxNewTokens: 8, ignoreEos: true });
-  const ratios: number[] = [], base: number[] = [], steer: number[] = [], edits: number[] = [];
+  const caa = found.vector.hidden ? activationAdditions(m, found.vector, defaultCaa(m)) : undefined;
+  const ratios: number[] = [], caaRatios: number[] = [], base: number[] = [], steer: number[] = [], act: number[] = [], edits: number[] = [];
   for (let i = 0; i < pairs; i++) {
     const b = await generate(m, { promptIds: baseIds, maxNewTokens: decode, ignoreEos: true });
     const s = await generateSteered(m, { messages, vector: found.vector, strength: { cK: 0, cV }, maxNewTokens: decode, ignoreEos: true });
@@ -41,12 +44,21 @@ async function main(): Promise<void> {
     steer.push(msPerToken(s.timings));
     ratios.push(msPerToken(s.timings) / msPerToken(b.timings));
     edits.push(s.timings.editMs);
+    if (caa) {
+      // Activation steering decodes the same way (prompt minus its last token prefilled) and adds
+      // the direction in every step.
+      const a = await generate(m, { promptIds: baseIds, maxNewTokens: decode, ignoreEos: true, holdBack: 1, activationAdd: caa });
+      act.push(msPerToken(a.timings));
+      caaRatios.push(msPerToken(a.timings) / msPerToken(b.timings));
+    }
   }
   await m.dispose();
   console.log(`Steering overhead: ${path.basename(gguf)}, vector ${found.id} (c_v ${cV}), ${threads} threads, ${decode} tokens per run, ${pairs} paired runs`);
   console.log(`baseline decode:  median ${median(base).toFixed(2)} ms/token   (runs: ${base.map((x) => x.toFixed(2)).join(', ')})`);
   console.log(`steered decode:   median ${median(steer).toFixed(2)} ms/token   (runs: ${steer.map((x) => x.toFixed(2)).join(', ')})`);
-  console.log(`per-token ratio steered / baseline: median ${median(ratios).toFixed(3)}   (pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')})`);
+  if (act.length) console.log(`activation-steered decode: median ${median(act).toFixed(2)} ms/token   (runs: ${act.map((x) => x.toFixed(2)).join(', ')})`);
+  console.log(`per-token ratio cache-steered / baseline: median ${median(ratios).toFixed(3)}   (pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')})`);
+  if (caaRatios.length) console.log(`per-token ratio activation-steered / baseline: median ${median(caaRatios).toFixed(3)}   (pairs: ${caaRatios.map((x) => x.toFixed(3)).join(', ')})`);
   console.log(`one-shot cache edit: median ${median(edits).toFixed(3)} ms, max ${Math.max(...edits).toFixed(3)} ms`);
 }
 
