@@ -30,10 +30,12 @@ export function resolveVector(spec: string, dirs: string[], model?: LoadedModel)
   return v;
 }
 
-/** The first vector listed in `dirs` that fits `model`, or undefined. */
+/** The first vector listed in `dirs` that fits `model` (each manifest's default first), or undefined. */
 export function findVectorForModel(dirs: string[], model: LoadedModel): { id: string; vector: SteeringVector } | undefined {
   for (const d of dirs) {
-    for (const e of readManifest(d).vectors) {
+    const m = readManifest(d);
+    const ordered = [...m.vectors].sort((a, b) => Number(b.id === m.default) - Number(a.id === m.default));
+    for (const e of ordered) {
       const hit = resolveManifestEntry(d, e.id)!;
       try {
         const v = loadVector(hit.path);

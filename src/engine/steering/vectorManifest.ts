@@ -21,6 +21,8 @@ export interface ManifestEntry {
 
 export interface VectorManifest {
   version: 1;
+  /** Id of the vector to use when none is named and several fit the model. */
+  default?: string;
   vectors: ManifestEntry[];
 }
 

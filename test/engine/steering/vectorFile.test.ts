@@ -14,7 +14,7 @@ import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { checkStrength, generateSteered } from '../../../src/engine/steering/applySteering';
 import { checkVectorFitsModel } from '../../../src/engine/steering/steeringVector';
 import { encodeVector, loadVector, saveVector } from '../../../src/engine/steering/vectorFile';
-import { resolveVector } from '../../../src/engine/steering/findVector';
+import { findVectorForModel, resolveVector } from '../../../src/engine/steering/findVector';
 import { readManifest, upsertManifest } from '../../../src/engine/steering/vectorManifest';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 import { loadTinyModel } from '../../support/models';
@@ -119,4 +119,21 @@ test('the manifest lists saved vectors and resolves them by id', async () => {
   assert.deepEqual(readManifest(dir).vectors.map((e) => e.id), ['tiny-fake']);
   assert.equal(resolveVector('tiny-fake', [dir], m).meta.name, 'fake');
   assert.throws(() => resolveVector('nope', [dir], m), is('VECTOR_INVALID', /unknown steering vector "nope" \(known: tiny-fake/));
+});
+
+test('when several vectors fit, the manifest default is chosen', async () => {
+  const m = await modelP;
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-default-'));
+  const a = fakeVector(m), b = fakeVector(m, 0.1);
+  a.meta.name = 'a-first';
+  b.meta.name = 'z-default';
+  saveVector(path.join(d, 'a.safetensors'), a);
+  saveVector(path.join(d, 'z.safetensors'), b);
+  upsertManifest(d, 'a-first', 'a.safetensors', a);
+  upsertManifest(d, 'z-default', 'z.safetensors', b);
+  assert.equal(findVectorForModel([d], m)?.id, 'a-first');
+  fs.writeFileSync(path.join(d, 'manifest.json'), JSON.stringify({ ...readManifest(d), default: 'z-default' }));
+  assert.equal(findVectorForModel([d], m)?.id, 'z-default');
+  upsertManifest(d, 'a-first', 'a.safetensors', a);
+  assert.equal(readManifest(d).default, 'z-default', 'updating an entry keeps the default');
 });
