@@ -11,7 +11,7 @@ import { KvsteerError, throwIfAborted } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding } from '../generation/sampler';
 import { GenerationResult, generate, msPerToken } from '../generation/generate';
-import { steerCache, checkStrength } from '../steering/applySteering';
+import { SteeringStrength, steerCache, checkStrength } from '../steering/applySteering';
 import { SteeringVector, checkVectorFitsModel } from '../steering/steeringVector';
 import { ActivationSteering, activationAdditions } from '../steering/activationSteering';
 import {
@@ -46,8 +46,8 @@ export interface EvalConfig {
   maxNewTokens: number;
   outDir: string;
   vector?: SteeringVector;
-  /** Cache-steering strength (default: the task's paper default for c_v, c_k 0). */
-  strength?: { cK: number; cV: number };
+  /** Cache-steering strength and layers (default: the task's paper default for c_v, c_k 0, layers ≥ 1). */
+  strength?: SteeringStrength;
   caa?: ActivationSteering;
   /** Cache-steering strength sweep: one variant per value. */
   sweep?: { param: 'c_v' | 'c_k'; values: number[] };
@@ -77,6 +77,14 @@ export interface GenerationRow {
   stop_reason: string;
   c_k?: number;
   c_v?: number;
+  /** Settings the row was made with (absent in rows written before kvsteer recorded them). */
+  model?: string;
+  max_new_tokens?: number;
+  vector?: string;
+  /** Cache-steering layers when not the default (every layer from 1). */
+  layers?: number[];
+  caa?: ActivationSteering;
+  sampling?: { temperature: number; topP: number; topK: number };
 }
 
 export const GENERATIONS_FILE = 'generations.jsonl';
@@ -112,7 +120,7 @@ export function readGenerations(outDir: string): GenerationRow[] {
 interface Variant {
   method: EvalMethod;
   variant: string;
-  strength?: { cK: number; cV: number };
+  strength?: SteeringStrength;
 }
 
 function variantsOf(cfg: EvalConfig): Variant[] {
@@ -121,7 +129,7 @@ function variantsOf(cfg: EvalConfig): Variant[] {
   for (const method of cfg.methods) {
     if (method === 'cache-steering' && cfg.sweep) {
       for (const v of cfg.sweep.values) {
-        out.push({ method, variant: `${cfg.sweep.param}=${v}`, strength: cfg.sweep.param === 'c_v' ? { cK: base.cK, cV: v } : { cK: v, cV: base.cV } });
+        out.push({ method, variant: `${cfg.sweep.param}=${v}`, strength: cfg.sweep.param === 'c_v' ? { ...base, cV: v } : { ...base, cK: v } });
       }
     } else out.push({ method, variant: '', strength: method === 'cache-steering' ? base : undefined });
   }
@@ -154,6 +162,7 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
         const key = rowKey({ method: v.method, variant: v.variant, seed, id: row.id });
         const prior = done.get(key);
         if (prior) {
+          checkSameSettings(prior, rowSettings(model, cfg, v, seed), file);
           out.push(prior);
           skipped++;
           finished++;
@@ -256,7 +265,43 @@ async function runItem(
     prefill_ms: result.timings.prefillMs,
     stop_reason: result.stopReason,
     ...(v.strength ? { c_k: v.strength.cK, c_v: v.strength.cV } : {}),
+    ...rowSettings(model, cfg, v, seed),
   };
+}
+
+type RowSettings = Pick<GenerationRow, 'model' | 'max_new_tokens' | 'vector' | 'layers' | 'caa' | 'sampling' | 'c_k' | 'c_v'>;
+
+/** What a row's generation depended on besides its item, method, variant and seed. */
+function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
+  const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
+  if (seed !== null) s.sampling = { ...cfg.sampling };
+  if (v.method === 'cache-steering' || v.method === 'activation-steering') s.vector = cfg.vector?.meta.name;
+  if (v.strength) {
+    s.c_k = v.strength.cK;
+    s.c_v = v.strength.cV;
+    if (v.strength.layers) s.layers = [...v.strength.layers];
+  }
+  if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
+  return s;
+}
+
+/**
+ * A folder resumes only the run that made it: a finished row made with other settings (another
+ * strength, token budget, vector or model) is an error, never silently mixed into new results.
+ * Settings a row does not record (older files) are not compared.
+ */
+function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string): void {
+  // Rows written before the settings were recorded carry only c_k/c_v.
+  const keys: (keyof RowSettings)[] = prior.model !== undefined ? ['model', 'max_new_tokens', 'vector', 'layers', 'caa', 'sampling', 'c_k', 'c_v'] : ['c_k', 'c_v'];
+  for (const k of keys) {
+    const had = JSON.stringify(prior[k] ?? null), now = JSON.stringify(want[k] ?? null);
+    if (had === now) continue;
+    const show = (x: string) => (x === 'null' ? 'the default' : x);
+    throw new KvsteerError(
+      'INVALID_ARGUMENT',
+      `${file} holds ${prior.method}${prior.variant ? ` ${prior.variant}` : ''} results made with ${k} = ${show(had)}; this run asks for ${show(now)}. Use another --out folder, or the same settings to resume.`,
+    );
+  }
 }
 
 /** The paper's force-choice rescue: one token, restricted to the first tokens of the letters. */

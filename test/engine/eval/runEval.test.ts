@@ -75,6 +75,39 @@ test('a stopped run resumes without recomputing finished items', async () => {
   }
 });
 
+test('a folder refuses to resume rows made with other settings, and writes nothing', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'settings');
+  const rows = readEvalRows(data).rows.slice(0, 1);
+  const cfg = {
+    task: 'arc-challenge' as const,
+    rows,
+    methods: ['baseline' as const, 'cache-steering' as const],
+    decoding: 'greedy' as const,
+    seeds: 1,
+    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
+    maxNewTokens: 4,
+    outDir: out,
+    vector: fakeVector(m),
+    strength: { cK: 0, cV: 2 },
+  };
+  await runEval(m, cfg);
+  const file = path.join(out, GENERATIONS_FILE);
+  const before = fs.readFileSync(file, 'utf8');
+  assert.equal(before.trim().split('\n').length, 2);
+  await assert.rejects(runEval(m, { ...cfg, strength: { cK: 0, cV: 3 } }), /cache-steering results made with c_v = 2; this run asks for 3/);
+  await assert.rejects(runEval(m, { ...cfg, maxNewTokens: 5 }), /baseline results made with max_new_tokens = 4; this run asks for 5/);
+  await assert.rejects(runEval(m, { ...cfg, strength: { cK: 0, cV: 2, layers: [1] } }), /made with layers = the default; this run asks for \[1\]/);
+  assert.equal(fs.readFileSync(file, 'utf8'), before, 'nothing appended by refused runs');
+  // The same settings resume: nothing is recomputed.
+  const resumed = await runEval(m, { ...cfg, onProgress: () => assert.fail('an item was recomputed') });
+  assert.equal(resumed.length, 2);
+  assert.equal(fs.readFileSync(file, 'utf8'), before);
+  const saved = readGenerations(out);
+  assert.deepEqual(saved.map((r) => [r.method, r.max_new_tokens, r.c_v ?? null]), [['baseline', 4, null], ['cache-steering', 4, 2]]);
+  assert.ok(saved.every((r) => r.model === m.name));
+});
+
 test('sampling runs one pass per paper seed and reports mean ± std over seeds', async () => {
   const m = await modelP;
   const { rows } = readEvalRows(data);
