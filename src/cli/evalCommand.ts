@@ -25,18 +25,21 @@ const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --dat
   --temperature T --top-p P --top-k K   sampling parameters (default 0.6, 0.9, 50)
   --max-new-tokens N        (default 512; the paper used 768)
   --vector ID|FILE          steering vector for cache and activation steering (default: shipped one)
-  --cv N --ck N             cache-steering strength (default: c_v 1 for gsm8k, 6 otherwise; c_k 0)
+  --cv N --ck N             cache-steering strength (default: the vector's recommended one; for a
+                            vector without one, the paper's c_v: 1 for gsm8k, 6 otherwise; c_k 0)
+  --layers 1-29             cache-steering layers (default: 1 and up)
   --sweep c_v=0,1,2,4       one cache-steering run per value
   --caa-layers L --caa-coeff C   activation steering layers (default middle block) and coefficient (3)
   --no-force-choice         keep [invalid] multiple-choice answers (the paper rescues them)
 kvsteer eval score --task T --in generations.jsonl --out scored.jsonl
-Results are appended per item: run the same command again to resume.`;
+Results are appended per item: run the same command again to resume (a folder refuses rows made with
+other settings: use another --out for another strength, budget, vector or model).`;
 
 const OPTIONS = {
   task: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, model: { type: 'string' },
   methods: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' }, decoding: { type: 'string' }, seeds: { type: 'string' },
   temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'max-new-tokens': { type: 'string' },
-  vector: { type: 'string' }, cv: { type: 'string' }, ck: { type: 'string' }, sweep: { type: 'string' }, 'caa-layers': { type: 'string' },
+  vector: { type: 'string' }, cv: { type: 'string' }, ck: { type: 'string' }, layers: { type: 'string' }, sweep: { type: 'string' }, 'caa-layers': { type: 'string' },
   'caa-coeff': { type: 'string' }, 'no-force-choice': { type: 'boolean' }, threads: { type: 'string' }, precision: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -106,7 +109,11 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       maxNewTokens,
       outDir,
       vector,
-      strength: { cK: num(flags, 'ck', 0, { min: -100, max: 100 }), cV: num(flags, 'cv', TASKS[task].defaultCV, { min: -100, max: 100 }) },
+      strength: {
+        cK: num(flags, 'ck', vector?.meta.recommended?.cK ?? 0, { min: -100, max: 100 }),
+        cV: num(flags, 'cv', vector?.meta.recommended?.cV ?? TASKS[task].defaultCV, { min: -100, max: 100 }),
+        layers: parseLayers(str(flags, 'layers')),
+      },
       caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: num(flags, 'caa-coeff', 3) } : undefined,
       sweep,
       forceChoice: !flags['no-force-choice'],
