@@ -35,6 +35,7 @@ export const SETTINGS = {
   seed: 'decoding.seed',
   threads: 'threads',
   precision: 'precision',
+  stopOnRepetition: 'stopOnRepetition',
 } as const;
 
 export const SETTINGS_SECTION = 'kvsteer';

@@ -42,6 +42,7 @@ ask options:
   --layers 1-29        layers to steer (default: 1 and up)
   --offset-token S     offset token appended before steering (default "\\n"; "\\s" = space)
   --max-new-tokens N   (default 256)
+  --stop-on-repetition stop an answer once a run of four words has come five times
   --system TEXT        system prompt (default: the model's own)
   --sample [--temperature 0.6 --top-p 0.9 --top-k 50 --seed 0]   sampling instead of greedy
   --json               one JSON object on stdout
@@ -67,6 +68,7 @@ const OPTIONS = {
   layers: { type: 'string' },
   'offset-token': { type: 'string' },
   'max-new-tokens': { type: 'string' },
+  'stop-on-repetition': { type: 'boolean' },
   system: { type: 'string' },
   sample: { type: 'boolean' },
   temperature: { type: 'string' },
@@ -114,6 +116,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       offsetToken: offset === undefined ? undefined : unescapeToken(offset),
       maxNewTokens,
       decoding,
+      stopOnRepetition: flags['stop-on-repetition'] === true,
       onSideStart: (side) => !flags.json && !stream && log(`… generating the ${side} answer`),
       onToken: (_side, e) => stream && process.stdout.write(e.textDelta),
     });

@@ -21,6 +21,8 @@ export interface KvsteerSettings {
   decoding: Decoding;
   threads: number;
   precision: ImportPrecision;
+  /** Stop an answer once it repeats itself (a word 4-gram five times). */
+  stopOnRepetition: boolean;
 }
 
 export const DEFAULT_SETTINGS: KvsteerSettings = {
@@ -33,6 +35,7 @@ export const DEFAULT_SETTINGS: KvsteerSettings = {
   decoding: { kind: 'greedy' },
   threads: 0,
   precision: 'exact',
+  stopOnRepetition: true,
 };
 
 export type SettingsResult = { ok: true; settings: KvsteerSettings } | { ok: false; errors: string[] };
@@ -75,6 +78,8 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
   if (offsetToken.length === 0) errors.push(`${name(SETTINGS.offsetToken)} must not be empty`);
   const mode = get(SETTINGS.decodingMode) ?? 'greedy';
   if (mode !== 'greedy' && mode !== 'sampling') errors.push(`${name(SETTINGS.decodingMode)} must be "greedy" or "sampling"`);
+  const stopOnRepetition = get(SETTINGS.stopOnRepetition) ?? DEFAULT_SETTINGS.stopOnRepetition;
+  if (typeof stopOnRepetition !== 'boolean') errors.push(`${name(SETTINGS.stopOnRepetition)} must be true or false`);
   const precision = get(SETTINGS.precision) ?? 'exact';
   if (precision !== 'exact' && precision !== 'fast') errors.push(`${name(SETTINGS.precision)} must be "exact" or "fast"`);
   const settings: KvsteerSettings = {
@@ -97,6 +102,7 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
         : { kind: 'greedy' },
     threads: number(SETTINGS.threads, 0, { min: 0, max: 256, integer: true }),
     precision: precision === 'fast' ? 'fast' : 'exact',
+    stopOnRepetition: stopOnRepetition === true,
   };
   return errors.length ? { ok: false, errors } : { ok: true, settings };
 }

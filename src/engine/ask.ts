@@ -24,6 +24,8 @@ export interface AskRequest {
   maxNewTokens: number;
   decoding?: Decoding;
   stopStrings?: string[];
+  /** Stop a side once it has fallen into a loop (see GenerateRequest.stopOnRepetition). */
+  stopOnRepetition?: boolean;
   signal?: AbortSignal;
   onToken?: (side: AskSide, e: TokenEvent) => void;
   /** Called when a side starts (after the previous one finished), with the strength it uses. */
@@ -72,7 +74,7 @@ export function userMessages(question: string, system?: string): ChatMessage[] {
 
 export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResult> {
   const messages = userMessages(req.question, req.system);
-  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, signal: req.signal };
+  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, signal: req.signal };
   const out: AskResult = {};
   if (req.mode !== 'steered') {
     req.onSideStart?.('baseline');

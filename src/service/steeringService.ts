@@ -92,7 +92,7 @@ export class SteeringService {
       const strength = vector
         ? { cK: settings.cK ?? vector.meta.recommended.cK, cV: req.cV ?? settings.cV ?? vector.meta.recommended.cV, layers: settings.layers }
         : undefined;
-      const result = await (await engine()).ask(model, { ...req, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding });
+      const result = await (await engine()).ask(model, { ...req, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition });
       return { ...result, vectorId: vector ? settings.vector : undefined };
     });
   }

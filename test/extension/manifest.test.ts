@@ -37,6 +37,7 @@ test('every setting key is contributed with a description, and defaults agree wi
   assert.equal(props['kvsteer.maxNewTokens'].default, DEFAULT_SETTINGS.maxNewTokens);
   assert.equal(props['kvsteer.offsetToken'].default, DEFAULT_SETTINGS.offsetToken);
   assert.equal(props['kvsteer.precision'].default, DEFAULT_SETTINGS.precision);
+  assert.equal(props['kvsteer.stopOnRepetition'].default, DEFAULT_SETTINGS.stopOnRepetition);
 });
 
 test('the engine records the package version', () => {

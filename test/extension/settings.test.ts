@@ -40,6 +40,16 @@ test('layers, decoding, token budget and precision are validated', () => {
   }
 });
 
+test('the stop on repetition is on by default, can be turned off, and must be a boolean', () => {
+  const d = from({});
+  assert.ok(d.ok && d.settings.stopOnRepetition === true);
+  const off = from({ stopOnRepetition: false });
+  assert.ok(off.ok && off.settings.stopOnRepetition === false);
+  const bad = from({ stopOnRepetition: 'yes' });
+  assert.ok(!bad.ok);
+  assert.match(bad.errors.join('\n'), /kvsteer\.stopOnRepetition must be true or false/);
+});
+
 test('an empty model or offset token is refused', () => {
   const r = from({ model: '  ', offsetToken: '' });
   assert.ok(!r.ok);

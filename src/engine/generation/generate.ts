@@ -8,6 +8,7 @@ import { KvsteerError, cancelledError } from '../util/errors';
 import { KvCache } from '../model/kvCache';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding, GREEDY, Sampler } from './sampler';
+import { hasLoop } from './repetition';
 
 export interface TokenEvent {
   id: number;
@@ -36,9 +37,14 @@ export interface GenerateRequest {
   activationAdd?: ReadonlyMap<number, Float32Array>;
   /** Never pick an end-of-sequence token (benchmarks use it to decode a fixed number of tokens). */
   ignoreEos?: boolean;
+  /**
+   * Stop once the answer has fallen into a loop (a word 4-gram five times, the evaluation's loop
+   * measure) instead of spending the rest of the token budget on it. Off by default.
+   */
+  stopOnRepetition?: boolean;
 }
 
-export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled';
+export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled' | 'repetition';
 
 export interface GenerationTimings {
   prefillMs: number;
@@ -128,6 +134,10 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
       break;
     }
     req.onToken?.({ id, textDelta: delta, index: generated.length - 1 });
+    if (req.stopOnRepetition && hasLoop(text)) {
+      stopReason = 'repetition';
+      break;
+    }
     if (generated.length >= req.maxNewTokens) break;
     if (step.cache.length + 1 >= maxPositions) {
       stopReason = 'context-full';

@@ -1,10 +1,11 @@
 /**
  * Behaviour of the engine on the real SmolLM2-135M-Instruct GGUF: a sensible answer, reproducible
- * seeded sampling, and the import path (cached second load) on a real file.
+ * seeded sampling, the stop on repetition, and the import path (cached second load) on a real file.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ask } from '../../../src/engine/ask';
+import { hasLoop } from '../../../src/engine/generation/repetition';
 import { loadRealModel, realModelSkip } from '../../support/models';
 
 const sample = (seed: number) => ({ kind: 'sample' as const, temperature: 0.7, topP: 0.9, topK: 50, seed });
@@ -31,4 +32,17 @@ test('the real model reports load and per-token timings', { skip: realModelSkip 
   assert.ok(m.timings.loadMs > 0);
   const r = await ask(m, { question: 'Say hello.', mode: 'baseline', maxNewTokens: 8 });
   assert.ok(r.baseline!.prefillMs > 0 && r.baseline!.msPerToken > 0 && r.baseline!.totalMs >= r.baseline!.prefillMs);
+});
+
+test('an answer that falls into a loop stops there when asked to, and runs on to the budget otherwise', { skip: realModelSkip }, async () => {
+  const m = await loadRealModel();
+  const q = { question: 'Write the word hello twenty times.', mode: 'baseline' as const, maxNewTokens: 80 };
+  const full = (await ask(m, q)).baseline!;
+  const cut = (await ask(m, { ...q, stopOnRepetition: true })).baseline!;
+  assert.equal(full.stopReason, 'max-tokens', full.text);
+  assert.equal(cut.stopReason, 'repetition', cut.text);
+  assert.ok(hasLoop(cut.text) && cut.tokens.length < full.tokens.length);
+  // It stops at the first token that completes the loop: one token earlier there was none.
+  assert.deepEqual(cut.tokens, full.tokens.slice(0, cut.tokens.length));
+  assert.ok(!hasLoop(m.tokenizer.decode(cut.tokens.slice(0, -1))));
 });
