@@ -16,7 +16,7 @@ import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './
 import { tokenizerFromGguf } from './tokenizerFromGguf';
 
 /** Bump when the generated folder changes, so old cache entries are rebuilt. */
-export const CONVERTER_VERSION = 2;
+export const CONVERTER_VERSION = 3;
 export const IMPORT_MARKER = 'kvsteer-import.json';
 
 export interface ImportProgress {

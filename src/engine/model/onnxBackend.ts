@@ -39,6 +39,8 @@ export class OnnxBackend {
   private readonly inputs: Set<string>;
   readonly supportsActivationSteering: boolean;
   private readonly baseFetches: string[];
+  /** Graphs built by kvsteer also output just the new cache rows; the cache then grows in place. */
+  private readonly incremental: boolean;
   /** Zero residual additions, fed on every call to graphs that have the inputs. */
   private zeroAdds?: ort.Tensor[];
 
@@ -59,8 +61,10 @@ export class OnnxBackend {
       const zeros = new Float32Array(hiddenSize);
       this.zeroAdds = Array.from({ length: numLayers }, () => new ort.Tensor('float32', zeros, [hiddenSize]));
     }
+    this.incremental = session.outputNames.includes('new_key_values.0.key');
+    const cacheOut = this.incremental ? 'new_key_values' : 'present';
     this.baseFetches = ['logits'];
-    for (let l = 0; l < numLayers; l++) this.baseFetches.push(`present.${l}.key`, `present.${l}.value`);
+    for (let l = 0; l < numLayers; l++) this.baseFetches.push(`${cacheOut}.${l}.key`, `${cacheOut}.${l}.value`);
   }
 
   emptyCache(): KvCache {
@@ -99,13 +103,15 @@ export class OnnxBackend {
     const rows = logitsAll.length / this.vocabSize;
     // Graphs without num_logits_to_keep return every position; keep the last `keep`.
     const logits = rows === keep ? logitsAll : logitsAll.subarray((rows - keep) * this.vocabSize);
+    const cacheOut = this.incremental ? 'new_key_values' : 'present';
     const layers = [];
     for (let l = 0; l < this.numLayers; l++) {
-      layers.push({ key: out[`present.${l}.key`].data as Float32Array, value: out[`present.${l}.value`].data as Float32Array });
+      layers.push({ key: out[`${cacheOut}.${l}.key`].data as Float32Array, value: out[`${cacheOut}.${l}.value`].data as Float32Array });
     }
     const hiddenStates = new Map<number, Float32Array>();
     for (const l of req.hiddenStateLayers ?? []) hiddenStates.set(l, out[`hidden_states.${l}`].data as Float32Array);
-    return { logits, cache: new KvCache(this.numKvHeads, this.headDim, total, layers), hiddenStates };
+    const cache = this.incremental ? req.cache.appended(layers, n) : new KvCache(this.numKvHeads, this.headDim, total, layers);
+    return { logits, cache, hiddenStates };
   }
 
   async dispose(): Promise<void> {

@@ -88,6 +88,11 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     to: { i: TensorDataType.INT32 },
   });
   const [cosCache, sinCache] = ropeTables(g, spec);
+  // Where this call's positions start in the cache: the new rows of present.* are output as
+  // new_key_values.* so the engine appends them instead of fetching the whole cache every step.
+  const pastLen = g.op('Shape', ['past_key_values.0.key'], { start: { i: 2 }, end: { i: 3 } });
+  const sliceEnd = g.int64s([Number.MAX_SAFE_INTEGER]);
+  const seqAxis = g.int64s([2]);
 
   let x = g.op('Gather', [g.initializer(TensorDataType.FLOAT, [spec.vocabSize, H], w.embedding, 'model.embed_tokens.weight'), inputIds], {
     axis: { i: 0 },
@@ -136,6 +141,9 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
       },
       { domain: MS, outputs: [`attn_out_${l}`, `present.${l}.key`, `present.${l}.value`] },
     );
+    for (const which of ['key', 'value']) {
+      g.node('Slice', [`present.${l}.${which}`, pastLen, sliceEnd, seqAxis], {}, { outputs: [`new_key_values.${l}.${which}`] });
+    }
     pendingAdd = linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy);
     const h2 = norm(lw.ffnNorm, `model.layers.${l}.post_attention_layernorm.weight`);
     let gate: string, up: string;
@@ -166,6 +174,8 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   for (let l = 0; l < spec.numLayers; l++) {
     g.output(`present.${l}.key`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
     g.output(`present.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
+    g.output(`new_key_values.${l}.key`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
+    g.output(`new_key_values.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
   }
   return g;
 }

@@ -54,6 +54,21 @@ test('prefilling all but the last token and then feeding it gives the same logit
   assert.equal(last.cache.length, tokens.length);
 });
 
+test('decoding token by token grows the cache in place and matches one full forward pass', async () => {
+  const m = await modelP;
+  const full = await m.backend.forward({ tokens, cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  let step = await m.backend.forward({ tokens: tokens.slice(0, 2), cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  const first = step.cache;
+  for (const t of tokens.slice(2)) step = await m.backend.forward({ tokens: [t], cache: step.cache, logitsToKeep: 1 });
+  assert.ok(maxAbsDiff(full.logits, step.logits) < 1e-4);
+  for (let l = 0; l < m.config.numLayers; l++) {
+    assert.ok(maxAbsDiff(full.cache.layers[l].key, step.cache.layers[l].key) < 1e-5, `keys of layer ${l}`);
+    assert.ok(maxAbsDiff(full.cache.layers[l].value, step.cache.layers[l].value) < 1e-5, `values of layer ${l}`);
+  }
+  // A cache that was extended in place is no longer usable: an error, not stale numbers.
+  assert.throws(() => first.read(0, 'value', 0), /extended in place/);
+});
+
 test('the tokenizer built from the GGUF keeps chat special tokens whole and round-trips text', async () => {
   const m = await modelP;
   const prompt = m.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi there' }]);
