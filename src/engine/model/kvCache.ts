@@ -56,7 +56,9 @@ export class KvCache {
     if (added.length !== this.numLayers) throw new RangeError(`expected ${this.numLayers} layers, got ${added.length}`);
     const hd = this.headDim, kv = this.numKvHeads, len = this.length, total = len + n;
     const reuse = this.storage !== undefined && total <= this.capacity;
-    const capacity = reuse ? this.capacity : total + Math.max(MIN_HEADROOM, total);
+    // A first fill (a prefill, often never decoded from, as in extraction) gets fixed headroom;
+    // later growth doubles, so long answers reallocate only a few times.
+    const capacity = reuse ? this.capacity : total + (this.storage ? Math.max(MIN_HEADROOM, total) : MIN_HEADROOM);
     const storage = reuse ? this.storage! : added.map(() => ({ key: new Float32Array(kv * capacity * hd), value: new Float32Array(kv * capacity * hd) }));
     const views: KvLayer[] = [];
     added.forEach((add, l) => {
