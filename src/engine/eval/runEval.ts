@@ -264,7 +264,6 @@ async function runItem(
     ms_per_token: msPerToken(result.timings),
     prefill_ms: result.timings.prefillMs,
     stop_reason: result.stopReason,
-    ...(v.strength ? { c_k: v.strength.cK, c_v: v.strength.cV } : {}),
     ...rowSettings(model, cfg, v, seed),
   };
 }

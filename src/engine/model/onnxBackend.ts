@@ -39,8 +39,11 @@ export class OnnxBackend {
   private readonly inputs: Set<string>;
   readonly supportsActivationSteering: boolean;
   private readonly baseFetches: string[];
-  /** Graphs built by kvsteer also output just the new cache rows; the cache then grows in place. */
-  private readonly incremental: boolean;
+  /**
+   * Graphs built by kvsteer also output just the new cache rows (`new_key_values.*`); the cache
+   * then grows in place. Other graphs return the whole cache (`present.*`) every call.
+   */
+  private readonly cacheOutput: 'new_key_values' | 'present';
   /** Zero residual additions, fed on every call to graphs that have the inputs. */
   private zeroAdds?: ort.Tensor[];
 
@@ -61,10 +64,9 @@ export class OnnxBackend {
       const zeros = new Float32Array(hiddenSize);
       this.zeroAdds = Array.from({ length: numLayers }, () => new ort.Tensor('float32', zeros, [hiddenSize]));
     }
-    this.incremental = session.outputNames.includes('new_key_values.0.key');
-    const cacheOut = this.incremental ? 'new_key_values' : 'present';
+    this.cacheOutput = session.outputNames.includes('new_key_values.0.key') ? 'new_key_values' : 'present';
     this.baseFetches = ['logits'];
-    for (let l = 0; l < numLayers; l++) this.baseFetches.push(`${cacheOut}.${l}.key`, `${cacheOut}.${l}.value`);
+    for (let l = 0; l < numLayers; l++) this.baseFetches.push(`${this.cacheOutput}.${l}.key`, `${this.cacheOutput}.${l}.value`);
   }
 
   emptyCache(): KvCache {
@@ -103,14 +105,14 @@ export class OnnxBackend {
     const rows = logitsAll.length / this.vocabSize;
     // Graphs without num_logits_to_keep return every position; keep the last `keep`.
     const logits = rows === keep ? logitsAll : logitsAll.subarray((rows - keep) * this.vocabSize);
-    const cacheOut = this.incremental ? 'new_key_values' : 'present';
+    const cacheOut = this.cacheOutput;
     const layers = [];
     for (let l = 0; l < this.numLayers; l++) {
       layers.push({ key: out[`${cacheOut}.${l}.key`].data as Float32Array, value: out[`${cacheOut}.${l}.value`].data as Float32Array });
     }
     const hiddenStates = new Map<number, Float32Array>();
     for (const l of req.hiddenStateLayers ?? []) hiddenStates.set(l, out[`hidden_states.${l}`].data as Float32Array);
-    const cache = this.incremental ? req.cache.appended(layers, n) : new KvCache(this.numKvHeads, this.headDim, total, layers);
+    const cache = cacheOut === 'new_key_values' ? req.cache.appended(layers, n) : new KvCache(this.numKvHeads, this.headDim, total, layers);
     return { logits, cache, hiddenStates };
   }
 

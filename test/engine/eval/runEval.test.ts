@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runEval, readGenerations, GENERATIONS_FILE } from '../../../src/engine/eval/runEval';
-import { readEvalRows } from '../../../src/engine/eval/tasks';
+import { EvalRow, readEvalRows } from '../../../src/engine/eval/tasks';
+import type { LoadedModel } from '../../../src/engine/model/loadModel';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
 import { hasLoop } from '../../../src/engine/eval/metrics';
 import { loadTinyModel } from '../../support/models';
@@ -39,21 +40,25 @@ test('a malformed data row is reported with its line number and skipped', () => 
   ]);
 });
 
-test('a stopped run resumes without recomputing finished items', async () => {
-  const m = await modelP;
-  const out = path.join(dir, 'run');
-  const { rows } = readEvalRows(data);
-  const cfg = {
+/** A greedy ARC run of baseline and cache steering on the tiny model. */
+function arcConfig(m: LoadedModel, rows: EvalRow[], outDir: string, maxNewTokens: number) {
+  return {
     task: 'arc-challenge' as const,
     rows,
     methods: ['baseline' as const, 'cache-steering' as const],
     decoding: 'greedy' as const,
     seeds: 1,
     sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
-    maxNewTokens: 6,
-    outDir: out,
+    maxNewTokens,
+    outDir,
     vector: fakeVector(m),
   };
+}
+
+test('a stopped run resumes without recomputing finished items', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'run');
+  const cfg = arcConfig(m, readEvalRows(data).rows, out, 6);
   // Stop after 2 of the 6 items (abort is checked before each item).
   const ac = new AbortController();
   await assert.rejects(runEval(m, { ...cfg, signal: ac.signal, onProgress: (p) => p.done === 2 && ac.abort() }), /cancelled/);
@@ -78,19 +83,7 @@ test('a stopped run resumes without recomputing finished items', async () => {
 test('a folder refuses to resume rows made with other settings, and writes nothing', async () => {
   const m = await modelP;
   const out = path.join(dir, 'settings');
-  const rows = readEvalRows(data).rows.slice(0, 1);
-  const cfg = {
-    task: 'arc-challenge' as const,
-    rows,
-    methods: ['baseline' as const, 'cache-steering' as const],
-    decoding: 'greedy' as const,
-    seeds: 1,
-    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
-    maxNewTokens: 4,
-    outDir: out,
-    vector: fakeVector(m),
-    strength: { cK: 0, cV: 2 },
-  };
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 4), strength: { cK: 0, cV: 2 } };
   await runEval(m, cfg);
   const file = path.join(out, GENERATIONS_FILE);
   const before = fs.readFileSync(file, 'utf8');
