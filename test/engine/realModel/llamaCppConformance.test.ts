@@ -98,19 +98,28 @@ test('greedy continuations of chat prompts agree with llama.cpp on the first 20 
   const m = await loadRealModel();
   const { model } = await llamaCpp();
   const ctx = await model.createContext({ contextSize: 1024, threads: 2 });
+  // The yardstick: llama.cpp against itself with another of its own attention paths (flash
+  // attention off, f32 cache instead of its default f16 flash-attention path).
+  const ctxAlt = await model.createContext({ contextSize: 1024, threads: 2, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+  const continuation = async (c: typeof ctx, ids: number[]) => {
+    const seq = c.getSequence();
+    const out: number[] = [];
+    for await (const tok of seq.evaluate(asTokens(ids), { temperature: 0 })) {
+      if (m.config.eosTokenIds.includes(Number(tok)) || out.length >= 20) break;
+      out.push(Number(tok));
+    }
+    seq.dispose();
+    return out;
+  };
   let agreeing = 0;
   const firstFive: boolean[] = [];
+  const selfAgree: boolean[] = [];
   try {
     for (const p of CHAT_PROMPTS) {
       const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: p }]));
       const ours = (await generate(m, { promptIds: ids, maxNewTokens: 20 })).tokenIds;
-      const seq = ctx.getSequence();
-      const theirs: number[] = [];
-      for await (const tok of seq.evaluate(asTokens(ids), { temperature: 0 })) {
-        if (m.config.eosTokenIds.includes(Number(tok)) || theirs.length >= 20) break;
-        theirs.push(Number(tok));
-      }
-      seq.dispose();
+      const theirs = await continuation(ctx, ids);
+      selfAgree.push((await continuation(ctxAlt, ids)).join() === theirs.join());
       let same = 0;
       while (same < ours.length && same < theirs.length && ours[same] === theirs[same]) same++;
       const ok = ours.length === theirs.length && same === ours.length;
@@ -120,15 +129,21 @@ test('greedy continuations of chat prompts agree with llama.cpp on the first 20 
     }
   } finally {
     await ctx.dispose();
+    await ctxAlt.dispose();
   }
   t.diagnostic(`greedy 20-token agreement: ${agreeing}/${CHAT_PROMPTS.length} prompts; first five: ${firstFive.filter(Boolean).length}/5`);
+  t.diagnostic(
+    `llama.cpp against itself (default vs flash attention off + f32 cache): ${selfAgree.filter(Boolean).length}/${CHAT_PROMPTS.length} prompts; first five: ${selfAgree.slice(0, 5).filter(Boolean).length}/5`,
+  );
   assert.ok(agreeing / CHAT_PROMPTS.length >= GREEDY_AGREEMENT_FLOOR, `${agreeing}/${CHAT_PROMPTS.length}`);
 });
 
 /**
- * The issue asks for 4 of 5 prompts (80%). Measured here: about 70% over 20 prompts; llama.cpp's
- * own activation quantisation moves its logits by ~0.1 nat from the exact computation, and this
- * tiny Q4_1 model has many near-ties, so greedy paths fork (see the closing note of issue 2).
+ * The issue asks for 4 of 5 prompts (80%). Measured here: 13 of 20 (65%). llama.cpp's CPU kernels
+ * round every matmul input to 8 bits, which moves its logits ~0.1 nat from the exact values and
+ * makes them chaotic in the last bit (one flipped rounding grows into full quantisation noise
+ * within a few layers); this tiny Q4_1 model has many near-ties, so greedy paths fork. llama.cpp
+ * agrees with itself on only 10 of 20 when just its attention path changes (diagnostic above).
  * The floor guards against regressions; it is not the acceptance figure.
  */
 const GREEDY_AGREEMENT_FLOOR = 0.5;
