@@ -11,7 +11,7 @@ import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
-import { parseReasoningItems } from '../engine/steering/contrastivePairs';
+import { DemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
@@ -53,6 +53,7 @@ extract options:
   --name NAME --id ID  vector name, and manifest id (adds it to the manifest beside --out)
   --demos K            demonstrations per prompt (default 6)
   --num-pairs N        pairs (default: one per row) --seed N (default 0)
+  --demo-selection random|similar   demos drawn at random (default) or the closest questions (TF-IDF)
   --cv N --ck N        recommended strengths to record (default 6 and 0)
 `;
 
@@ -82,6 +83,7 @@ const OPTIONS = {
   id: { type: 'string' },
   demos: { type: 'string' },
   'num-pairs': { type: 'string' },
+  'demo-selection': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -158,6 +160,11 @@ function statsLine(r: AskSideResult): string {
   return `[${r.tokens.length} tokens, ${r.msPerToken.toFixed(1)} ms/token, ${(r.totalMs / 1000).toFixed(2)} s, stop: ${r.stopReason}]`;
 }
 
+function demoSelection(v: string): DemoSelection {
+  if (v !== 'random' && v !== 'similar') throw new KvsteerError('INVALID_ARGUMENT', `--demo-selection must be random or similar (got ${v})`);
+  return v;
+}
+
 async function cmdExtract(flags: Flags): Promise<void> {
   const pairsFile = str(flags, 'pairs');
   const out = str(flags, 'out');
@@ -181,6 +188,7 @@ async function cmdExtract(flags: Flags): Promise<void> {
       demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
       pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
       seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+      selection: demoSelection(str(flags, 'demo-selection') ?? 'random'),
       recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
       recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
       offsetToken: unescapeToken(str(flags, 'offset-token') ?? '\\n'),

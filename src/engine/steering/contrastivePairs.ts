@@ -24,9 +24,18 @@ export interface PairOptions {
   pairs?: number;
   /** Seed of the demo draws. Default 0. */
   seed?: number;
+  /**
+   * How demos are chosen for a target question: 'random' (seeded draws, default) or 'similar' (the
+   * k items whose questions are closest to it, as the paper's best configurations do; the paper
+   * embeds questions with a sentence-transformer, offline we use TF-IDF cosine). 'similar' is
+   * deterministic, so it gives at most one pair per item.
+   */
+  selection?: DemoSelection;
   /** Optional system message; by default the template's own default system prompt applies. */
   system?: string;
 }
+
+export type DemoSelection = 'random' | 'similar';
 
 export interface ContrastivePair {
   /** Id of the target item. */
@@ -77,12 +86,19 @@ export function buildContrastivePairs(items: ReasoningItem[], tokenizer: ChatTok
   const n = opts.pairs ?? items.length;
   if (items.length < k + 1) throw new KvsteerError('DATA_INVALID', `need at least ${k + 1} items for ${k} demonstrations per prompt (got ${items.length})`);
   if (!Number.isInteger(n) || n < 1) throw new KvsteerError('INVALID_ARGUMENT', `the number of pairs must be a positive integer (got ${n})`);
+  const selection = opts.selection ?? 'random';
+  if (selection !== 'random' && selection !== 'similar') throw new KvsteerError('INVALID_ARGUMENT', `demo selection must be random or similar (got ${String(selection)})`);
+  if (selection === 'similar' && n > items.length) {
+    throw new KvsteerError('INVALID_ARGUMENT', `similar demo selection gives one pair per item: at most ${items.length} pairs (asked for ${n})`);
+  }
   const rand = seededRandom(opts.seed ?? 0);
+  const similarity = selection === 'similar' ? questionSimilarity(items.map((it) => it.question)) : undefined;
   const pairs: ContrastivePair[] = [];
   for (let p = 0; p < n; p++) {
     const targetIndex = p % items.length;
     const target = items[targetIndex];
-    const demos = sampleWithout(items.length, k, targetIndex, rand).map((i) => items[i]);
+    const demoIndices = similarity ? nearest(similarity[targetIndex], k, targetIndex) : sampleWithout(items.length, k, targetIndex, rand);
+    const demos = demoIndices.map((i) => items[i]);
     const render = (withSteps: boolean): string => {
       const messages: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
       for (const d of demos) {
@@ -95,6 +111,44 @@ export function buildContrastivePairs(items: ReasoningItem[], tokenizer: ChatTok
     pairs.push({ itemId: target.id ?? String(targetIndex), positive: render(true), negative: render(false) });
   }
   return pairs;
+}
+
+/** The k indices with the highest similarity other than `exclude`, closest first (ties: lower index). */
+function nearest(row: Float64Array, k: number, exclude: number): number[] {
+  return Array.from(row.keys())
+    .filter((i) => i !== exclude)
+    .sort((a, b) => row[b] - row[a] || a - b)
+    .slice(0, k);
+}
+
+/** Cosine similarity of TF-IDF word vectors (lower-cased words, smoothed idf), [n][n]. */
+export function questionSimilarity(questions: string[]): Float64Array[] {
+  const docs = questions.map((q) => {
+    const tf = new Map<string, number>();
+    for (const w of q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) tf.set(w, (tf.get(w) ?? 0) + 1);
+    return tf;
+  });
+  const df = new Map<string, number>();
+  for (const d of docs) for (const w of d.keys()) df.set(w, (df.get(w) ?? 0) + 1);
+  const vecs = docs.map((d) => {
+    const v = new Map<string, number>();
+    let norm = 0;
+    for (const [w, c] of d) {
+      const x = c * (Math.log((1 + docs.length) / (1 + df.get(w)!)) + 1);
+      v.set(w, x);
+      norm += x * x;
+    }
+    norm = Math.sqrt(norm) || 1;
+    for (const [w, x] of v) v.set(w, x / norm);
+    return v;
+  });
+  return vecs.map((a) =>
+    Float64Array.from(vecs, (b) => {
+      let dot = 0;
+      for (const [w, x] of a) dot += x * (b.get(w) ?? 0);
+      return dot;
+    }),
+  );
 }
 
 /** k distinct indices in [0, n) other than `exclude`, in random order (partial Fisher–Yates). */

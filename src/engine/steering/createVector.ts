@@ -26,7 +26,8 @@ export async function createSteeringVector(model: LoadedModel, items: ReasoningI
   const demos = opts.demos ?? 6;
   const pairsN = opts.pairs ?? items.length;
   const seed = opts.seed ?? 0;
-  const pairs = buildContrastivePairs(items, model.tokenizer, { demos, pairs: pairsN, seed, system: opts.system });
+  const selection = opts.selection ?? 'random';
+  const pairs = buildContrastivePairs(items, model.tokenizer, { demos, pairs: pairsN, seed, system: opts.system, selection });
   const { keys, values, hidden } = await extractDirections(model, pairs, opts);
   return {
     keys,
@@ -44,6 +45,7 @@ export async function createSteeringVector(model: LoadedModel, items: ReasoningI
         pairs: pairsN,
         demos,
         seed,
+        selection,
         template: opts.system ? 'chat template, custom system prompt' : "chat template, the template's default system prompt",
         position: 'last-token',
       },

@@ -7,6 +7,7 @@
 import * as crypto from 'node:crypto';
 import { KvsteerError } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
+import type { DemoSelection } from './contrastivePairs';
 
 export interface ModelFingerprint {
   numLayers: number;
@@ -24,6 +25,8 @@ export interface ExtractionInfo {
   pairs: number;
   demos: number;
   seed: number;
+  /** How demos were chosen (absent in vectors made before this field: 'random'). */
+  selection?: DemoSelection;
   /** 'chat-template' plus the system prompt policy. */
   template: string;
   position: 'last-token';
