@@ -18,8 +18,24 @@ export interface MethodSummary {
   meanTokens: number;
   meanWords: number;
   loopRate: number;
+  /**
+   * Loop rate per band of answer length (generated tokens, bands of LENGTH_BAND up to the budget):
+   * on small models long greedy answers loop whatever made them long, so a method's loop rate is
+   * mostly its length; this separates the two.
+   */
+  loopsByLength: LengthBand[];
   msPerToken: number;
 }
+
+export interface LengthBand {
+  /** Tokens in [from, to). */
+  from: number;
+  to: number;
+  answers: number;
+  loops: number;
+}
+
+export const LENGTH_BAND = 100;
 
 export interface EvalSummary {
   task: string;
@@ -61,6 +77,7 @@ export function summarize(rows: GenerationRow[], meta: Omit<EvalSummary, 'method
       meanTokens: tokens / rs.length,
       meanWords: mean(rs.map((r) => r.words)),
       loopRate: mean(rs.map((r) => (r.loop ? 1 : 0))),
+      loopsByLength: lengthBands(rs, meta.maxNewTokens),
       msPerToken: weighted.reduce((a, r) => a + r.ms_per_token * r.tokens, 0) / Math.max(1, weighted.reduce((a, r) => a + r.tokens, 0)),
     });
   }
@@ -70,6 +87,21 @@ export function summarize(rows: GenerationRow[], meta: Omit<EvalSummary, 'method
   const timePerTokenRatio: Record<string, number> = {};
   if (base) for (const m of methods) if (m !== base) timePerTokenRatio[label(m)] = m.msPerToken / base.msPerToken;
   return { ...meta, methods, timePerTokenRatio };
+}
+
+function lengthBands(rs: GenerationRow[], maxNewTokens: number): LengthBand[] {
+  const bands: LengthBand[] = [];
+  // The last band takes answers that hit the budget (tokens = maxNewTokens) too, and absorbs a
+  // remainder shorter than half a band (512 → …, 300–399, 400–512).
+  for (let from = 0; from < Math.max(1, maxNewTokens); from += LENGTH_BAND) {
+    let to = Math.min(from + LENGTH_BAND, maxNewTokens);
+    if (maxNewTokens - to < LENGTH_BAND / 2) to = maxNewTokens;
+    const last = to >= maxNewTokens;
+    const inBand = rs.filter((r) => r.tokens >= from && (r.tokens < to || (last && r.tokens >= to)));
+    bands.push({ from, to, answers: inBand.length, loops: inBand.filter((r) => r.loop).length });
+    if (last) break;
+  }
+  return bands;
 }
 
 export function label(m: Pick<MethodSummary, 'method' | 'variant'>): string {
@@ -92,6 +124,17 @@ export function toMarkdown(s: EvalSummary): string {
         `| ${label(m)} | ${m.items} | ${filters.map((f) => pct(m.accuracy[f], m.seeds)).join(' | ')} | ${m.meanTokens.toFixed(1)} | ${m.meanWords.toFixed(1)} | ${(100 * m.loopRate).toFixed(1)} | ${m.msPerToken.toFixed(2)} |`,
     ),
   ];
+  const bands = s.methods[0]?.loopsByLength ?? [];
+  if (bands.length > 1) {
+    lines.push(
+      '',
+      'Loop rate by answer length (answers that loop / answers of that length, generated tokens):',
+      '',
+      `| Method | ${bands.map((b, i) => (i === bands.length - 1 ? `${b.from}–${b.to}` : `${b.from}–${b.to - 1}`)).join(' | ')} |`,
+      `|---|${bands.map(() => '---:').join('|')}|`,
+      ...s.methods.map((m) => `| ${label(m)} | ${m.loopsByLength.map((b) => (b.answers ? `${b.loops}/${b.answers}` : '–')).join(' | ')} |`),
+    );
+  }
   const ratios = Object.entries(s.timePerTokenRatio);
   if (ratios.length) lines.push('', 'Time per token relative to the baseline (same run): ' + ratios.map(([k, v]) => `${k} ${v.toFixed(3)}×`).join(', '));
   if (s.command) lines.push('', 'Command:', '', '```', s.command, '```');
@@ -117,12 +160,26 @@ export function toHtml(summaries: EvalSummary[]): string {
   };
   const sections = summaries.map((s) => {
     const main = (Object.keys(s.methods[0]?.accuracy ?? {})[0] ?? 'accuracy') as FilterName;
-    const table = toMarkdown(s)
-      .split('\n')
-      .filter((l) => l.startsWith('|') && !l.startsWith('|---'))
-      .map((l, i) => `<tr>${l.split('|').slice(1, -1).map((c) => (i === 0 ? `<th>${esc(c.trim())}</th>` : `<td>${esc(c.trim())}</td>`)).join('')}</tr>`)
+    // Each Markdown table becomes an HTML table, with the text line before it as its caption.
+    const blocks: { caption?: string; lines: string[] }[] = [];
+    let previous = '';
+    for (const l of toMarkdown(s).split('\n')) {
+      if (!l.startsWith('|')) {
+        if (l.trim()) previous = l.trim();
+        continue;
+      }
+      if (l.startsWith('|---')) continue;
+      if (!blocks.length || previous !== '') blocks.push({ caption: blocks.length ? previous : undefined, lines: [] });
+      blocks[blocks.length - 1].lines.push(l);
+      previous = '';
+    }
+    const tables = blocks
+      .map((b) => {
+        const rows = b.lines.map((l, i) => `<tr>${l.split('|').slice(1, -1).map((c) => (i === 0 ? `<th>${esc(c.trim())}</th>` : `<td>${esc(c.trim())}</td>`)).join('')}</tr>`).join('');
+        return `${b.caption ? `<p>${esc(b.caption)}</p>` : ''}<table>${rows}</table>`;
+      })
       .join('');
-    return `<section><h2>${esc(s.task)} — ${esc(s.model)} (${esc(s.decoding)})</h2><table>${table}</table>
+    return `<section><h2>${esc(s.task)} — ${esc(s.model)} (${esc(s.decoding)})</h2>${tables}
 ${bar(`Accuracy (${main}), %`, s.methods.map((m) => ({ label: label(m), value: 100 * (m.accuracy[main]?.mean ?? 0) })), (v) => v.toFixed(1))}
 ${bar('Mean generated tokens', s.methods.map((m) => ({ label: label(m), value: m.meanTokens })), (v) => v.toFixed(0))}
 ${bar('Time per token, ms', s.methods.map((m) => ({ label: label(m), value: m.msPerToken })), (v) => v.toFixed(2))}

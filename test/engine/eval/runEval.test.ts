@@ -125,6 +125,20 @@ test('the HTML report escapes model text and runs no scripts', () => {
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
 });
 
+test('summaries count loops per band of answer length, the budget falling in the last band', () => {
+  const row = (tokens: number, loop: boolean) => ({
+    task: 'arc-challenge' as const, method: 'baseline' as const, variant: '', seed: null, id: `i${tokens}${loop}`, input: '', target: 'A', response: '', filtered_response: {},
+    correct: { augmented_extract: false }, tokens, words: tokens, loop, ms_per_token: 10, prefill_ms: 1, stop_reason: 'eos',
+  });
+  const s = summarize([row(5, false), row(99, false), row(100, true), row(150, false), row(250, true), row(250, false)], {
+    task: 'arc-challenge', model: 'tiny', decoding: 'greedy', maxNewTokens: 250,
+  });
+  assert.deepEqual(s.methods[0].loopsByLength.map((b) => [b.from, b.to, b.loops, b.answers]), [[0, 100, 0, 2], [100, 200, 1, 2], [200, 250, 1, 2]]);
+  const short = summarize([row(5, false)], { task: 'arc-challenge', model: 'tiny', decoding: 'greedy', maxNewTokens: 512 });
+  assert.deepEqual(short.methods[0].loopsByLength.map((b) => [b.from, b.to]), [[0, 100], [100, 200], [200, 300], [300, 400], [400, 512]]);
+  assert.match(toMarkdown(s), /\| Method \| 0–99 \| 100–199 \| 200–250 \|\n\|---\|---:\|---:\|---:\|\n\| baseline \| 0\/2 \| 1\/2 \| 1\/2 \|/);
+});
+
 test('a loop is a word 4-gram repeated at least five times', () => {
   assert.equal(hasLoop('the cat sat on '.repeat(5)), true);
   assert.equal(hasLoop('the cat sat on '.repeat(4)), false);
