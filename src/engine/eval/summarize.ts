@@ -28,7 +28,7 @@ export interface MethodSummary {
 }
 
 export interface LengthBand {
-  /** Tokens in [from, to). */
+  /** Tokens in [from, to); the last band also holds answers of exactly `to` (the budget). */
   from: number;
   to: number;
   answers: number;
