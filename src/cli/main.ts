@@ -11,7 +11,7 @@ import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
-import { DemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
+import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
@@ -160,11 +160,6 @@ function statsLine(r: AskSideResult): string {
   return `[${r.tokens.length} tokens, ${r.msPerToken.toFixed(1)} ms/token, ${(r.totalMs / 1000).toFixed(2)} s, stop: ${r.stopReason}]`;
 }
 
-function demoSelection(v: string): DemoSelection {
-  if (v !== 'random' && v !== 'similar') throw new KvsteerError('INVALID_ARGUMENT', `--demo-selection must be random or similar (got ${v})`);
-  return v;
-}
-
 async function cmdExtract(flags: Flags): Promise<void> {
   const pairsFile = str(flags, 'pairs');
   const out = str(flags, 'out');
@@ -177,6 +172,7 @@ async function cmdExtract(flags: Flags): Promise<void> {
     throw new KvsteerError('FILE_NOT_FOUND', `${pairsFile}: cannot read`);
   }
   const items = parseReasoningItems(text, pairsFile);
+  const selection = parseDemoSelection(str(flags, 'demo-selection') ?? 'random', '--demo-selection');
   const model = await openModel(flags);
   try {
     const name = str(flags, 'name') ?? path.basename(out, '.safetensors');
@@ -188,7 +184,7 @@ async function cmdExtract(flags: Flags): Promise<void> {
       demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
       pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
       seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
-      selection: demoSelection(str(flags, 'demo-selection') ?? 'random'),
+      selection,
       recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
       recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
       offsetToken: unescapeToken(str(flags, 'offset-token') ?? '\\n'),

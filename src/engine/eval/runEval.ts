@@ -268,7 +268,9 @@ async function runItem(
   };
 }
 
-type RowSettings = Pick<GenerationRow, 'model' | 'max_new_tokens' | 'vector' | 'layers' | 'caa' | 'sampling' | 'c_k' | 'c_v'>;
+/** The row fields that record settings, compared when a folder is resumed. */
+const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'caa', 'sampling', 'c_k', 'c_v'] as const;
+type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
@@ -291,7 +293,7 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
  */
 function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string): void {
   // Rows written before the settings were recorded carry only c_k/c_v.
-  const keys: (keyof RowSettings)[] = prior.model !== undefined ? ['model', 'max_new_tokens', 'vector', 'layers', 'caa', 'sampling', 'c_k', 'c_v'] : ['c_k', 'c_v'];
+  const keys: readonly (keyof RowSettings)[] = prior.model !== undefined ? ROW_SETTING_KEYS : ['c_k', 'c_v'];
   for (const k of keys) {
     const had = JSON.stringify(prior[k] ?? null), now = JSON.stringify(want[k] ?? null);
     if (had === now) continue;

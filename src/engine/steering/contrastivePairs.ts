@@ -37,6 +37,12 @@ export interface PairOptions {
 
 export type DemoSelection = 'random' | 'similar';
 
+/** `value` as a DemoSelection, or a clear error naming `what` (a CLI flag, an option). */
+export function parseDemoSelection(value: unknown, what = 'demo selection'): DemoSelection {
+  if (value !== 'random' && value !== 'similar') throw new KvsteerError('INVALID_ARGUMENT', `${what} must be random or similar (got ${String(value)})`);
+  return value;
+}
+
 export interface ContrastivePair {
   /** Id of the target item. */
   itemId: string;
@@ -86,8 +92,7 @@ export function buildContrastivePairs(items: ReasoningItem[], tokenizer: ChatTok
   const n = opts.pairs ?? items.length;
   if (items.length < k + 1) throw new KvsteerError('DATA_INVALID', `need at least ${k + 1} items for ${k} demonstrations per prompt (got ${items.length})`);
   if (!Number.isInteger(n) || n < 1) throw new KvsteerError('INVALID_ARGUMENT', `the number of pairs must be a positive integer (got ${n})`);
-  const selection = opts.selection ?? 'random';
-  if (selection !== 'random' && selection !== 'similar') throw new KvsteerError('INVALID_ARGUMENT', `demo selection must be random or similar (got ${String(selection)})`);
+  const selection = parseDemoSelection(opts.selection ?? 'random');
   if (selection === 'similar' && n > items.length) {
     throw new KvsteerError('INVALID_ARGUMENT', `similar demo selection gives one pair per item: at most ${items.length} pairs (asked for ${n})`);
   }
