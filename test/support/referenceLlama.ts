@@ -1,7 +1,7 @@
 /**
  * An independent, deliberately plain f32 forward pass of a Llama GGUF, written straight from the
  * llama.cpp conventions (weights as stored, with the interleaved "normal" RoPE on the permuted Q/K
- * rows) rather than from our ONNX graph. Tests compare the graph's logits and cache with it; it
+ * rows; for Qwen2, Q/K/V biases and NeoX RoPE on unpermuted rows) rather than from our ONNX graph. Tests compare the graph's logits and cache with it; it
  * shares only the block decoders (dequantize.ts) with the code under test.
  */
 import { dequantize } from '../../src/engine/gguf/dequantize';
@@ -9,13 +9,17 @@ import { GgufFile, metaNumber, metaString, readTensorBytes } from '../../src/eng
 
 interface RefLayer {
   attnNorm: Float32Array; wq: Float32Array; wk: Float32Array; wv: Float32Array; wo: Float32Array;
+  bq?: Float32Array; bk?: Float32Array; bv?: Float32Array;
   ffnNorm: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array;
 }
 
 export interface ReferenceOutput {
   /** [tokens, vocab] */
   logits: Float32Array;
-  /** Per layer: keys after RoPE and values, [kv_heads, tokens, head_dim], in GGUF (interleaved) head layout. */
+  /**
+   * Per layer: keys after RoPE and values, [kv_heads, tokens, head_dim], in the GGUF file's head
+   * layout (interleaved pairs for Llama, halves for Qwen2).
+   */
   keys: Float32Array[];
   values: Float32Array[];
 }
@@ -23,6 +27,8 @@ export interface ReferenceOutput {
 export class ReferenceLlama {
   readonly H: number; readonly nHead: number; readonly nKv: number; readonly hd: number; readonly ff: number;
   readonly nLayer: number; readonly eps: number; readonly theta: number; readonly vocab: number;
+  /** llama.cpp's RoPE type for the architecture: 'normal' (Llama) or 'neox' (Qwen2). */
+  readonly rope: 'normal' | 'neox';
   private readonly embd: Float32Array;
   private readonly out: Float32Array;
   private readonly outNorm: Float32Array;
@@ -30,6 +36,7 @@ export class ReferenceLlama {
 
   constructor(f: GgufFile) {
     const arch = metaString(f, 'general.architecture');
+    this.rope = arch === 'qwen2' ? 'neox' : 'normal';
     this.H = metaNumber(f, `${arch}.embedding_length`);
     this.nHead = metaNumber(f, `${arch}.attention.head_count`);
     this.nKv = metaNumber(f, `${arch}.attention.head_count_kv`);
@@ -53,6 +60,7 @@ export class ReferenceLlama {
         attnNorm: t(p + 'attn_norm.weight'), wq: t(p + 'attn_q.weight'), wk: t(p + 'attn_k.weight'), wv: t(p + 'attn_v.weight'),
         wo: t(p + 'attn_output.weight'), ffnNorm: t(p + 'ffn_norm.weight'), gate: t(p + 'ffn_gate.weight'), up: t(p + 'ffn_up.weight'),
         down: t(p + 'ffn_down.weight'),
+        ...(f.tensors.has(p + 'attn_q.bias') ? { bq: t(p + 'attn_q.bias'), bk: t(p + 'attn_k.bias'), bv: t(p + 'attn_v.bias') } : {}),
       });
     }
   }
@@ -70,9 +78,15 @@ export class ReferenceLlama {
       const q = matmul(h, L.wq, T, H, nHead * hd);
       const k = matmul(h, L.wk, T, H, nKv * hd);
       const v = matmul(h, L.wv, T, H, nKv * hd);
+      if (L.bq && L.bk && L.bv) {
+        addRows(q, L.bq);
+        addRows(k, L.bk);
+        addRows(v, L.bv);
+      }
+      const rope = this.rope === 'neox' ? ropeNeox : ropeNormal;
       for (let i = 0; i < T; i++) {
-        ropeNormal(q.subarray(i * nHead * hd, (i + 1) * nHead * hd), nHead, hd, i, this.theta);
-        ropeNormal(k.subarray(i * nKv * hd, (i + 1) * nKv * hd), nKv, hd, i, this.theta);
+        rope(q.subarray(i * nHead * hd, (i + 1) * nHead * hd), nHead, hd, i, this.theta);
+        rope(k.subarray(i * nKv * hd, (i + 1) * nKv * hd), nKv, hd, i, this.theta);
       }
       const kc = new Float32Array(nKv * T * hd), vc = new Float32Array(nKv * T * hd);
       for (let i = 0; i < T; i++) for (let g = 0; g < nKv; g++) {
@@ -152,4 +166,21 @@ function ropeNormal(v: Float32Array, heads: number, hd: number, pos: number, the
     v[h * hd + 2 * i] = a * c - b * s;
     v[h * hd + 2 * i + 1] = a * s + b * c;
   }
+}
+
+/** llama.cpp "NeoX" RoPE: rotates pairs (i, i + hd/2) of each head. */
+function ropeNeox(v: Float32Array, heads: number, hd: number, pos: number, theta: number): void {
+  const half = hd / 2;
+  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) {
+    const ang = pos * Math.pow(theta, (-2 * i) / hd);
+    const c = Math.cos(ang), s = Math.sin(ang);
+    const a = v[h * hd + i], b = v[h * hd + i + half];
+    v[h * hd + i] = a * c - b * s;
+    v[h * hd + i + half] = a * s + b * c;
+  }
+}
+
+/** Adds a bias of length N to every row of y [T, N]. */
+function addRows(y: Float32Array, bias: Float32Array): void {
+  for (let i = 0; i < y.length; i++) y[i] += bias[i % bias.length];
 }

@@ -85,8 +85,8 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     const name = metaString(gguf, 'general.name', path.basename(file, '.gguf'));
     const json = (p: string, v: unknown) => fs.writeFileSync(path.join(tmp, p), JSON.stringify(v, null, 2));
     json('config.json', {
-      architectures: ['LlamaForCausalLM'],
-      model_type: 'llama',
+      architectures: [spec.architecture === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+      model_type: spec.architecture ?? 'llama',
       hidden_size: spec.hiddenSize,
       intermediate_size: spec.intermediateSize,
       num_hidden_layers: spec.numLayers,

@@ -1,8 +1,10 @@
 /**
- * Reads a Llama-architecture GGUF into the graph builder's terms: the model spec from metadata and
- * the weights from tensors, with llama.cpp's Q/K row permutation undone (its converter interleaves
- * rotary pairs; Hugging Face's `rotate_half` layout, which ONNX Runtime's rotary kernel and our
- * cache format use, keeps the halves apart).
+ * Reads a Llama-architecture GGUF (or Qwen2, the same block with Q/K/V biases) into the graph
+ * builder's terms: the model spec from metadata and the weights from tensors, with llama.cpp's Q/K
+ * row permutation undone for Llama (its converter interleaves rotary pairs for llama.cpp's "normal"
+ * RoPE; Hugging Face's `rotate_half` layout, which ONNX Runtime's rotary kernel and our cache
+ * format use, keeps the halves apart). Qwen2 files need no undoing: llama.cpp runs them with NeoX
+ * RoPE, which is `rotate_half`, so their converter leaves the rows alone.
  */
 import { KvsteerError } from '../util/errors';
 import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
@@ -11,7 +13,7 @@ import { dequantize } from './dequantize';
 import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
 import { ggmlTypeName } from './ggmlTypes';
 
-export const SUPPORTED_ARCHITECTURES = ['llama'];
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2'];
 
 export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   const arch = metaString(f, 'general.architecture');
@@ -37,6 +39,7 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   }
   const freqs = f.tensors.get('rope_freqs.weight');
   return {
+    architecture: arch,
     hiddenSize,
     intermediateSize: metaNumber(f, `${arch}.feed_forward_length`),
     numLayers: metaNumber(f, `${arch}.block_count`),
@@ -86,17 +89,30 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
   } catch (e) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
   }
+  const qwen2 = spec.architecture === 'qwen2';
   const layers: LlamaWeights['layers'] = [];
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `blk.${l}.`;
-    for (const bias of ['attn_q.bias', 'attn_k.bias', 'attn_v.bias']) {
-      if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported`);
+    if (!qwen2) {
+      // llama.cpp's Llama converter permutes Q/K biases too, and no Llama file we can test has them.
+      for (const bias of ['attn_q.bias', 'attn_k.bias', 'attn_v.bias']) {
+        if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported for architecture "llama"`);
+      }
     }
+    const q = lin(p + 'attn_q.weight'), k = lin(p + 'attn_k.weight');
     layers.push({
       attnNorm: vec(p + 'attn_norm.weight', H),
-      q: unpermuteQK(lin(p + 'attn_q.weight'), spec.numHeads, spec.headDim),
-      k: unpermuteQK(lin(p + 'attn_k.weight'), spec.numKvHeads, spec.headDim),
+      q: qwen2 ? q : unpermuteQK(q, spec.numHeads, spec.headDim),
+      k: qwen2 ? k : unpermuteQK(k, spec.numKvHeads, spec.headDim),
       v: lin(p + 'attn_v.weight'),
+      // Qwen2 always has them (llama.cpp requires them too).
+      ...(qwen2
+        ? {
+            qBias: vec(p + 'attn_q.bias', spec.numHeads * spec.headDim),
+            kBias: vec(p + 'attn_k.bias', spec.numKvHeads * spec.headDim),
+            vBias: vec(p + 'attn_v.bias', spec.numKvHeads * spec.headDim),
+          }
+        : {}),
       o: lin(p + 'attn_output.weight'),
       ffnNorm: vec(p + 'ffn_norm.weight', H),
       gate: lin(p + 'ffn_gate.weight'),

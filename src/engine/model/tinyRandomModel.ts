@@ -2,7 +2,10 @@
  * Writes a tiny random Llama model as a GGUF file (2 layers, hidden 64, 4 heads over 2 kv heads,
  * a byte-level BPE vocabulary of ~280 tokens with ChatML special tokens), with the same tensor
  * types a real quantized file mixes (Q4_1 blocks, a Q8_0 embedding, F32 norms). Imported through
- * the normal GGUF path, it gives fast, exact unit tests of everything above the weights.
+ * the normal GGUF path, it gives fast, exact unit tests of everything above the weights. With
+ * `architecture: 'qwen2'` it is a Qwen2 file instead: metadata under `qwen2.*`, Q/K/V biases, and
+ * Q/K rows in Hugging Face order (llama.cpp runs Qwen2 with NeoX RoPE, so its converter does not
+ * permute them).
  */
 import { GgmlType } from '../gguf/ggmlTypes';
 import { GgufWriteValue, GgufWriteTensor, quantize, writeGguf } from '../gguf/ggufWriter';
@@ -14,6 +17,10 @@ export interface TinyModelOptions {
   matrixType?: GgmlType;
   /** Number of blocks (default 2). */
   layers?: number;
+  /** Type of the token embedding, also the tied output head (default Q8_0). */
+  embeddingType?: GgmlType;
+  /** GGUF architecture (default 'llama'). */
+  architecture?: 'llama' | 'qwen2';
   /** Overrides of metadata (tests use it to make unsupported files). */
   metadata?: Record<string, GgufWriteValue>;
 }
@@ -65,8 +72,15 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
     for (let i = 0; i < n; i++) v[i] = 1 + 0.1 * normal();
     return quantize(GgmlType.F32, v);
   };
+  const bias = (n: number) => {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = 0.5 * normal();
+    return quantize(GgmlType.F32, v);
+  };
   const mt = opts.matrixType ?? GgmlType.Q4_1;
-  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [H, V], type: GgmlType.Q8_0, data: mat(V, H, 1, GgmlType.Q8_0) }];
+  const et = opts.embeddingType ?? GgmlType.Q8_0;
+  const arch = opts.architecture ?? 'llama';
+  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [H, V], type: et, data: mat(V, H, 1, et) }];
   for (let l = 0; l < layers; l++) {
     const p = `blk.${l}.`;
     tensors.push(
@@ -80,22 +94,29 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
       { name: p + 'ffn_up.weight', dims: [H, ff], type: mt, data: mat(ff, H, 0.2, mt) },
       { name: p + 'ffn_down.weight', dims: [ff, H], type: mt, data: mat(H, ff, 0.1, mt) },
     );
+    if (arch === 'qwen2') {
+      tensors.push(
+        { name: p + 'attn_q.bias', dims: [heads * headDim], type: GgmlType.F32, data: bias(heads * headDim) },
+        { name: p + 'attn_k.bias', dims: [kvHeads * headDim], type: GgmlType.F32, data: bias(kvHeads * headDim) },
+        { name: p + 'attn_v.bias', dims: [kvHeads * headDim], type: GgmlType.F32, data: bias(kvHeads * headDim) },
+      );
+    }
   }
   tensors.push({ name: 'output_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) });
   const metadata: Record<string, GgufWriteValue> = {
-    'general.architecture': { type: 'string', value: 'llama' },
+    'general.architecture': { type: 'string', value: arch },
     'general.name': { type: 'string', value: 'kvsteer-tiny-random' },
-    'llama.block_count': { type: 'u32', value: layers },
-    'llama.context_length': { type: 'u32', value: context },
-    'llama.embedding_length': { type: 'u32', value: H },
-    'llama.feed_forward_length': { type: 'u32', value: ff },
-    'llama.attention.head_count': { type: 'u32', value: heads },
-    'llama.attention.head_count_kv': { type: 'u32', value: kvHeads },
-    'llama.rope.freq_base': { type: 'f32', value: 10000 },
-    'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: 1e-5 },
-    'llama.rope.dimension_count': { type: 'u32', value: headDim },
+    [`${arch}.block_count`]: { type: 'u32', value: layers },
+    [`${arch}.context_length`]: { type: 'u32', value: context },
+    [`${arch}.embedding_length`]: { type: 'u32', value: H },
+    [`${arch}.feed_forward_length`]: { type: 'u32', value: ff },
+    [`${arch}.attention.head_count`]: { type: 'u32', value: heads },
+    [`${arch}.attention.head_count_kv`]: { type: 'u32', value: kvHeads },
+    [`${arch}.rope.freq_base`]: { type: 'f32', value: 10000 },
+    [`${arch}.attention.layer_norm_rms_epsilon`]: { type: 'f32', value: 1e-5 },
+    [`${arch}.rope.dimension_count`]: { type: 'u32', value: headDim },
     'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
-    'tokenizer.ggml.pre': { type: 'string', value: 'smollm' },
+    'tokenizer.ggml.pre': { type: 'string', value: arch === 'qwen2' ? 'qwen2' : 'smollm' },
     'tokenizer.ggml.tokens': { type: 'string[]', value: tokens },
     'tokenizer.ggml.token_type': { type: 'i32[]', value: types },
     'tokenizer.ggml.merges': { type: 'string[]', value: merges },

@@ -15,6 +15,8 @@ import { TensorDataType } from './onnxProto';
 import { LinearWeight, NBITS_BLOCK, concatRows, denseValues } from './linearWeight';
 
 export interface LlamaSpec {
+  /** GGUF architecture the weights came from ('llama' or 'qwen2'); the graph is the same. */
+  architecture?: string;
   hiddenSize: number;
   intermediateSize: number;
   numLayers: number;
@@ -36,6 +38,10 @@ export interface LlamaLayerWeights {
   q: LinearWeight;
   k: LinearWeight;
   v: LinearWeight;
+  /** Projection biases (Qwen2), in the same row order as the weights. */
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
   o: LinearWeight;
   ffnNorm: Float32Array;
   gate: LinearWeight;
@@ -121,13 +127,17 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     const h = norm(lw.attnNorm, `model.layers.${l}.input_layernorm.weight`);
     const qkv = concatRows([lw.q, lw.k, lw.v]);
     let q: string, k: string, v: string;
+    const withBias = (y: string, bias: Float32Array | undefined, name: string) =>
+      bias ? g.op('Add', [y, g.initializer(TensorDataType.FLOAT, [bias.length], bias, name)]) : y;
+    const hasBias = lw.qBias || lw.kBias || lw.vBias;
     if (qkv) {
-      q = linear(g, h, qkv, `model.layers.${l}.self_attn.qkv_proj`, accuracy);
+      const bias = hasBias ? concatBiases([[lw.qBias, lw.q.rows], [lw.kBias, lw.k.rows], [lw.vBias, lw.v.rows]]) : undefined;
+      q = withBias(linear(g, h, qkv, `model.layers.${l}.self_attn.qkv_proj`, accuracy), bias, `model.layers.${l}.self_attn.qkv_proj.bias`);
       k = v = '';
     } else {
-      q = linear(g, h, lw.q, `model.layers.${l}.self_attn.q_proj`, accuracy);
-      k = linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy);
-      v = linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy);
+      q = withBias(linear(g, h, lw.q, `model.layers.${l}.self_attn.q_proj`, accuracy), lw.qBias, `model.layers.${l}.self_attn.q_proj.bias`);
+      k = withBias(linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy), lw.kBias, `model.layers.${l}.self_attn.k_proj.bias`);
+      v = withBias(linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy), lw.vBias, `model.layers.${l}.self_attn.v_proj.bias`);
     }
     const [attn] = g.node(
       'GroupQueryAttention',
@@ -178,6 +188,17 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     g.output(`new_key_values.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
   }
   return g;
+}
+
+/** One bias vector for a fused projection; a part without a bias contributes zeros. */
+function concatBiases(parts: [Float32Array | undefined, number][]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, [, rows]) => n + rows, 0));
+  let at = 0;
+  for (const [b, rows] of parts) {
+    if (b) out.set(b, at);
+    at += rows;
+  }
+  return out;
 }
 
 /** y = x·Wᵀ for any LinearWeight form; returns the output name. */
