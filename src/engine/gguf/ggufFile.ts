@@ -26,6 +26,8 @@ export interface GgufFile {
   version: number;
   fileSize: number;
   metadata: Map<string, GgufValue>;
+  /** Where the metadata section lies in the file (after the 24-byte header), for verbatim copies. */
+  metadataBytes: { start: number; end: number };
   tensors: Map<string, GgufTensorInfo>;
 }
 
@@ -132,10 +134,12 @@ export function openGguf(file: string): GgufFile {
     const tensorCount = c.count('tensor count', 1 << 20);
     const kvCount = c.count('metadata count', 1 << 20);
     const metadata = new Map<string, GgufValue>();
+    const metadataStart = c.pos;
     for (let i = 0; i < kvCount; i++) {
       const key = c.str();
       metadata.set(key, readValue(c, c.u32(), file));
     }
+    const metadataBytes = { start: metadataStart, end: c.pos };
     const raw: { name: string; dims: number[]; type: number; offset: number }[] = [];
     for (let i = 0; i < tensorCount; i++) {
       const name = c.str();
@@ -166,7 +170,7 @@ export function openGguf(file: string): GgufFile {
       }
       tensors.set(t.name, { name: t.name, dims: t.dims, type: t.type, fileOffset, byteSize, elements });
     }
-    return { path: file, version, fileSize, metadata, tensors };
+    return { path: file, version, fileSize, metadata, metadataBytes, tensors };
   } finally {
     fs.closeSync(fd);
   }

@@ -38,13 +38,21 @@ class ByteSink {
 
 const VT = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9 };
 
-export function writeGguf(file: string, metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[], alignment = 32): void {
+/** A metadata section copied verbatim from another GGUF file: its key count and bytes. */
+export interface RawGgufMetadata {
+  count: number;
+  bytes: Uint8Array;
+}
+
+export function writeGguf(file: string, metadata: Record<string, GgufWriteValue> | RawGgufMetadata, tensors: GgufWriteTensor[], alignment = 32): void {
   const s = new ByteSink();
   s.push(Buffer.from('GGUF', 'ascii'));
   s.u32(3);
   s.u64(tensors.length);
-  s.u64(Object.keys(metadata).length);
-  for (const [key, v] of Object.entries(metadata)) {
+  const raw = isRaw(metadata) ? metadata : undefined;
+  s.u64(raw ? raw.count : Object.keys(metadata).length);
+  if (raw) s.push(Buffer.from(raw.bytes));
+  for (const [key, v] of raw ? [] : Object.entries(metadata as Record<string, GgufWriteValue>)) {
     s.str(key);
     switch (v.type) {
       case 'u32': s.u32(VT.U32); s.u32(v.value); break;
@@ -80,6 +88,10 @@ export function writeGguf(file: string, metadata: Record<string, GgufWriteValue>
     at = offsets[i] + t.data.length;
   });
   fs.writeFileSync(file, Buffer.concat(out));
+}
+
+function isRaw(m: Record<string, GgufWriteValue> | RawGgufMetadata): m is RawGgufMetadata {
+  return (m as RawGgufMetadata).bytes instanceof Uint8Array && typeof (m as RawGgufMetadata).count === 'number';
 }
 
 /** Encodes f32 values as ggml blocks of `type` with ggml's reference (non-SIMD) quantizers. */
