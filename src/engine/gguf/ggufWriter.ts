@@ -14,7 +14,8 @@ export type GgufWriteValue =
   | { type: 'bool'; value: boolean }
   | { type: 'string'; value: string }
   | { type: 'string[]'; value: string[] }
-  | { type: 'i32[]'; value: number[] };
+  | { type: 'i32[]'; value: number[] }
+  | { type: 'f32[]'; value: number[] };
 
 export interface GgufWriteTensor {
   name: string;
@@ -62,6 +63,7 @@ export function writeGguf(file: string, metadata: Record<string, GgufWriteValue>
       case 'string': s.u32(VT.STRING); s.str(v.value); break;
       case 'string[]': s.u32(VT.ARRAY); s.u32(VT.STRING); s.u64(v.value.length); v.value.forEach((x) => s.str(x)); break;
       case 'i32[]': s.u32(VT.ARRAY); s.u32(VT.I32); s.u64(v.value.length); v.value.forEach((x) => s.i32(x)); break;
+      case 'f32[]': s.u32(VT.ARRAY); s.u32(VT.F32); s.u64(v.value.length); v.value.forEach((x) => s.f32(x)); break;
     }
   }
   let offset = 0;

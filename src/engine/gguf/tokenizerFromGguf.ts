@@ -1,9 +1,13 @@
 /**
  * Builds a Hugging Face `tokenizer.json` and `tokenizer_config.json` from a GGUF file's
  * vocabulary, merges, token types, pre-tokenizer name and chat template, so transformers.js can
- * tokenize exactly as llama.cpp does. Only byte-level BPE (`tokenizer.ggml.model = gpt2`)
- * vocabularies are supported; the pre-tokenizer is chosen from `tokenizer.ggml.pre` the way
- * llama.cpp chooses its regexes.
+ * tokenize exactly as llama.cpp does. Two vocabulary kinds:
+ * - byte-level BPE (`tokenizer.ggml.model = gpt2`: SmolLM2, Llama 3, Qwen2): the pre-tokenizer is
+ *   chosen from `tokenizer.ggml.pre` the way llama.cpp chooses its regexes;
+ * - SentencePiece (`llama`: Llama 2, TinyLlama, Mistral): llama.cpp merges adjacent pieces by the
+ *   score of the merged piece, highest first, and spells unknown characters as byte tokens. That
+ *   is BPE with byte fallback whose merges are every split of every piece, ranked by the piece's
+ *   score; spaces become "▁" and each stretch of text between special tokens gets a leading one.
  */
 import { KvsteerError } from '../util/errors';
 import { GgufFile, GgufValue, metaArray, metaString } from './ggufFile';
@@ -18,6 +22,34 @@ const QWEN2_REGEX =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 type Json = Record<string, unknown>;
+
+/** SentencePiece's space. */
+const SPM_SPACE = '\u2581';
+const TOKEN_TYPE_NORMAL = 1;
+
+/**
+ * BPE merges equivalent to llama.cpp's SentencePiece tokenizer: for every normal piece, each way
+ * of splitting it into two pieces that are themselves in the vocabulary, ranked by the score of the
+ * whole piece (highest first; then by vocabulary order, as Hugging Face's converter does).
+ */
+export function spmMerges(tokens: string[], types: number[], scores: number[]): [string, string][] {
+  const id = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    if ((types[i] ?? TOKEN_TYPE_NORMAL) === TOKEN_TYPE_NORMAL && !id.has(t)) id.set(t, i);
+  });
+  const found: { piece: number; left: number; right: number; l: string; r: string }[] = [];
+  for (const [piece, pid] of id) {
+    const chars = [...piece];
+    for (let k = 1; k < chars.length; k++) {
+      const l = chars.slice(0, k).join(''), r = chars.slice(k).join('');
+      const left = id.get(l), right = id.get(r);
+      if (left !== undefined && right !== undefined) found.push({ piece: pid, left, right, l, r });
+    }
+  }
+  found.sort((a, b) => scores[b.piece] - scores[a.piece] || a.piece - b.piece || a.left - b.left || a.right - b.right);
+  // Pairs, not "left right" strings: pieces may contain spaces.
+  return found.map((m) => [m.l, m.r]);
+}
 
 /** Hugging Face pre-tokenizer equivalent to llama.cpp's pre-tokenizer `pre`. */
 function preTokenizerFor(pre: string, file: string): Json {
@@ -58,13 +90,23 @@ const isNumber = (x: GgufValue): x is number => typeof x === 'number';
 
 export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const model = metaString(f, 'tokenizer.ggml.model');
-  if (model !== 'gpt2') {
-    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tokenizer model "${model}" is not supported (only byte-level BPE, "gpt2")`);
+  if (model !== 'gpt2' && model !== 'llama') {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tokenizer model "${model}" is not supported (only byte-level BPE "gpt2" and SentencePiece "llama")`);
   }
+  const spm = model === 'llama';
   const tokens = metaArray(f, 'tokenizer.ggml.tokens', isString);
-  const merges = metaArray(f, 'tokenizer.ggml.merges', isString);
-  if (!tokens || !merges) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary or merges are missing`);
+  if (!tokens) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
   const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber) ?? [];
+  let merges: string[] | [string, string][];
+  if (spm) {
+    const scores = metaArray(f, 'tokenizer.ggml.scores', isNumber);
+    if (!scores || scores.length !== tokens.length) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the SentencePiece scores are missing or do not match the vocabulary`);
+    merges = spmMerges(tokens, types, scores);
+  } else {
+    const m = metaArray(f, 'tokenizer.ggml.merges', isString);
+    if (!m) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary or merges are missing`);
+    merges = m;
+  }
   const pre = metaString(f, 'tokenizer.ggml.pre', 'default');
   const id = (key: string): number | undefined => {
     const v = f.metadata.get(key);
@@ -76,6 +118,8 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const pad = id('tokenizer.ggml.padding_token_id');
   const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
   const addBos = f.metadata.get('tokenizer.ggml.add_bos_token') === true;
+  // llama.cpp's default for SentencePiece vocabularies is to add the space prefix.
+  const addSpacePrefix = spm && f.metadata.get('tokenizer.ggml.add_space_prefix') !== false;
 
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => {
@@ -108,18 +152,40 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     truncation: null,
     padding: null,
     added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: preTokenizerFor(pre, f.path),
+    ...(spm
+      ? {
+          normalizer: {
+            type: 'Sequence',
+            normalizers: [
+              ...(addSpacePrefix ? [{ type: 'Prepend', prepend: SPM_SPACE }] : []),
+              { type: 'Replace', pattern: { String: ' ' }, content: SPM_SPACE },
+            ],
+          },
+          pre_tokenizer: null,
+          decoder: {
+            type: 'Sequence',
+            decoders: [
+              { type: 'Replace', pattern: { String: SPM_SPACE }, content: ' ' },
+              { type: 'ByteFallback' },
+              { type: 'Fuse' },
+              ...(addSpacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+            ],
+          },
+        }
+      : {
+          normalizer: null,
+          pre_tokenizer: preTokenizerFor(pre, f.path),
+          decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+        }),
     post_processor: postProcessor,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',
       dropout: null,
-      unk_token: null,
+      unk_token: spm && unk !== undefined ? tokens[unk] : null,
       continuing_subword_prefix: null,
       end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
+      fuse_unk: spm,
+      byte_fallback: spm,
       ignore_merges: false,
       vocab,
       merges,

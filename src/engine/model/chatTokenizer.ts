@@ -6,6 +6,9 @@
 import type { PreTrainedTokenizer } from '@huggingface/transformers' with { 'resolution-mode': 'import' };
 import { KvsteerError } from '../util/errors';
 
+/** SentencePiece's space. */
+const SPM_SPACE = '\u2581';
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
@@ -34,6 +37,36 @@ export class ChatTokenizer {
   /** Token ids of `text`, special-token strings parsed, nothing added (as the paper's evaluation). */
   encode(text: string): number[] {
     return this.tok.encode(text, { add_special_tokens: false });
+  }
+
+  /**
+   * The one token that spells `text` on its own (the steering offset token), or undefined. A plain
+   * encode gives it for byte-level BPE vocabularies. SentencePiece ones prefix every stretch of
+   * text with "▁" (so " " would encode as "▁▁" and "\n" as "▁" + <0x0A>); there it is the piece
+   * itself, spaces written "▁", or for a single byte such as "\n" its byte token.
+   */
+  singleToken(text: string): number | undefined {
+    if (!this.prefixesSpace()) {
+      const ids = this.encode(text);
+      return ids.length === 1 ? ids[0] : undefined;
+    }
+    const vocab = this.tok.get_vocab();
+    const piece = vocab.get(text.replace(/ /g, SPM_SPACE));
+    if (piece !== undefined) return piece;
+    const bytes = Buffer.from(text, 'utf8');
+    return bytes.length === 1 ? vocab.get(`<0x${bytes[0].toString(16).toUpperCase().padStart(2, '0')}>`) : undefined;
+  }
+
+  private spacePrefix: boolean | undefined;
+  /** Whether encoding puts a "▁" before text that has no leading space (SentencePiece style). */
+  private prefixesSpace(): boolean {
+    if (this.spacePrefix === undefined) {
+      const first = this.encode('a')[0];
+      let piece: string | undefined;
+      for (const [p, id] of this.tok.get_vocab()) if (id === first) piece = p;
+      this.spacePrefix = piece?.startsWith(SPM_SPACE) ?? false;
+    }
+    return this.spacePrefix;
   }
 
   decode(ids: number[], skipSpecialTokens = true): string {

@@ -19,6 +19,11 @@ export interface TinyModelOptions {
   layers?: number;
   /** Type of the token embedding, also the tied output head (default Q8_0). */
   embeddingType?: GgmlType;
+  /**
+   * Vocabulary kind: 'bpe' (byte-level BPE with merges, as SmolLM2, Llama 3, Qwen2) or 'spm'
+   * (SentencePiece pieces with scores and byte fallback, as Llama 2, TinyLlama, Mistral). Default 'bpe'.
+   */
+  vocabulary?: 'bpe' | 'spm';
   /** GGUF architecture (default 'llama'). */
   architecture?: 'llama' | 'qwen2';
   /** Overrides of metadata (tests use it to make unsupported files). */
@@ -53,14 +58,8 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
   };
   const { hidden: H, heads, kvHeads, headDim, ff, context } = TINY_SPEC;
   const layers = opts.layers ?? TINY_SPEC.layers;
-  const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
-  const bytes = byteLevelAlphabet();
-  const merges = ['Ġ t', 'h e', 'Ġt he', 'i n', 'a n', 'e r', 'Ġ a', 'o n', 'r e', 'Ġ s', 'a t', 'e n', 'Ġ w', 'o u', 'i s', 'Ġ i'];
-  const merged = merges.map((m) => m.replace(' ', ''));
-  const tokens = [...specials, ...bytes, ...merged];
-  const types: number[] = tokens.map((_, i) => (i < specials.length ? 3 : 1));
-  // Pad the vocabulary to a multiple of 32 rows (not needed by ggml, keeps shapes tidy).
-  while (tokens.length % 32) { tokens.push(`<|unused${tokens.length}|>`); types.push(4); }
+  const vocab = opts.vocabulary === 'spm' ? spmVocabulary() : bpeVocabulary();
+  const { tokens } = vocab;
   const V = tokens.length;
   const mat = (rows: number, cols: number, scale: number, type: GgmlType): GgufWriteTensor['data'] => {
     const v = new Float32Array(rows * cols);
@@ -115,17 +114,72 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
     [`${arch}.rope.freq_base`]: { type: 'f32', value: 10000 },
     [`${arch}.attention.layer_norm_rms_epsilon`]: { type: 'f32', value: 1e-5 },
     [`${arch}.rope.dimension_count`]: { type: 'u32', value: headDim },
-    'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
-    'tokenizer.ggml.pre': { type: 'string', value: arch === 'qwen2' ? 'qwen2' : 'smollm' },
     'tokenizer.ggml.tokens': { type: 'string[]', value: tokens },
-    'tokenizer.ggml.token_type': { type: 'i32[]', value: types },
-    'tokenizer.ggml.merges': { type: 'string[]', value: merges },
+    'tokenizer.ggml.token_type': { type: 'i32[]', value: vocab.types },
+    ...(vocab.kind === 'spm'
+      ? {
+          'tokenizer.ggml.model': { type: 'string', value: 'llama' },
+          'tokenizer.ggml.scores': { type: 'f32[]', value: vocab.scores },
+          'tokenizer.ggml.unknown_token_id': { type: 'u32', value: 0 },
+          'tokenizer.ggml.eos_token_id': { type: 'u32', value: 4 }, // <|im_end|>, the chat turn's end
+        }
+      : {
+          'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+          'tokenizer.ggml.pre': { type: 'string', value: arch === 'qwen2' ? 'qwen2' : 'smollm' },
+          'tokenizer.ggml.merges': { type: 'string[]', value: vocab.merges },
+          'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
+        }),
     'tokenizer.ggml.bos_token_id': { type: 'u32', value: 1 },
-    'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
     'tokenizer.ggml.padding_token_id': { type: 'u32', value: 2 },
     'tokenizer.ggml.add_bos_token': { type: 'bool', value: false },
     'tokenizer.chat_template': { type: 'string', value: CHATML_TEMPLATE },
     ...opts.metadata,
   };
   writeGguf(file, metadata, tensors);
+}
+
+/** llama.cpp token types. */
+const NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, BYTE = 6;
+
+/** Pads a vocabulary to a multiple of 32 rows (not needed by ggml, keeps shapes tidy). */
+function pad(tokens: string[], types: number[], scores?: number[]): void {
+  while (tokens.length % 32) {
+    tokens.push(`<|unused${tokens.length}|>`);
+    types.push(USER_DEFINED);
+    scores?.push(0);
+  }
+}
+
+function bpeVocabulary() {
+  const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+  const merges = ['Ġ t', 'h e', 'Ġt he', 'i n', 'a n', 'e r', 'Ġ a', 'o n', 'r e', 'Ġ s', 'a t', 'e n', 'Ġ w', 'o u', 'i s', 'Ġ i'];
+  const tokens = [...specials, ...byteLevelAlphabet(), ...merges.map((m) => m.replace(' ', ''))];
+  const types: number[] = tokens.map((_, i) => (i < specials.length ? CONTROL : NORMAL));
+  pad(tokens, types);
+  return { kind: 'bpe' as const, tokens, types, merges };
+}
+
+/**
+ * A SentencePiece-style vocabulary: <unk>, <s>, </s>, ChatML markers, the 256 byte tokens, single
+ * characters (ASCII and a few accented ones; others fall back to bytes) and merged pieces whose
+ * scores decide the merge order, in the Llama 2 layout.
+ */
+function spmVocabulary() {
+  const tokens = ['<unk>', '<s>', '</s>', '<|im_start|>', '<|im_end|>'];
+  const types = [UNKNOWN, CONTROL, CONTROL, CONTROL, CONTROL];
+  const scores = [0, 0, 0, 0, 0];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    types.push(BYTE);
+    scores.push(0);
+  }
+  const pieces = [
+    '▁t', 'he', '▁the', 'in', 'an', 'er', '▁a', 'on', 're', '▁s', 'at', 'en', '▁w', 'ou', 'is', '▁i', 'ing', '▁in', 'ea', '▁sea',
+    '▁▁', '▁▁▁▁', 'es', '▁is', 'or', '▁the▁', '12', '123', '▁1', 'é',
+  ];
+  const chars = [...'▁abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?\'"()-_/+=*&%$#@[]{}<>|~`^', 'ï', 'ü'];
+  pieces.forEach((p, i) => { tokens.push(p); types.push(NORMAL); scores.push(-i); });
+  chars.forEach((c, i) => { tokens.push(c); types.push(NORMAL); scores.push(-1000 - i); });
+  pad(tokens, types, scores);
+  return { kind: 'spm' as const, tokens, types, scores };
 }

@@ -51,12 +51,13 @@ export interface SteeredPrompt {
 
 /** Templated prompt ids plus the offset token, which must be a single token. */
 export function steeredPromptIds(model: LoadedModel, messages: ChatMessage[], offsetToken: string): SteeredPrompt {
-  const offset = model.tokenizer.encode(offsetToken);
-  if (offset.length !== 1) {
-    throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${offset.length} tokens for this model; it must be exactly one`);
+  const offset = model.tokenizer.singleToken(offsetToken);
+  if (offset === undefined) {
+    const n = model.tokenizer.encode(offsetToken).length;
+    throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${n} tokens for this model; it must be exactly one`);
   }
   const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
-  return { ids: [...ids, offset[0]], offsetTokenId: offset[0] };
+  return { ids: [...ids, offset], offsetTokenId: offset };
 }
 
 export type SteeredGenerateRequest = Omit<GenerateRequest, 'promptIds' | 'holdBack' | 'editCache'> & {

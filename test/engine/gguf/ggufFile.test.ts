@@ -73,6 +73,12 @@ test('an unsupported architecture is refused by name', async () => {
   await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4') }), expectError('GGUF_UNSUPPORTED', /mamba\.gguf: architecture "mamba" is not supported/));
 });
 
+test('an unsupported tokenizer model is refused by name', async () => {
+  const p = path.join(tmp, 'rwkv-vocab.gguf');
+  writeTinyRandomGguf(p, { metadata: { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } } });
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4b') }), expectError('GGUF_UNSUPPORTED', /rwkv-vocab\.gguf: tokenizer model "rwkv" is not supported/));
+});
+
 test('an unsupported tensor type fails the import and leaves nothing in the cache', async () => {
   const p = path.join(tmp, 'iq.gguf');
   writeTinyRandomGguf(p);

@@ -1,9 +1,10 @@
 /**
- * The engine against llama.cpp (node-llama-cpp 3.21.1) on tiny random GGUFs stored in F32, one
- * Llama and one Qwen2: with f32 weights llama.cpp computes in f32 throughout (its quantized
- * matmuls are what round activations to 8 bits), so the two should agree to rounding. Checks the
- * tokenizer, the Q/K row handling of each architecture (Llama's permutation undone, Qwen2's rows
- * kept), Qwen2's biases and RoPE, on llama.cpp's own reading of the same file.
+ * The engine against llama.cpp (node-llama-cpp 3.21.1) on tiny random GGUFs stored in F32: Llama
+ * and Qwen2 with byte-level BPE vocabularies, and Llama with a SentencePiece vocabulary (scores,
+ * byte fallback). With f32 weights llama.cpp computes in f32 throughout (its quantized matmuls are
+ * what round activations to 8 bits), so the two should agree to rounding. Checks the tokenizer,
+ * the Q/K row handling of each architecture (Llama's permutation undone, Qwen2's rows kept),
+ * Qwen2's biases and RoPE, on llama.cpp's own reading of the same file.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { argmax } from '../../../src/engine/generation/sampler';
+import { TOKENIZER_STRINGS } from '../../support/conformanceStrings';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Token = import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).Token;
@@ -27,15 +29,29 @@ after(async () => (await llamaP).dispose());
 
 const TEXT = '<|im_start|>user\nthe sun is in the sky, and 12345 waves in the sea<|im_end|>\n<|im_start|>assistant\nthe answer is in the sea; naïve 日本';
 
-for (const architecture of ['llama', 'qwen2'] as const) {
-  test(`a tiny ${architecture} GGUF in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
-    const file = path.join(dir, `${architecture}.gguf`);
-    writeTinyRandomGguf(file, { architecture, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7 });
+const VARIANTS = [
+  { architecture: 'llama', vocabulary: 'bpe' },
+  { architecture: 'qwen2', vocabulary: 'bpe' },
+  { architecture: 'llama', vocabulary: 'spm' },
+] as const;
+const EXTRA_STRINGS = ['the sea is in the sea', '  the  sea', '123123 1234 12', 'é è ï ü', '\u2581the', 'the\u2581the', 'in▁▁the', ''];
+
+for (const { architecture, vocabulary } of VARIANTS) {
+  const name = `${architecture}-${vocabulary}`;
+  test(`a tiny ${architecture} GGUF with a ${vocabulary === 'spm' ? 'SentencePiece' : 'byte-level BPE'} vocabulary in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
+    const file = path.join(dir, `${name}.gguf`);
+    writeTinyRandomGguf(file, { architecture, vocabulary, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7 });
     const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
     const llama = await llamaP;
     const model = await llama.loadModel({ modelPath: file });
     const ctx = await model.createContext({ contextSize: 256, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
     try {
+      const mismatches: string[] = [];
+      for (const str of [...TOKENIZER_STRINGS, ...EXTRA_STRINGS]) {
+        const a = ours.tokenizer.encode(str), b = Array.from(model.tokenize(str, true), Number);
+        if (a.join() !== b.join()) mismatches.push(`${JSON.stringify(str)}: ours [${a}] llama.cpp [${b}]`);
+      }
+      assert.deepEqual(mismatches, []);
       const ids = Array.from(model.tokenize(TEXT, true), Number);
       assert.deepEqual(ours.tokenizer.encode(TEXT), ids);
       const res = await ctx.getSequence().controlledEvaluate((ids as unknown as Token[]).map((id) => [id, { generateNext: { probabilities: true } }]));
@@ -52,7 +68,7 @@ for (const architecture of ['llama', 'qwen2'] as const) {
         if (argmax(lg) === Number(theirs[0][0])) top1++;
         for (const [tok, p] of theirs) maxDiff = Math.max(maxDiff, Math.abs(Math.exp(lg[Number(tok)] - mx) / z - p));
       }
-      t.diagnostic(`${architecture}: top-1 ${top1}/${n} positions, max |Δp| over llama.cpp's top 10: ${maxDiff.toExponential(2)}`);
+      t.diagnostic(`${name}: top-1 ${top1}/${n} positions, max |Δp| over llama.cpp's top 10: ${maxDiff.toExponential(2)}`);
       assert.equal(top1, n);
       assert.ok(maxDiff < 1e-4, `max |Δp| = ${maxDiff}`);
     } finally {
