@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KvsteerError, throwIfAborted } from '../util/errors';
+import { KvsteerError, describeWriteError, throwIfAborted } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding } from '../generation/sampler';
 import { GenerationResult, generate, msPerToken } from '../generation/generate';
@@ -171,7 +171,12 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
         throwIfAborted(cfg.signal, 'evaluation');
         const decoding: Decoding = seed === null ? { kind: 'greedy' } : { kind: 'sample', ...cfg.sampling, seed };
         const r = await runItem(model, cfg, v, row, decoding, seed, caaAdd);
-        fs.appendFileSync(file, JSON.stringify(r) + '\n');
+        try {
+          fs.appendFileSync(file, JSON.stringify(r) + '\n');
+        } catch (e) {
+          // A torn last line is skipped on resume, so the run loses at most this one answer.
+          throw describeWriteError(e, file, `the ${finished} answers before it are kept and the run resumes from there`);
+        }
         out.push(r);
         finished++;
         const computed = finished - skipped;

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { describeWriteError } from './errors';
 
 function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -13,14 +14,14 @@ function tempSibling(target: string): string {
 
 /** Writes `data` to `file` via a temp file + rename; the temp file is removed on failure. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempSibling(file);
   try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw describeWriteError(e, file, fs.existsSync(file) ? 'the previous file is unchanged' : 'nothing was written there');
   }
 }
 
@@ -30,15 +31,15 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
  * at all. An existing `target` is replaced only after the new one is complete.
  */
 export async function buildFolderAtomic(target: string, fill: (tempDir: string) => Promise<void>): Promise<void> {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
   const tmp = tempSibling(target);
-  fs.mkdirSync(tmp);
   try {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.mkdirSync(tmp);
     await fill(tmp);
     if (fs.existsSync(target)) fs.rmSync(target, { recursive: true, force: true });
     fs.renameSync(tmp, target);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw describeWriteError(e, target, 'nothing was left there');
   }
 }

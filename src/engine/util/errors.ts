@@ -15,7 +15,9 @@ export type KvsteerErrorCode =
   | 'INVALID_ARGUMENT'
   | 'PROMPT_TOO_LONG'
   | 'CANCELLED'
-  | 'DATA_INVALID';
+  | 'DATA_INVALID'
+  | 'DISK_FULL'
+  | 'WRITE_FAILED';
 
 export class KvsteerError extends Error {
   constructor(
@@ -48,4 +50,19 @@ export function isCancellation(e: unknown): boolean {
 /** Throws the cancellation error when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw cancelledError(what);
+}
+
+/**
+ * Says what a failed write means for the user: a full disk or a place they cannot write to, naming
+ * the target and what was kept. Any other error (including a KvsteerError) passes through as is.
+ */
+export function describeWriteError(e: unknown, target: string, kept = 'nothing was written there'): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new KvsteerError('DISK_FULL', `${target}: the disk is full (${code}); ${kept}. Free some space and try again.`, { cause: e });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new KvsteerError('WRITE_FAILED', `${target}: cannot write there (${code}); ${kept}.`, { cause: e });
+  }
+  return e;
 }

@@ -1,0 +1,105 @@
+/**
+ * A full disk, for real: a small tmpfs mounted for the test (root only; the test skips with a
+ * message elsewhere). A GGUF import, a vector save and an evaluation's answer log each fail with a
+ * DISK_FULL error that names the target and says what was kept, and leave no half-written file.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { importGguf } from '../../../src/engine/gguf/importGguf';
+import { saveVector } from '../../../src/engine/steering/vectorFile';
+import { EvalConfig, runEval } from '../../../src/engine/eval/runEval';
+import { KvsteerError } from '../../../src/engine/util/errors';
+import { loadTinyModel, tinyGgufPath } from '../../support/models';
+import { fakeVector } from '../../support/fakeVector';
+
+const mounts: string[] = [];
+/** A fresh tmpfs of `kib` KiB, or undefined when this process may not mount one. */
+function smallDisk(kib: number): string | undefined {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  mounts.push(dir);
+  return dir;
+}
+after(() => {
+  for (const d of mounts) {
+    execFileSync('umount', [d]);
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+const probe = smallDisk(16);
+const skip = probe ? false : 'mounting a small tmpfs needs root: the full-disk tests run in CI (as root)';
+
+/** Fills the rest of `dir`'s file system with one file. */
+function fill(dir: string): void {
+  const fd = fs.openSync(path.join(dir, 'filler'), 'w');
+  const chunk = Buffer.alloc(4096);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (e) {
+    assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const diskFull = (target: RegExp, kept: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof KvsteerError, String(e));
+  assert.equal(e.code, 'DISK_FULL', e.message);
+  assert.match(e.message, target);
+  assert.match(e.message, /the disk is full \(ENOSPC\)/);
+  assert.match(e.message, kept);
+  return true;
+};
+
+test('a GGUF import onto a full disk fails with DISK_FULL and leaves nothing in the cache', { skip }, async () => {
+  const cacheDir = smallDisk(96)!;
+  await assert.rejects(importGguf(tinyGgufPath(), { cacheDir }), diskFull(/gguf-[0-9a-f]{16}-exact-v\d+/, /nothing was left there/));
+  assert.deepEqual(fs.readdirSync(cacheDir).filter((f) => f !== 'hash-index.json'), []);
+});
+
+test('saving a vector onto a full disk fails with DISK_FULL and keeps the previous file', { skip }, async () => {
+  const m = await loadTinyModel();
+  const dir = smallDisk(64)!;
+  const file = path.join(dir, 'v.safetensors');
+  saveVector(file, fakeVector(m, 0.1));
+  const before = fs.readFileSync(file);
+  fill(dir);
+  assert.throws(() => saveVector(file, fakeVector(m, 0.2)), diskFull(/v\.safetensors/, /the previous file is unchanged/));
+  assert.deepEqual(fs.readFileSync(file), before);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['filler', 'v.safetensors']);
+  assert.throws(() => saveVector(path.join(dir, 'new.safetensors'), fakeVector(m)), diskFull(/new\.safetensors/, /nothing was written there/));
+  await m.dispose();
+});
+
+test('an evaluation whose answer log hits a full disk stops with DISK_FULL, and the run resumes once there is space', { skip }, async () => {
+  const m = await loadTinyModel();
+  const dir = smallDisk(64)!;
+  fill(dir);
+  const filler = path.join(dir, 'filler');
+  // Free room for a few answers only (tmpfs counts whole 4 KiB pages).
+  fs.truncateSync(filler, fs.statSync(filler).size - 8 * 1024);
+  const rows = Array.from({ length: 30 }, (_, i) => ({ id: `q${i}`, question: `Which is wet?\n\nChoices:\nA: the sea ${i}\nB: sand`, answer: 'A' }));
+  const cfg: EvalConfig = {
+    task: 'arc-challenge', rows, methods: ['baseline'], decoding: 'greedy', seeds: 1,
+    sampling: { temperature: 0.6, topP: 0.9, topK: 50 }, maxNewTokens: 12, outDir: dir,
+  };
+  await assert.rejects(runEval(m, cfg), diskFull(/generations\.jsonl/, /answers before it are kept and the run resumes from there/));
+  const log = path.join(dir, 'generations.jsonl');
+  const kept = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.endsWith('}')).length;
+  assert.ok(kept > 0 && kept < rows.length, `${kept} answers kept`);
+  fs.rmSync(filler);
+  let computed = 0;
+  const out = await runEval(m, { ...cfg, onProgress: (p) => (computed = p.done - p.skipped) });
+  assert.equal(out.length, rows.length);
+  assert.ok(computed <= rows.length - kept + 1, `recomputed ${computed}`);
+  await m.dispose();
+});
