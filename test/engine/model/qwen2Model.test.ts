@@ -14,6 +14,7 @@ import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { generate } from '../../../src/engine/generation/generate';
 import { ReferenceLlama } from '../../support/referenceLlama';
+import { maxAbsDiff } from '../../support/arrays';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-qwen2-'));
 const gguf = path.join(dir, 'tiny-qwen2.gguf');
@@ -21,13 +22,6 @@ writeTinyRandomGguf(gguf, { architecture: 'qwen2' });
 const modelP = loadModel(gguf, { cacheDir: path.join(dir, 'cache'), threads: 1 });
 after(async () => (await modelP).dispose());
 const tokens = [1, 20, 77, 4, 150, 260, 33, 2, 198, 101, 55, 12];
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 test('a Qwen2 GGUF imports as a Qwen2 model with its biases applied', async () => {
   const m = await modelP;

@@ -7,18 +7,12 @@ import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { openGguf } from '../../../src/engine/gguf/ggufFile';
 import { ReferenceLlama } from '../../support/referenceLlama';
+import { maxAbsDiff } from '../../support/arrays';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
 const tokens = [1, 20, 77, 4, 150, 260, 33, 2, 198 % 280, 101, 55, 12];
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 test('logits of the imported graph equal an independent reference forward pass', async () => {
   const m = await modelP;

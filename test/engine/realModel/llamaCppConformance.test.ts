@@ -17,7 +17,20 @@ import { CHAT_PROMPTS, TOKENIZER_STRINGS } from '../../support/conformanceString
 
 type NodeLlamaCpp = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
 type Token = import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).Token;
+type LlamaContext = import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).LlamaContext;
 const asTokens = (ids: number[]) => ids as unknown as Token[];
+
+/** llama.cpp's greedy continuation of `ids`: at most 20 tokens, stopping at an end-of-sequence token. */
+async function greedy20(ctx: LlamaContext, ids: number[], eosTokenIds: number[]): Promise<number[]> {
+  const seq = ctx.getSequence();
+  const out: number[] = [];
+  for await (const tok of seq.evaluate(asTokens(ids), { temperature: 0 })) {
+    if (eosTokenIds.includes(Number(tok)) || out.length >= 20) break;
+    out.push(Number(tok));
+  }
+  seq.dispose();
+  return out;
+}
 
 let llamaP:
   | Promise<{
@@ -93,16 +106,7 @@ test('greedy continuations of chat prompts agree with llama.cpp on the first 20 
   // The yardstick: llama.cpp against itself with another of its own attention paths (flash
   // attention off, f32 cache instead of its default f16 flash-attention path).
   const ctxAlt = await model.createContext({ contextSize: 1024, threads: 2, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
-  const continuation = async (c: typeof ctx, ids: number[]) => {
-    const seq = c.getSequence();
-    const out: number[] = [];
-    for await (const tok of seq.evaluate(asTokens(ids), { temperature: 0 })) {
-      if (m.config.eosTokenIds.includes(Number(tok)) || out.length >= 20) break;
-      out.push(Number(tok));
-    }
-    seq.dispose();
-    return out;
-  };
+  const continuation = (c: LlamaContext, ids: number[]) => greedy20(c, ids, m.config.eosTokenIds);
   let agreeing = 0;
   const firstFive: boolean[] = [];
   const selfAgree: boolean[] = [];
@@ -142,16 +146,7 @@ test('greedy continuations agree with llama.cpp on every prompt when llama.cpp r
     const ctx = await model.createContext({ contextSize: 1024, threads: 2 });
     const ctxQ41 = await q41.createContext({ contextSize: 1024, threads: 2 });
     const m = await loadRealModel();
-    const continuation = async (c: typeof ctx, ids: number[]) => {
-      const seq = c.getSequence();
-      const out: number[] = [];
-      for await (const tok of seq.evaluate(asTokens(ids), { temperature: 0 })) {
-        if (m.config.eosTokenIds.includes(Number(tok)) || out.length >= 20) break;
-        out.push(Number(tok));
-      }
-      seq.dispose();
-      return out;
-    };
+    const continuation = (c: LlamaContext, ids: number[]) => greedy20(c, ids, m.config.eosTokenIds);
     let agreeing = 0, llamaCppQ41Agreeing = 0;
     const firstFive: boolean[] = [];
     for (const p of CHAT_PROMPTS) {
