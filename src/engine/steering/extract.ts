@@ -6,7 +6,7 @@
  * direction the evaluation compares against. Reports progress and stops between prompts when
  * cancelled.
  */
-import { throwIfAborted } from '../util/errors';
+import { KvsteerError, throwIfAborted } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import { ContrastivePair } from './contrastivePairs';
 
@@ -22,9 +22,15 @@ export interface ExtractedDirections {
   hidden?: Float32Array[];
 }
 
-/** Every layer's key and value at the last position of `prompt`. */
-export async function lastTokenKv(model: LoadedModel, prompt: string): Promise<ExtractedDirections> {
+/** Every layer's key and value at the last position of `prompt` (`what` names it in errors). */
+export async function lastTokenKv(model: LoadedModel, prompt: string, what = 'the prompt'): Promise<ExtractedDirections> {
   const ids = model.tokenizer.encode(prompt);
+  if (ids.length > model.config.maxPositions) {
+    throw new KvsteerError(
+      'PROMPT_TOO_LONG',
+      `${what} has ${ids.length} tokens but the model's context window is ${model.config.maxPositions}: use fewer demonstrations or shorter items`,
+    );
+  }
   const withHidden = model.backend.supportsActivationSteering;
   const layers = Array.from({ length: model.config.numLayers }, (_, l) => l);
   const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1, hiddenStateLayers: withHidden ? layers : undefined });
@@ -46,9 +52,9 @@ export async function extractDirections(model: LoadedModel, pairs: ContrastivePa
   const sumH = model.backend.supportsActivationSteering ? Array.from({ length: L }, () => new Float64Array(model.config.hiddenSize)) : undefined;
   for (let p = 0; p < pairs.length; p++) {
     throwIfAborted(opts.signal, 'steering vector extraction');
-    const pos = await lastTokenKv(model, pairs[p].positive);
+    const pos = await lastTokenKv(model, pairs[p].positive, `the positive prompt of contrastive pair ${p + 1}`);
     throwIfAborted(opts.signal, 'steering vector extraction');
-    const neg = await lastTokenKv(model, pairs[p].negative);
+    const neg = await lastTokenKv(model, pairs[p].negative, `the negative prompt of contrastive pair ${p + 1}`);
     for (let l = 0; l < L; l++) {
       for (let i = 0; i < size; i++) {
         sumK[l][i] += pos.keys[l][i] - neg.keys[l][i];

@@ -87,6 +87,17 @@ test('the edit scales linearly with strength and honours an explicit layer list'
   assert.deepEqual(only0.read(1, 'value', last), base.read(1, 'value', last));
 });
 
+test('extraction refuses a contrastive prompt longer than the context window, naming the pair', async () => {
+  const m = await modelP;
+  const long = items.map((it) => ({ ...it, steps: `${it.steps} ${'the sea is wet '.repeat(40)}` }));
+  const pairs = buildContrastivePairs(long, m.tokenizer, { demos: 2, pairs: 1, seed: 5 });
+  await assert.rejects(extractDirections(m, pairs), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'PROMPT_TOO_LONG');
+    assert.match(e.message, /the positive prompt of contrastive pair 1 has \d+ tokens but the model's context window is 512/);
+    return true;
+  });
+});
+
 test('extraction equals an independent reference loop over 3 pairs', async () => {
   const m = await modelP;
   const pairs = buildContrastivePairs(items, m.tokenizer, { demos: 2, pairs: 3, seed: 5 });
