@@ -141,7 +141,8 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number): F
 }
 
 /** The 6-bit scale and min of sub-block `j` in a K-quant block's 12 packed scale bytes. */
-function scaleMinK4(q: Uint8Array, o: number, j: number): [number, number] {
+/** Sub-block j's 6-bit scale and min of a Q4_K/Q5_K super-block whose 12 packed bytes start at o. */
+export function scaleMinK4(q: Uint8Array, o: number, j: number): [number, number] {
   if (j < 4) return [q[o + j] & 63, q[o + j + 4] & 63];
   return [(q[o + j + 4] & 0xf) | ((q[o + j - 4] >> 6) << 4), (q[o + j + 4] >> 4) | ((q[o + j] >> 6) << 4)];
 }

@@ -1,10 +1,10 @@
 /**
  * Writes GGUF (version 3) files, with reference quantizers for F32, F16, Q8_0, Q4_0 and Q4_1
- * blocks. kvsteer uses it to build its tiny random test models through the same import path as a
+ * blocks and a simple one for Q4_K (min/max per sub-block, ggml's packing; not ggml's search). kvsteer uses it to build its tiny random test models through the same import path as a
  * real GGUF, and tests use it to make deliberately broken files.
  */
 import * as fs from 'node:fs';
-import { f32ToF16 } from '../util/half';
+import { f16ToF32, f32ToF16 } from '../util/half';
 import { GgmlType, ggmlByteSize } from './ggmlTypes';
 
 export type GgufWriteValue =
@@ -147,7 +147,55 @@ export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
         }
       }
       return out;
+    case GgmlType.Q4_K:
+      for (let b = 0; b < n / 256; b++) quantizeQ4KBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 144, (b + 1) * 144));
+      return out;
     default:
       throw new Error(`no quantizer for ${GgmlType[type]}`);
   }
+}
+
+/**
+ * One Q4_K super-block (256 values → 144 bytes): d, dmin (f16), 12 bytes of 6-bit sub-block scales
+ * and mins, 128 bytes of 4-bit values; value = d·sc·q − dmin·m for each sub-block of 32.
+ */
+function quantizeQ4KBlock(x: Float32Array, out: Uint8Array): void {
+  const scale = new Float64Array(8), min = new Float64Array(8);
+  for (let j = 0; j < 8; j++) {
+    let lo = 0, hi = -Infinity; // the min is never above 0: ggml stores it as a subtraction
+    for (let l = 0; l < 32; l++) { lo = Math.min(lo, x[32 * j + l]); hi = Math.max(hi, x[32 * j + l]); }
+    scale[j] = Math.max(0, (hi - lo) / 15);
+    min[j] = -lo;
+  }
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const d = f16ToF32Round(Math.max(...scale) / 63), dmin = f16ToF32Round(Math.max(...min) / 63);
+  dv.setUint16(0, f32ToF16(d), true);
+  dv.setUint16(2, f32ToF16(dmin), true);
+  const ls = new Uint8Array(8), lm = new Uint8Array(8);
+  for (let j = 0; j < 8; j++) {
+    ls[j] = d ? Math.min(63, Math.round(scale[j] / d)) : 0;
+    lm[j] = dmin ? Math.min(63, Math.round(min[j] / dmin)) : 0;
+  }
+  const sc = out.subarray(4, 16);
+  for (let j = 0; j < 8; j++) {
+    if (j < 4) {
+      sc[j] = ls[j];
+      sc[j + 4] = lm[j];
+    } else {
+      sc[j + 4] = (ls[j] & 0xf) | ((lm[j] & 0xf) << 4);
+      sc[j - 4] |= (ls[j] >> 4) << 6;
+      sc[j] |= (lm[j] >> 4) << 6;
+    }
+  }
+  const q = new Uint8Array(256);
+  for (let j = 0; j < 8; j++) {
+    const s = d * ls[j], m = dmin * lm[j];
+    for (let l = 0; l < 32; l++) q[32 * j + l] = s ? Math.max(0, Math.min(15, Math.round((x[32 * j + l] + m) / s))) : 0;
+  }
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) out[16 + 32 * c + l] = q[64 * c + l] | (q[64 * c + 32 + l] << 4);
+}
+
+/** The value an f16 field will hold, so quantization uses the rounded scale. */
+function f16ToF32Round(v: number): number {
+  return f16ToF32(f32ToF16(v));
 }

@@ -26,6 +26,8 @@ export interface TinyModelOptions {
   vocabulary?: 'bpe' | 'spm';
   /** GGUF architecture (default 'llama'). */
   architecture?: 'llama' | 'qwen2';
+  /** Hidden and feed-forward sizes (default 64 and 128; K-quants need multiples of 256). */
+  size?: { hidden: number; ff: number };
   /** Overrides of metadata (tests use it to make unsupported files). */
   metadata?: Record<string, GgufWriteValue>;
 }
@@ -56,7 +58,9 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
     const u = Math.max(rand(), 1e-12), v = rand();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   };
-  const { hidden: H, heads, kvHeads, headDim, ff, context } = TINY_SPEC;
+  const { heads, kvHeads, context } = TINY_SPEC;
+  const H = opts.size?.hidden ?? TINY_SPEC.hidden, ff = opts.size?.ff ?? TINY_SPEC.ff;
+  const headDim = H / heads;
   const layers = opts.layers ?? TINY_SPEC.layers;
   const vocab = opts.vocabulary === 'spm' ? spmVocabulary() : bpeVocabulary();
   const { tokens } = vocab;

@@ -10,7 +10,8 @@
  */
 import { f16ToF32 } from '../util/half';
 import { GgmlType } from '../gguf/ggmlTypes';
-import { dequantize } from '../gguf/dequantize';
+import { dequantize, scaleMinK4 } from '../gguf/dequantize';
+import { KvsteerError } from '../util/errors';
 
 export type LinearWeight =
   | { kind: 'float'; rows: number; cols: number; data: Float32Array }
@@ -49,10 +50,11 @@ export function denseValues(w: LinearWeight): Float32Array {
 }
 
 /**
- * Converts a ggml tensor of `rows` × `cols` (cols contiguous) into a LinearWeight: Q4_0, Q4_1 and
- * Q8_0 are repacked exactly for MatMulNBits; every other type is decoded to f32.
+ * Converts a ggml tensor of `rows` × `cols` (cols contiguous) into a LinearWeight: Q4_0, Q4_1,
+ * Q4_K and Q8_0 are repacked exactly for MatMulNBits; every other type is decoded to f32.
  */
 export function linearFromGgml(type: number, bytes: Uint8Array, rows: number, cols: number): LinearWeight {
+  if (type === GgmlType.Q4_K && cols % 256 === 0) return linearFromQ4K(bytes, rows, cols);
   const fast = cols % NBITS_BLOCK === 0 && (type === GgmlType.Q4_0 || type === GgmlType.Q4_1 || type === GgmlType.Q8_0);
   if (!fast) return { kind: 'float', rows, cols, data: dequantize(type, bytes, rows * cols) };
   const blocks = (rows * cols) / NBITS_BLOCK;
@@ -84,6 +86,37 @@ export function linearFromGgml(type: number, bytes: Uint8Array, rows: number, co
       const lo = e0 < 16 ? bytes[o + head + e0] & 0xf : bytes[o + head + e0 - 16] >> 4;
       const hi = e1 < 16 ? bytes[o + head + e1] & 0xf : bytes[o + head + e1 - 16] >> 4;
       packed[b * 16 + i] = lo | (hi << 4);
+    }
+  }
+  return { kind: 'nbits', bits: 4, rows, cols, packed, scales, offsets };
+}
+
+/**
+ * Q4_K (the bulk of llama.cpp's Q4_K_M files): each super-block of 256 holds 8 sub-blocks of 32
+ * with value = (d·sc)·q − dmin·m, q in 0..15, i.e. 4-bit blocks of 32 with scale d·sc and offset
+ * −dmin·m (+ 8·scale for MatMulNBits' zero point 8). d·sc and dmin·m are exact in f32 (an f16 times
+ * a 6-bit integer).
+ */
+function linearFromQ4K(bytes: Uint8Array, rows: number, cols: number): LinearWeight {
+  const superBlocks = (rows * cols) / 256;
+  if (bytes.length < superBlocks * 144) throw new KvsteerError('GGUF_CORRUPT', `Q4_K data holds ${bytes.length} bytes, too few for ${rows * cols} values`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const packed = new Uint8Array(superBlocks * 8 * 16);
+  const scales = new Float32Array(superBlocks * 8);
+  const offsets = new Float32Array(superBlocks * 8);
+  for (let b = 0; b < superBlocks; b++) {
+    const o = b * 144, d = f16ToF32(dv.getUint16(o, true)), dmin = f16ToF32(dv.getUint16(o + 2, true));
+    for (let j = 0; j < 8; j++) {
+      const [sc, m] = scaleMinK4(bytes, o + 4, j);
+      const blk = b * 8 + j;
+      scales[blk] = d * sc;
+      offsets[blk] = -dmin * m + 8 * d * sc;
+      // Sub-block j: chunk c = j >> 1 of 32 bytes, low nibbles for even j, high for odd.
+      const qs = o + 16 + 32 * (j >> 1), shift = (j & 1) * 4;
+      for (let i = 0; i < 16; i++) {
+        const lo = (bytes[qs + 2 * i] >> shift) & 0xf, hi = (bytes[qs + 2 * i + 1] >> shift) & 0xf;
+        packed[blk * 16 + i] = lo | (hi << 4);
+      }
     }
   }
   return { kind: 'nbits', bits: 4, rows, cols, packed, scales, offsets };

@@ -1,7 +1,7 @@
 /**
  * Block decoders against gguf-py (llama.cpp's reference Python package): fixed blocks of every
  * supported type, decoded by both, must agree. Also checks that the MatMulNBits repacking of
- * Q4_0, Q4_1 and Q8_0 represents exactly the values the blocks decode to.
+ * Q4_0, Q4_1, Q4_K and Q8_0 represents exactly the values the blocks decode to.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -33,9 +33,9 @@ test('every type the importer promises is covered by a gguf-py fixture', () => {
   for (const t of [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q6_K]) assert.ok(covered.has(t), GgmlType[t]);
 });
 
-for (const type of [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q8_0]) {
+for (const type of [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q8_0]) {
   test(`${GgmlType[type]} repacked for MatMulNBits holds exactly the decoded values`, () => {
-    const rows = 8, cols = 96;
+    const rows = 8, cols = type === GgmlType.Q4_K ? 512 : 96;
     const v = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 7)));
     const bytes = quantize(type, v);
     const lin = linearFromGgml(type, bytes, rows, cols);
@@ -46,9 +46,18 @@ for (const type of [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q8_0]) {
   });
 }
 
+test("Q4_K blocks made by gguf-py, repacked for MatMulNBits, hold gguf-py's values", () => {
+  const c = fixture.cases.find((x) => x.type === GgmlType.Q4_K)!;
+  const bytes = new Uint8Array(Buffer.from(c.bytes, 'base64'));
+  const lin = linearFromGgml(GgmlType.Q4_K, bytes, c.elements / 256, 256);
+  assert.equal(lin.kind, 'nbits');
+  const dense = denseValues(lin);
+  for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
+});
+
 test('reference quantizers round-trip within one quantization step', () => {
-  const v = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
-  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.F16, 0.001]] as const) {
+  const v = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
+  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.F16, 0.001]] as const) {
     const back = dequantize(type, quantize(type, v), v.length);
     for (let i = 0; i < v.length; i++) assert.ok(Math.abs(back[i] - v[i]) <= tol, `${GgmlType[type]}[${i}]`);
   }
