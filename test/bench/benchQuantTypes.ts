@@ -1,0 +1,54 @@
+/**
+ * `npm run bench:quant`: what keeping Q4_K blocks packed buys, side by side in one run. The same
+ * random weights, written once with Q4_K blocks and once with F32 blocks (a synthetic model of
+ * 12 layers, hidden 1024, feed-forward 2816: about 140M block weights), are imported and decoded
+ * from the same prompt; the script prints each graph's size and the median decode ms/token.
+ *
+ *   npm run bench:quant -- [--runs 3] [--decode 64] [--threads 2]
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { GgmlType } from '../../src/engine/gguf/ggmlTypes';
+import { loadModel } from '../../src/engine/model/loadModel';
+import { writeTinyRandomGguf } from '../../src/engine/model/tinyRandomModel';
+import { generate, msPerToken } from '../../src/engine/generation/generate';
+
+const { values } = parseArgs({ options: { runs: { type: 'string' }, decode: { type: 'string' }, threads: { type: 'string' } } });
+const runs = Number(values.runs ?? 3);
+const decode = Number(values.decode ?? 64);
+const threads = Number(values.threads ?? 2);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-quant-'));
+  try {
+    const rows: { type: string; mb: number; msPerToken: number }[] = [];
+    for (const type of [GgmlType.Q4_K, GgmlType.F32]) {
+      const file = path.join(dir, `${GgmlType[type]}.gguf`);
+      // Same seed: the F32 file holds other values than the Q4_K one decodes to, but the same shapes.
+      writeTinyRandomGguf(file, { matrixType: type, size: { hidden: 1024, ff: 2816 }, layers: 12 });
+      const m = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads });
+      const onnx = path.join(m.folder, 'onnx');
+      const bytes = fs.readdirSync(onnx).reduce((n, f) => n + fs.statSync(path.join(onnx, f)).size, 0);
+      const promptIds = Array.from({ length: 40 }, (_, i) => 10 + i);
+      await generate(m, { promptIds, maxNewTokens: 4, ignoreEos: true }); // warm-up
+      const times: number[] = [];
+      for (let r = 0; r < runs; r++) times.push(msPerToken((await generate(m, { promptIds, maxNewTokens: decode, ignoreEos: true })).timings));
+      rows.push({ type: GgmlType[type], mb: bytes / 1e6, msPerToken: median(times) });
+      await m.dispose();
+    }
+    console.log(`blocks | graph MB | decode ms/token (median of ${runs}, ${decode} tokens, ${threads} threads)`);
+    for (const r of rows) console.log(`${r.type.padEnd(6)} | ${r.mb.toFixed(1).padStart(8)} | ${r.msPerToken.toFixed(2)}`);
+    const [q, f] = rows;
+    console.log(`Q4_K / F32: graph size ${(q.mb / f.mb).toFixed(2)}×, decode time ${(q.msPerToken / f.msPerToken).toFixed(2)}×`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
