@@ -51,24 +51,45 @@ export function spmMerges(tokens: string[], types: number[], scores: number[]): 
   return found.map((m) => [m.l, m.r]);
 }
 
+/**
+ * llama.cpp's regexes for files without a known pre-tokenizer name ("default", or no name at all):
+ * applied one after the other, each splitting the pieces the previous one made.
+ */
+const DEFAULT_REGEXES = [
+  "[\\p{P}\\$\\+<=>\\^~\\|]+",
+  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+  "\\p{N}+",
+  "[0-9][0-9][0-9]",
+];
+
+/**
+ * The pre-tokenizer names kvsteer reads, grouped as llama.cpp groups them (each name is checked
+ * against llama.cpp's own tokenizer in test/engine/model/llamaCppTinyModels.test.ts).
+ */
+export const PRE_TOKENIZER_FAMILIES = {
+  default: ['default'],
+  gpt2: ['gpt-2'],
+  digits: ['smollm', 'starcoder', 'refact', 'codeshell'],
+  llama3: ['llama3', 'llama-v3', 'llama-bpe', 'smaug-bpe', 'falcon3', 'pixtral'],
+  qwen2: ['qwen2', 'deepseek-r1-qwen', 'megrez'],
+} as const;
+
 /** Hugging Face pre-tokenizer equivalent to llama.cpp's pre-tokenizer `pre`. */
 function preTokenizerFor(pre: string, file: string): Json {
   const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
   const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
-  switch (pre) {
+  const family = (Object.keys(PRE_TOKENIZER_FAMILIES) as (keyof typeof PRE_TOKENIZER_FAMILIES)[]).find((f) =>
+    (PRE_TOKENIZER_FAMILIES[f] as readonly string[]).includes(pre),
+  );
+  switch (family) {
     case 'default':
-    case 'gpt-2':
+      return { type: 'Sequence', pretokenizers: [...DEFAULT_REGEXES.map(split), byteLevel(false)] };
     case 'gpt2':
       return byteLevel(true);
     // llama.cpp: every digit split apart, then the GPT-2 regex.
-    case 'smollm':
-    case 'starcoder':
-    case 'refact':
-    case 'codeshell':
+    case 'digits':
       return { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] };
     case 'llama3':
-    case 'llama-bpe':
-    case 'smaug-bpe':
       return { type: 'Sequence', pretokenizers: [split(LLAMA3_REGEX), byteLevel(false)] };
     case 'qwen2':
       return { type: 'Sequence', pretokenizers: [split(QWEN2_REGEX), byteLevel(false)] };
