@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
+import { GgufWriteValue } from '../../../src/engine/gguf/ggufWriter';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { byteLevelAlphabet, writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { PRE_TOKENIZER_FAMILIES } from '../../../src/engine/gguf/tokenizerFromGguf';
@@ -31,17 +32,21 @@ after(async () => (await llamaP).dispose());
 const TEXT = '<|im_start|>user\nthe sun is in the sky, and 12345 waves in the sea<|im_end|>\n<|im_start|>assistant\nthe answer is in the sea; naïve 日本';
 
 const VARIANTS = [
-  { architecture: 'llama', vocabulary: 'bpe' },
-  { architecture: 'qwen2', vocabulary: 'bpe' },
-  { architecture: 'llama', vocabulary: 'spm' },
+  { architecture: 'llama', vocabulary: 'bpe', spacePrefix: true },
+  { architecture: 'qwen2', vocabulary: 'bpe', spacePrefix: true },
+  { architecture: 'llama', vocabulary: 'spm', spacePrefix: true },
+  // tokenizer.ggml.add_space_prefix = false: no "▁" before each stretch of text.
+  { architecture: 'llama', vocabulary: 'spm', spacePrefix: false },
 ] as const;
 const EXTRA_STRINGS = ['the sea is in the sea', '  the  sea', '123123 1234 12', 'é è ï ü', '\u2581the', 'the\u2581the', 'in▁▁the', ''];
 
-for (const { architecture, vocabulary } of VARIANTS) {
-  const name = `${architecture}-${vocabulary}`;
-  test(`a tiny ${architecture} GGUF with a ${vocabulary === 'spm' ? 'SentencePiece' : 'byte-level BPE'} vocabulary in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
+for (const { architecture, vocabulary, spacePrefix } of VARIANTS) {
+  const name = `${architecture}-${vocabulary}${spacePrefix ? '' : '-no-space-prefix'}`;
+  const kind = vocabulary === 'spm' ? `SentencePiece${spacePrefix ? '' : ' (no space prefix)'}` : 'byte-level BPE';
+  test(`a tiny ${architecture} GGUF with a ${kind} vocabulary in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
     const file = path.join(dir, `${name}.gguf`);
-    writeTinyRandomGguf(file, { architecture, vocabulary, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7 });
+    const metadata: Record<string, GgufWriteValue> = spacePrefix ? {} : { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } };
+    writeTinyRandomGguf(file, { architecture, vocabulary, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7, metadata });
     const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
     const llama = await llamaP;
     const model = await llama.loadModel({ modelPath: file });
