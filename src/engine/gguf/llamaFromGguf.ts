@@ -27,10 +27,13 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   if (ropeDims !== headDim) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: partial rotary embedding (${ropeDims} of ${headDim} dims) is not supported`);
   }
-  const scaling = f.metadata.get(`${arch}.rope.scaling.type`);
-  if (scaling !== undefined && scaling !== 'none') {
-    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: rope scaling "${String(scaling)}" is not supported`);
+  const scaling = f.metadata.get(`${arch}.rope.scaling.type`) ?? 'none';
+  if (scaling !== 'none' && scaling !== 'linear') {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: rope scaling "${String(scaling)}" is not supported (only none and linear)`);
   }
+  // Linear scaling (position interpolation): llama.cpp divides every position by the factor.
+  const factor = scaling === 'linear' ? metaNumber(f, `${arch}.rope.scaling.factor`, 1) : 1;
+  if (!(factor > 0)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: rope scaling factor ${factor} is not positive`);
   const tokens = f.metadata.get('tokenizer.ggml.tokens');
   const embd = tensor(f, 'token_embd.weight');
   const vocabSize = embd.dims[1];
@@ -49,6 +52,7 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
     rmsNormEps: metaNumber(f, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
     ropeTheta: metaNumber(f, `${arch}.rope.freq_base`, 10000),
     ropeFreqFactors: freqs ? dequantize(freqs.type, readTensorBytes(f, freqs), freqs.elements) : undefined,
+    ropePositionScale: 1 / factor,
     maxPositions: metaNumber(f, `${arch}.context_length`, 4096),
     vocabSize,
   };

@@ -27,6 +27,8 @@ export interface LlamaSpec {
   ropeTheta: number;
   /** Per-frequency divisors (llama 3 `rope_freqs`), length headDim/2. */
   ropeFreqFactors?: Float32Array;
+  /** Multiplier of positions in the rotary angles (1 / linear scaling factor; default 1). */
+  ropePositionScale?: number;
   /** Rows of the precomputed cos/sin tables: the longest context the graph supports. */
   maxPositions: number;
   vocabSize: number;
@@ -239,7 +241,7 @@ function ropeTables(g: GraphBuilder, spec: LlamaSpec): [string, string] {
   const sin = new Float32Array(spec.maxPositions * half);
   const invFreq = new Float64Array(half);
   for (let i = 0; i < half; i++) {
-    invFreq[i] = 1 / Math.pow(spec.ropeTheta, (2 * i) / spec.headDim) / (spec.ropeFreqFactors ? spec.ropeFreqFactors[i] : 1);
+    invFreq[i] = ((spec.ropePositionScale ?? 1) / Math.pow(spec.ropeTheta, (2 * i) / spec.headDim)) / (spec.ropeFreqFactors ? spec.ropeFreqFactors[i] : 1);
   }
   for (let p = 0; p < spec.maxPositions; p++) {
     for (let i = 0; i < half; i++) {

@@ -73,6 +73,12 @@ test('an unsupported architecture is refused by name', async () => {
   await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4') }), expectError('GGUF_UNSUPPORTED', /mamba\.gguf: architecture "mamba" is not supported/));
 });
 
+test('an unsupported RoPE scaling type is refused by name', async () => {
+  const p = path.join(tmp, 'yarn.gguf');
+  writeTinyRandomGguf(p, { metadata: { 'llama.rope.scaling.type': { type: 'string', value: 'yarn' } } });
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4c') }), expectError('GGUF_UNSUPPORTED', /yarn\.gguf: rope scaling "yarn" is not supported \(only none and linear\)/));
+});
+
 test('an unsupported tokenizer model is refused by name', async () => {
   const p = path.join(tmp, 'rwkv-vocab.gguf');
   writeTinyRandomGguf(p, { metadata: { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } } });

@@ -31,21 +31,30 @@ after(async () => (await llamaP).dispose());
 
 const TEXT = '<|im_start|>user\nthe sun is in the sky, and 12345 waves in the sea<|im_end|>\n<|im_start|>assistant\nthe answer is in the sea; naïve 日本';
 
-const VARIANTS = [
-  { architecture: 'llama', vocabulary: 'bpe', spacePrefix: true },
-  { architecture: 'qwen2', vocabulary: 'bpe', spacePrefix: true },
-  { architecture: 'llama', vocabulary: 'spm', spacePrefix: true },
-  // tokenizer.ggml.add_space_prefix = false: no "▁" before each stretch of text.
-  { architecture: 'llama', vocabulary: 'spm', spacePrefix: false },
-] as const;
+interface Variant {
+  architecture: 'llama' | 'qwen2';
+  vocabulary: 'bpe' | 'spm';
+  /** What the metadata adds, for the test's name. */
+  extra?: string;
+  metadata?: Record<string, GgufWriteValue>;
+}
+const VARIANTS: Variant[] = [
+  { architecture: 'llama', vocabulary: 'bpe' },
+  { architecture: 'qwen2', vocabulary: 'bpe' },
+  { architecture: 'llama', vocabulary: 'spm' },
+  { architecture: 'llama', vocabulary: 'spm', extra: 'no space prefix', metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } } },
+  {
+    architecture: 'llama', vocabulary: 'bpe', extra: 'linear RoPE scaling ×4',
+    metadata: { 'llama.rope.scaling.type': { type: 'string', value: 'linear' }, 'llama.rope.scaling.factor': { type: 'f32', value: 4 } },
+  },
+];
 const EXTRA_STRINGS = ['the sea is in the sea', '  the  sea', '123123 1234 12', 'é è ï ü', '\u2581the', 'the\u2581the', 'in▁▁the', ''];
 
-for (const { architecture, vocabulary, spacePrefix } of VARIANTS) {
-  const name = `${architecture}-${vocabulary}${spacePrefix ? '' : '-no-space-prefix'}`;
-  const kind = vocabulary === 'spm' ? `SentencePiece${spacePrefix ? '' : ' (no space prefix)'}` : 'byte-level BPE';
-  test(`a tiny ${architecture} GGUF with a ${kind} vocabulary in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
+for (const { architecture, vocabulary, extra, metadata } of VARIANTS) {
+  const name = [architecture, vocabulary, ...(extra ? [extra.replace(/\W+/g, '-')] : [])].join('-');
+  const kind = `${vocabulary === 'spm' ? 'SentencePiece' : 'byte-level BPE'} vocabulary${extra ? ` (${extra})` : ''}`;
+  test(`a tiny ${architecture} GGUF with a ${kind} in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
     const file = path.join(dir, `${name}.gguf`);
-    const metadata: Record<string, GgufWriteValue> = spacePrefix ? {} : { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } };
     writeTinyRandomGguf(file, { architecture, vocabulary, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7, metadata });
     const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
     const llama = await llamaP;
