@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `kvsteer` command line: `ask` (baseline, steered, or both side by side), `extract` (build a
- * steering vector from a JSONL of reasoning examples), `eval` (the paper's benchmarks) and
- * `fetch-model` (the embedded default GGUF). Errors print one line and exit non-zero.
+ * steering vector from a JSONL of reasoning examples), `eval` (the paper's benchmarks), `models`
+ * (GGUFs from Ollama and LM Studio) and `fetch-model` (the embedded default GGUF). Errors print one line and exit non-zero.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +20,7 @@ import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { runEvalCommand } from './evalCommand';
 import { openModel, vectorDirs, log } from './modelOptions';
+import { defaultLocalModelRoots, findLocalGgufs } from '../engine/model/localModels';
 
 const USAGE = `kvsteer — KV cache steering for small local language models
 
@@ -27,10 +28,11 @@ Usage:
   kvsteer ask "question" [--compare | --steer] [options]
   kvsteer extract --pairs items.jsonl --out vectors/name.safetensors [options]
   kvsteer eval --task arc-challenge --data test.jsonl [options]   (kvsteer eval --help)
+  kvsteer models [--json]          GGUF models found in Ollama's and LM Studio's stores
   kvsteer fetch-model
 
 Model options:
-  --model <hub id | folder | file.gguf>   default: the fetched SmolLM2-135M-Instruct GGUF
+  --model <hub id | folder | file.gguf | ollama:name>   default: the fetched SmolLM2-135M-Instruct GGUF
   --precision exact|fast                  arithmetic of GGUF imports (default exact)
   --threads N                             CPU threads (default: all)
 
@@ -200,6 +202,25 @@ async function cmdExtract(flags: Flags): Promise<void> {
   }
 }
 
+/** Lists the GGUF files Ollama and LM Studio keep, and whether kvsteer can load each. */
+function cmdModels(flags: Flags): void {
+  const found = findLocalGgufs();
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(found, null, 2) + '\n');
+    return;
+  }
+  if (!found.length) {
+    const roots = defaultLocalModelRoots();
+    process.stdout.write(`No GGUF models found in ${[...roots.ollama, ...roots.lmStudio].join(', ')}.\n`);
+    return;
+  }
+  for (const m of found) {
+    const use = m.source === 'Ollama' ? `--model ollama:${m.name}` : `--model ${JSON.stringify(m.path)}`;
+    const size = `${(m.bytes / 1e6).toFixed(0)} MB`;
+    process.stdout.write(`${m.name}  (${m.source}, ${m.architecture ?? '?'}, ${size})\n    ${m.unsupported ? `not supported: ${m.unsupported}` : use}\n`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -227,6 +248,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'fetch-model':
       fetchDefaultModel(log);
+      return 0;
+    case 'models':
+      cmdModels(flags);
       return 0;
     case 'generate': {
       // Plain continuation of raw text (no chat template): a debugging aid.

@@ -20,8 +20,8 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
   context.subscriptions.push(
     vscode.commands.registerCommand(COMMANDS.selectModel, async () => {
       const current = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string>(SETTINGS.model) ?? DEFAULT_SETTINGS.model;
-      const picks: Pick[] = [
-        { label: '$(file) Choose a .gguf file…', description: 'Llama-architecture GGUF (SmolLM2, Llama 3.x), e.g. from Ollama or LM Studio', run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF model': ['gguf'] } }))?.[0]?.fsPath },
+      const sources: Pick[] = [
+        { label: '$(file) Choose a .gguf file…', description: 'Llama or Qwen2 architecture (SmolLM2, Llama, Qwen2.5, Mistral, TinyLlama…)', run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF model': ['gguf'] } }))?.[0]?.fsPath },
         { label: '$(folder) Choose a model folder…', description: 'Hugging Face layout with onnx/model.onnx', run: async () => (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false }))?.[0]?.fsPath },
         {
           label: '$(cloud-download) Enter a Hugging Face model id…',
@@ -29,7 +29,20 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
           run: async () => (await vscode.window.showInputBox({ prompt: 'Hugging Face model id with ONNX weights', value: DEFAULT_SETTINGS.model, validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'Use the form owner/name') }))?.trim(),
         },
       ];
-      const chosen = await vscode.window.showQuickPick(picks, { title: `KV Steer model (now: ${current})`, placeHolder: 'Where does the model come from?' });
+      // Models the user already has from Ollama or LM Studio, listed by the names those tools use.
+      const picks = (async (): Promise<Pick[]> => {
+        const { findLocalGgufs } = await engine();
+        const local = findLocalGgufs().filter((m) => !m.unsupported);
+        if (!local.length) return sources;
+        const found = local.map((m): Pick => ({
+          label: `$(database) ${m.name}`,
+          description: `${m.source} · ${m.architecture} · ${(m.bytes / 1e6).toFixed(0)} MB`,
+          detail: m.path,
+          run: async () => m.path,
+        }));
+        return [...found, { label: '', kind: vscode.QuickPickItemKind.Separator, run: async () => undefined }, ...sources];
+      })();
+      const chosen = await vscode.window.showQuickPick(picks, { title: `KV Steer model (now: ${current})`, placeHolder: 'A model you have, or where the model comes from' });
       const value = await chosen?.run();
       if (!value) return;
       await update(SETTINGS.model, value);

@@ -8,6 +8,8 @@ export type { KvsteerErrorCode } from './util/errors';
 export { loadModel } from './model/loadModel';
 export type { LoadedModel, LoadOptions, LoadProgress } from './model/loadModel';
 export { parseModelSource, defaultCacheDir } from './model/modelSource';
+export { findLocalGgufs } from './model/localModels';
+export type { LocalGguf } from './model/localModels';
 export { importGguf } from './gguf/importGguf';
 export type { ImportPrecision } from './gguf/importGguf';
 export { generate, msPerToken } from './generation/generate';

@@ -76,6 +76,8 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     converted = r.converted;
     importMs = performance.now() - t0;
     name = path.basename(source.path, path.extname(source.path));
+    // An Ollama blob is named by its digest: the GGUF's own general.name says more.
+    if (/^sha256-[0-9a-f]{64}$/.test(name)) name = ggufDisplayName(folder) ?? name;
     id = name;
   } else if (source.kind === 'folder') {
     folder = source.path;
@@ -148,4 +150,14 @@ function configFromTransformers(c: Record<string, unknown>): ModelConfig {
     eosTokenIds: Array.isArray(eos) ? (eos as number[]) : typeof eos === 'number' ? [eos] : [],
     bosTokenId: n('bos_token_id'),
   };
+}
+
+/** general.name as the import recorded it in config.json, if any. */
+function ggufDisplayName(folder: string): string | undefined {
+  try {
+    const n = (JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { kvsteer?: { name?: unknown } }).kvsteer?.name;
+    return typeof n === 'string' && n.trim() ? n.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }

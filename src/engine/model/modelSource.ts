@@ -1,11 +1,12 @@
 /**
- * Where a model comes from, as a user writes it: a `.gguf` file, a local folder in the Hugging Face
- * layout, or a Hugging Face hub id. Everything ends in a local folder that the loader opens.
+ * Where a model comes from, as a user writes it: a `.gguf` file (or `ollama:<name>` for one in
+ * Ollama's store), a local folder in the Hugging Face layout, or a Hugging Face hub id. Everything ends in a local folder that the loader opens.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KvsteerError } from '../util/errors';
+import { ollamaModelPath } from './localModels';
 
 export type ModelSource =
   | { kind: 'gguf'; path: string }
@@ -13,6 +14,8 @@ export type ModelSource =
   | { kind: 'hub'; id: string };
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+/** `ollama:qwen2.5:0.5b` names a model in Ollama's store. */
+const OLLAMA_PREFIX = 'ollama:';
 
 /** Expands `~` and resolves relative paths against `cwd`. */
 function expand(p: string, cwd: string): string {
@@ -23,16 +26,37 @@ function expand(p: string, cwd: string): string {
 export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource {
   const s = spec.trim();
   if (!s) throw new KvsteerError('INVALID_ARGUMENT', 'no model given: pass a hub id, a folder or a .gguf file');
+  if (s.startsWith(OLLAMA_PREFIX)) {
+    const name = s.slice(OLLAMA_PREFIX.length);
+    const blob = ollamaModelPath(name);
+    if (!blob) throw new KvsteerError('FILE_NOT_FOUND', `no Ollama model "${name}" on this machine (\`ollama pull ${name}\` fetches it; \`kvsteer models\` lists what is here)`);
+    return { kind: 'gguf', path: blob };
+  }
   if (s.toLowerCase().endsWith('.gguf')) return { kind: 'gguf', path: expand(s, cwd) };
   const local = expand(s, cwd);
   if (fs.existsSync(local)) {
     if (fs.statSync(local).isDirectory()) return { kind: 'folder', path: local };
-    throw new KvsteerError('INVALID_ARGUMENT', `${local}: not a folder or a .gguf file`);
+    // Ollama stores GGUF weights as blobs named by their digest, without the extension.
+    if (startsWithGgufMagic(local)) return { kind: 'gguf', path: local };
+    throw new KvsteerError('INVALID_ARGUMENT', `${local}: not a folder or a GGUF file`);
   }
   if (s.startsWith('.') || s.startsWith('/') || s.startsWith('~') || !HUB_ID.test(s)) {
     throw new KvsteerError('FILE_NOT_FOUND', `${local}: no such file or folder`);
   }
   return { kind: 'hub', id: s };
+}
+
+function startsWithGgufMagic(file: string): boolean {
+  const head = Buffer.alloc(4);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.toString('latin1') === 'GGUF';
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 export function describeSource(src: ModelSource): string {

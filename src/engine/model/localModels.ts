@@ -1,0 +1,124 @@
+/**
+ * GGUF models a user already has on disk from Ollama or LM Studio, so the editor and the CLI can
+ * offer them by name. Ollama keeps weights as content-addressed blobs named by its manifests
+ * (`models/manifests/<registry>/<namespace>/<model>/<tag>` → the layer of media type
+ * `application/vnd.ollama.image.model` → `models/blobs/sha256-<hex>`); LM Studio keeps plain
+ * `.gguf` files under `<publisher>/<repo>/`. Each file's header says whether kvsteer can load it.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openGguf } from '../gguf/ggufFile';
+import { DEQUANTIZABLE } from '../gguf/dequantize';
+import { ggmlTypeName } from '../gguf/ggmlTypes';
+import { llamaSpecFromGguf } from '../gguf/llamaFromGguf';
+import { tokenizerFromGguf } from '../gguf/tokenizerFromGguf';
+
+export interface LocalGguf {
+  /** What the user knows it by: `qwen2.5:0.5b` (Ollama) or `publisher/repo/file.gguf` (LM Studio). */
+  name: string;
+  source: 'Ollama' | 'LM Studio';
+  path: string;
+  bytes: number;
+  /** GGUF `general.architecture`, when the header could be read. */
+  architecture?: string;
+  /** Why kvsteer cannot load it; undefined when it can. */
+  unsupported?: string;
+}
+
+export interface LocalModelRoots {
+  /** Ollama's models folder (default `$OLLAMA_MODELS`, `~/.ollama/models`, the Linux service's). */
+  ollama?: string[];
+  /** LM Studio's models folders (default `~/.lmstudio/models`, `~/.cache/lm-studio/models`). */
+  lmStudio?: string[];
+}
+
+export function defaultLocalModelRoots(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): Required<LocalModelRoots> {
+  return {
+    ollama: [env.OLLAMA_MODELS, path.join(home, '.ollama', 'models'), '/usr/share/ollama/.ollama/models'].filter((p): p is string => !!p),
+    lmStudio: [path.join(home, '.lmstudio', 'models'), path.join(home, '.cache', 'lm-studio', 'models')],
+  };
+}
+
+const OLLAMA_MODEL_LAYER = 'application/vnd.ollama.image.model';
+
+/** Every GGUF found under the roots, supported ones first, then by name. Unreadable entries are skipped. */
+export function findLocalGgufs(roots: LocalModelRoots = defaultLocalModelRoots()): LocalGguf[] {
+  const found = new Map<string, LocalGguf>();
+  for (const { name, path: blob } of ollamaModels(roots.ollama ?? [])) {
+    if (!found.has(blob)) found.set(blob, describe(name, 'Ollama', blob));
+  }
+  for (const root of roots.lmStudio ?? []) {
+    for (const file of filesBelow(root, 3)) {
+      // Vision projectors ship beside the model weights and are not language models.
+      if (!file.endsWith('.gguf') || path.basename(file).startsWith('mmproj') || found.has(file)) continue;
+      found.set(file, describe(path.relative(root, file).split(path.sep).join('/'), 'LM Studio', file));
+    }
+  }
+  return [...found.values()].sort((a, b) => Number(!!a.unsupported) - Number(!!b.unsupported) || a.name.localeCompare(b.name));
+}
+
+/** Ollama's model names (`model:tag`, `namespace/model:tag` outside "library") and their blobs. */
+export function ollamaModels(roots: string[]): { name: string; path: string }[] {
+  const out: { name: string; path: string }[] = [];
+  for (const root of roots) {
+    for (const manifest of filesBelow(path.join(root, 'manifests'), 4)) {
+      const blob = ollamaModelBlob(manifest, root);
+      if (!blob) continue;
+      // manifests/<registry>/<namespace>/<model>/<tag>; the default namespace "library" is left out.
+      const [, namespace, model, tag] = path.relative(path.join(root, 'manifests'), manifest).split(path.sep);
+      out.push({ name: `${namespace === 'library' ? '' : `${namespace}/`}${model}:${tag}`, path: blob });
+    }
+  }
+  return out;
+}
+
+/** The blob of Ollama model `name` ("qwen2.5:0.5b"; no tag means "latest"), or undefined. */
+export function ollamaModelPath(name: string, roots = defaultLocalModelRoots().ollama): string | undefined {
+  const want = name.includes(':') ? name : `${name}:latest`;
+  return ollamaModels(roots).find((m) => m.name === want)?.path;
+}
+
+function ollamaModelBlob(manifest: string, root: string): string | undefined {
+  try {
+    const m = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { layers?: { mediaType?: string; digest?: string }[] };
+    const digest = m.layers?.find((l) => l.mediaType === OLLAMA_MODEL_LAYER)?.digest;
+    if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest)) return undefined;
+    const blob = path.join(root, 'blobs', digest.replace(':', '-'));
+    return fs.existsSync(blob) ? blob : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(name: string, source: LocalGguf['source'], file: string): LocalGguf {
+  const entry: LocalGguf = { name, source, path: file, bytes: fs.statSync(file).size };
+  try {
+    const f = openGguf(file);
+    const arch = f.metadata.get('general.architecture');
+    entry.architecture = typeof arch === 'string' ? arch : undefined;
+    llamaSpecFromGguf(f);
+    tokenizerFromGguf(f);
+    const bad = [...f.tensors.values()].find((t) => !DEQUANTIZABLE.has(t.type));
+    if (bad) entry.unsupported = `tensor type ${ggmlTypeName(bad.type)} is not supported`;
+  } catch (e) {
+    // The loader's messages start with the file's path; the list already shows which file it is.
+    entry.unsupported = (e as Error).message.replace(`${file}: `, '');
+  }
+  return entry;
+}
+
+/** Regular files up to `depth` folders below `dir` (none when it does not exist). */
+function filesBelow(dir: string, depth: number): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return depth > 0 ? filesBelow(p, depth - 1) : [];
+    return e.isFile() || e.isSymbolicLink() ? [p] : [];
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * Finding the GGUF models a user already has: Ollama's manifests and blobs, LM Studio's folders,
+ * each with whether kvsteer can load it, on real files laid out as those tools lay them out; the
+ * `ollama:<name>` model source and `kvsteer models`.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { defaultLocalModelRoots, findLocalGgufs } from '../../../src/engine/model/localModels';
+import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
+import { loadModel } from '../../../src/engine/model/loadModel';
+import { parseModelSource } from '../../../src/engine/model/modelSource';
+import { spawnSync } from 'node:child_process';
+import { repoRoot } from '../../support/paths';
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-home-'));
+const roots = defaultLocalModelRoots({}, home);
+
+/** Stores a GGUF as Ollama does: a blob named by its digest and a manifest for model:tag. */
+function ollamaPull(model: string, tag: string, write: (file: string) => void, namespace = 'library'): string {
+  const base = path.join(home, '.ollama', 'models');
+  const tmp = path.join(base, 'incoming.gguf');
+  fs.mkdirSync(base, { recursive: true });
+  write(tmp);
+  const hex = crypto.createHash('sha256').update(fs.readFileSync(tmp)).digest('hex');
+  const blob = path.join(base, 'blobs', `sha256-${hex}`);
+  fs.mkdirSync(path.dirname(blob), { recursive: true });
+  fs.renameSync(tmp, blob);
+  const manifest = path.join(base, 'manifests', 'registry.ollama.ai', namespace, model, tag);
+  fs.mkdirSync(path.dirname(manifest), { recursive: true });
+  fs.writeFileSync(manifest, JSON.stringify({
+    schemaVersion: 2,
+    layers: [
+      { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${hex}`, size: fs.statSync(blob).size },
+      { mediaType: 'application/vnd.ollama.image.template', digest: `sha256:${'0'.repeat(64)}`, size: 10 },
+    ],
+  }));
+  return blob;
+}
+
+const tinyBlob = ollamaPull('tiny-smol', 'latest', (f) => writeTinyRandomGguf(f));
+ollamaPull('tiny-qwen', '0.5b', (f) => writeTinyRandomGguf(f, { architecture: 'qwen2', seed: 3 }), 'someone');
+ollamaPull('mamba', 'latest', (f) => writeTinyRandomGguf(f, { seed: 4, metadata: { 'general.architecture': { type: 'string', value: 'mamba' } } }));
+// A manifest whose blob is missing (an interrupted pull) is not listed.
+fs.mkdirSync(path.join(home, '.ollama', 'models', 'manifests', 'registry.ollama.ai', 'library', 'gone'), { recursive: true });
+fs.writeFileSync(path.join(home, '.ollama', 'models', 'manifests', 'registry.ollama.ai', 'library', 'gone', 'latest'), JSON.stringify({ layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${'a'.repeat(64)}` }] }));
+const lms = path.join(home, '.lmstudio', 'models', 'someone', 'tiny-spm-GGUF');
+fs.mkdirSync(lms, { recursive: true });
+writeTinyRandomGguf(path.join(lms, 'tiny-spm-Q4_1.gguf'), { vocabulary: 'spm', seed: 5 });
+writeTinyRandomGguf(path.join(lms, 'mmproj-tiny-f16.gguf'), { seed: 6 });
+fs.writeFileSync(path.join(lms, 'README.md'), 'not a model');
+
+test('Ollama and LM Studio models are found by the names those tools give them', () => {
+  const found = findLocalGgufs(roots);
+  assert.deepEqual(
+    found.map((m) => [m.name, m.source, m.architecture, m.unsupported ?? 'ok']),
+    [
+      ['someone/tiny-qwen:0.5b', 'Ollama', 'qwen2', 'ok'],
+      ['someone/tiny-spm-GGUF/tiny-spm-Q4_1.gguf', 'LM Studio', 'llama', 'ok'],
+      ['tiny-smol:latest', 'Ollama', 'llama', 'ok'],
+      ['mamba:latest', 'Ollama', 'mamba', 'architecture "mamba" is not supported (supported: llama, qwen2)'],
+    ],
+  );
+  assert.equal(found.find((m) => m.name === 'tiny-smol:latest')!.path, tinyBlob);
+  assert.ok(found.every((m) => m.bytes === fs.statSync(m.path).size));
+});
+
+test('a model found in the Ollama store loads from its blob', async () => {
+  const m = findLocalGgufs(roots).find((x) => x.name === 'tiny-smol:latest')!;
+  const model = await loadModel(m.path, { cacheDir: path.join(home, 'cache'), threads: 1 });
+  assert.equal(model.config.numLayers, 2);
+  assert.equal(model.name, 'kvsteer-tiny-random'); // general.name, not the blob's digest
+  await model.dispose();
+});
+
+test('missing folders give an empty list, not an error', () => {
+  assert.deepEqual(findLocalGgufs(defaultLocalModelRoots({}, path.join(home, 'nobody'))).filter((m) => m.path.startsWith(home)), []);
+});
+
+test('ollama:<name> resolves to the blob, "latest" when no tag is given, and a missing name is a clear error', () => {
+  const saved = process.env.OLLAMA_MODELS;
+  process.env.OLLAMA_MODELS = path.join(home, '.ollama', 'models');
+  try {
+    assert.deepEqual(parseModelSource('ollama:tiny-smol'), { kind: 'gguf', path: tinyBlob });
+    assert.deepEqual(parseModelSource('ollama:tiny-smol:latest'), { kind: 'gguf', path: tinyBlob });
+    assert.throws(() => parseModelSource('ollama:nothere:7b'), /no Ollama model "nothere:7b" on this machine \(`ollama pull nothere:7b` fetches it/);
+    // A blob path given directly is read as GGUF by its magic bytes, without the extension.
+    assert.deepEqual(parseModelSource(tinyBlob), { kind: 'gguf', path: tinyBlob });
+  } finally {
+    if (saved === undefined) delete process.env.OLLAMA_MODELS;
+    else process.env.OLLAMA_MODELS = saved;
+  }
+});
+
+test('kvsteer models lists them, and kvsteer ask runs one by its Ollama name', () => {
+  const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
+  const env = { ...process.env, HOME: home, OLLAMA_MODELS: '', KVSTEER_CACHE_DIR: path.join(home, 'cli-cache') };
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env });
+  const list = run('models');
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, /tiny-smol:latest {2}\(Ollama, llama, 0 MB\)\n {4}--model ollama:tiny-smol:latest/);
+  assert.match(list.stdout, /mamba:latest {2}\(Ollama, mamba, 0 MB\)\n {4}not supported: architecture "mamba"/);
+  const json = JSON.parse(run('models', '--json').stdout) as { name: string }[];
+  assert.equal(json.length, 4);
+  const answer = run('ask', 'the sea', '--model', 'ollama:tiny-smol', '--max-new-tokens', '4', '--json', '--threads', '1');
+  assert.equal(answer.status, 0, answer.stderr);
+  assert.equal(JSON.parse(answer.stdout).baseline.tokens.length, 4);
+});
