@@ -38,7 +38,8 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
           label: `$(database) ${m.name}`,
           description: `${m.source} · ${m.architecture} · ${(m.bytes / 1e6).toFixed(0)} MB`,
           detail: m.path,
-          run: async () => m.path,
+          // By name for Ollama: the setting then follows the model when `ollama pull` updates it.
+          run: async () => (m.source === 'Ollama' ? `ollama:${m.name}` : m.path),
         }));
         return [...found, { label: '', kind: vscode.QuickPickItemKind.Separator, run: async () => undefined }, ...sources];
       })();

@@ -3,18 +3,20 @@
  * "Ask with reasoning steering" from the command palette with a typed question and then with an
  * editor selection, and checks the webview shows non-empty baseline and steered answers from the
  * real SmolLM2-135M-Instruct model with the shipped vector, statistics filled in; checks that the
- * Chat view recognises @kvsteer and its slash commands. Screenshots go to test-artifacts/e2e/.
+ * Chat view recognises @kvsteer and its slash commands; picks the same model from a (test) Ollama
+ * store with "Select model…" and answers with it. Screenshots go to test-artifacts/e2e/.
  *
  * Needs KVSTEER_E2E_VSIX (npm run test:e2e sets it) and test/e2e/setup.sh; skipped otherwise,
  * unless KVSTEER_E2E_REQUIRED=1, which turns a missing prerequisite into a failure.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
-import { answerInputBox, chatInputRecognises, findWebviewFrame, openFileAndSelect, openWorkbench, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
+import { answerInputBox, chatInputRecognises, findWebviewFrame, openFileAndSelect, openWorkbench, pickQuickPickItem, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
 import { realGguf } from '../support/models';
 
 const vsix = process.env.KVSTEER_E2E_VSIX;
@@ -66,6 +68,21 @@ function assertAnswered(s: Awaited<ReturnType<typeof sideStats>>, side: string):
   assert.ok(s.totalMs > 0, `${side} total: ${s.totalMs}`);
 }
 
+/**
+ * An Ollama model store holding `gguf` as model:tag, laid out as Ollama lays it out (manifest →
+ * blob named by digest; the blob here is a link to the file, named by a digest of its path).
+ */
+function makeOllamaStore(root: string, model: string, tag: string, gguf: string): string {
+  const hex = crypto.createHash('sha256').update(gguf).digest('hex');
+  const blob = path.join(root, 'blobs', `sha256-${hex}`);
+  fs.mkdirSync(path.dirname(blob), { recursive: true });
+  fs.symlinkSync(gguf, blob);
+  const manifest = path.join(root, 'manifests', 'registry.ollama.ai', 'library', model, tag);
+  fs.mkdirSync(path.dirname(manifest), { recursive: true });
+  fs.writeFileSync(manifest, JSON.stringify({ schemaVersion: 2, layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${hex}` }] }));
+  return blob;
+}
+
 describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () => {
   let dirs: E2eDirs | undefined;
   let server: RunningServer | undefined;
@@ -76,10 +93,12 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
     fs.writeFileSync(path.join(dirs.workspaceDir, 'notes.md'), '# Questions\n\nWhy do ice cubes float on water?\n');
     const ext = await installExtension(vsix!, dirs, { timeoutMs: 180_000 });
     assert.equal(ext.id, 'kvsteer.kvsteer');
+    makeOllamaStore(path.join(dirs.root, 'ollama'), 'smollm2', '135m', realGguf);
     server = await startServer({
       ...dirs,
       name: 'kvsteer',
       settings: { 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2 },
+      env: { OLLAMA_MODELS: path.join(dirs.root, 'ollama') },
     });
     wb = await openWorkbench(server.url, dirs.workspaceDir, { name: 'kvsteer' });
   });
@@ -140,6 +159,23 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       const unknown = await chatInputRecognises(page, '@kvsteer /nosuch', { timeoutMs: 3000 });
       assert.equal(unknown.command, false);
       await screenshot(page, 'chat');
+    });
+  });
+
+  it('picks a model from the Ollama store with "Select model…" and answers with it', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'select-model', async () => {
+      await runCommand(page, 'KV Steer: Select model…');
+      await pickQuickPickItem(page, 'smollm2:135m');
+      const question = 'Why is the sky blue?';
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      await answerInputBox(page, question);
+      const frame = await waitForAnswers(page, question);
+      // The setting names the model as Ollama does; the engine finds its blob.
+      assert.equal((await frame.locator('[data-testid="meta-model"]').textContent())?.trim(), 'ollama:smollm2:135m');
+      assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
+      assertAnswered(await sideStats(frame, 'steered'), 'steered');
+      await screenshot(page, 'select-model');
     });
   });
 });

@@ -207,6 +207,26 @@ export async function runCommand(page: Page, title: string, options: { timeoutMs
 }
 
 /**
+ * Picks the row whose label contains `label` in the quick pick a command opened
+ * (`vscode.window.showQuickPick`, whose items may arrive a moment later): waits for the row, types
+ * `label` to filter the list, clicks it.
+ */
+export async function pickQuickPickItem(page: Page, label: string, options: { timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const { input, rows } = quickInput(page);
+  const row = rows.filter({ has: page.locator('.label-name', { hasText: label }) }).first();
+  try {
+    await row.waitFor({ state: 'visible', timeout: timeoutMs });
+  } catch {
+    const shown = await rows.locator('.label-name').allTextContents().catch(() => [] as string[]);
+    throw new Error(`pickQuickPickItem: no entry "${label}" within ${timeoutMs} ms; shown: ${JSON.stringify(shown.slice(0, 10))}`);
+  }
+  await input.fill(label);
+  await row.waitFor({ state: 'visible', timeout: timeoutMs });
+  await row.click();
+}
+
+/**
  * Types `text` into the input box a command opened (`vscode.window.showInputBox`) and presses
  * Enter. Waits for an input box rather than the palette it replaces (the palette's value starts
  * with ">", an input box has no list); `prompt` (a substring of the prompt or placeholder)
