@@ -24,7 +24,7 @@ const QWEN2_REGEX =
 type Json = Record<string, unknown>;
 
 /** SentencePiece's space. */
-const SPM_SPACE = '\u2581';
+export const SPM_SPACE = '\u2581';
 const TOKEN_TYPE_NORMAL = 1;
 
 /**

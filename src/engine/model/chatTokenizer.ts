@@ -5,9 +5,7 @@
  */
 import type { PreTrainedTokenizer } from '@huggingface/transformers' with { 'resolution-mode': 'import' };
 import { KvsteerError } from '../util/errors';
-
-/** SentencePiece's space. */
-const SPM_SPACE = '\u2581';
+import { SPM_SPACE } from '../gguf/tokenizerFromGguf';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
