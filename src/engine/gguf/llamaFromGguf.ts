@@ -11,7 +11,7 @@ import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
 import { LinearWeight, linearFromGgml, permuteRows } from '../onnx/linearWeight';
 import { dequantize } from './dequantize';
 import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
-import { ggmlTypeName } from './ggmlTypes';
+import { GgmlType, ggmlTypeName } from './ggmlTypes';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2'];
 
@@ -87,9 +87,13 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
   };
   const { hiddenSize: H } = spec;
   const embd = tensor(f, 'token_embd.weight');
-  let embedding: Float32Array;
+  let embedding: LinearWeight;
   try {
-    embedding = dequantize(embd.type, readTensorBytes(f, embd), embd.elements);
+    // Q8_0 rows stay 8-bit (the graph gathers them with GatherBlockQuantized); others become f32.
+    embedding =
+      embd.type === GgmlType.Q8_0 && H % 32 === 0
+        ? linearFromGgml(embd.type, readTensorBytes(f, embd), spec.vocabSize, H)
+        : { kind: 'float', rows: spec.vocabSize, cols: H, data: dequantize(embd.type, readTensorBytes(f, embd), embd.elements) };
   } catch (e) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
   }

@@ -52,8 +52,8 @@ export interface LlamaLayerWeights {
 }
 
 export interface LlamaWeights {
-  /** Token embeddings, row-major [vocab, hidden]. */
-  embedding: Float32Array;
+  /** Token embeddings, [vocab, hidden]: f32, or 8-bit blocks without offsets (Q8_0). */
+  embedding: LinearWeight;
   layers: LlamaLayerWeights[];
   finalNorm: Float32Array;
   lmHead: LinearWeight;
@@ -102,9 +102,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   const sliceEnd = g.int64s([Number.MAX_SAFE_INTEGER]);
   const seqAxis = g.int64s([2]);
 
-  let x = g.op('Gather', [g.initializer(TensorDataType.FLOAT, [spec.vocabSize, H], w.embedding, 'model.embed_tokens.weight'), inputIds], {
-    axis: { i: 0 },
-  });
+  let x = embed(g, w.embedding, inputIds);
   // The residual stream is x + pendingAdd (+ pendingBias): each norm fuses that addition, so the
   // activation-steering input costs no extra node (it is the fused op's bias).
   let pendingAdd: string | undefined;
@@ -190,6 +188,26 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     g.output(`new_key_values.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
   }
   return g;
+}
+
+/** The rows of `ids`: a Gather of f32 rows, or GatherBlockQuantized of 8-bit rows (exact, and a quarter of the memory). */
+function embed(g: GraphBuilder, w: LinearWeight, ids: string): string {
+  const name = 'model.embed_tokens.weight';
+  if (w.kind === 'float') return g.op('Gather', [g.initializer(TensorDataType.FLOAT, [w.rows, w.cols], w.data, name), ids], { axis: { i: 0 } });
+  if (w.bits !== 8 || w.offsets) throw new Error('embedding rows must be f32 or 8-bit blocks without offsets');
+  const blocks = w.cols / NBITS_BLOCK;
+  // value = scale·(q − 128), as MatMulNBits reads the same 8-bit blocks.
+  return g.op(
+    'GatherBlockQuantized',
+    [
+      g.initializer(TensorDataType.UINT8, [w.rows, w.cols], w.packed, `${name}.qweight`),
+      ids,
+      g.initializer(TensorDataType.FLOAT, [w.rows, blocks], w.scales, `${name}.scales`),
+      g.initializer(TensorDataType.UINT8, [w.rows, blocks], new Uint8Array(w.rows * blocks).fill(0x80), `${name}.zero_points`),
+    ],
+    { gather_axis: { i: 0 }, quantize_axis: { i: 1 }, block_size: { i: NBITS_BLOCK }, bits: { i: 8 } },
+    MS,
+  );
 }
 
 /** One bias vector for a fused projection; a part without a bias contributes zeros. */
