@@ -64,6 +64,7 @@ export async function handleChatRequest(
     if (result.baseline && mode === 'compare') sink.markdown(`\n\n${stats(result.baseline)}`);
     if (result.steered) sink.markdown(`\n\n${stats(result.steered)} · vector \`${result.steered.vector}\`, c_v ${result.steered.cV}, c_k ${result.steered.cK}`);
     else if (result.baseline && mode === 'baseline') sink.markdown(`\n\n${stats(result.baseline)}`);
+    if (result.steeredError) sink.markdown(`\n\n---\n\n**No steered answer:** ${result.steeredError}`);
     const cancelled = [result.baseline, result.steered].some((r) => r?.stopReason === 'cancelled') || signal.aborted;
     if (cancelled) sink.markdown('\n\n_Cancelled._');
     return { mode, result, cancelled };

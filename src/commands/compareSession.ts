@@ -100,6 +100,10 @@ export class CompareSession {
         ),
       );
       if (result.steered) void this.panel.post({ type: 'status', text: `Steered with ${result.steered.vector}: c_v ${result.steered.cV}, c_k ${result.steered.cK}` });
+      if (result.steeredError) {
+        this.host.log.error(result.steeredError);
+        void this.panel.post({ type: 'error', side: 'steered', message: result.steeredError });
+      }
       this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token`).join('; ')}`);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);

@@ -7,9 +7,9 @@
 import type { AskRequest, AskResult } from '../engine/ask';
 import type { LoadedModel, LoadProgress, loadModel as engineLoadModel } from '../engine/model/loadModel';
 import type { SteeringVector } from '../engine/steering/steeringVector';
-import { KvsteerError } from '../engine/util/errors';
+import { KvsteerError, isKvsteerError } from '../engine/util/errors';
 import { engine } from './engine';
-import { KvsteerSettings } from '../config/settingsSchema';
+import { DEFAULT_SETTINGS, KvsteerSettings } from '../config/settingsSchema';
 import { RequestQueue } from './requestQueue';
 
 export type ServiceState = 'idle' | 'loading' | 'generating';
@@ -30,7 +30,7 @@ export interface LoadReporter {
 
 export class SteeringService {
   private model?: { key: string; loaded: LoadedModel };
-  private vectorCache?: { key: string; vector: SteeringVector };
+  private vectorCache?: { key: string; id: string; vector: SteeringVector };
   private readonly queue = new RequestQueue();
   private stateValue: ServiceState = 'idle';
   private readonly listeners = new Set<(s: ServiceState) => void>();
@@ -60,23 +60,47 @@ export class SteeringService {
     for (const l of this.listeners) l(s);
   }
 
-  /** Runs `job` when earlier requests are done, with the configured model (and vector) loaded. */
-  run<T>(settings: KvsteerSettings, opts: { needVector: boolean; onLoad?: LoadReporter; signal?: AbortSignal }, job: (m: LoadedModel, v?: SteeringVector) => Promise<T>): Promise<T> {
+  /**
+   * Runs `job` when earlier requests are done, with the configured model (and vector) loaded. With
+   * `vectorOptional`, a vector that cannot be used is passed to the job as its error instead of
+   * failing the request (a comparison still gives its baseline).
+   */
+  run<T>(
+    settings: KvsteerSettings,
+    opts: { needVector: boolean; vectorOptional?: boolean; onLoad?: LoadReporter; signal?: AbortSignal },
+    job: (m: LoadedModel, v?: SteeringVector, vectorError?: Error) => Promise<T>,
+  ): Promise<T> {
     return this.queue.run(async () => {
       try {
         if (opts.signal?.aborted) throw new KvsteerError('CANCELLED', 'the request was cancelled');
         const model = await this.ensureModel(settings, opts.onLoad, opts.signal);
-        const vector = opts.needVector ? await this.ensureVector(settings, model) : undefined;
+        let vector: SteeringVector | undefined;
+        let vectorError: Error | undefined;
+        if (opts.needVector) {
+          try {
+            vector = await this.ensureVector(settings, model);
+          } catch (e) {
+            if (!opts.vectorOptional || !isKvsteerError(e)) throw e;
+            vectorError = e;
+          }
+        }
         this.setState('generating');
-        return await job(model, vector);
+        return await job(model, vector, vectorError);
       } finally {
         this.setState('idle');
       }
     });
   }
 
-  /** The main job for the webview and the chat participant. */
-  ask(settings: KvsteerSettings, req: Omit<AskRequest, 'vector' | 'strength' | 'offsetToken' | 'maxNewTokens' | 'decoding'> & { cV?: number }, onLoad?: LoadReporter): Promise<AskResult & { vectorId?: string }> {
+  /**
+   * The main job for the webview and the chat participant. A comparison whose vector cannot be used
+   * (none fits the model) still answers the baseline, and says why the steered side is missing.
+   */
+  ask(
+    settings: KvsteerSettings,
+    req: Omit<AskRequest, 'vector' | 'strength' | 'offsetToken' | 'maxNewTokens' | 'decoding'> & { cV?: number },
+    onLoad?: LoadReporter,
+  ): Promise<AskResult & { vectorId?: string; steeredError?: string }> {
     const needVector = req.mode !== 'baseline';
     const t0 = performance.now();
     const cold = !this.model;
@@ -88,12 +112,13 @@ export class SteeringService {
       }
       req.onToken?.(side, e);
     };
-    return this.run(settings, { needVector, onLoad, signal: req.signal }, async (model, vector) => {
+    return this.run(settings, { needVector, vectorOptional: req.mode === 'compare', onLoad, signal: req.signal }, async (model, vector, vectorError) => {
       const strength = vector
         ? { cK: settings.cK ?? vector.meta.recommended.cK, cV: req.cV ?? settings.cV ?? vector.meta.recommended.cV, layers: settings.layers }
         : undefined;
-      const result = await (await engine()).ask(model, { ...req, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition });
-      return { ...result, vectorId: vector ? settings.vector : undefined };
+      const mode = vectorError ? 'baseline' : req.mode;
+      const result = await (await engine()).ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition });
+      return { ...result, vectorId: vector ? this.vectorCache?.id : undefined, steeredError: vectorError?.message };
     });
   }
 
@@ -119,12 +144,27 @@ export class SteeringService {
     return loaded;
   }
 
+  /**
+   * The configured vector. When the setting still names the default vector and that one was made
+   * for another model, a vector listed for the loaded model (one the user extracted, or another
+   * shipped one) takes its place.
+   */
   private async ensureVector(settings: KvsteerSettings, model: LoadedModel): Promise<SteeringVector> {
     const key = JSON.stringify([settings.vector, this.model?.key]);
     if (this.vectorCache?.key === key) return this.vectorCache.vector;
-    const vector = (await engine()).resolveVector(settings.vector, this.deps.vectorDirs, model);
-    this.vectorCache = { key, vector };
-    this.deps.log(`Using steering vector ${settings.vector} (${vector.meta.name}, made for ${vector.meta.model.name})`);
+    const { resolveVector, findVectorForModel } = await engine();
+    let id = settings.vector;
+    let vector: SteeringVector;
+    try {
+      vector = resolveVector(settings.vector, this.deps.vectorDirs, model);
+    } catch (e) {
+      const fits = settings.vector === DEFAULT_SETTINGS.vector && isKvsteerError(e) && e.code === 'VECTOR_MISMATCH' ? findVectorForModel(this.deps.vectorDirs, model) : undefined;
+      if (!fits) throw isKvsteerError(e) ? new KvsteerError(e.code, withVectorHint(e.message), { cause: e }) : e;
+      this.deps.log(`The default vector ${settings.vector} is for another model; using ${fits.id}, which fits ${model.name}`);
+      ({ id, vector } = fits);
+    }
+    this.vectorCache = { key, id, vector };
+    this.deps.log(`Using steering vector ${id} (${vector.meta.name}, made for ${vector.meta.model.name})`);
     return vector;
   }
 
@@ -149,4 +189,9 @@ export class SteeringService {
     await this.queue.run(() => this.unloadModel());
     this.listeners.clear();
   }
+}
+
+/** Adds what the user can do about a vector that does not fit. */
+function withVectorHint(message: string): string {
+  return `${message}. Extract one for this model with "KV Steer: Extract steering vector from examples…", or choose another with "KV Steer: Select steering vector…".`;
 }

@@ -17,6 +17,7 @@ import { writeTinyRandomGguf } from '../../src/engine/model/tinyRandomModel';
 import { KvsteerError } from '../../src/engine/util/errors';
 import { fakeVector } from '../support/fakeVector';
 import { tinyGgufPath } from '../support/models';
+import { repoRoot } from '../support/paths';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-service-'));
 const vectors = path.join(dir, 'vectors');
@@ -104,6 +105,34 @@ test('a vector made for another model gives a clear message and no crash', async
   await assert.rejects(service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'steered' }), (e: unknown) => e instanceof KvsteerError && e.code === 'VECTOR_MISMATCH' && /made for tiny/.test(e.message));
   const r = await service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'baseline' });
   assert.ok(r.baseline, 'the service still answers');
+});
+
+test('a comparison whose vector does not fit still answers the baseline and says what to do', async () => {
+  // "other" (3 layers) is resident; the configured tiny vector has 2 layers.
+  const r = await service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'compare' });
+  assert.ok(r.baseline && r.baseline.tokens.length > 0);
+  assert.equal(r.steered, undefined);
+  assert.match(r.steeredError ?? '', /made for tiny.*Extract one for this model with "KV Steer: Extract steering vector from examples…"/);
+});
+
+test('when the default vector is for another model, a vector listed for the loaded model is used', async () => {
+  // The user's own vectors (one fits "other"), the test's, and the shipped ones (for SmolLM2).
+  const userVectors = path.join(dir, 'user-vectors');
+  const m = await loadModel(otherGguf, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  saveVector(path.join(userVectors, 'other.safetensors'), fakeVector(m));
+  upsertManifest(userVectors, 'other-fake', 'other.safetensors', fakeVector(m));
+  await m.dispose();
+  const withShipped = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [userVectors, vectors, path.join(repoRoot, 'vectors')], log: (l) => logs.push(l) });
+  try {
+    const r = await withShipped.ask(settings({ model: otherGguf, vector: DEFAULT_SETTINGS.vector }), { question: 'hi', mode: 'compare' });
+    assert.ok(r.steered && r.steered.tokens.length > 0, r.steeredError);
+    assert.equal(r.vectorId, 'other-fake');
+    assert.ok(logs.some((l) => /default vector smollm2-135m-reasoning is for another model; using other-fake/.test(l)));
+    // A vector the user named explicitly is never swapped: it fails with the reason instead.
+    await assert.rejects(withShipped.ask(settings({ model: otherGguf, vector: 'tiny-fake' }), { question: 'hi', mode: 'steered' }), /made for tiny/);
+  } finally {
+    await withShipped.dispose();
+  }
 });
 
 test('an unknown vector id names the known ones', async () => {
