@@ -24,12 +24,30 @@ export class ChatTokenizer {
     }
   }
 
-  /** Renders a conversation with the model's chat template. */
+  /**
+   * Renders a conversation with the model's chat template. A model whose tokenizer adds a BOS token
+   * gets exactly one at the start, whether or not its template writes it (TinyLlama's does not,
+   * Llama 3's does), as llama.cpp's chat path gives it.
+   */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
     if (!this.hasChatTemplate) {
       throw new KvsteerError('MODEL_LOAD_FAILED', 'this model has no chat template; kvsteer needs an instruction-tuned (chat) model');
     }
-    return this.tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string;
+    const text = this.tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string;
+    const bos = this.addedBos();
+    return bos && !text.startsWith(bos) ? bos + text : text;
+  }
+
+  private bos: { text?: string } | undefined;
+  /** The BOS token's text when encoding with special tokens adds it in front, else undefined. */
+  private addedBos(): string | undefined {
+    if (!this.bos) {
+      const plain = this.encode('a');
+      const special = this.tok.encode('a', { add_special_tokens: true });
+      const added = special.length === plain.length + 1 && special.slice(1).join() === plain.join();
+      this.bos = { text: added ? this.tok.decode([special[0]], { skip_special_tokens: false }) : undefined };
+    }
+    return this.bos.text;
   }
 
   /** Token ids of `text`, special-token strings parsed, nothing added (as the paper's evaluation). */

@@ -60,3 +60,36 @@ test('a steered generation at strength 0 equals the baseline from the same promp
   const pushed = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 0, cV: 8 }, maxNewTokens: 12 });
   assert.notDeepEqual(pushed.tokenIds, base.tokenIds);
 });
+
+test('a model whose tokenizer adds BOS gets exactly one at the start of a chat prompt', async () => {
+  const file = path.join(dir, 'tiny-spm-bos.gguf');
+  writeTinyRandomGguf(file, { vocabulary: 'spm', metadata: { 'tokenizer.ggml.add_bos_token': { type: 'bool', value: true } } });
+  const m = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  try {
+    const text = m.tokenizer.applyChatTemplate([{ role: 'user', content: 'the sea' }]);
+    assert.ok(text.startsWith('<s><|im_start|>'), text); // the tiny template does not write it
+    const ids = m.tokenizer.encode(text);
+    assert.equal(ids[0], 1);
+    assert.equal(ids.filter((i) => i === 1).length, 1);
+  } finally {
+    await m.dispose();
+  }
+  // A template that writes the BOS itself (as Llama 3's does) does not get a second one.
+  const own = path.join(dir, 'tiny-spm-bos-template.gguf');
+  const template = "{{ bos_token }}{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  writeTinyRandomGguf(own, {
+    vocabulary: 'spm',
+    metadata: { 'tokenizer.ggml.add_bos_token': { type: 'bool', value: true }, 'tokenizer.chat_template': { type: 'string', value: template } },
+  });
+  const m2 = await loadModel(own, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  try {
+    const ids = m2.tokenizer.encode(m2.tokenizer.applyChatTemplate([{ role: 'user', content: 'the sea' }]));
+    assert.equal(ids[0], 1);
+    assert.equal(ids.filter((i) => i === 1).length, 1);
+  } finally {
+    await m2.dispose();
+  }
+  // The default tiny model does not add BOS: its prompt is the template's text as is.
+  const plain = (await modelP).tokenizer.applyChatTemplate([{ role: 'user', content: 'the sea' }]);
+  assert.ok(plain.startsWith('<|im_start|>'), plain);
+});
