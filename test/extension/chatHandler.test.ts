@@ -6,13 +6,17 @@
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
 import { SteeringService } from '../../src/service/steeringService';
 import { handleChatRequest, ChatSink } from '../../src/chat/chatHandler';
 import { cliCacheDir } from '../../src/cli/defaultModel';
 import { repoRoot } from '../support/paths';
-import { realGguf, realModelSkip } from '../support/models';
+import { loadTinyModel, realGguf, realModelSkip } from '../support/models';
+import { fakeVector } from '../support/fakeVector';
+import { saveVector } from '../../src/engine/steering/vectorFile';
 
 const service = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
 after(() => service.dispose());
@@ -74,4 +78,16 @@ test('an error is shown in the response, not thrown', { skip: realModelSkip }, a
   assert.match(s.text, /^\*\*kvsteer could not answer:\*\* unknown steering vector "no-such-vector"/);
   const empty = await handleChatRequest({ prompt: '  ' }, sink().api, service, settings, new AbortController().signal);
   assert.equal(empty.error, 'empty prompt');
+});
+
+test('@kvsteer /compare with a vector made for another model gives the baseline and says why there is no steered answer', { skip: realModelSkip }, async () => {
+  // A vector shaped for the tiny random model (2 layers) cannot steer SmolLM2 (30 layers).
+  const tiny = await loadTinyModel();
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-chat-')), 'tiny.safetensors');
+  saveVector(file, fakeVector(tiny));
+  await tiny.dispose();
+  const { s, api } = sink();
+  const out = await handleChatRequest({ prompt: 'What is the capital of France?', command: 'compare' }, api, service, { ...settings, vector: file }, new AbortController().signal);
+  assert.ok(out.result?.baseline && !out.result.steered);
+  assert.match(s.text, /\*\*No steered answer:\*\* steering vector ".*tiny\.safetensors" was made for tiny .*Extract one for this model/);
 });
