@@ -1,6 +1,7 @@
 /**
  * Writes GGUF (version 3) files, with reference quantizers for F32, F16, Q8_0, Q4_0 and Q4_1
- * blocks and a simple one for Q4_K (min/max per sub-block, ggml's packing; not ggml's search). kvsteer uses it to build its tiny random test models through the same import path as a
+ * blocks and simple ones for Q4_K and Q6_K (plain scales per sub-block, ggml's packing; not
+ * ggml's search). kvsteer uses it to build its tiny random test models through the same import path as a
  * real GGUF, and tests use it to make deliberately broken files.
  */
 import * as fs from 'node:fs';
@@ -150,6 +151,9 @@ export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
     case GgmlType.Q4_K:
       for (let b = 0; b < n / 256; b++) quantizeQ4KBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 144, (b + 1) * 144));
       return out;
+    case GgmlType.Q6_K:
+      for (let b = 0; b < n / 256; b++) quantizeQ6KBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 210, (b + 1) * 210));
+      return out;
     default:
       throw new Error(`no quantizer for ${GgmlType[type]}`);
   }
@@ -193,6 +197,37 @@ function quantizeQ4KBlock(x: Float32Array, out: Uint8Array): void {
     for (let l = 0; l < 32; l++) q[32 * j + l] = s ? Math.max(0, Math.min(15, Math.round((x[32 * j + l] + m) / s))) : 0;
   }
   for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) out[16 + 32 * c + l] = q[64 * c + l] | (q[64 * c + 32 + l] << 4);
+}
+
+/**
+ * One Q6_K super-block (256 values → 210 bytes): 128 bytes of low nibbles, 64 of high bit pairs,
+ * 16 signed 8-bit sub-block scales, d (f16); value = d·sc·(q − 32) for each sub-block of 16.
+ */
+function quantizeQ6KBlock(x: Float32Array, out: Uint8Array): void {
+  const scale = new Float64Array(16);
+  for (let j = 0; j < 16; j++) {
+    let amax = 0;
+    for (let l = 0; l < 16; l++) amax = Math.max(amax, Math.abs(x[16 * j + l]));
+    scale[j] = amax / 31;
+  }
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const d = f16ToF32Round(Math.max(...scale) / 127);
+  dv.setUint16(208, f32ToF16(d), true);
+  const q = new Uint8Array(256);
+  for (let j = 0; j < 16; j++) {
+    const sc = d ? Math.max(-128, Math.min(127, Math.round(scale[j] / d))) : 0;
+    dv.setInt8(192 + j, sc);
+    const s = d * sc;
+    for (let l = 0; l < 16; l++) q[16 * j + l] = (s ? Math.max(-32, Math.min(31, Math.round(x[16 * j + l] / s))) : 0) + 32;
+  }
+  for (let n = 0; n < 2; n++) {
+    for (let l = 0; l < 32; l++) {
+      const [q1, q2, q3, q4] = [q[128 * n + l], q[128 * n + 32 + l], q[128 * n + 64 + l], q[128 * n + 96 + l]];
+      out[64 * n + l] = (q1 & 0xf) | ((q3 & 0xf) << 4);
+      out[64 * n + l + 32] = (q2 & 0xf) | ((q4 & 0xf) << 4);
+      out[128 + 32 * n + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6);
+    }
+  }
 }
 
 /** The value an f16 field will hold, so quantization uses the rounded scale. */

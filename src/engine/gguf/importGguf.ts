@@ -15,8 +15,8 @@ import { openGguf, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
 import { tokenizerFromGguf } from './tokenizerFromGguf';
 
-/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit). */
-export const CONVERTER_VERSION = 5;
+/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too). */
+export const CONVERTER_VERSION = 6;
 export const IMPORT_MARKER = 'kvsteer-import.json';
 
 export interface ImportProgress {

@@ -8,7 +8,7 @@
  */
 import { KvsteerError } from '../util/errors';
 import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
-import { LinearWeight, linearFromGgml, permuteRows } from '../onnx/linearWeight';
+import { LinearWeight, linearFromGgml, permuteRows, rowsFromQ6K } from '../onnx/linearWeight';
 import { dequantize } from './dequantize';
 import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
 import { GgmlType, ggmlTypeName } from './ggmlTypes';
@@ -89,11 +89,14 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
   const embd = tensor(f, 'token_embd.weight');
   let embedding: LinearWeight;
   try {
-    // Q8_0 rows stay 8-bit (the graph gathers them with GatherBlockQuantized); others become f32.
+    // Q8_0 and Q6_K rows stay 8-bit (the graph gathers them with GatherBlockQuantized); others become f32.
+    const bytes = readTensorBytes(f, embd);
     embedding =
       embd.type === GgmlType.Q8_0 && H % 32 === 0
-        ? linearFromGgml(embd.type, readTensorBytes(f, embd), spec.vocabSize, H)
-        : { kind: 'float', rows: spec.vocabSize, cols: H, data: dequantize(embd.type, readTensorBytes(f, embd), embd.elements) };
+        ? linearFromGgml(embd.type, bytes, spec.vocabSize, H)
+        : embd.type === GgmlType.Q6_K && H % 256 === 0
+          ? rowsFromQ6K(bytes, spec.vocabSize, H)
+          : { kind: 'float', rows: spec.vocabSize, cols: H, data: dequantize(embd.type, bytes, embd.elements) };
   } catch (e) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
   }

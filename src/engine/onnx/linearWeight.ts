@@ -15,7 +15,17 @@ import { KvsteerError } from '../util/errors';
 
 export type LinearWeight =
   | { kind: 'float'; rows: number; cols: number; data: Float32Array }
-  | { kind: 'nbits'; bits: 4 | 8; rows: number; cols: number; packed: Uint8Array; scales: Float32Array; offsets?: Float32Array };
+  | {
+      kind: 'nbits';
+      bits: 4 | 8;
+      rows: number;
+      cols: number;
+      packed: Uint8Array;
+      scales: Float32Array;
+      offsets?: Float32Array;
+      /** Values per scale: 32 (default), or 16 for Q6_K's sub-blocks. */
+      blockSize?: 16 | 32;
+    };
 
 export const NBITS_BLOCK = 32;
 
@@ -24,25 +34,32 @@ function packedRowBytes(w: { bits: 4 | 8; cols: number }): number {
   return (w.cols / NBITS_BLOCK) * ((NBITS_BLOCK * w.bits) / 8);
 }
 
+/** Values per scale of a packed weight. */
+export function blockLength(w: Extract<LinearWeight, { kind: 'nbits' }>): number {
+  return w.blockSize ?? NBITS_BLOCK;
+}
+
 /** The weight's dense f32 values, row-major [rows, cols] (for tests and small fallbacks). */
 export function denseValues(w: LinearWeight): Float32Array {
   if (w.kind === 'float') return w.data;
   const out = new Float32Array(w.rows * w.cols);
-  const blocksPerRow = w.cols / NBITS_BLOCK;
+  const len = blockLength(w);
+  const blocksPerRow = w.cols / len;
   const zero = w.bits === 4 ? 8 : 128;
   const rb = packedRowBytes(w);
   for (let r = 0; r < w.rows; r++) {
     for (let b = 0; b < blocksPerRow; b++) {
       const s = w.scales[r * blocksPerRow + b];
       const off = w.offsets ? w.offsets[r * blocksPerRow + b] : 0;
-      for (let e = 0; e < NBITS_BLOCK; e++) {
+      for (let e = 0; e < len; e++) {
+        const i = b * len + e; // element index within the row
         let q: number;
-        if (w.bits === 8) q = w.packed[r * rb + b * 32 + e];
+        if (w.bits === 8) q = w.packed[r * rb + i];
         else {
-          const byte = w.packed[r * rb + b * 16 + (e >> 1)];
-          q = e & 1 ? byte >> 4 : byte & 0xf;
+          const byte = w.packed[r * rb + (i >> 1)];
+          q = i & 1 ? byte >> 4 : byte & 0xf;
         }
-        out[r * w.cols + b * NBITS_BLOCK + e] = s * (q - zero) + off;
+        out[r * w.cols + i] = s * (q - zero) + off;
       }
     }
   }
@@ -122,6 +139,34 @@ function linearFromQ4K(bytes: Uint8Array, rows: number, cols: number): LinearWei
   return { kind: 'nbits', bits: 4, rows, cols, packed, scales, offsets };
 }
 
+/**
+ * Q6_K as 8-bit blocks of 16: value = (d·sc)·(q − 32) with q in 0..63 and sc a signed 8-bit
+ * scale per 16 values, i.e. q + 96 read with zero point 128 and scale d·sc (exact in f32). Used
+ * for token embeddings, which the graph gathers with GatherBlockQuantized.
+ */
+export function rowsFromQ6K(bytes: Uint8Array, rows: number, cols: number): LinearWeight {
+  const superBlocks = (rows * cols) / 256;
+  if (cols % 256 !== 0 || bytes.length < superBlocks * 210) throw new KvsteerError('GGUF_CORRUPT', `Q6_K data holds ${bytes.length} bytes, too few for ${rows * cols} values`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const packed = new Uint8Array(rows * cols);
+  const scales = new Float32Array((rows * cols) / 16);
+  for (let b = 0; b < superBlocks; b++) {
+    const o = b * 210, d = f16ToF32(dv.getUint16(o + 208, true));
+    for (let j = 0; j < 16; j++) scales[b * 16 + j] = d * dv.getInt8(o + 192 + j);
+    // ggml's layout: two halves of 128, each from 64 bytes of low nibbles and 32 of high bit pairs.
+    for (let n = 0; n < 2; n++) {
+      const ql = o + 64 * n, qh = o + 128 + 32 * n, y = b * 256 + 128 * n;
+      for (let l = 0; l < 32; l++) {
+        packed[y + l] = ((bytes[ql + l] & 0xf) | (((bytes[qh + l] >> 0) & 3) << 4)) + 96;
+        packed[y + l + 32] = ((bytes[ql + l + 32] & 0xf) | (((bytes[qh + l] >> 2) & 3) << 4)) + 96;
+        packed[y + l + 64] = ((bytes[ql + l] >> 4) | (((bytes[qh + l] >> 4) & 3) << 4)) + 96;
+        packed[y + l + 96] = ((bytes[ql + l + 32] >> 4) | (((bytes[qh + l] >> 6) & 3) << 4)) + 96;
+      }
+    }
+  }
+  return { kind: 'nbits', bits: 8, rows, cols, packed, scales, blockSize: 16 };
+}
+
 /** Returns W with its rows reordered: row r of the result is row `perm[r]` of `w`. */
 export function permuteRows(w: LinearWeight, perm: number[]): LinearWeight {
   if (w.kind === 'float') {
@@ -130,7 +175,7 @@ export function permuteRows(w: LinearWeight, perm: number[]): LinearWeight {
     return { ...w, data };
   }
   const rb = packedRowBytes(w);
-  const bpr = w.cols / NBITS_BLOCK;
+  const bpr = w.cols / blockLength(w);
   const packed = new Uint8Array(w.packed.length);
   const scales = new Float32Array(w.scales.length);
   const offsets = w.offsets ? new Float32Array(w.offsets.length) : undefined;
@@ -154,7 +199,7 @@ export function concatRows(ws: LinearWeight[]): LinearWeight | undefined {
     return { kind: 'float', rows, cols: first.cols, data };
   }
   const nb = ws as Extract<LinearWeight, { kind: 'nbits' }>[];
-  if (!nb.every((w) => w.bits === first.bits && !!w.offsets === !!first.offsets)) return undefined;
+  if (!nb.every((w) => w.bits === first.bits && !!w.offsets === !!first.offsets && blockLength(w) === blockLength(first))) return undefined;
   const cat = <T extends Uint8Array | Float32Array>(parts: T[], make: (n: number) => T): T => {
     const out = make(parts.reduce((a, p) => a + p.length, 0));
     let at = 0;
@@ -169,5 +214,6 @@ export function concatRows(ws: LinearWeight[]): LinearWeight | undefined {
     packed: cat(nb.map((w) => w.packed), (n) => new Uint8Array(n)),
     scales: cat(nb.map((w) => w.scales), (n) => new Float32Array(n)),
     offsets: first.offsets ? cat(nb.map((w) => w.offsets!), (n) => new Float32Array(n)) : undefined,
+    blockSize: first.blockSize,
   };
 }

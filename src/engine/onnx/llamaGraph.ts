@@ -12,7 +12,7 @@
  */
 import { GraphBuilder } from './graphBuilder';
 import { TensorDataType } from './onnxProto';
-import { LinearWeight, NBITS_BLOCK, concatRows, denseValues } from './linearWeight';
+import { LinearWeight, NBITS_BLOCK, blockLength, concatRows, denseValues } from './linearWeight';
 
 export interface LlamaSpec {
   /** GGUF architecture the weights came from ('llama' or 'qwen2'); the graph is the same. */
@@ -190,12 +190,16 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   return g;
 }
 
-/** The rows of `ids`: a Gather of f32 rows, or GatherBlockQuantized of 8-bit rows (exact, and a quarter of the memory). */
+/**
+ * The rows of `ids`: a Gather of f32 rows, or GatherBlockQuantized of 8-bit rows (Q8_0 blocks of
+ * 32, Q6_K blocks of 16; exact, and about a quarter of the memory).
+ */
 function embed(g: GraphBuilder, w: LinearWeight, ids: string): string {
   const name = 'model.embed_tokens.weight';
   if (w.kind === 'float') return g.op('Gather', [g.initializer(TensorDataType.FLOAT, [w.rows, w.cols], w.data, name), ids], { axis: { i: 0 } });
   if (w.bits !== 8 || w.offsets) throw new Error('embedding rows must be f32 or 8-bit blocks without offsets');
-  const blocks = w.cols / NBITS_BLOCK;
+  const len = blockLength(w);
+  const blocks = w.cols / len;
   // value = scale·(q − 128), as MatMulNBits reads the same 8-bit blocks.
   return g.op(
     'GatherBlockQuantized',
@@ -205,7 +209,7 @@ function embed(g: GraphBuilder, w: LinearWeight, ids: string): string {
       g.initializer(TensorDataType.FLOAT, [w.rows, blocks], w.scales, `${name}.scales`),
       g.initializer(TensorDataType.UINT8, [w.rows, blocks], new Uint8Array(w.rows * blocks).fill(0x80), `${name}.zero_points`),
     ],
-    { gather_axis: { i: 0 }, quantize_axis: { i: 1 }, block_size: { i: NBITS_BLOCK }, bits: { i: 8 } },
+    { gather_axis: { i: 0 }, quantize_axis: { i: 1 }, block_size: { i: len }, bits: { i: 8 } },
     MS,
   );
 }
@@ -228,6 +232,7 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
     for (let r = 0; r < w.rows; r++) for (let c = 0; c < w.cols; c++) wt[c * w.rows + r] = w.data[r * w.cols + c];
     return g.op('MatMul', [x, g.initializer(TensorDataType.FLOAT, [w.cols, w.rows], wt, `${name}.weight`)]);
   }
+  if (blockLength(w) !== NBITS_BLOCK) throw new Error(`${name}: MatMulNBits weights here are blocks of ${NBITS_BLOCK}`);
   const blocks = w.cols / NBITS_BLOCK;
   const blob = (NBITS_BLOCK * w.bits) / 8;
   // Explicit zero points equal to the defaults (8 or 128): ONNX Runtime's fast kernels

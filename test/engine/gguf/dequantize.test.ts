@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { dequantize } from '../../../src/engine/gguf/dequantize';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
 import { quantize } from '../../../src/engine/gguf/ggufWriter';
-import { denseValues, linearFromGgml } from '../../../src/engine/onnx/linearWeight';
+import { denseValues, linearFromGgml, rowsFromQ6K } from '../../../src/engine/onnx/linearWeight';
 import { repoRoot } from '../../support/paths';
 import { KvsteerError } from '../../../src/engine/util/errors';
 
@@ -55,9 +55,18 @@ test("Q4_K blocks made by gguf-py, repacked for MatMulNBits, hold gguf-py's valu
   for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
 });
 
+test("Q6_K blocks made by gguf-py, as 8-bit blocks of 16, hold gguf-py's values", () => {
+  const c = fixture.cases.find((x) => x.type === GgmlType.Q6_K)!;
+  const bytes = new Uint8Array(Buffer.from(c.bytes, 'base64'));
+  const rows = rowsFromQ6K(bytes, c.elements / 256, 256);
+  assert.equal(rows.kind === 'nbits' && rows.blockSize, 16);
+  const dense = denseValues(rows);
+  for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
+});
+
 test('reference quantizers round-trip within one quantization step', () => {
   const v = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
-  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.F16, 0.001]] as const) {
+  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.Q6_K, 0.05], [GgmlType.F16, 0.001]] as const) {
     const back = dequantize(type, quantize(type, v), v.length);
     for (let i = 0; i < v.length; i++) assert.ok(Math.abs(back[i] - v[i]) <= tol, `${GgmlType[type]}[${i}]`);
   }

@@ -1,7 +1,8 @@
 /**
  * Q4_K weights (the bulk of llama.cpp's Q4_K_M files) stay 4-bit in the imported graph and are
  * applied exactly: a tiny random model with Q4_K blocks against the independent reference forward,
- * and a graph well under half the size of the same model with f32 blocks.
+ * and a graph well under half the size of the same model with f32 blocks. Q6_K token embeddings
+ * are gathered from 8-bit blocks, exactly.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -43,4 +44,22 @@ test('Q4_K blocks stay 4-bit in the imported graph', async () => {
   await twin.dispose();
   // Blocks are ~80% of the f32 graph here (the rest: f32 embedding, head and RoPE tables).
   assert.ok(q4k < 0.4 * f32, `Q4_K graph ${q4k} bytes, the same model with f32 blocks ${f32}`);
+});
+
+test('a Q6_K token embedding is gathered as 8-bit blocks of 16, exactly', async () => {
+  const file = path.join(dir, 'tiny-q6k-embd.gguf');
+  writeTinyRandomGguf(file, { matrixType: GgmlType.F32, embeddingType: GgmlType.Q6_K, size, seed: 11 });
+  const m = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  try {
+    const f = openGguf(file);
+    assert.equal(f.tensors.get('token_embd.weight')!.type, GgmlType.Q6_K);
+    const ref = new ReferenceLlama(f).forward(tokens);
+    const r = await m.backend.forward({ tokens, cache: m.backend.emptyCache(), logitsToKeep: tokens.length });
+    const scale = Math.max(1, ...Array.from(ref.logits, Math.abs));
+    assert.ok(maxAbsDiff(r.logits, ref.logits) < 1e-5 * scale, `max |Δlogit| = ${maxAbsDiff(r.logits, ref.logits)}`);
+    const graph = fs.readFileSync(path.join(m.folder, 'onnx', 'model.onnx'));
+    assert.ok(graph.includes('GatherBlockQuantized'), 'the embedding is gathered from 8-bit blocks');
+  } finally {
+    await m.dispose();
+  }
 });
