@@ -1,10 +1,10 @@
 /**
- * `npm run bench:engine`: engine speed on the real SmolLM2 GGUF, side by side with llama.cpp
- * (node-llama-cpp) on the same file and thread count, in one run. Each side runs in its own child
- * process so its peak RSS is its own. Prints cold import, warm load, prefill and decode tokens/s,
- * peak RSS, and the decode ratio ours / llama.cpp.
+ * `npm run bench:engine`: engine speed on the real SmolLM2 GGUF (or any GGUF given with --model),
+ * side by side with llama.cpp (node-llama-cpp) on the same file, the same prompt tokens and thread
+ * count, in one run. Each side runs in its own child process so its peak RSS is its own. Prints
+ * cold import, warm load, prefill and decode tokens/s, peak RSS, and the decode ratio ours / llama.cpp.
  *
- *   npm run bench:engine -- [--threads 2] [--decode 128] [--runs 3] [--precision exact|fast]
+ *   npm run bench:engine -- [--model file.gguf|ollama:name] [--threads 2] [--decode 128] [--runs 3] [--precision exact|fast]
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,15 +15,27 @@ import { loadModel } from '../../src/engine/model/loadModel';
 import { generate } from '../../src/engine/generation/generate';
 import { ImportPrecision } from '../../src/engine/gguf/importGguf';
 import { defaultGgufPath } from '../../src/cli/defaultModel';
+import { parseModelSource } from '../../src/engine/model/modelSource';
 
 const { values } = parseArgs({
-  options: { threads: { type: 'string' }, decode: { type: 'string' }, runs: { type: 'string' }, precision: { type: 'string' }, child: { type: 'string' } },
+  options: {
+    model: { type: 'string' }, threads: { type: 'string' }, decode: { type: 'string' }, runs: { type: 'string' }, precision: { type: 'string' },
+    child: { type: 'string' }, ids: { type: 'string' },
+  },
 });
 const threads = Number(values.threads ?? 2);
 const decodeTokens = Number(values.decode ?? 128);
 const runs = Number(values.runs ?? 3);
 const precision = (values.precision ?? 'exact') as ImportPrecision;
-const gguf = defaultGgufPath();
+const gguf = ggufPath(values.model);
+
+/** The GGUF to measure: the fetched SmolLM2 by default; llama.cpp needs a GGUF, so nothing else. */
+function ggufPath(spec: string | undefined): string {
+  if (!spec) return defaultGgufPath();
+  const src = parseModelSource(spec);
+  if (src.kind !== 'gguf') throw new Error(`--model ${spec}: the benchmark compares with llama.cpp, so it needs a GGUF file (or ollama:<name>)`);
+  return src.path;
+}
 const PROMPT =
   'Summarise the following notes in a few sentences. ' +
   'The committee met on Tuesday to review the budget for the new library wing. Members agreed that the reading room needs more natural light, ' +
@@ -34,7 +46,7 @@ const PROMPT =
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface SideResult { coldImportS?: number; warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number }
+interface SideResult { coldImportS?: number; warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number; promptIds?: number[] }
 
 async function ours(): Promise<SideResult> {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-'));
@@ -55,11 +67,13 @@ async function ours(): Promise<SideResult> {
       decode.push(1000 / (res.timings.decodeMs.reduce((a, b) => a + b, 0) / res.timings.decodeMs.length));
     }
     await m.dispose();
-    return { coldImportS, warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length };
+    return { coldImportS, warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length, promptIds: ids };
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }
 }
+
+type Token = import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).Token;
 
 async function llamaCpp(): Promise<SideResult> {
   const { getLlama } = (await import('node-llama-cpp')) as typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -68,8 +82,9 @@ async function llamaCpp(): Promise<SideResult> {
   const model = await llama.loadModel({ modelPath: gguf });
   const warmLoadS = (performance.now() - t) / 1000;
   const ctx = await model.createContext({ contextSize: 2048, threads, batchSize: 512 });
-  const text = `<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n${PROMPT}<|im_end|>\n<|im_start|>assistant\n`;
-  const ids = model.tokenize(text, true);
+  // The very prompt tokens our side used (its chat template, its tokenizer).
+  const ids = JSON.parse(values.ids ?? '[]') as Token[];
+  if (!ids.length) throw new Error('llama.cpp side: no prompt ids given');
   const eos = model.tokens.eos;
   const prefill: number[] = [];
   const decode: number[] = [];
@@ -102,14 +117,15 @@ async function main(): Promise<void> {
     return;
   }
   if (!fs.existsSync(gguf)) throw new Error(`${gguf} is missing: run npm run model:fetch`);
-  const child = (which: string): SideResult => {
-    const r = spawnSync(process.execPath, [__filename, '--child', which, '--threads', String(threads), '--decode', String(decodeTokens), '--runs', String(runs), '--precision', precision], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = (which: string, extra: string[] = []): SideResult => {
+    const args = [__filename, '--child', which, '--model', gguf, '--threads', String(threads), '--decode', String(decodeTokens), '--runs', String(runs), '--precision', precision, ...extra];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status !== 0) throw new Error(`${which} benchmark failed (exit ${r.status})`);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as SideResult;
   };
   console.log(`Engine benchmark: ${path.basename(gguf)}, ${threads} threads, ${decodeTokens} decoded tokens, median of ${runs} runs, kvsteer precision ${precision}`);
   const a = child('ours');
-  const b = child('llama.cpp');
+  const b = child('llama.cpp', ['--ids', JSON.stringify(a.promptIds)]);
   const row = (label: string, x: string, y: string) => console.log(label.padEnd(24) + x.padStart(14) + y.padStart(14));
   row('', 'kvsteer', 'llama.cpp');
   row('cold import (s)', a.coldImportS!.toFixed(2), '-');
