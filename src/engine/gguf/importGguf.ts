@@ -10,10 +10,12 @@ import * as path from 'node:path';
 import { buildFolderAtomic } from '../util/atomicWrite';
 import { KvsteerError, throwIfAborted } from '../util/errors';
 import { sha256File } from '../util/fileHash';
-import { buildLlamaGraph } from '../onnx/llamaGraph';
-import { openGguf, metaString } from './ggufFile';
+import { LlamaSpec, buildLlamaGraph } from '../onnx/llamaGraph';
+import { DEQUANTIZABLE } from './dequantize';
+import { ggmlTypeName } from './ggmlTypes';
+import { GgufFile, openGguf, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
-import { tokenizerFromGguf } from './tokenizerFromGguf';
+import { GgufTokenizer, tokenizerFromGguf } from './tokenizerFromGguf';
 
 /** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too). */
 export const CONVERTER_VERSION = 6;
@@ -50,14 +52,25 @@ export interface ImportResult {
   seconds: number;
 }
 
+/**
+ * What kvsteer needs to load a GGUF, read from its header: the model spec and the tokenizer, and
+ * every tensor of a type it can decode. Throws the error naming the file and the problem.
+ */
+export function checkGgufSupported(gguf: GgufFile): { spec: LlamaSpec; tokenizer: GgufTokenizer } {
+  const spec = llamaSpecFromGguf(gguf);
+  const tokenizer = tokenizerFromGguf(gguf);
+  const bad = [...gguf.tensors.values()].find((t) => !DEQUANTIZABLE.has(t.type));
+  if (bad) throw new KvsteerError('GGUF_UNSUPPORTED', `${gguf.path}: tensor ${bad.name}: tensor type ${ggmlTypeName(bad.type)} is not supported`);
+  return { spec, tokenizer };
+}
+
 export async function importGguf(file: string, opts: ImportOptions): Promise<ImportResult> {
   const t0 = performance.now();
   const report = (stage: ImportProgress['stage'], fraction: number, message: string) => opts.onProgress?.({ stage, fraction, message });
   if (!fs.existsSync(file)) throw new KvsteerError('FILE_NOT_FOUND', `${file}: no such file`);
   // Validate the header first: a corrupt or unsupported file fails fast, before any hashing.
   const gguf = openGguf(file);
-  const spec = llamaSpecFromGguf(gguf);
-  const tokenizer = tokenizerFromGguf(gguf);
+  const { spec, tokenizer } = checkGgufSupported(gguf);
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
   const sha256 = await sha256File(file, opts.cacheDir);
   const precision = opts.precision ?? 'exact';

@@ -9,10 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openGguf } from '../gguf/ggufFile';
-import { DEQUANTIZABLE } from '../gguf/dequantize';
-import { ggmlTypeName } from '../gguf/ggmlTypes';
-import { llamaSpecFromGguf } from '../gguf/llamaFromGguf';
-import { tokenizerFromGguf } from '../gguf/tokenizerFromGguf';
+import { checkGgufSupported } from '../gguf/importGguf';
 
 export interface LocalGguf {
   /** What the user knows it by: `qwen2.5:0.5b` (Ollama) or `publisher/repo/file.gguf` (LM Studio). */
@@ -97,10 +94,7 @@ function describe(name: string, source: LocalGguf['source'], file: string): Loca
     const f = openGguf(file);
     const arch = f.metadata.get('general.architecture');
     entry.architecture = typeof arch === 'string' ? arch : undefined;
-    llamaSpecFromGguf(f);
-    tokenizerFromGguf(f);
-    const bad = [...f.tensors.values()].find((t) => !DEQUANTIZABLE.has(t.type));
-    if (bad) entry.unsupported = `tensor type ${ggmlTypeName(bad.type)} is not supported`;
+    checkGgufSupported(f);
   } catch (e) {
     // The loader's messages start with the file's path; the list already shows which file it is.
     entry.unsupported = (e as Error).message.replace(`${file}: `, '');
