@@ -111,6 +111,20 @@ function readValue(c: Cursor, type: number, file: string): GgufValue {
   }
 }
 
+/** Whether `file` starts with the GGUF magic (for files without the .gguf extension, such as Ollama's blobs). */
+export function hasGgufMagic(file: string): boolean {
+  const head = Buffer.alloc(4);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.readUInt32LE(0) === GGUF_MAGIC;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 /** Parses the header of a GGUF file; tensor data is read later with `readTensorBytes`. */
 export function openGguf(file: string): GgufFile {
   let fd: number;

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KvsteerError } from '../util/errors';
 import { ollamaModelPath } from './localModels';
+import { hasGgufMagic } from '../gguf/ggufFile';
 
 export type ModelSource =
   | { kind: 'gguf'; path: string }
@@ -37,26 +38,13 @@ export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource
   if (fs.existsSync(local)) {
     if (fs.statSync(local).isDirectory()) return { kind: 'folder', path: local };
     // Ollama stores GGUF weights as blobs named by their digest, without the extension.
-    if (startsWithGgufMagic(local)) return { kind: 'gguf', path: local };
+    if (hasGgufMagic(local)) return { kind: 'gguf', path: local };
     throw new KvsteerError('INVALID_ARGUMENT', `${local}: not a folder or a GGUF file`);
   }
   if (s.startsWith('.') || s.startsWith('/') || s.startsWith('~') || !HUB_ID.test(s)) {
     throw new KvsteerError('FILE_NOT_FOUND', `${local}: no such file or folder`);
   }
   return { kind: 'hub', id: s };
-}
-
-function startsWithGgufMagic(file: string): boolean {
-  const head = Buffer.alloc(4);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    return fs.readSync(fd, head, 0, 4, 0) === 4 && head.toString('latin1') === 'GGUF';
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
 }
 
 export function describeSource(src: ModelSource): string {
