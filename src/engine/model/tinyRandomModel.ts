@@ -24,6 +24,8 @@ export interface TinyModelOptions {
    * (SentencePiece pieces with scores and byte fallback, as Llama 2, TinyLlama, Mistral). Default 'bpe'.
    */
   vocabulary?: 'bpe' | 'spm';
+  /** The BPE merges ("left right"), which also make the merged tokens (default: 16 common English ones). */
+  merges?: string[];
   /** GGUF architecture (default 'llama'). */
   architecture?: 'llama' | 'qwen2';
   /** Hidden and feed-forward sizes (default 64 and 128; K-quants need multiples of 256). */
@@ -62,7 +64,7 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
   const H = opts.size?.hidden ?? TINY_SPEC.hidden, ff = opts.size?.ff ?? TINY_SPEC.ff;
   const headDim = H / heads;
   const layers = opts.layers ?? TINY_SPEC.layers;
-  const vocab = opts.vocabulary === 'spm' ? spmVocabulary() : bpeVocabulary();
+  const vocab = opts.vocabulary === 'spm' ? spmVocabulary() : bpeVocabulary(opts.merges);
   const { tokens } = vocab;
   const V = tokens.length;
   const mat = (rows: number, cols: number, scale: number, type: GgmlType): GgufWriteTensor['data'] => {
@@ -154,9 +156,10 @@ function pad(tokens: string[], types: number[], scores?: number[]): void {
   }
 }
 
-function bpeVocabulary() {
+export const TINY_BPE_MERGES = ['Ġ t', 'h e', 'Ġt he', 'i n', 'a n', 'e r', 'Ġ a', 'o n', 'r e', 'Ġ s', 'a t', 'e n', 'Ġ w', 'o u', 'i s', 'Ġ i'];
+
+function bpeVocabulary(merges = TINY_BPE_MERGES) {
   const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
-  const merges = ['Ġ t', 'h e', 'Ġt he', 'i n', 'a n', 'e r', 'Ġ a', 'o n', 'r e', 'Ġ s', 'a t', 'e n', 'Ġ w', 'o u', 'i s', 'Ġ i'];
   const tokens = [...specials, ...byteLevelAlphabet(), ...merges.map((m) => m.replace(' ', ''))];
   const types: number[] = tokens.map((_, i) => (i < specials.length ? CONTROL : NORMAL));
   pad(tokens, types);
