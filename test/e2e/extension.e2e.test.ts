@@ -11,13 +11,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
 import { answerInputBox, chatInputRecognises, findWebviewFrame, openFileAndSelect, openWorkbench, pickQuickPickItem, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
 import { realGguf } from '../support/models';
+import { addToOllamaStore } from '../support/ollamaStore';
 
 const vsix = process.env.KVSTEER_E2E_VSIX;
 const reason: string | false = !vsix
@@ -68,21 +68,6 @@ function assertAnswered(s: Awaited<ReturnType<typeof sideStats>>, side: string):
   assert.ok(s.totalMs > 0, `${side} total: ${s.totalMs}`);
 }
 
-/**
- * An Ollama model store holding `gguf` as model:tag, laid out as Ollama lays it out (manifest →
- * blob named by digest; the blob here is a link to the file, named by a digest of its path).
- */
-function makeOllamaStore(root: string, model: string, tag: string, gguf: string): string {
-  const hex = crypto.createHash('sha256').update(gguf).digest('hex');
-  const blob = path.join(root, 'blobs', `sha256-${hex}`);
-  fs.mkdirSync(path.dirname(blob), { recursive: true });
-  fs.symlinkSync(gguf, blob);
-  const manifest = path.join(root, 'manifests', 'registry.ollama.ai', 'library', model, tag);
-  fs.mkdirSync(path.dirname(manifest), { recursive: true });
-  fs.writeFileSync(manifest, JSON.stringify({ schemaVersion: 2, layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${hex}` }] }));
-  return blob;
-}
-
 describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () => {
   let dirs: E2eDirs | undefined;
   let server: RunningServer | undefined;
@@ -93,7 +78,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
     fs.writeFileSync(path.join(dirs.workspaceDir, 'notes.md'), '# Questions\n\nWhy do ice cubes float on water?\n');
     const ext = await installExtension(vsix!, dirs, { timeoutMs: 180_000 });
     assert.equal(ext.id, 'kvsteer.kvsteer');
-    makeOllamaStore(path.join(dirs.root, 'ollama'), 'smollm2', '135m', realGguf);
+    addToOllamaStore(path.join(dirs.root, 'ollama'), realGguf, { model: 'smollm2', tag: '135m', how: 'link' });
     server = await startServer({
       ...dirs,
       name: 'kvsteer',

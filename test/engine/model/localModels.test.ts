@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,30 +14,18 @@ import { loadModel } from '../../../src/engine/model/loadModel';
 import { parseModelSource } from '../../../src/engine/model/modelSource';
 import { spawnSync } from 'node:child_process';
 import { repoRoot } from '../../support/paths';
+import { addToOllamaStore } from '../../support/ollamaStore';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-home-'));
 const roots = defaultLocalModelRoots({}, home);
 
-/** Stores a GGUF as Ollama does: a blob named by its digest and a manifest for model:tag. */
+/** Writes a GGUF with `write` and stores it as Ollama does under ~/.ollama/models. */
 function ollamaPull(model: string, tag: string, write: (file: string) => void, namespace = 'library'): string {
   const base = path.join(home, '.ollama', 'models');
   const tmp = path.join(base, 'incoming.gguf');
   fs.mkdirSync(base, { recursive: true });
   write(tmp);
-  const hex = crypto.createHash('sha256').update(fs.readFileSync(tmp)).digest('hex');
-  const blob = path.join(base, 'blobs', `sha256-${hex}`);
-  fs.mkdirSync(path.dirname(blob), { recursive: true });
-  fs.renameSync(tmp, blob);
-  const manifest = path.join(base, 'manifests', 'registry.ollama.ai', namespace, model, tag);
-  fs.mkdirSync(path.dirname(manifest), { recursive: true });
-  fs.writeFileSync(manifest, JSON.stringify({
-    schemaVersion: 2,
-    layers: [
-      { mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${hex}`, size: fs.statSync(blob).size },
-      { mediaType: 'application/vnd.ollama.image.template', digest: `sha256:${'0'.repeat(64)}`, size: 10 },
-    ],
-  }));
-  return blob;
+  return addToOllamaStore(base, tmp, { model, tag, namespace, how: 'move' });
 }
 
 const tinyBlob = ollamaPull('tiny-smol', 'latest', (f) => writeTinyRandomGguf(f));
