@@ -1,8 +1,10 @@
 /**
  * `npm run bench:engine`: engine speed on the real SmolLM2 GGUF (or any GGUF given with --model),
  * side by side with llama.cpp (node-llama-cpp) on the same file, the same prompt tokens and thread
- * count, in one run. Each side runs in its own child process so its peak RSS is its own. Prints
- * cold import, warm load, prefill and decode tokens/s, peak RSS, and the decode ratio ours / llama.cpp.
+ * count, in one run. Each side runs in its own child process so its peak RSS is its own; the cold
+ * import runs in a third, since the garbage it leaves is freed whenever V8 gets to it, which made a
+ * process that imported and then generated peak anywhere between 570 and 880 MB. Prints cold import,
+ * warm load, prefill and decode tokens/s, peak RSS, and the decode ratio ours / llama.cpp.
  *
  *   npm run bench:engine -- [--model file.gguf|ollama:name] [--threads 2] [--decode 128] [--runs 3] [--precision exact|fast]
  */
@@ -20,7 +22,7 @@ import { parseModelSource } from '../../src/engine/model/modelSource';
 const { values } = parseArgs({
   options: {
     model: { type: 'string' }, threads: { type: 'string' }, decode: { type: 'string' }, runs: { type: 'string' }, precision: { type: 'string' },
-    child: { type: 'string' }, ids: { type: 'string' },
+    child: { type: 'string' }, ids: { type: 'string' }, cache: { type: 'string' },
   },
 });
 const threads = Number(values.threads ?? 2);
@@ -46,31 +48,31 @@ const PROMPT =
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface SideResult { coldImportS?: number; warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number; promptIds?: number[] }
+interface SideResult { warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number; promptIds?: number[] }
+interface ImportResult { coldImportS: number; peakRssMb: number }
 
-async function ours(): Promise<SideResult> {
-  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-'));
-  try {
-    let t = performance.now();
-    const cold = await loadModel(gguf, { cacheDir: cache, threads, precision });
-    const coldImportS = cold.timings.importMs / 1000;
-    await cold.dispose();
-    t = performance.now();
-    const m = await loadModel(gguf, { cacheDir: cache, threads, precision });
-    const warmLoadS = (performance.now() - t) / 1000;
-    const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: PROMPT }]));
-    const prefill: number[] = [];
-    const decode: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const res = await generate(m, { promptIds: ids, maxNewTokens: decodeTokens, ignoreEos: true });
-      prefill.push(ids.length / (res.timings.prefillMs / 1000));
-      decode.push(1000 / (res.timings.decodeMs.reduce((a, b) => a + b, 0) / res.timings.decodeMs.length));
-    }
-    await m.dispose();
-    return { coldImportS, warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length, promptIds: ids };
-  } finally {
-    fs.rmSync(cache, { recursive: true, force: true });
+/** The first load of the GGUF into an empty cache: import and load. */
+async function coldImport(cache: string): Promise<ImportResult> {
+  const m = await loadModel(gguf, { cacheDir: cache, threads, precision });
+  const coldImportS = m.timings.importMs / 1000;
+  await m.dispose();
+  return { coldImportS, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+}
+
+async function ours(cache: string): Promise<SideResult> {
+  const t = performance.now();
+  const m = await loadModel(gguf, { cacheDir: cache, threads, precision });
+  const warmLoadS = (performance.now() - t) / 1000;
+  const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: PROMPT }]));
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const res = await generate(m, { promptIds: ids, maxNewTokens: decodeTokens, ignoreEos: true });
+    prefill.push(ids.length / (res.timings.prefillMs / 1000));
+    decode.push(1000 / (res.timings.decodeMs.reduce((a, b) => a + b, 0) / res.timings.decodeMs.length));
   }
+  await m.dispose();
+  return { warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length, promptIds: ids };
 }
 
 type Token = import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).Token;
@@ -112,23 +114,32 @@ async function llamaCpp(): Promise<SideResult> {
 
 async function main(): Promise<void> {
   if (values.child) {
-    const r = values.child === 'ours' ? await ours() : await llamaCpp();
+    const cache = values.cache ?? '';
+    const r = values.child === 'import' ? await coldImport(cache) : values.child === 'ours' ? await ours(cache) : await llamaCpp();
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
   if (!fs.existsSync(gguf)) throw new Error(`${gguf} is missing: run npm run model:fetch`);
-  const child = (which: string, extra: string[] = []): SideResult => {
-    const args = [__filename, '--child', which, '--model', gguf, '--threads', String(threads), '--decode', String(decodeTokens), '--runs', String(runs), '--precision', precision, ...extra];
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-'));
+  const child = <T>(which: string, extra: string[] = []): T => {
+    const args = [__filename, '--child', which, '--model', gguf, '--threads', String(threads), '--decode', String(decodeTokens), '--runs', String(runs), '--precision', precision, '--cache', cache, ...extra];
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status !== 0) throw new Error(`${which} benchmark failed (exit ${r.status})`);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as SideResult;
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
   };
   console.log(`Engine benchmark: ${path.basename(gguf)}, ${threads} threads, ${decodeTokens} decoded tokens, median of ${runs} runs, kvsteer precision ${precision}`);
-  const a = child('ours');
-  const b = child('llama.cpp', ['--ids', JSON.stringify(a.promptIds)]);
+  let imp: ImportResult, a: SideResult;
+  try {
+    imp = child<ImportResult>('import');
+    a = child<SideResult>('ours');
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+  const b = child<SideResult>('llama.cpp', ['--ids', JSON.stringify(a.promptIds)]);
   const row = (label: string, x: string, y: string) => console.log(label.padEnd(24) + x.padStart(14) + y.padStart(14));
   row('', 'kvsteer', 'llama.cpp');
-  row('cold import (s)', a.coldImportS!.toFixed(2), '-');
+  row('cold import (s)', imp.coldImportS.toFixed(2), '-');
+  row('cold import peak (MB)', imp.peakRssMb.toFixed(0), '-');
   row('warm load (s)', a.warmLoadS.toFixed(2), b.warmLoadS.toFixed(2));
   row(`prefill (tok/s, ${a.promptTokens} tok)`, a.prefillTokS.toFixed(0), b.prefillTokS.toFixed(0));
   row('decode (tok/s)', a.decodeTokS.toFixed(1), b.decodeTokS.toFixed(1));
