@@ -74,3 +74,22 @@ test('the tokenizer built from the GGUF keeps chat special tokens whole and roun
   // BPE merges apply: " the" is one token (Ġthe).
   assert.equal(m.tokenizer.encode(' the').length, 1);
 });
+
+test('a prompt fed in chunks gives the logits, cache and hidden states of one call', async () => {
+  const m = await modelP;
+  const layers = [0, m.config.numLayers - 1];
+  const whole = await m.backend.forward({ tokens, cache: m.backend.emptyCache(), logitsToKeep: tokens.length, hiddenStateLayers: layers });
+  const chunked = m.backend.withPrefillChunk(5);
+  for (const keep of [tokens.length, 7, 1]) {
+    const r = await chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: keep, hiddenStateLayers: layers });
+    const V = m.config.vocabSize;
+    assert.equal(r.logits.length, keep * V);
+    assert.ok(maxAbsDiff(r.logits, whole.logits.subarray((tokens.length - keep) * V)) < 1e-4, `logits, keep ${keep}`);
+    assert.equal(r.cache.length, tokens.length);
+    for (let l = 0; l < m.config.numLayers; l++) {
+      assert.ok(maxAbsDiff(r.cache.layers[l].key, whole.cache.layers[l].key) < 1e-5, `keys of layer ${l}`);
+      assert.ok(maxAbsDiff(r.cache.layers[l].value, whole.cache.layers[l].value) < 1e-5, `values of layer ${l}`);
+    }
+    for (const l of layers) assert.ok(maxAbsDiff(r.hiddenStates.get(l)!, whole.hiddenStates.get(l)!) < 1e-5, `hidden states after block ${l}`);
+  }
+});
