@@ -114,33 +114,39 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number): F
         }
       }
       break;
-    case GgmlType.Q6_K:
+    case GgmlType.Q6_K: {
+      const q = new Uint8Array(256);
       for (let b = 0; b < blocks; b++) {
         const o = b * 210, d = h(o + 208);
-        let ql = o, qh = o + 128, sc = o + 192, y = b * 256;
-        for (let n = 0; n < 256; n += 128) {
-          for (let l = 0; l < 32; l++) {
-            const is = l >> 4;
-            const q1 = ((bytes[ql + l] & 0xf) | (((bytes[qh + l] >> 0) & 3) << 4)) - 32;
-            const q2 = ((bytes[ql + l + 32] & 0xf) | (((bytes[qh + l] >> 2) & 3) << 4)) - 32;
-            const q3 = ((bytes[ql + l] >> 4) | (((bytes[qh + l] >> 4) & 3) << 4)) - 32;
-            const q4 = ((bytes[ql + l + 32] >> 4) | (((bytes[qh + l] >> 6) & 3) << 4)) - 32;
-            out[y + l] = d * dv.getInt8(sc + is) * q1;
-            out[y + l + 32] = d * dv.getInt8(sc + is + 2) * q2;
-            out[y + l + 64] = d * dv.getInt8(sc + is + 4) * q3;
-            out[y + l + 96] = d * dv.getInt8(sc + is + 6) * q4;
-          }
-          y += 128; ql += 64; qh += 32; sc += 8;
-        }
+        unpackQ6K(bytes, o, q);
+        // One signed 8-bit scale per 16 values.
+        for (let i = 0; i < 256; i++) out[b * 256 + i] = d * dv.getInt8(o + 192 + (i >> 4)) * (q[i] - 32);
       }
       break;
+    }
     default:
       throw new KvsteerError('GGUF_UNSUPPORTED', `tensor type ${ggmlTypeName(type)} is not supported`);
   }
   return out;
 }
 
-/** The 6-bit scale and min of sub-block `j` in a K-quant block's 12 packed scale bytes. */
+/**
+ * The 256 six-bit values (0..63, stored value + 32) of the Q6_K super-block at byte `o`, in element
+ * order, into `q`. ggml's layout: two halves of 128, each from 64 bytes of low nibbles and 32 bytes
+ * of high bit pairs.
+ */
+export function unpackQ6K(bytes: Uint8Array, o: number, q: Uint8Array): void {
+  for (let n = 0; n < 2; n++) {
+    const ql = o + 64 * n, qh = o + 128 + 32 * n, y = 128 * n;
+    for (let l = 0; l < 32; l++) {
+      q[y + l] = (bytes[ql + l] & 0xf) | ((bytes[qh + l] & 3) << 4);
+      q[y + l + 32] = (bytes[ql + l + 32] & 0xf) | (((bytes[qh + l] >> 2) & 3) << 4);
+      q[y + l + 64] = (bytes[ql + l] >> 4) | (((bytes[qh + l] >> 4) & 3) << 4);
+      q[y + l + 96] = (bytes[ql + l + 32] >> 4) | (((bytes[qh + l] >> 6) & 3) << 4);
+    }
+  }
+}
+
 /** Sub-block j's 6-bit scale and min of a Q4_K/Q5_K super-block whose 12 packed bytes start at o. */
 export function scaleMinK4(q: Uint8Array, o: number, j: number): [number, number] {
   if (j < 4) return [q[o + j] & 63, q[o + j + 4] & 63];

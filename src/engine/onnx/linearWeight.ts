@@ -10,7 +10,7 @@
  */
 import { f16ToF32 } from '../util/half';
 import { GgmlType } from '../gguf/ggmlTypes';
-import { dequantize, scaleMinK4 } from '../gguf/dequantize';
+import { dequantize, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
 import { KvsteerError } from '../util/errors';
 
 export type LinearWeight =
@@ -153,16 +153,9 @@ export function rowsFromQ6K(bytes: Uint8Array, rows: number, cols: number): Line
   for (let b = 0; b < superBlocks; b++) {
     const o = b * 210, d = f16ToF32(dv.getUint16(o + 208, true));
     for (let j = 0; j < 16; j++) scales[b * 16 + j] = d * dv.getInt8(o + 192 + j);
-    // ggml's layout: two halves of 128, each from 64 bytes of low nibbles and 32 of high bit pairs.
-    for (let n = 0; n < 2; n++) {
-      const ql = o + 64 * n, qh = o + 128 + 32 * n, y = b * 256 + 128 * n;
-      for (let l = 0; l < 32; l++) {
-        packed[y + l] = ((bytes[ql + l] & 0xf) | (((bytes[qh + l] >> 0) & 3) << 4)) + 96;
-        packed[y + l + 32] = ((bytes[ql + l + 32] & 0xf) | (((bytes[qh + l] >> 2) & 3) << 4)) + 96;
-        packed[y + l + 64] = ((bytes[ql + l] >> 4) | (((bytes[qh + l] >> 4) & 3) << 4)) + 96;
-        packed[y + l + 96] = ((bytes[ql + l + 32] >> 4) | (((bytes[qh + l] >> 6) & 3) << 4)) + 96;
-      }
-    }
+    const q = packed.subarray(b * 256, (b + 1) * 256);
+    unpackQ6K(bytes, o, q);
+    for (let i = 0; i < 256; i++) q[i] += 96;
   }
   return { kind: 'nbits', bits: 8, rows, cols, packed, scales, blockSize: 16 };
 }

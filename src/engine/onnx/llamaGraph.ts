@@ -89,24 +89,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   const keep = g.input('num_logits_to_keep', TensorDataType.INT64, []);
 
   const [cosCache, sinCache] = ropeTables(g, spec);
-  // Positions of this call's tokens: the last S of the attention mask's length (the past cache
-  // comes first), and the causal mask among them. All past positions are visible.
-  const seqLen = g.op('Shape', [inputIds], { start: { i: 1 }, end: { i: 2 } });
-  const totalLen = g.op('Squeeze', [g.op('Shape', [mask], { start: { i: 1 }, end: { i: 2 } }), g.int64s([0])]);
-  const seqScalar = g.op('Squeeze', [seqLen, g.int64s([0])]);
-  const positions = g.op('Unsqueeze', [g.op('Range', [g.op('Sub', [totalLen, seqScalar]), totalLen, g.int64s([1], [])]), g.int64s([0])]);
-  const idx = g.op('Range', [g.int64s([0], []), seqScalar, g.int64s([1], [])]);
-  const causalMask = g.op('Where', [
-    g.op('Greater', [idx, g.op('Unsqueeze', [idx, g.int64s([1])])]),
-    g.floats([-Infinity], []),
-    g.floats([0], []),
-  ]);
-  // Shapes that view new-token scores per query head ([1, kvHeads, group, S, S]) and back.
-  const group = spec.numHeads / numKvHeads;
-  const scoreShapes = {
-    perHead: g.op('Concat', [g.int64s([1, numKvHeads, group, -1]), seqLen], { axis: { i: 0 } }),
-    grouped: g.op('Concat', [g.int64s([1, numKvHeads, -1]), seqLen], { axis: { i: 0 } }),
-  };
+  const call = attentionInputs(g, inputIds, mask, spec);
 
   let x = embed(g, w.embedding, inputIds);
   // The residual stream is x + pendingAdd (+ pendingBias): each norm fuses that addition, so the
@@ -145,7 +128,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
       k = withBias(linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy), lw.kBias, `model.layers.${l}.self_attn.k_proj.bias`);
       v = withBias(linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy), lw.vBias, `model.layers.${l}.self_attn.v_proj.bias`);
     }
-    const attn = cacheReadingAttention(g, l, q, k, v, positions, causalMask, scoreShapes, cosCache, sinCache, spec);
+    const attn = cacheReadingAttention(g, l, q, k, v, call, cosCache, sinCache, spec);
     pendingAdd = linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy);
     const h2 = norm(lw.ffnNorm, `model.layers.${l}.post_attention_layernorm.weight`);
     let gate: string, up: string;
@@ -182,6 +165,40 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   return g;
 }
 
+/** What every layer's attention takes from the call's shapes, computed once per call. */
+interface AttentionInputs {
+  /** Positions of this call's tokens, [1, S]. */
+  positions: string;
+  /** Number of cached positions before this call, [1]. */
+  pastLen: string;
+  /** [S, S]: 0 where a new token may attend to another, −∞ above the diagonal. */
+  causalMask: string;
+  /** Shapes that view new-token scores per query head ([1, kvHeads, group, S, S]) and back. */
+  scoreShapes: { perHead: string; grouped: string };
+}
+
+/**
+ * The call's tokens are the last S of the attention mask's length (the past cache comes first);
+ * all past positions are visible to them.
+ */
+function attentionInputs(g: GraphBuilder, inputIds: string, mask: string, spec: LlamaSpec): AttentionInputs {
+  const seqLen = g.op('Shape', [inputIds], { start: { i: 1 }, end: { i: 2 } });
+  const totalLen = g.op('Squeeze', [g.op('Shape', [mask], { start: { i: 1 }, end: { i: 2 } }), g.int64s([0])]);
+  const seqScalar = g.op('Squeeze', [seqLen, g.int64s([0])]);
+  const pastScalar = g.op('Sub', [totalLen, seqScalar]);
+  const idx = g.op('Range', [g.int64s([0], []), seqScalar, g.int64s([1], [])]);
+  const group = spec.numHeads / spec.numKvHeads;
+  return {
+    positions: g.op('Unsqueeze', [g.op('Range', [pastScalar, totalLen, g.int64s([1], [])]), g.int64s([0])]),
+    pastLen: g.op('Unsqueeze', [pastScalar, g.int64s([0])]),
+    causalMask: g.op('Where', [g.op('Greater', [idx, g.op('Unsqueeze', [idx, g.int64s([1])])]), g.floats([-Infinity], []), g.floats([0], [])]),
+    scoreShapes: {
+      perHead: g.op('Concat', [g.int64s([1, spec.numKvHeads, group, -1]), seqLen], { axis: { i: 0 } }),
+      grouped: g.op('Concat', [g.int64s([1, spec.numKvHeads, -1]), seqLen], { axis: { i: 0 } }),
+    },
+  };
+}
+
 /**
  * Causal attention with grouped KV heads that reads the past cache where it lies. Scores against
  * the past rows (FusedMatMul, B transposed) and against this call's rows (causally masked) are
@@ -197,16 +214,14 @@ function cacheReadingAttention(
   q: string,
   k: string,
   v: string,
-  positions: string,
-  causalMask: string,
-  scoreShapes: { perHead: string; grouped: string },
+  call: AttentionInputs,
   cos: string,
   sin: string,
   spec: LlamaSpec,
 ): string {
   const { numHeads, numKvHeads, headDim } = spec;
   if (!k) [q, k, v] = g.node('Split', [q, g.int64s([numHeads * headDim, numKvHeads * headDim, numKvHeads * headDim])], { axis: { i: -1 } }, { outputs: 3 });
-  const rope = (x: string, heads: number) => g.op('RotaryEmbedding', [x, positions, cos, sin], { interleaved: { i: 0 }, num_heads: { i: heads } }, MS);
+  const rope = (x: string, heads: number) => g.op('RotaryEmbedding', [x, call.positions, cos, sin], { interleaved: { i: 0 }, num_heads: { i: heads } }, MS);
   // [1, S, heads·D] → [1, heads, S, D]
   const toHeads = (x: string, heads: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64s([0, 0, heads, headDim])])], { perm: { ints: [0, 2, 1, 3] } });
   const newK = `new_key_values.${l}.key`;
@@ -222,11 +237,10 @@ function cacheReadingAttention(
   const scoresPast = g.op('FusedMatMul', [qg, `past_key_values.${l}.key`], { transB: { i: 1 }, alpha: scale }, MS);
   const scoresNew = g.op('FusedMatMul', [qg, newK], { transB: { i: 1 }, alpha: scale }, MS);
   // The mask [S, S] applies per query head: view the scores as [1, kvHeads, group, S, S].
-  const maskedNew = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoresNew, scoreShapes.perHead]), causalMask]), scoreShapes.grouped]);
+  const maskedNew = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoresNew, call.scoreShapes.perHead]), call.causalMask]), call.scoreShapes.grouped]);
   const probs = g.op('Softmax', [g.op('Concat', [scoresPast, maskedNew], { axis: { i: -1 } })], { axis: { i: -1 } });
-  const pastCount = g.op('Shape', [`past_key_values.${l}.key`], { start: { i: 2 }, end: { i: 3 } });
-  const probsPast = g.op('Slice', [probs, g.int64s([0]), pastCount, g.int64s([-1])]);
-  const probsNew = g.op('Slice', [probs, pastCount, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([-1])]);
+  const probsPast = g.op('Slice', [probs, g.int64s([0]), call.pastLen, g.int64s([-1])]);
+  const probsNew = g.op('Slice', [probs, call.pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([-1])]);
   const out = g.op('Add', [g.op('MatMul', [probsPast, `past_key_values.${l}.value`]), g.op('MatMul', [probsNew, newV])]);
   // [1, kvHeads, group·S, D] → [1, heads, S, D] → [1, S, heads·D]
   const perHead = g.op('Reshape', [out, g.int64s([0, numHeads, -1, headDim])]);
