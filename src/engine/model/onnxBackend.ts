@@ -49,8 +49,8 @@ export class OnnxBackend {
   readonly supportsActivationSteering: boolean;
   private readonly baseFetches: string[];
   /**
-   * Graphs built by kvsteer also output just the new cache rows (`new_key_values.*`); the cache
-   * then grows in place. Other graphs return the whole cache (`present.*`) every call.
+   * Graphs built by kvsteer output just the new cache rows (`new_key_values.*`); the cache then
+   * grows in place. Other graphs (optimum exports) return the whole cache (`present.*`) every call.
    */
   private readonly cacheOutput: 'new_key_values' | 'present';
   /** Zero residual additions, fed on every call to graphs that have the inputs. */

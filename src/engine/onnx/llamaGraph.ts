@@ -1,9 +1,13 @@
 /**
- * Builds the ONNX decoder graph of a Llama-architecture model in the layout transformers.js and
- * optimum use: inputs `input_ids`, `attention_mask`, `past_key_values.{i}.key|value`
- * ([batch_size, kv_heads, past_sequence_length, head_dim]) and `num_logits_to_keep`; outputs
- * `logits` and `present.{i}.key|value`. Keys are cached after RoPE (rotate-half) and before
- * grouped-query head repetition: the layout the steering vectors are defined in.
+ * Builds the ONNX decoder graph of a Llama-architecture model with the inputs transformers.js and
+ * optimum use: `input_ids`, `attention_mask`, `past_key_values.{i}.key|value`
+ * ([batch_size, kv_heads, past_sequence_length, head_dim]) and `num_logits_to_keep`. Outputs are
+ * `logits` and, instead of optimum's `present.{i}.key|value` (past and new rows together), only
+ * this call's rows, `new_key_values.{i}.key|value`: the engine appends them to its cache. ONNX
+ * Runtime computes every graph output whether fetched or not, and the present.* copies cost
+ * ~1 ms per step at 128 cached tokens and ~4 ms at 1000 on SmolLM2-135M (measured side by side).
+ * Keys are cached after RoPE (rotate-half) and before grouped-query head repetition: the layout
+ * the steering vectors are defined in.
  *
  * Extras for activation steering (CAA): `activation_add.{l}` inputs ([hidden]; fed zeros when not
  * steering) added to the residual stream after block l at every position, and `hidden_states.{l}`
@@ -157,8 +161,6 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   g.node('Identity', [linear(g, last, head, 'lm_head', headLevel)], {}, { outputs: ['logits'] });
   g.output('logits', TensorDataType.FLOAT, ['batch_size', 'logits_length', spec.vocabSize]);
   for (let l = 0; l < spec.numLayers; l++) {
-    g.output(`present.${l}.key`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
-    g.output(`present.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
     g.output(`new_key_values.${l}.key`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
     g.output(`new_key_values.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
   }
@@ -207,8 +209,9 @@ function attentionInputs(g: GraphBuilder, inputIds: string, mask: string, spec: 
  * made a decode step cost ~17 ms more at 1000 cached tokens on SmolLM2-135M. The price is more
  * nodes per layer: below ~250 cached tokens a step is ~2 ms slower than with GroupQueryAttention,
  * from ~500 on it is faster (measured side by side; see CHANGELOG). RoPE is ONNX Runtime's
- * RotaryEmbedding, the kernel GroupQueryAttention runs inside. present.* stays available as a
- * Concat: the engine fetches only new_key_values.*, and a graph without present.* measured no faster.
+ * RotaryEmbedding, the kernel GroupQueryAttention runs inside. Wrapping GroupQueryAttention and
+ * this in an `If` per layer, to pick by length, measured no faster at short contexts: each `If`
+ * cost ~35 µs per step (ONNX Runtime profile), as much as the fused kernel saves.
  */
 function cacheReadingAttention(
   g: GraphBuilder,
@@ -230,9 +233,6 @@ function cacheReadingAttention(
   const newV = `new_key_values.${l}.value`;
   g.node('Identity', [toHeads(rope(k, numKvHeads), numKvHeads)], {}, { outputs: [newK] });
   g.node('Identity', [toHeads(v, numKvHeads)], {}, { outputs: [newV] });
-  for (const which of ['key', 'value'] as const) {
-    g.node('Concat', [`past_key_values.${l}.${which}`, which === 'key' ? newK : newV], { axis: { i: 2 } }, { outputs: [`present.${l}.${which}`] });
-  }
   // Query heads of one KV head side by side: [1, kvHeads, group·S, D] (query head h uses KV head h / group).
   const qg = g.op('Reshape', [toHeads(rope(q, numHeads), numHeads), g.int64s([0, numKvHeads, -1, headDim])]);
   const scale = { f: 1 / Math.sqrt(headDim) };
