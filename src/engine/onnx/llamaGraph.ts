@@ -7,7 +7,8 @@
  * Runtime computes every graph output whether fetched or not, and the present.* copies cost
  * ~1 ms per step at 128 cached tokens and ~4 ms at 1000 on SmolLM2-135M (measured side by side).
  * Keys are cached after RoPE (rotate-half) and before grouped-query head repetition: the layout
- * the steering vectors are defined in.
+ * the steering vectors are defined in. `cacheOutputs: 'present'` builds optimum's outputs instead,
+ * as hub models have them (tests use it to check the engine's path for those).
  *
  * Extras for activation steering (CAA): `activation_add.{l}` inputs ([hidden]; fed zeros when not
  * steering) added to the residual stream after block l at every position, and `hidden_states.{l}`
@@ -72,6 +73,8 @@ export interface LlamaGraphOptions {
    * MatMul. Default 4: 8-bit weights at level 0 hit a very slow kernel.
    */
   headAccuracyLevel?: number | 'f32';
+  /** 'new_key_values' (default): this call's cache rows; 'present': past and new rows, as optimum. */
+  cacheOutputs?: 'new_key_values' | 'present';
 }
 
 const MS = 'com.microsoft';
@@ -161,8 +164,14 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   g.node('Identity', [linear(g, last, head, 'lm_head', headLevel)], {}, { outputs: ['logits'] });
   g.output('logits', TensorDataType.FLOAT, ['batch_size', 'logits_length', spec.vocabSize]);
   for (let l = 0; l < spec.numLayers; l++) {
-    g.output(`new_key_values.${l}.key`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
-    g.output(`new_key_values.${l}.value`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
+    for (const which of ['key', 'value'] as const) {
+      if (opts.cacheOutputs === 'present') {
+        g.node('Concat', [`past_key_values.${l}.${which}`, `new_key_values.${l}.${which}`], { axis: { i: 2 } }, { outputs: [`present.${l}.${which}`] });
+        g.output(`present.${l}.${which}`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'total_sequence_length', headDim]);
+      } else {
+        g.output(`new_key_values.${l}.${which}`, TensorDataType.FLOAT, ['batch_size', numKvHeads, 'sequence_length', headDim]);
+      }
+    }
   }
   return g;
 }
