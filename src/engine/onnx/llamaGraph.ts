@@ -16,7 +16,7 @@
  */
 import { GraphBuilder } from './graphBuilder';
 import { TensorDataType } from './onnxProto';
-import { LinearWeight, NBITS_BLOCK, blockLength, concatRows, denseValues } from './linearWeight';
+import { LinearWeight, blockLength, concatRows, denseValues, splitEightBit, zeroPoint } from './linearWeight';
 
 export interface LlamaSpec {
   /** GGUF architecture the weights came from ('llama' or 'qwen2'); the graph is the same. */
@@ -69,8 +69,9 @@ export interface LlamaGraphOptions {
   /** MatMulNBits accuracy_level in the blocks (0 = f32 math, 4 = int8 activations). Default 0. */
   accuracyLevel?: number;
   /**
-   * The vocabulary projection: a MatMulNBits accuracy_level, or 'f32' to decode it to an exact f32
-   * MatMul. Default 4: 8-bit weights at level 0 hit a very slow kernel.
+   * The vocabulary projection: a MatMulNBits accuracy_level, or 'f32' for f32 arithmetic on its exact
+   * values (8-bit blocks as two 4-bit MatMulNBits, anything else as an f32 MatMul). Default 4:
+   * 8-bit weights at level 0 hit a very slow kernel.
    */
   headAccuracyLevel?: number | 'f32';
   /** 'new_key_values' (default): this call's cache rows; 'present': past and new rows, as optimum. */
@@ -159,9 +160,13 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   // Only the last `num_logits_to_keep` positions go through the vocabulary projection.
   const start = g.op('Neg', [g.op('Reshape', [keep, g.int64s([1])])]);
   const last = g.op('Slice', [final, start, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]);
-  const head = opts.headAccuracyLevel === 'f32' ? { kind: 'float' as const, rows: w.lmHead.rows, cols: w.lmHead.cols, data: denseValues(w.lmHead) } : w.lmHead;
-  const headLevel = typeof opts.headAccuracyLevel === 'number' ? opts.headAccuracyLevel : 4;
-  g.node('Identity', [linear(g, last, head, 'lm_head', headLevel)], {}, { outputs: ['logits'] });
+  let logits: string;
+  if (opts.headAccuracyLevel !== 'f32') logits = linear(g, last, w.lmHead, 'lm_head', opts.headAccuracyLevel ?? 4);
+  else if (w.lmHead.kind === 'nbits' && w.lmHead.bits === 8) {
+    const [hi, lo] = splitEightBit(w.lmHead);
+    logits = g.op('Add', [linear(g, last, hi, 'lm_head.high', 0), linear(g, last, lo, 'lm_head.low', 0)]);
+  } else logits = linear(g, last, { kind: 'float', rows: w.lmHead.rows, cols: w.lmHead.cols, data: denseValues(w.lmHead) }, 'lm_head', 0);
+  g.node('Identity', [logits], {}, { outputs: ['logits'] });
   g.output('logits', TensorDataType.FLOAT, ['batch_size', 'logits_length', spec.vocabSize]);
   for (let l = 0; l < spec.numLayers; l++) {
     for (const which of ['key', 'value'] as const) {
@@ -300,26 +305,27 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
     for (let r = 0; r < w.rows; r++) for (let c = 0; c < w.cols; c++) wt[c * w.rows + r] = w.data[r * w.cols + c];
     return g.op('MatMul', [x, g.initializer(TensorDataType.FLOAT, [w.cols, w.rows], wt, `${name}.weight`)]);
   }
-  if (blockLength(w) !== NBITS_BLOCK) throw new Error(`${name}: MatMulNBits weights here are blocks of ${NBITS_BLOCK}`);
-  const blocks = w.cols / NBITS_BLOCK;
-  const blob = (NBITS_BLOCK * w.bits) / 8;
-  // Explicit zero points equal to the defaults (8 or 128): ONNX Runtime's fast kernels
+  const len = blockLength(w);
+  const blocks = w.cols / len;
+  const blob = (len * w.bits) / 8;
+  // Explicit zero points (even when equal to the defaults, 8 or 128): ONNX Runtime's fast kernels
   // need them present (without, 8-bit weights take a path ~100x slower).
   const zpBytes = w.bits === 4 ? Math.ceil(blocks / 2) : blocks;
+  const zp = zeroPoint(w);
   const y = g.op(
     'MatMulNBits',
     [
       x,
       g.initializer(TensorDataType.UINT8, [w.rows, blocks, blob], w.packed, `${name}.qweight`),
       g.initializer(TensorDataType.FLOAT, [w.rows * blocks], w.scales, `${name}.scales`),
-      g.initializer(TensorDataType.UINT8, [w.rows * zpBytes], new Uint8Array(w.rows * zpBytes).fill(w.bits === 4 ? 0x88 : 0x80), `${name}.zero_points`),
+      g.initializer(TensorDataType.UINT8, [w.rows * zpBytes], new Uint8Array(w.rows * zpBytes).fill(w.bits === 4 ? zp | (zp << 4) : zp), `${name}.zero_points`),
     ],
-    { K: { i: w.cols }, N: { i: w.rows }, bits: { i: w.bits }, block_size: { i: NBITS_BLOCK }, accuracy_level: { i: accuracyLevel } },
+    { K: { i: w.cols }, N: { i: w.rows }, bits: { i: w.bits }, block_size: { i: len }, accuracy_level: { i: accuracyLevel } },
     MS,
   );
   if (!w.offsets) return y;
   // Per-block offsets: Σ_b (Σ_{k∈b} x_k)·offset[n, b], one small MatMul over block sums.
-  const blockSums = g.op('ReduceSum', [g.op('Reshape', [x, g.int64s([0, 0, blocks, NBITS_BLOCK])]), g.int64s([-1])], { keepdims: { i: 0 } });
+  const blockSums = g.op('ReduceSum', [g.op('Reshape', [x, g.int64s([0, 0, blocks, len])]), g.int64s([-1])], { keepdims: { i: 0 } });
   const offT = new Float32Array(blocks * w.rows); // [blocks, N]
   for (let r = 0; r < w.rows; r++) for (let b = 0; b < blocks; b++) offT[b * w.rows + r] = w.offsets[r * blocks + b];
   return g.op('Add', [y, g.op('MatMul', [blockSums, g.initializer(TensorDataType.FLOAT, [blocks, w.rows], offT, `${name}.block_offsets`)])]);

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { dequantize } from '../../../src/engine/gguf/dequantize';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
 import { quantize } from '../../../src/engine/gguf/ggufWriter';
-import { denseValues, linearFromGgml, rowsFromQ6K } from '../../../src/engine/onnx/linearWeight';
+import { LinearWeight, denseValues, linearFromGgml, rowsFromQ6K, splitEightBit } from '../../../src/engine/onnx/linearWeight';
 import { repoRoot } from '../../support/paths';
 import { KvsteerError } from '../../../src/engine/util/errors';
 
@@ -62,6 +62,27 @@ test("Q6_K blocks made by gguf-py, as 8-bit blocks of 16, hold gguf-py's values"
   assert.equal(rows.kind === 'nbits' && rows.blockSize, 16);
   const dense = denseValues(rows);
   for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
+});
+
+test('an 8-bit weight split into two 4-bit ones sums to its values exactly (Q8_0 blocks of 32, Q6_K blocks of 16)', () => {
+  const q8 = fixture.cases.find((x) => x.type === GgmlType.Q8_0)!;
+  const q6 = fixture.cases.find((x) => x.type === GgmlType.Q6_K)!;
+  const q8w = linearFromGgml(GgmlType.Q8_0, new Uint8Array(Buffer.from(q8.bytes, 'base64')), q8.elements / 32, 32);
+  const q6w = rowsFromQ6K(new Uint8Array(Buffer.from(q6.bytes, 'base64')), q6.elements / 256, 256);
+  // Every stored byte value, the extremes included, in one row of 256.
+  const all: LinearWeight = { kind: 'nbits', bits: 8, rows: 1, cols: 256, packed: Uint8Array.from({ length: 256 }, (_, i) => i), scales: Float32Array.from({ length: 8 }, (_, b) => (3 * (b + 1)) / 1024) };
+  for (const w of [q8w, q6w, all]) {
+    assert.ok(w.kind === 'nbits' && w.bits === 8);
+    const len = w.blockSize ?? 32;
+    const [hi, lo] = splitEightBit(w);
+    assert.ok(hi.kind === 'nbits' && hi.bits === 4 && lo.kind === 'nbits' && lo.bits === 4);
+    const h = denseValues(hi), l = denseValues(lo);
+    for (let i = 0; i < h.length; i++) {
+      // The value the block stores, in exact (double) arithmetic: scale · (u − 128).
+      const exact: number = w.scales[Math.floor(i / len)] * (w.packed[i] - 128);
+      assert.ok(h[i] + l[i] === exact, `index ${i}: ${h[i]} + ${l[i]} vs ${exact}`);
+    }
+  }
 });
 
 test('reference quantizers round-trip within one quantization step', () => {
