@@ -1,8 +1,9 @@
 /**
- * `npm run bench:quant`: what keeping Q4_K blocks packed buys, side by side in one run. The same
- * random weights, written once with Q4_K blocks and once with F32 blocks (a synthetic model of
- * 12 layers, hidden 1024, feed-forward 2816: about 140M block weights), are imported and decoded
- * from the same prompt; the script prints each graph's size and the median decode ms/token.
+ * `npm run bench:quant`: what keeping Q4_K and Q8_0 blocks packed buys, side by side in one run.
+ * The same random weights, written with Q4_K, Q8_0 and F32 blocks (a synthetic model of 12
+ * layers, hidden 1024, feed-forward 2816: about 140M block weights), are imported at the default
+ * (exact) precision and decoded from the same prompt; the script prints each graph's size and the
+ * median decode ms/token.
  *
  *   npm run bench:quant -- [--runs 3] [--decode 64] [--threads 2]
  */
@@ -25,9 +26,9 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-quant-'));
   try {
     const rows: { type: string; mb: number; msPerToken: number }[] = [];
-    for (const type of [GgmlType.Q4_K, GgmlType.F32]) {
+    for (const type of [GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.F32]) {
       const file = path.join(dir, `${GgmlType[type]}.gguf`);
-      // Same seed: the F32 file holds other values than the Q4_K one decodes to, but the same shapes.
+      // Same seed: each file holds the values its type can store, in the same shapes.
       writeTinyRandomGguf(file, { matrixType: type, size: { hidden: 1024, ff: 2816 }, layers: 12 });
       const m = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads });
       const onnx = path.join(m.folder, 'onnx');
@@ -41,8 +42,8 @@ async function main(): Promise<void> {
     }
     console.log(`blocks | graph MB | decode ms/token (median of ${runs}, ${decode} tokens, ${threads} threads)`);
     for (const r of rows) console.log(`${r.type.padEnd(6)} | ${r.mb.toFixed(1).padStart(8)} | ${r.msPerToken.toFixed(2)}`);
-    const [q, f] = rows;
-    console.log(`Q4_K / F32: graph size ${(q.mb / f.mb).toFixed(2)}×, decode time ${(q.msPerToken / f.msPerToken).toFixed(2)}×`);
+    const f = rows[rows.length - 1];
+    for (const q of rows.slice(0, -1)) console.log(`${q.type} / F32: graph size ${(q.mb / f.mb).toFixed(2)}×, decode time ${(q.msPerToken / f.msPerToken).toFixed(2)}×`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@ import { GgufFile, openGguf, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
 import { GgufTokenizer, tokenizerFromGguf } from './tokenizerFromGguf';
 
-/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs, 8-bit exact head as two 4-bit MatMulNBits). */
+/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs, exact 8-bit weights as two 4-bit MatMulNBits). */
 export const CONVERTER_VERSION = 8;
 export const IMPORT_MARKER = 'kvsteer-import.json';
 
@@ -29,10 +29,10 @@ export interface ImportProgress {
 }
 
 /**
- * How the graph does its arithmetic. 'exact': f32 activations and an f32 vocabulary projection,
- * the model's stored weights applied exactly (checked against an independent reference forward).
- * 'fast': int8-quantised activations in every block matmul and the head (like llama.cpp's CPU
- * path, not bit-identical to it), about 1.7x faster decoding, slightly different logits.
+ * How the graph does its arithmetic. 'exact': f32 activations in every matmul, the vocabulary
+ * projection included, on the model's stored weights exactly (checked against an independent
+ * reference forward). 'fast': int8-quantised activations in every block matmul and the head (like
+ * llama.cpp's CPU path, not bit-identical to it): faster decoding, slightly different logits.
  */
 export type ImportPrecision = 'exact' | 'fast';
 
@@ -90,7 +90,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     const graph = buildLlamaGraph(
       spec,
       weights,
-      precision === 'exact' ? { accuracyLevel: 0, headAccuracyLevel: 'f32' } : { accuracyLevel: 4, headAccuracyLevel: 4 },
+      { accuracyLevel: precision === 'exact' ? 0 : 4 },
     );
     fs.mkdirSync(path.join(tmp, 'onnx'));
     graph.save(path.join(tmp, 'onnx'), 'model.onnx', { source: path.basename(file), sha256 });

@@ -16,7 +16,7 @@
  */
 import { GraphBuilder } from './graphBuilder';
 import { TensorDataType } from './onnxProto';
-import { LinearWeight, blockLength, concatRows, denseValues, splitEightBit, zeroPoint } from './linearWeight';
+import { LinearWeight, blockLength, concatRows, splitEightBit, zeroPoint } from './linearWeight';
 
 export interface LlamaSpec {
   /** GGUF architecture the weights came from ('llama' or 'qwen2'); the graph is the same. */
@@ -66,14 +66,11 @@ export interface LlamaWeights {
 export interface LlamaGraphOptions {
   /** Add `activation_add.{l}` inputs and `hidden_states.{l}` outputs (for CAA). Default true. */
   activationSteering?: boolean;
-  /** MatMulNBits accuracy_level in the blocks (0 = f32 math, 4 = int8 activations). Default 0. */
-  accuracyLevel?: number;
   /**
-   * The vocabulary projection: a MatMulNBits accuracy_level, or 'f32' for f32 arithmetic on its exact
-   * values (8-bit blocks as two 4-bit MatMulNBits, anything else as an f32 MatMul). Default 4:
-   * 8-bit weights at level 0 hit a very slow kernel.
+   * MatMulNBits accuracy_level of every packed weight, the vocabulary projection included: 0 = f32
+   * arithmetic on the exact stored values (default), 4 = int8-quantised activations.
    */
-  headAccuracyLevel?: number | 'f32';
+  accuracyLevel?: number;
   /** 'new_key_values' (default): this call's cache rows; 'present': past and new rows, as optimum. */
   cacheOutputs?: 'new_key_values' | 'present';
 }
@@ -160,13 +157,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   // Only the last `num_logits_to_keep` positions go through the vocabulary projection.
   const start = g.op('Neg', [g.op('Reshape', [keep, g.int64s([1])])]);
   const last = g.op('Slice', [final, start, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]);
-  let logits: string;
-  if (opts.headAccuracyLevel !== 'f32') logits = linear(g, last, w.lmHead, 'lm_head', opts.headAccuracyLevel ?? 4);
-  else if (w.lmHead.kind === 'nbits' && w.lmHead.bits === 8) {
-    const [hi, lo] = splitEightBit(w.lmHead);
-    logits = g.op('Add', [linear(g, last, hi, 'lm_head.high', 0), linear(g, last, lo, 'lm_head.low', 0)]);
-  } else logits = linear(g, last, { kind: 'float', rows: w.lmHead.rows, cols: w.lmHead.cols, data: denseValues(w.lmHead) }, 'lm_head', 0);
-  g.node('Identity', [logits], {}, { outputs: ['logits'] });
+  g.node('Identity', [linear(g, last, w.lmHead, 'lm_head', accuracy)], {}, { outputs: ['logits'] });
   g.output('logits', TensorDataType.FLOAT, ['batch_size', 'logits_length', spec.vocabSize]);
   for (let l = 0; l < spec.numLayers; l++) {
     for (const which of ['key', 'value'] as const) {
@@ -304,6 +295,13 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
     const wt = new Float32Array(w.rows * w.cols); // MatMul wants [K, N]
     for (let r = 0; r < w.rows; r++) for (let c = 0; c < w.cols; c++) wt[c * w.rows + r] = w.data[r * w.cols + c];
     return g.op('MatMul', [x, g.initializer(TensorDataType.FLOAT, [w.cols, w.rows], wt, `${name}.weight`)]);
+  }
+  if (w.bits === 8 && accuracyLevel === 0) {
+    // ONNX Runtime's 8-bit MatMulNBits in f32 arithmetic is very slow (a Q8_0 model decoded 9× slower
+    // than with f32 weights); the two 4-bit halves whose sum the weight is run at 4-bit speed, exactly.
+    if (w.offsets) throw new Error(`${name}: 8-bit blocks with offsets are not supported`);
+    const [high, low] = splitEightBit(w);
+    return g.op('Add', [linear(g, x, high, `${name}.high`, 0), linear(g, x, low, `${name}.low`, 0)]);
   }
   const len = blockLength(w);
   const blocks = w.cols / len;

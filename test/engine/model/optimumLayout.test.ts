@@ -36,7 +36,7 @@ async function optimumModel(): Promise<LoadedModel> {
   if (!session) {
     const gguf = openGguf(tinyGgufPath());
     const spec = llamaSpecFromGguf(gguf);
-    buildLlamaGraph(spec, llamaWeightsFromGguf(gguf, spec), { headAccuracyLevel: 'f32', cacheOutputs: 'present' }).save(dir, 'model.onnx');
+    buildLlamaGraph(spec, llamaWeightsFromGguf(gguf, spec), { cacheOutputs: 'present' }).save(dir, 'model.onnx');
     session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
   }
   assert.ok(session.outputNames.includes('present.0.key') && !session.outputNames.includes('new_key_values.0.key'));
