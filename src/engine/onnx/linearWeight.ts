@@ -98,10 +98,11 @@ export function denseValues(w: LinearWeight): Float32Array {
 
 /**
  * Converts a ggml tensor of `rows` × `cols` (cols contiguous) into a LinearWeight: Q4_0, Q4_1,
- * Q4_K and Q8_0 are repacked exactly for MatMulNBits; every other type is decoded to f32.
+ * Q4_K, Q8_0 and Q6_K are repacked exactly for MatMulNBits; every other type is decoded to f32.
  */
 export function linearFromGgml(type: number, bytes: Uint8Array, rows: number, cols: number): LinearWeight {
   if (type === GgmlType.Q4_K && cols % 256 === 0) return linearFromQ4K(bytes, rows, cols);
+  if (type === GgmlType.Q6_K && cols % 256 === 0) return rowsFromQ6K(bytes, rows, cols);
   const fast = cols % NBITS_BLOCK === 0 && (type === GgmlType.Q4_0 || type === GgmlType.Q4_1 || type === GgmlType.Q8_0);
   if (!fast) return { kind: 'float', rows, cols, data: dequantize(type, bytes, rows * cols) };
   const blocks = (rows * cols) / NBITS_BLOCK;
@@ -172,7 +173,7 @@ function linearFromQ4K(bytes: Uint8Array, rows: number, cols: number): LinearWei
 /**
  * Q6_K as 8-bit blocks of 16: value = (d·sc)·(q − 32) with q in 0..63 and sc a signed 8-bit
  * scale per 16 values, i.e. q + 96 read with zero point 128 and scale d·sc (exact in f32). Used
- * for token embeddings, which the graph gathers with GatherBlockQuantized.
+ * for token embeddings, which the graph gathers with GatherBlockQuantized, and for block weights.
  */
 export function rowsFromQ6K(bytes: Uint8Array, rows: number, cols: number): LinearWeight {
   const superBlocks = (rows * cols) / 256;
