@@ -212,8 +212,8 @@ function attentionInputs(g: GraphBuilder, inputIds: string, mask: string, spec: 
  * concatenated, softmaxed and applied to the two value parts separately, so no step concatenates
  * the cache into a new tensor. ONNX Runtime's GroupQueryAttention did, once per query head, which
  * made a decode step cost ~17 ms more at 1000 cached tokens on SmolLM2-135M. The price is more
- * nodes per layer: below ~250 cached tokens a step is ~2 ms slower than with GroupQueryAttention,
- * from ~500 on it is faster (measured side by side; see CHANGELOG). RoPE is ONNX Runtime's
+ * nodes per layer: below ~130 cached tokens a step is ~1 ms slower than with GroupQueryAttention,
+ * from ~250 on it is faster (measured side by side; see CHANGELOG). RoPE is ONNX Runtime's
  * RotaryEmbedding, the kernel GroupQueryAttention runs inside. Wrapping GroupQueryAttention and
  * this in an `If` per layer, to pick by length, measured no faster at short contexts: each `If`
  * cost ~35 µs per step (ONNX Runtime profile), as much as the fused kernel saves.
