@@ -233,11 +233,12 @@ function cacheReadingAttention(
   if (!k) [q, k, v] = g.node('Split', [q, g.int64s([numHeads * headDim, numKvHeads * headDim, numKvHeads * headDim])], { axis: { i: -1 } }, { outputs: 3 });
   const rope = (x: string, heads: number) => g.op('RotaryEmbedding', [x, call.positions, cos, sin], { interleaved: { i: 0 }, num_heads: { i: heads } }, MS);
   // [1, S, heads·D] → [1, heads, S, D]
-  const toHeads = (x: string, heads: number) => g.op('Transpose', [g.op('Reshape', [x, g.int64s([0, 0, heads, headDim])])], { perm: { ints: [0, 2, 1, 3] } });
+  const toHeads = (x: string, heads: number, name?: string) =>
+    g.node('Transpose', [g.op('Reshape', [x, g.int64s([0, 0, heads, headDim])])], { perm: { ints: [0, 2, 1, 3] } }, name ? { outputs: [name] } : {})[0];
   const newK = `new_key_values.${l}.key`;
   const newV = `new_key_values.${l}.value`;
-  g.node('Identity', [toHeads(rope(k, numKvHeads), numKvHeads)], {}, { outputs: [newK] });
-  g.node('Identity', [toHeads(v, numKvHeads)], {}, { outputs: [newV] });
+  toHeads(rope(k, numKvHeads), numKvHeads, newK);
+  toHeads(v, numKvHeads, newV);
   // Query heads of one KV head side by side: [1, kvHeads, group·S, D] (query head h uses KV head h / group).
   const qg = g.op('Reshape', [toHeads(rope(q, numHeads), numHeads), g.int64s([0, numKvHeads, -1, headDim])]);
   const scale = { f: 1 / Math.sqrt(headDim) };
