@@ -148,6 +148,36 @@ export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
         }
       }
       return out;
+    case GgmlType.Q5_0:
+    case GgmlType.Q5_1: {
+      // ggml's quantize_row_q5_0_ref / q5_1_ref: 5-bit values, low nibbles then a mask of 5th bits.
+      const q51 = type === GgmlType.Q5_1, stride = q51 ? 24 : 22;
+      for (let b = 0; b < n / 32; b++) {
+        const x = values.subarray(b * 32, (b + 1) * 32), o = b * stride;
+        let d: number, base: number;
+        if (q51) {
+          const min = Math.min(...x), max = Math.max(...x);
+          d = (max - min) / 31;
+          base = min;
+          dv.setUint16(o + 2, f32ToF16(min), true);
+        } else {
+          let amax = 0, max = 0;
+          for (const v of x) if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+          d = max / -16;
+          base = 0;
+        }
+        dv.setUint16(o, f32ToF16(d), true);
+        const id = d ? 1 / d : 0;
+        let qh = 0;
+        for (let j = 0; j < 32; j++) {
+          const q = q51 ? Math.min(31, Math.trunc((x[j] - base) * id + 0.5)) : Math.min(31, Math.trunc(x[j] * id + 16.5));
+          if (q & 16) qh |= 1 << j;
+          out[o + (q51 ? 8 : 6) + (j & 15)] |= (q & 15) << (j < 16 ? 0 : 4);
+        }
+        dv.setUint32(o + (q51 ? 4 : 2), qh >>> 0, true);
+      }
+      return out;
+    }
     case GgmlType.Q4_K:
       for (let b = 0; b < n / 256; b++) quantizeQ4KBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 144, (b + 1) * 144));
       return out;

@@ -54,6 +54,7 @@ export function zeroPoint(w: Extract<LinearWeight, { kind: 'nbits' }>): number {
  * projection: 28 MB instead of 113 MB).
  */
 export function splitEightBit(w: Extract<LinearWeight, { kind: 'nbits' }>): [LinearWeight, LinearWeight] {
+  // Offsets, if any, go with the low half: s·(u − 128) + off = 16s·hi + (s·lo + off).
   if (w.bits !== 8 || zeroPoint(w) !== 128) throw new Error('splitEightBit: expects 8-bit blocks with zero point 128');
   const hi = new Uint8Array(w.packed.length / 2);
   const lo = new Uint8Array(w.packed.length / 2);
@@ -65,7 +66,7 @@ export function splitEightBit(w: Extract<LinearWeight, { kind: 'nbits' }>): [Lin
   const base = { kind: 'nbits' as const, bits: 4 as const, rows: w.rows, cols: w.cols, blockSize: w.blockSize };
   return [
     { ...base, packed: hi, scales: w.scales.map((s) => 16 * s), zero: 8 },
-    { ...base, packed: lo, scales: w.scales, zero: 0 },
+    { ...base, packed: lo, scales: w.scales, zero: 0, offsets: w.offsets },
   ];
 }
 
@@ -98,11 +99,14 @@ export function denseValues(w: LinearWeight): Float32Array {
 
 /**
  * Converts a ggml tensor of `rows` × `cols` (cols contiguous) into a LinearWeight: Q4_0, Q4_1,
- * Q4_K, Q8_0 and Q6_K are repacked exactly for MatMulNBits; every other type is decoded to f32.
+ * Q4_K, Q5_0, Q5_1, Q5_K, Q8_0 and Q6_K are repacked exactly for MatMulNBits; every other type is
+ * decoded to f32.
  */
 export function linearFromGgml(type: number, bytes: Uint8Array, rows: number, cols: number): LinearWeight {
   if (type === GgmlType.Q4_K && cols % 256 === 0) return linearFromQ4K(bytes, rows, cols);
   if (type === GgmlType.Q6_K && cols % 256 === 0) return rowsFromQ6K(bytes, rows, cols);
+  if ((type === GgmlType.Q5_0 || type === GgmlType.Q5_1) && cols % NBITS_BLOCK === 0) return linearFromQ5(type, bytes, rows, cols);
+  if (type === GgmlType.Q5_K && cols % 256 === 0) return linearFromQ5K(bytes, rows, cols);
   const fast = cols % NBITS_BLOCK === 0 && (type === GgmlType.Q4_0 || type === GgmlType.Q4_1 || type === GgmlType.Q8_0);
   if (!fast) return { kind: 'float', rows, cols, data: dequantize(type, bytes, rows * cols) };
   const blocks = (rows * cols) / NBITS_BLOCK;
@@ -137,6 +141,69 @@ export function linearFromGgml(type: number, bytes: Uint8Array, rows: number, co
     }
   }
   return { kind: 'nbits', bits: 4, rows, cols, packed, scales, offsets };
+}
+
+/**
+ * 5-bit blocks of 32 as 8-bit ones: q in 0..31 with value = s·q + o is stored as u = q + 112 (so
+ * u − 128 = q − 16) with scale s and offset o + 16·s. Q5_0 (o = −16·d) needs no offsets.
+ */
+function fiveBitWeight(rows: number, cols: number, withOffsets: boolean) {
+  const blocks = (rows * cols) / NBITS_BLOCK;
+  return {
+    w: {
+      kind: 'nbits' as const,
+      bits: 8 as const,
+      rows,
+      cols,
+      packed: new Uint8Array(rows * cols),
+      scales: new Float32Array(blocks),
+      offsets: withOffsets ? new Float32Array(blocks) : undefined,
+    },
+    /** Block `b` of 32: its scale, offset (value of q = 0) and the 32 q values via `q(e)`. */
+    set(b: number, scale: number, offset: number, q: (e: number) => number) {
+      this.w.scales[b] = scale;
+      if (this.w.offsets) this.w.offsets[b] = offset + 16 * scale;
+      for (let e = 0; e < NBITS_BLOCK; e++) this.w.packed[b * NBITS_BLOCK + e] = q(e) + 112;
+    },
+  };
+}
+
+/** Q5_0 (d, 32 × 5 bits: value d·(q − 16)) and Q5_1 (d, m: value d·q + m), low nibbles then a 32-bit mask of 5th bits. */
+function linearFromQ5(type: number, bytes: Uint8Array, rows: number, cols: number): LinearWeight {
+  const isQ51 = type === GgmlType.Q5_1;
+  const stride = isQ51 ? 24 : 22;
+  const blocks = (rows * cols) / NBITS_BLOCK;
+  if (bytes.length < blocks * stride) throw new KvsteerError('GGUF_CORRUPT', `${isQ51 ? 'Q5_1' : 'Q5_0'} data holds ${bytes.length} bytes, too few for ${rows * cols} values`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = fiveBitWeight(rows, cols, isQ51);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * stride, d = f16ToF32(dv.getUint16(o, true));
+    const offset = isQ51 ? f16ToF32(dv.getUint16(o + 2, true)) : -16 * d;
+    const qh = dv.getUint32(o + (isQ51 ? 4 : 2), true), qs = o + (isQ51 ? 8 : 6);
+    // Element e < 16: low nibble of byte e; e ≥ 16: high nibble of byte e − 16. Bit e of qh is its 5th bit.
+    out.set(b, d, offset, (e) => (e < 16 ? bytes[qs + e] & 0xf : bytes[qs + e - 16] >> 4) | (((qh >>> e) & 1) << 4));
+  }
+  return out.w;
+}
+
+/**
+ * Q5_K (in Q5_K_M files): super-blocks of 256 with 8 sub-blocks of 32, value = (d·sc)·q − dmin·m,
+ * q in 0..31: low nibbles as in Q4_K, 5th bits in 32 bytes of qh (bit j of byte l for sub-block j).
+ */
+function linearFromQ5K(bytes: Uint8Array, rows: number, cols: number): LinearWeight {
+  const superBlocks = (rows * cols) / 256;
+  if (bytes.length < superBlocks * 176) throw new KvsteerError('GGUF_CORRUPT', `Q5_K data holds ${bytes.length} bytes, too few for ${rows * cols} values`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = fiveBitWeight(rows, cols, true);
+  for (let b = 0; b < superBlocks; b++) {
+    const o = b * 176, d = f16ToF32(dv.getUint16(o, true)), dmin = f16ToF32(dv.getUint16(o + 2, true));
+    for (let j = 0; j < 8; j++) {
+      const [sc, m] = scaleMinK4(bytes, o + 4, j);
+      const ql = o + 48 + 32 * (j >> 1), shift = (j & 1) * 4;
+      out.set(b * 8 + j, d * sc, -dmin * m, (l) => ((bytes[ql + l] >> shift) & 0xf) | (((bytes[o + 16 + l] >> j) & 1) << 4));
+    }
+  }
+  return out.w;
 }
 
 /**

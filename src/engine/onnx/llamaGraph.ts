@@ -300,7 +300,6 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
   if (w.bits === 8 && accuracyLevel === 0) {
     // ONNX Runtime's 8-bit MatMulNBits in f32 arithmetic is very slow (a Q8_0 model decoded 9× slower
     // than with f32 weights); the two 4-bit halves whose sum the weight is run at 4-bit speed, exactly.
-    if (w.offsets) throw new Error(`${name}: 8-bit blocks with offsets are not supported`);
     const [high, low] = splitEightBit(w);
     return g.op('Add', [linear(g, x, high, `${name}.high`, 0), linear(g, x, low, `${name}.low`, 0)]);
   }

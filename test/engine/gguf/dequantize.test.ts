@@ -30,10 +30,10 @@ for (const c of fixture.cases) {
 
 test('every type the importer promises is covered by a gguf-py fixture', () => {
   const covered = new Set(fixture.cases.map((c) => c.type));
-  for (const t of [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q6_K]) assert.ok(covered.has(t), GgmlType[t]);
+  for (const t of [GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q5_K, GgmlType.Q6_K]) assert.ok(covered.has(t), GgmlType[t]);
 });
 
-for (const type of [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q8_0]) {
+for (const type of [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0]) {
   test(`${GgmlType[type]} repacked for MatMulNBits holds exactly the decoded values`, () => {
     const rows = 8, cols = type === GgmlType.Q4_K ? 512 : 96;
     const v = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 7)));
@@ -55,6 +55,17 @@ test("Q4_K blocks made by gguf-py, repacked for MatMulNBits, hold gguf-py's valu
   for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
 });
 
+for (const type of [GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q5_K]) {
+  test(`${GgmlType[type]} blocks made by gguf-py, repacked as 8-bit blocks for MatMulNBits, hold gguf-py's values`, () => {
+    const c = fixture.cases.find((x) => x.type === type)!;
+    const cols = type === GgmlType.Q5_K ? 256 : 32;
+    const lin = linearFromGgml(type, new Uint8Array(Buffer.from(c.bytes, 'base64')), c.elements / cols, cols);
+    assert.ok(lin.kind === 'nbits' && lin.bits === 8);
+    const dense = denseValues(lin);
+    for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
+  });
+}
+
 test("Q6_K blocks made by gguf-py, as 8-bit blocks of 16, hold gguf-py's values", () => {
   const c = fixture.cases.find((x) => x.type === GgmlType.Q6_K)!;
   const bytes = new Uint8Array(Buffer.from(c.bytes, 'base64'));
@@ -64,22 +75,24 @@ test("Q6_K blocks made by gguf-py, as 8-bit blocks of 16, hold gguf-py's values"
   for (let i = 0; i < c.elements; i++) assert.ok(Math.abs(dense[i] - c.values[i]) <= 1e-6 * Math.max(1, Math.abs(c.values[i])), `index ${i}: ${dense[i]} vs ${c.values[i]}`);
 });
 
-test('an 8-bit weight split into two 4-bit ones sums to its values exactly (Q8_0 blocks of 32, Q6_K blocks of 16)', () => {
+test('an 8-bit weight split into two 4-bit ones sums to its values exactly (Q8_0, Q5_K with offsets, Q6_K blocks of 16)', () => {
   const q8 = fixture.cases.find((x) => x.type === GgmlType.Q8_0)!;
   const q6 = fixture.cases.find((x) => x.type === GgmlType.Q6_K)!;
   const q8w = linearFromGgml(GgmlType.Q8_0, new Uint8Array(Buffer.from(q8.bytes, 'base64')), q8.elements / 32, 32);
   const q6w = rowsFromQ6K(new Uint8Array(Buffer.from(q6.bytes, 'base64')), q6.elements / 256, 256);
+  const q5k = fixture.cases.find((x) => x.type === GgmlType.Q5_K)!;
+  const q5kw = linearFromGgml(GgmlType.Q5_K, new Uint8Array(Buffer.from(q5k.bytes, 'base64')), q5k.elements / 256, 256);
   // Every stored byte value, the extremes included, in one row of 256.
   const all: LinearWeight = { kind: 'nbits', bits: 8, rows: 1, cols: 256, packed: Uint8Array.from({ length: 256 }, (_, i) => i), scales: Float32Array.from({ length: 8 }, (_, b) => (3 * (b + 1)) / 1024) };
-  for (const w of [q8w, q6w, all]) {
+  for (const w of [q8w, q6w, q5kw, all]) {
     assert.ok(w.kind === 'nbits' && w.bits === 8);
     const len = w.blockSize ?? 32;
     const [hi, lo] = splitEightBit(w);
     assert.ok(hi.kind === 'nbits' && hi.bits === 4 && lo.kind === 'nbits' && lo.bits === 4);
     const h = denseValues(hi), l = denseValues(lo);
     for (let i = 0; i < h.length; i++) {
-      // The value the block stores, in exact (double) arithmetic: scale · (u − 128).
-      const exact: number = w.scales[Math.floor(i / len)] * (w.packed[i] - 128);
+      // The value the block stores, in exact (double) arithmetic: scale · (u − 128) + offset.
+      const exact: number = w.scales[Math.floor(i / len)] * (w.packed[i] - 128) + (w.offsets?.[Math.floor(i / len)] ?? 0);
       assert.ok(h[i] + l[i] === exact, `index ${i}: ${h[i]} + ${l[i]} vs ${exact}`);
     }
   }
@@ -87,7 +100,7 @@ test('an 8-bit weight split into two 4-bit ones sums to its values exactly (Q8_0
 
 test('reference quantizers round-trip within one quantization step', () => {
   const v = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
-  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.Q6_K, 0.05], [GgmlType.F16, 0.001]] as const) {
+  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.Q6_K, 0.05], [GgmlType.Q5_0, 0.07], [GgmlType.Q5_1, 0.04], [GgmlType.F16, 0.001]] as const) {
     const back = dequantize(type, quantize(type, v), v.length);
     for (let i = 0; i < v.length; i++) assert.ok(Math.abs(back[i] - v[i]) <= tol, `${GgmlType[type]}[${i}]`);
   }
