@@ -44,10 +44,12 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function fmtEta(s: number): string {
+/** "4m05s", "42s": whole seconds rounded before splitting, so 119.6 s reads 2m00s, not 1m60s. */
+export function fmtEta(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  const m = Math.floor(s / 60);
-  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
+  const t = Math.round(s);
+  const m = Math.floor(t / 60);
+  return m ? `${m}m${String(t % 60).padStart(2, '0')}s` : `${t}s`;
 }
 
 export async function runEvalCommand(argv: string[]): Promise<number> {

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { repoRoot } from '../support/paths';
 import { realModelSkip } from '../support/models';
+import { fmtEta } from '../../src/cli/evalCommand';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -47,4 +48,8 @@ test('bad input exits non-zero with one line naming the problem', () => {
   const unknown = run('frobnicate');
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
+});
+
+test("an evaluation's ETA rounds to whole seconds before splitting minutes (never 1m60s)", () => {
+  assert.deepEqual([119.6, 59.6, 42.2, 245, Infinity].map(fmtEta), ['2m00s', '1m00s', '42s', '4m05s', '?']);
 });
