@@ -6,6 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { KvsteerError } from '../util/errors';
+import { concatArrays } from '../util/concatArrays';
 import { KvCache } from './kvCache';
 
 export interface ForwardRequest {
@@ -116,15 +117,7 @@ export class OnnxBackend {
       for (const [l, h] of r.hiddenStates) hidden.set(l, [...(hidden.get(l) ?? []), h]);
       cache = r.cache;
     }
-    const concat = (parts: Float32Array[]) => {
-      const out = new Float32Array(parts.reduce((t, p) => t + p.length, 0));
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
-    };
+    const concat = (parts: Float32Array[]) => concatArrays(parts, (n) => new Float32Array(n));
     return { logits: concat(logits), cache, hiddenStates: new Map([...hidden].map(([l, parts]) => [l, concat(parts)])) };
   }
 

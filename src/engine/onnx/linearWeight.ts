@@ -12,6 +12,7 @@ import { f16ToF32 } from '../util/half';
 import { GgmlType } from '../gguf/ggmlTypes';
 import { dequantize, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
 import { KvsteerError } from '../util/errors';
+import { concatArrays } from '../util/concatArrays';
 
 export type LinearWeight =
   | { kind: 'float'; rows: number; cols: number; data: Float32Array }
@@ -283,28 +284,18 @@ export function concatRows(ws: LinearWeight[]): LinearWeight | undefined {
   const first = ws[0];
   const rows = ws.reduce((a, w) => a + w.rows, 0);
   if (!ws.every((w) => w.cols === first.cols && w.kind === first.kind)) return undefined;
-  if (first.kind === 'float') {
-    const data = new Float32Array(rows * first.cols);
-    let at = 0;
-    for (const w of ws as Extract<LinearWeight, { kind: 'float' }>[]) { data.set(w.data, at); at += w.data.length; }
-    return { kind: 'float', rows, cols: first.cols, data };
-  }
+  const floats = (parts: Float32Array[]) => concatArrays(parts, (n) => new Float32Array(n));
+  if (first.kind === 'float') return { kind: 'float', rows, cols: first.cols, data: floats((ws as Extract<LinearWeight, { kind: 'float' }>[]).map((w) => w.data)) };
   const nb = ws as Extract<LinearWeight, { kind: 'nbits' }>[];
   if (!nb.every((w) => w.bits === first.bits && !!w.offsets === !!first.offsets && blockLength(w) === blockLength(first) && zeroPoint(w) === zeroPoint(first))) return undefined;
-  const cat = <T extends Uint8Array | Float32Array>(parts: T[], make: (n: number) => T): T => {
-    const out = make(parts.reduce((a, p) => a + p.length, 0));
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    return out;
-  };
   return {
     kind: 'nbits',
     bits: first.bits,
     rows,
     cols: first.cols,
-    packed: cat(nb.map((w) => w.packed), (n) => new Uint8Array(n)),
-    scales: cat(nb.map((w) => w.scales), (n) => new Float32Array(n)),
-    offsets: first.offsets ? cat(nb.map((w) => w.offsets!), (n) => new Float32Array(n)) : undefined,
+    packed: concatArrays(nb.map((w) => w.packed), (n) => new Uint8Array(n)),
+    scales: floats(nb.map((w) => w.scales)),
+    offsets: first.offsets ? floats(nb.map((w) => w.offsets!)) : undefined,
     blockSize: first.blockSize,
     zero: first.zero,
   };
