@@ -58,26 +58,14 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number): F
       break;
     case GgmlType.Q5_0:
       for (let b = 0; b < blocks; b++) {
-        const o = b * 22, d = h(o), qh = dv.getUint32(o + 2, true), y = b * 32;
-        for (let j = 0; j < 16; j++) {
-          const q = bytes[o + 6 + j];
-          const x0 = ((q & 0xf) | (((qh >>> j) << 4) & 0x10)) - 16;
-          const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
-          out[y + j] = x0 * d;
-          out[y + j + 16] = x1 * d;
-        }
+        const o = b * 22, d = h(o), qh = dv.getUint32(o + 2, true);
+        for (let e = 0; e < 32; e++) out[b * 32 + e] = (q5Value(bytes, o + 6, qh, e) - 16) * d;
       }
       break;
     case GgmlType.Q5_1:
       for (let b = 0; b < blocks; b++) {
-        const o = b * 24, d = h(o), m = h(o + 2), qh = dv.getUint32(o + 4, true), y = b * 32;
-        for (let j = 0; j < 16; j++) {
-          const q = bytes[o + 8 + j];
-          const x0 = (q & 0xf) | (((qh >>> j) << 4) & 0x10);
-          const x1 = (q >> 4) | ((qh >>> (j + 12)) & 0x10);
-          out[y + j] = x0 * d + m;
-          out[y + j + 16] = x1 * d + m;
-        }
+        const o = b * 24, d = h(o), m = h(o + 2), qh = dv.getUint32(o + 4, true);
+        for (let e = 0; e < 32; e++) out[b * 32 + e] = q5Value(bytes, o + 8, qh, e) * d + m;
       }
       break;
     case GgmlType.Q8_0:
@@ -102,15 +90,11 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number): F
       break;
     case GgmlType.Q5_K:
       for (let b = 0; b < blocks; b++) {
-        const o = b * 176, d = h(o), dmin = h(o + 2), sc = o + 4, qh = o + 16, qs = o + 48;
-        let y = b * 256, ql = qs, is = 0, u1 = 1, u2 = 2;
-        for (let j = 0; j < 256; j += 64) {
-          const [s1, m1] = scaleMinK4(bytes, sc, is);
-          const [s2, m2] = scaleMinK4(bytes, sc, is + 1);
-          const d1 = d * s1, n1 = dmin * m1, d2 = d * s2, n2 = dmin * m2;
-          for (let l = 0; l < 32; l++) out[y + l] = d1 * ((bytes[ql + l] & 0xf) + (bytes[qh + l] & u1 ? 16 : 0)) - n1;
-          for (let l = 0; l < 32; l++) out[y + 32 + l] = d2 * ((bytes[ql + l] >> 4) + (bytes[qh + l] & u2 ? 16 : 0)) - n2;
-          ql += 32; is += 2; u1 <<= 2; u2 <<= 2; y += 64;
+        const o = b * 176, d = h(o), dmin = h(o + 2);
+        for (let j = 0; j < 8; j++) {
+          const [sc, m] = scaleMinK4(bytes, o + 4, j);
+          const dj = d * sc, mj = dmin * m;
+          for (let l = 0; l < 32; l++) out[b * 256 + 32 * j + l] = dj * q5KValue(bytes, o, j, l) - mj;
         }
       }
       break;
@@ -128,6 +112,22 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number): F
       throw new KvsteerError('GGUF_UNSUPPORTED', `tensor type ${ggmlTypeName(type)} is not supported`);
   }
   return out;
+}
+
+/**
+ * q (0..31) of element e of a Q5_0/Q5_1 block: the low nibble of byte e of the 16 at `qs` (for
+ * e ≥ 16 the high nibble of byte e − 16), the 5th bit is bit e of the 32-bit mask `qh`.
+ */
+export function q5Value(bytes: Uint8Array, qs: number, qh: number, e: number): number {
+  return (e < 16 ? bytes[qs + e] & 0xf : bytes[qs + e - 16] >> 4) | (((qh >>> e) & 1) << 4);
+}
+
+/**
+ * q (0..31) of value l of sub-block j (0..7) of the Q5_K super-block at byte `o`: low nibbles as
+ * in Q4_K (32 bytes per pair of sub-blocks, even j low, odd j high), 5th bit j of qh byte l.
+ */
+export function q5KValue(bytes: Uint8Array, o: number, j: number, l: number): number {
+  return ((bytes[o + 48 + 32 * (j >> 1) + l] >> ((j & 1) * 4)) & 0xf) | (((bytes[o + 16 + l] >> j) & 1) << 4);
 }
 
 /**

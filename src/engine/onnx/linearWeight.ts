@@ -10,7 +10,7 @@
  */
 import { f16ToF32 } from '../util/half';
 import { GgmlType } from '../gguf/ggmlTypes';
-import { dequantize, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
+import { dequantize, q5KValue, q5Value, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
 import { KvsteerError } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
 
@@ -169,7 +169,7 @@ function fiveBitWeight(rows: number, cols: number, withOffsets: boolean) {
   };
 }
 
-/** Q5_0 (d, 32 × 5 bits: value d·(q − 16)) and Q5_1 (d, m: value d·q + m), low nibbles then a 32-bit mask of 5th bits. */
+/** Q5_0 (d, 32 × 5 bits: value d·(q − 16)) and Q5_1 (d, m: value d·q + m). */
 function linearFromQ5(type: number, bytes: Uint8Array, rows: number, cols: number): LinearWeight {
   const isQ51 = type === GgmlType.Q5_1;
   const stride = isQ51 ? 24 : 22;
@@ -181,16 +181,12 @@ function linearFromQ5(type: number, bytes: Uint8Array, rows: number, cols: numbe
     const o = b * stride, d = f16ToF32(dv.getUint16(o, true));
     const offset = isQ51 ? f16ToF32(dv.getUint16(o + 2, true)) : -16 * d;
     const qh = dv.getUint32(o + (isQ51 ? 4 : 2), true), qs = o + (isQ51 ? 8 : 6);
-    // Element e < 16: low nibble of byte e; e ≥ 16: high nibble of byte e − 16. Bit e of qh is its 5th bit.
-    out.set(b, d, offset, (e) => (e < 16 ? bytes[qs + e] & 0xf : bytes[qs + e - 16] >> 4) | (((qh >>> e) & 1) << 4));
+    out.set(b, d, offset, (e) => q5Value(bytes, qs, qh, e));
   }
   return out.w;
 }
 
-/**
- * Q5_K (in Q5_K_M files): super-blocks of 256 with 8 sub-blocks of 32, value = (d·sc)·q − dmin·m,
- * q in 0..31: low nibbles as in Q4_K, 5th bits in 32 bytes of qh (bit j of byte l for sub-block j).
- */
+/** Q5_K (in Q5_K_M files): super-blocks of 256 with 8 sub-blocks of 32, value = (d·sc)·q − dmin·m, q in 0..31. */
 function linearFromQ5K(bytes: Uint8Array, rows: number, cols: number): LinearWeight {
   const superBlocks = (rows * cols) / 256;
   if (bytes.length < superBlocks * 176) throw new KvsteerError('GGUF_CORRUPT', `Q5_K data holds ${bytes.length} bytes, too few for ${rows * cols} values`);
@@ -200,8 +196,7 @@ function linearFromQ5K(bytes: Uint8Array, rows: number, cols: number): LinearWei
     const o = b * 176, d = f16ToF32(dv.getUint16(o, true)), dmin = f16ToF32(dv.getUint16(o + 2, true));
     for (let j = 0; j < 8; j++) {
       const [sc, m] = scaleMinK4(bytes, o + 4, j);
-      const ql = o + 48 + 32 * (j >> 1), shift = (j & 1) * 4;
-      out.set(b * 8 + j, d * sc, -dmin * m, (l) => ((bytes[ql + l] >> shift) & 0xf) | (((bytes[o + 16 + l] >> j) & 1) << 4));
+      out.set(b * 8 + j, d * sc, -dmin * m, (l) => q5KValue(bytes, o, j, l));
     }
   }
   return out.w;
