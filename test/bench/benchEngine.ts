@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../../src/engine/model/loadModel';
-import { generate } from '../../src/engine/generation/generate';
+import { generate, msPerToken } from '../../src/engine/generation/generate';
 import { ImportPrecision } from '../../src/engine/gguf/importGguf';
 import { defaultGgufPath } from '../../src/cli/defaultModel';
 import { parseModelSource } from '../../src/engine/model/modelSource';
@@ -69,7 +69,7 @@ async function ours(cache: string): Promise<SideResult> {
   for (let r = 0; r < runs; r++) {
     const res = await generate(m, { promptIds: ids, maxNewTokens: decodeTokens, ignoreEos: true });
     prefill.push(ids.length / (res.timings.prefillMs / 1000));
-    decode.push(1000 / (res.timings.decodeMs.reduce((a, b) => a + b, 0) / res.timings.decodeMs.length));
+    decode.push(1000 / msPerToken(res.timings));
   }
   await m.dispose();
   return { warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length, promptIds: ids };

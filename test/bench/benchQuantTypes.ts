@@ -15,6 +15,7 @@ import { GgmlType } from '../../src/engine/gguf/ggmlTypes';
 import { loadModel } from '../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../src/engine/model/tinyRandomModel';
 import { generate, msPerToken } from '../../src/engine/generation/generate';
+import { onnxFolderBytes } from '../support/models';
 
 const { values } = parseArgs({ options: { runs: { type: 'string' }, decode: { type: 'string' }, threads: { type: 'string' } } });
 const runs = Number(values.runs ?? 3);
@@ -31,8 +32,7 @@ async function main(): Promise<void> {
       // Same seed: each file holds the values its type can store, in the same shapes.
       writeTinyRandomGguf(file, { matrixType: type, size: { hidden: 1024, ff: 2816 }, layers: 12 });
       const m = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads });
-      const onnx = path.join(m.folder, 'onnx');
-      const bytes = fs.readdirSync(onnx).reduce((n, f) => n + fs.statSync(path.join(onnx, f)).size, 0);
+      const bytes = onnxFolderBytes(m.folder);
       const promptIds = Array.from({ length: 40 }, (_, i) => 10 + i);
       await generate(m, { promptIds, maxNewTokens: 4, ignoreEos: true }); // warm-up
       const times: number[] = [], prefills: number[] = [];

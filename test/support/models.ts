@@ -28,6 +28,12 @@ export async function loadTinyModel(opts: LoadOptions = {}): Promise<LoadedModel
 export const realGguf = defaultGgufPath();
 export const realModelSkip: string | false = fs.existsSync(realGguf) ? false : `real model ${realGguf} is absent: run \`npm run model:fetch\``;
 
+/** Bytes of a loaded folder's ONNX graph and its external data. */
+export function onnxFolderBytes(folder: string): number {
+  const onnx = path.join(folder, 'onnx');
+  return fs.readdirSync(onnx).reduce((n, f) => n + fs.statSync(path.join(onnx, f)).size, 0);
+}
+
 let real: Promise<LoadedModel> | undefined;
 /** The real SmolLM2 model, loaded once per test process (exact precision, 2 threads). */
 export function loadRealModel(): Promise<LoadedModel> {

@@ -15,6 +15,7 @@ import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { ReferenceLlama } from '../../support/referenceLlama';
 import { maxAbsDiff } from '../../support/arrays';
+import { onnxFolderBytes } from '../../support/models';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-8bit-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -37,7 +38,7 @@ for (const [type, embeddingType] of [[GgmlType.Q8_0, GgmlType.Q8_0], [GgmlType.Q
       const scale = Math.max(1, ...Array.from(ref.logits, Math.abs));
       assert.ok(maxAbsDiff(r.logits, ref.logits) < 3e-5 * scale, `max |Δlogit| = ${maxAbsDiff(r.logits, ref.logits)} (logits up to ${scale})`);
       // Packed, not decoded to f32: the graph is well under half of what f32 blocks would take.
-      const onnxBytes = fs.readdirSync(path.join(m.folder, 'onnx')).reduce((n, x) => n + fs.statSync(path.join(m.folder, 'onnx', x)).size, 0);
+      const onnxBytes = onnxFolderBytes(m.folder);
       const f32Bytes = [...f.tensors.values()].reduce((n, t) => n + 4 * t.elements, 0);
       assert.ok(onnxBytes < 0.5 * f32Bytes, `graph ${onnxBytes} bytes, f32 weights ${f32Bytes}`);
     } finally {

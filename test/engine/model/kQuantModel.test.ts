@@ -15,6 +15,7 @@ import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { ReferenceLlama } from '../../support/referenceLlama';
 import { maxAbsDiff } from '../../support/arrays';
+import { onnxFolderBytes } from '../../support/models';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-q4k-'));
 const size = { hidden: 256, ff: 512 };
@@ -39,8 +40,7 @@ test('Q4_K blocks stay 4-bit in the imported graph', async () => {
   const twinFile = path.join(dir, 'tiny-f32.gguf');
   writeTinyRandomGguf(twinFile, { matrixType: GgmlType.F32, size });
   const twin = await loadModel(twinFile, { cacheDir: path.join(dir, 'cache'), threads: 1 });
-  const onnxBytes = (folder: string) => fs.readdirSync(path.join(folder, 'onnx')).reduce((n, f) => n + fs.statSync(path.join(folder, 'onnx', f)).size, 0);
-  const q4k = onnxBytes(m.folder), f32 = onnxBytes(twin.folder);
+  const q4k = onnxFolderBytes(m.folder), f32 = onnxFolderBytes(twin.folder);
   await twin.dispose();
   // Blocks are ~80% of the f32 graph here (the rest: f32 embedding, head and RoPE tables).
   assert.ok(q4k < 0.4 * f32, `Q4_K graph ${q4k} bytes, the same model with f32 blocks ${f32}`);
