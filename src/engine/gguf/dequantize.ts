@@ -76,15 +76,11 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number): F
       break;
     case GgmlType.Q4_K:
       for (let b = 0; b < blocks; b++) {
-        const o = b * 144, d = h(o), dmin = h(o + 2), sc = o + 4, qs = o + 16;
-        let y = b * 256, q = qs, is = 0;
-        for (let j = 0; j < 256; j += 64) {
-          const [s1, m1] = scaleMinK4(bytes, sc, is);
-          const [s2, m2] = scaleMinK4(bytes, sc, is + 1);
-          const d1 = d * s1, n1 = dmin * m1, d2 = d * s2, n2 = dmin * m2;
-          for (let l = 0; l < 32; l++) out[y + l] = d1 * (bytes[q + l] & 0xf) - n1;
-          for (let l = 0; l < 32; l++) out[y + 32 + l] = d2 * (bytes[q + l] >> 4) - n2;
-          q += 32; is += 2; y += 64;
+        const o = b * 144, d = h(o), dmin = h(o + 2);
+        for (let j = 0; j < 8; j++) {
+          const [sc, m] = scaleMinK4(bytes, o + 4, j);
+          const dj = d * sc, mj = dmin * m;
+          for (let l = 0; l < 32; l++) out[b * 256 + 32 * j + l] = dj * q4KValue(bytes, o, j, l) - mj;
         }
       }
       break;
@@ -123,11 +119,20 @@ export function q5Value(bytes: Uint8Array, qs: number, qh: number, e: number): n
 }
 
 /**
- * q (0..31) of value l of sub-block j (0..7) of the Q5_K super-block at byte `o`: low nibbles as
- * in Q4_K (32 bytes per pair of sub-blocks, even j low, odd j high), 5th bit j of qh byte l.
+ * q (0..15) of value l of sub-block j (0..7) of the Q4_K super-block at byte `o`: the 128 bytes of
+ * nibbles after d, dmin and the 12 scale bytes hold 32 bytes per pair of sub-blocks, even j in the
+ * low nibbles, odd j in the high ones.
+ */
+export function q4KValue(bytes: Uint8Array, o: number, j: number, l: number): number {
+  return (bytes[o + 16 + 32 * (j >> 1) + l] >> ((j & 1) * 4)) & 0xf;
+}
+
+/**
+ * q (0..31) of value l of sub-block j (0..7) of the Q5_K super-block at byte `o`: the low nibbles
+ * laid out as Q4_K's, after 32 more bytes (qh), and the 5th bit is bit j of qh byte l.
  */
 export function q5KValue(bytes: Uint8Array, o: number, j: number, l: number): number {
-  return ((bytes[o + 48 + 32 * (j >> 1) + l] >> ((j & 1) * 4)) & 0xf) | (((bytes[o + 16 + l] >> j) & 1) << 4);
+  return q4KValue(bytes, o + 32, j, l) | (((bytes[o + 16 + l] >> j) & 1) << 4);
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { f16ToF32 } from '../util/half';
 import { GgmlType } from '../gguf/ggmlTypes';
-import { dequantize, q5KValue, q5Value, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
+import { dequantize, q4KValue, q5KValue, q5Value, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
 import { KvsteerError } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
 
@@ -222,12 +222,7 @@ function linearFromQ4K(bytes: Uint8Array, rows: number, cols: number): LinearWei
       const blk = b * 8 + j;
       scales[blk] = d * sc;
       offsets[blk] = -dmin * m + 8 * d * sc;
-      // Sub-block j: chunk c = j >> 1 of 32 bytes, low nibbles for even j, high for odd.
-      const qs = o + 16 + 32 * (j >> 1), shift = (j & 1) * 4;
-      for (let i = 0; i < 16; i++) {
-        const lo = (bytes[qs + 2 * i] >> shift) & 0xf, hi = (bytes[qs + 2 * i + 1] >> shift) & 0xf;
-        packed[blk * 16 + i] = lo | (hi << 4);
-      }
+      for (let i = 0; i < 16; i++) packed[blk * 16 + i] = q4KValue(bytes, o, j, 2 * i) | (q4KValue(bytes, o, j, 2 * i + 1) << 4);
     }
   }
   return { kind: 'nbits', bits: 4, rows, cols, packed, scales, offsets };
