@@ -1,6 +1,6 @@
 /**
  * `npm run bench:quant`: what keeping quantized blocks packed buys, side by side in one run. The
- * same random weights, written with Q4_K, Q5_0, Q5_1, Q8_0, Q6_K and F32 blocks (a synthetic model
+ * same random weights, written with Q4_K, Q5_0, Q5_1, Q5_K, Q8_0, Q6_K and F32 blocks (a synthetic model
  * of 12 layers, hidden 1024, feed-forward 2816: about 140M block weights), are imported at the
  * default (exact) precision and run on the same 40-token prompt; the script prints each graph's
  * size, the median prefill time and the median decode ms/token.
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-bench-quant-'));
   try {
     const rows: { type: string; mb: number; prefillMs: number; msPerToken: number }[] = [];
-    for (const type of [GgmlType.Q4_K, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.F32]) {
+    for (const type of [GgmlType.Q4_K, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q5_K, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.F32]) {
       const file = path.join(dir, `${GgmlType[type]}.gguf`);
       // Same seed: each file holds the values its type can store, in the same shapes.
       writeTinyRandomGguf(file, { matrixType: type, size: { hidden: 1024, ff: 2816 }, layers: 12 });

@@ -179,7 +179,10 @@ export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
       return out;
     }
     case GgmlType.Q4_K:
-      for (let b = 0; b < n / 256; b++) quantizeQ4KBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 144, (b + 1) * 144));
+      for (let b = 0; b < n / 256; b++) quantizeKBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 144, (b + 1) * 144), 4);
+      return out;
+    case GgmlType.Q5_K:
+      for (let b = 0; b < n / 256; b++) quantizeKBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 176, (b + 1) * 176), 5);
       return out;
     case GgmlType.Q6_K:
       for (let b = 0; b < n / 256; b++) quantizeQ6KBlock(values.subarray(b * 256, (b + 1) * 256), out.subarray(b * 210, (b + 1) * 210));
@@ -190,15 +193,17 @@ export function quantize(type: GgmlType, values: Float32Array): Uint8Array {
 }
 
 /**
- * One Q4_K super-block (256 values → 144 bytes): d, dmin (f16), 12 bytes of 6-bit sub-block scales
- * and mins, 128 bytes of 4-bit values; value = d·sc·q − dmin·m for each sub-block of 32.
+ * One Q4_K (bits 4: 256 values → 144 bytes) or Q5_K (bits 5: → 176 bytes) super-block: d, dmin
+ * (f16), 12 bytes of 6-bit sub-block scales and mins, for Q5_K 32 bytes of 5th bits, then 128 bytes
+ * of low nibbles; value = d·sc·q − dmin·m for each sub-block of 32.
  */
-function quantizeQ4KBlock(x: Float32Array, out: Uint8Array): void {
+function quantizeKBlock(x: Float32Array, out: Uint8Array, bits: 4 | 5): void {
+  const top = (1 << bits) - 1;
   const scale = new Float64Array(8), min = new Float64Array(8);
   for (let j = 0; j < 8; j++) {
     let lo = 0, hi = -Infinity; // the min is never above 0: ggml stores it as a subtraction
     for (let l = 0; l < 32; l++) { lo = Math.min(lo, x[32 * j + l]); hi = Math.max(hi, x[32 * j + l]); }
-    scale[j] = Math.max(0, (hi - lo) / 15);
+    scale[j] = Math.max(0, (hi - lo) / top);
     min[j] = -lo;
   }
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -224,9 +229,12 @@ function quantizeQ4KBlock(x: Float32Array, out: Uint8Array): void {
   const q = new Uint8Array(256);
   for (let j = 0; j < 8; j++) {
     const s = d * ls[j], m = dmin * lm[j];
-    for (let l = 0; l < 32; l++) q[32 * j + l] = s ? Math.max(0, Math.min(15, Math.round((x[32 * j + l] + m) / s))) : 0;
+    for (let l = 0; l < 32; l++) q[32 * j + l] = s ? Math.max(0, Math.min(top, Math.round((x[32 * j + l] + m) / s))) : 0;
   }
-  for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) out[16 + 32 * c + l] = q[64 * c + l] | (q[64 * c + 32 + l] << 4);
+  // Q5_K: bit j of byte l of qh is the 5th bit of value l of sub-block j.
+  const qs = bits === 5 ? 48 : 16;
+  if (bits === 5) for (let j = 0; j < 8; j++) for (let l = 0; l < 32; l++) out[16 + l] |= (q[32 * j + l] >> 4) << j;
+  for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) out[qs + 32 * c + l] = (q[64 * c + l] & 0xf) | ((q[64 * c + 32 + l] & 0xf) << 4);
 }
 
 /**

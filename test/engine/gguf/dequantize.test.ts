@@ -100,7 +100,7 @@ test('an 8-bit weight split into two 4-bit ones sums to its values exactly (Q8_0
 
 test('reference quantizers round-trip within one quantization step', () => {
   const v = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
-  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.Q6_K, 0.05], [GgmlType.Q5_0, 0.07], [GgmlType.Q5_1, 0.04], [GgmlType.F16, 0.001]] as const) {
+  for (const [type, tol] of [[GgmlType.Q8_0, 0.01], [GgmlType.Q4_1, 0.08], [GgmlType.Q4_0, 0.15], [GgmlType.Q4_K, 0.15], [GgmlType.Q5_K, 0.08], [GgmlType.Q6_K, 0.05], [GgmlType.Q5_0, 0.07], [GgmlType.Q5_1, 0.04], [GgmlType.F16, 0.001]] as const) {
     const back = dequantize(type, quantize(type, v), v.length);
     for (let i = 0; i < v.length; i++) assert.ok(Math.abs(back[i] - v[i]) <= tol, `${GgmlType[type]}[${i}]`);
   }

@@ -1,8 +1,9 @@
 /**
- * 8-bit weights (Q8_0 blocks of 32; Q6_K, read as 8-bit blocks of 16; Q5_0 and Q5_1, read as 8-bit
- * blocks of 32, Q5_1 with offsets) stay packed in the imported graph and are applied exactly at the
- * default precision, as two 4-bit halves (ONNX Runtime's 8-bit kernel in f32 arithmetic is very
- * slow): tiny random models with such blocks against the independent reference forward.
+ * 8-bit weights (Q8_0 blocks of 32; Q6_K, read as 8-bit blocks of 16; Q5_0, Q5_1 and Q5_K, read
+ * as 8-bit blocks of 32, Q5_1 and Q5_K with offsets) stay packed in the imported graph and are
+ * applied exactly at the default precision, as two 4-bit halves (ONNX Runtime's 8-bit kernel in f32
+ * arithmetic is very slow): tiny random models with such blocks against the independent reference
+ * forward.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -21,7 +22,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-8bit-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const tokens = [1, 20, 77, 4, 150, 260, 33, 2, 198, 101, 55, 12];
 
-for (const [type, embeddingType] of [[GgmlType.Q8_0, GgmlType.Q8_0], [GgmlType.Q6_K, GgmlType.Q6_K], [GgmlType.Q5_0, GgmlType.Q8_0], [GgmlType.Q5_1, GgmlType.Q8_0]]) {
+for (const [type, embeddingType] of [[GgmlType.Q8_0, GgmlType.Q8_0], [GgmlType.Q6_K, GgmlType.Q6_K], [GgmlType.Q5_0, GgmlType.Q8_0], [GgmlType.Q5_1, GgmlType.Q8_0], [GgmlType.Q5_K, GgmlType.Q8_0]]) {
   const name = GgmlType[type];
   test(`a model with ${name} blocks and a ${GgmlType[embeddingType]} head computes what the reference computes from the decoded blocks`, async () => {
     const gguf = path.join(dir, `tiny-${name}.gguf`);
