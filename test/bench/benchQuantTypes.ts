@@ -1,7 +1,7 @@
 /**
  * `npm run bench:quant`: what keeping quantized blocks packed buys, side by side in one run. The
- * same random weights, written with Q4_K, Q5_0, Q5_1, Q5_K, Q8_0, Q6_K and F32 blocks (a synthetic model
- * of 12 layers, hidden 1024, feed-forward 2816: about 140M block weights), are imported at the
+ * same random weights, written with Q4_K, Q5_0, Q5_1, Q5_K, Q8_0, Q6_K and F32 blocks (a synthetic
+ * model of 12 layers, hidden 1024, feed-forward 2816: about 140M block weights), are imported at the
  * default (exact) precision and run on the same 40-token prompt; the script prints each graph's
  * size, the median prefill time and the median decode ms/token.
  *
