@@ -7,6 +7,7 @@ import { KvsteerError } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import { SteeringVector, checkVectorFitsModel } from './steeringVector';
 import { loadVector } from './vectorFile';
+import { warmUpCacheEdit } from './applySteering';
 import { readManifest, resolveManifestEntry } from './vectorManifest';
 
 /** Loads `spec` (a .safetensors path or an id in the manifests of `dirs`) and checks it fits. */
@@ -27,6 +28,7 @@ export function resolveVector(spec: string, dirs: string[], model?: LoadedModel)
     throw new KvsteerError('VECTOR_INVALID', `unknown steering vector "${spec}" (known: ${known.join(', ') || 'none'}; or give a .safetensors path)`);
   }
   if (model) checkVectorFitsModel(v, model, spec);
+  warmUpCacheEdit(v);
   return v;
 }
 
@@ -40,6 +42,7 @@ export function findVectorForModel(dirs: string[], model: LoadedModel): { id: st
       try {
         const v = loadVector(hit.path);
         checkVectorFitsModel(v, model);
+        warmUpCacheEdit(v);
         return { id: e.id, vector: v };
       } catch {
         // not for this model (or unreadable): try the next one

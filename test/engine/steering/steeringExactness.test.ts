@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { openGguf } from '../../../src/engine/gguf/ggufFile';
 import { generate } from '../../../src/engine/generation/generate';
-import { generateSteered, steerCache, steeredPromptIds } from '../../../src/engine/steering/applySteering';
+import { generateSteered, steerCache, steeredPromptIds, warmUpCacheEdit } from '../../../src/engine/steering/applySteering';
 import { buildContrastivePairs } from '../../../src/engine/steering/contrastivePairs';
 import { extractDirections } from '../../../src/engine/steering/extract';
 import { ReferenceLlama } from '../../support/referenceLlama';
@@ -42,6 +42,16 @@ test('a non-zero strength changes the generation', async () => {
   const a = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 0, cV: 0 }, maxNewTokens: 24 });
   const b = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
   assert.notDeepEqual(a.tokenIds, b.tokenIds);
+});
+
+test('readying a vector for the edit (the once-per-process warm-up of the edit code) leaves the vector as it was', async () => {
+  const m = await modelP;
+  const v = fakeVector(m);
+  const bytes = (arrs: Float32Array[]) => Buffer.concat(arrs.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  const keys = bytes(v.keys), values = bytes(v.values);
+  warmUpCacheEdit(v);
+  assert.deepEqual(bytes(v.keys), keys);
+  assert.deepEqual(bytes(v.values), values);
 });
 
 test('the edit touches only the last cached position of the selected layers, by exactly c·S', async () => {
