@@ -14,7 +14,7 @@ import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/ev
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
-import { Flags, num, parseLayers, str } from './args';
+import { Flags, num, parseLayers, str, unescapeToken } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -28,6 +28,8 @@ const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --dat
   --cv N --ck N             cache-steering strength (default: the vector's recommended one; for a
                             vector without one, the paper's c_v: 1 for gsm8k, 6 otherwise; c_k 0)
   --layers 1-29             cache-steering layers (default: 1 and up)
+  --offset-token S          cache-steering offset token, one token (default: the paper's, "\\n"; " " for
+                            gsm8k; escapes \\n \\t \\s)
   --sweep c_v=0,1,2,4       one cache-steering run per value
   --caa-layers L --caa-coeff C   activation steering layers (default middle block) and coefficient (3)
   --no-force-choice         keep [invalid] multiple-choice answers (the paper rescues them)
@@ -39,7 +41,7 @@ const OPTIONS = {
   task: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, model: { type: 'string' },
   methods: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' }, decoding: { type: 'string' }, seeds: { type: 'string' },
   temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'max-new-tokens': { type: 'string' },
-  vector: { type: 'string' }, cv: { type: 'string' }, ck: { type: 'string' }, layers: { type: 'string' }, sweep: { type: 'string' }, 'caa-layers': { type: 'string' },
+  vector: { type: 'string' }, cv: { type: 'string' }, ck: { type: 'string' }, layers: { type: 'string' }, 'offset-token': { type: 'string' }, sweep: { type: 'string' }, 'caa-layers': { type: 'string' },
   'caa-coeff': { type: 'string' }, 'no-force-choice': { type: 'boolean' }, threads: { type: 'string' }, precision: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -99,6 +101,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
     const caaLayers = parseLayers(str(flags, 'caa-layers'));
     const maxNewTokens = num(flags, 'max-new-tokens', 512, { integer: true, min: 1, max: 8192 });
+    const offset = str(flags, 'offset-token');
     const command = `kvsteer eval ${argv.join(' ')}`;
     let lastDraw = 0;
     await runEval(model, {
@@ -118,6 +121,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       },
       caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: num(flags, 'caa-coeff', 3) } : undefined,
       sweep,
+      offsetToken: offset === undefined ? undefined : unescapeToken(offset),
       forceChoice: !flags['no-force-choice'],
       onProgress: (p) => {
         const now = Date.now();

@@ -5,9 +5,14 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from '../support/paths';
-import { realModelSkip } from '../support/models';
+import { loadTinyModel, realModelSkip, tinyGgufPath } from '../support/models';
+import { fakeVector } from '../support/fakeVector';
+import { saveVector } from '../../src/engine/steering/vectorFile';
+import { readGenerations } from '../../src/engine/eval/runEval';
 import { fmtEta } from '../../src/cli/evalCommand';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
@@ -52,4 +57,26 @@ test('bad input exits non-zero with one line naming the problem', () => {
 
 test("an evaluation's ETA rounds to whole seconds before splitting minutes (never 1m60s)", () => {
   assert.deepEqual([119.6, 59.6, 42.2, 245, Infinity].map(fmtEta), ['2m00s', '1m00s', '42s', '4m05s', '?']);
+});
+
+test('kvsteer eval --offset-token steers from the token given (escapes read), records it, and refuses one of several tokens', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-eval-'));
+  const m = await loadTinyModel();
+  const vector = path.join(dir, 'tiny.safetensors');
+  saveVector(vector, fakeVector(m));
+  await m.dispose();
+  const data = path.join(dir, 'arc.jsonl');
+  fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
+  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+  const evalRun = (out: string, offset: string) =>
+    spawnSync(process.execPath, [cli, 'eval', '--task', 'arc-challenge', '--data', data, '--model', tinyGgufPath(), '--vector', vector, '--methods', 'cache-steering', '--max-new-tokens', '3', '--threads', '1', '--offset-token', offset, '--out', out], { encoding: 'utf8', env });
+  const ok = evalRun(path.join(dir, 'space'), '\\s');
+  assert.equal(ok.status, 0, ok.stderr);
+  const [row] = readGenerations(path.join(dir, 'space'));
+  assert.equal(row.offset_token, ' ');
+  assert.ok(row.response.startsWith(' '), JSON.stringify(row.response));
+  const bad = evalRun(path.join(dir, 'bad'), 'two words');
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /the offset token "two words" is \d+ tokens for .*; it must be exactly one/);
+  assert.equal(fs.existsSync(path.join(dir, 'bad', 'generations.jsonl')), false);
 });

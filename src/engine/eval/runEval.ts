@@ -51,6 +51,8 @@ export interface EvalConfig {
   caa?: ActivationSteering;
   /** Cache-steering strength sweep: one variant per value. */
   sweep?: { param: 'c_v' | 'c_k'; values: number[] };
+  /** Cache-steering offset token (default: the task's, as the paper: " " for gsm8k, "\n" otherwise). */
+  offsetToken?: string;
   forceChoice?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { done: number; total: number; skipped: number; label: string; etaSeconds: number }) => void;
@@ -83,6 +85,8 @@ export interface GenerationRow {
   vector?: string;
   /** Cache-steering layers when not the default (every layer from 1). */
   layers?: number[];
+  /** Cache-steering offset token when not the task's default. */
+  offset_token?: string;
   caa?: ActivationSteering;
   sampling?: { temperature: number; topP: number; topK: number };
 }
@@ -144,6 +148,7 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
     checkVectorFitsModel(cfg.vector, model);
   }
   for (const v of variants) if (v.strength) checkStrength(v.strength, model.config.numLayers);
+  if (cfg.methods.includes('cache-steering')) offsetTokenId(model, offsetTokenOf(cfg));
   const caaAdd = cfg.methods.includes('activation-steering') ? activationAdditions(model, cfg.vector!, cfg.caa ?? defaultCaa(model)) : undefined;
   const seeds: (number | null)[] = cfg.decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, cfg.seeds);
   if (cfg.decoding === 'sampling' && (cfg.seeds < 1 || cfg.seeds > PAPER_SEEDS.length)) {
@@ -221,10 +226,9 @@ async function runItem(
       result = await generate(model, { ...common, promptIds });
       break;
     case 'cache-steering': {
-      const offset = tok.encode(task.offsetToken);
-      if (offset.length !== 1) throw new KvsteerError('INVALID_ARGUMENT', `offset token ${JSON.stringify(task.offsetToken)} is not one token`);
-      promptIds = [...tok.encode(input), offset[0]];
-      responsePrefix = task.offsetToken; // decoding starts at the offset token, as in the paper's responses
+      const offsetToken = offsetTokenOf(cfg);
+      promptIds = [...tok.encode(input), offsetTokenId(model, offsetToken)];
+      responsePrefix = offsetToken; // decoding starts at the offset token, as in the paper's responses
       result = await generate(model, { ...common, promptIds, holdBack: 1, editCache: (c) => steerCache(c, cfg.vector!, v.strength!) });
       break;
     }
@@ -274,7 +278,7 @@ async function runItem(
 }
 
 /** The row fields that record settings, compared when a folder is resumed. */
-const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'caa', 'sampling', 'c_k', 'c_v'] as const;
+const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'caa', 'sampling', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
@@ -286,6 +290,7 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
     s.c_k = v.strength.cK;
     s.c_v = v.strength.cV;
     if (v.strength.layers) s.layers = [...v.strength.layers];
+    if (cfg.offsetToken !== undefined && cfg.offsetToken !== TASKS[cfg.task].offsetToken) s.offset_token = cfg.offsetToken;
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;
@@ -308,6 +313,17 @@ function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string
       `${file} holds ${prior.method}${prior.variant ? ` ${prior.variant}` : ''} results made with ${k} = ${show(had)}; this run asks for ${show(now)}. Use another --out folder, or the same settings to resume.`,
     );
   }
+}
+
+function offsetTokenOf(cfg: EvalConfig): string {
+  return cfg.offsetToken ?? TASKS[cfg.task].offsetToken;
+}
+
+/** The id of the offset token, which must be exactly one token for this model. */
+function offsetTokenId(model: LoadedModel, offsetToken: string): number {
+  const ids = model.tokenizer.encode(offsetToken);
+  if (ids.length !== 1) throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${ids.length} tokens for ${model.name}; it must be exactly one`);
+  return ids[0];
 }
 
 /** The paper's force-choice rescue: one token, restricted to the first tokens of the letters. */

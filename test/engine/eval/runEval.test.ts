@@ -80,6 +80,21 @@ test('a stopped run resumes without recomputing finished items', async () => {
   }
 });
 
+test('cache steering takes another offset token when asked, records it, and refuses one of several tokens before writing', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'offset');
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 4), methods: ['cache-steering' as const] };
+  await assert.rejects(runEval(m, { ...cfg, offsetToken: 'two words' }), /the offset token "two words" is \d+ tokens for .*; it must be exactly one/);
+  assert.equal(fs.existsSync(path.join(out, GENERATIONS_FILE)), false, 'nothing written');
+  const [row] = await runEval(m, { ...cfg, offsetToken: ' ' });
+  assert.ok(row.response.startsWith(' ') && !row.response.startsWith('\n'), JSON.stringify(row.response));
+  assert.equal(row.offset_token, ' ');
+  // The task's own offset token is the default and is not recorded.
+  const [plain] = await runEval(m, { ...cfg, outDir: path.join(dir, 'offset-default'), offsetToken: '\n' });
+  assert.ok(plain.response.startsWith('\n'));
+  assert.equal(plain.offset_token, undefined);
+});
+
 test('a folder refuses to resume rows made with other settings, and writes nothing', async () => {
   const m = await modelP;
   const out = path.join(dir, 'settings');
@@ -91,6 +106,7 @@ test('a folder refuses to resume rows made with other settings, and writes nothi
   await assert.rejects(runEval(m, { ...cfg, strength: { cK: 0, cV: 3 } }), /cache-steering results made with c_v = 2; this run asks for 3/);
   await assert.rejects(runEval(m, { ...cfg, maxNewTokens: 5 }), /baseline results made with max_new_tokens = 4; this run asks for 5/);
   await assert.rejects(runEval(m, { ...cfg, strength: { cK: 0, cV: 2, layers: [1] } }), /made with layers = the default; this run asks for \[1\]/);
+  await assert.rejects(runEval(m, { ...cfg, offsetToken: ' ' }), /made with offset_token = the default; this run asks for " "/);
   assert.equal(fs.readFileSync(file, 'utf8'), before, 'nothing appended by refused runs');
   // The same settings resume: nothing is recomputed.
   const resumed = await runEval(m, { ...cfg, onProgress: () => assert.fail('an item was recomputed') });
