@@ -11,7 +11,7 @@ import { KvsteerError, describeWriteError, throwIfAborted } from '../util/errors
 import { LoadedModel } from '../model/loadModel';
 import { Decoding } from '../generation/sampler';
 import { GenerationResult, generate, msPerToken } from '../generation/generate';
-import { SteeringStrength, steerCache, checkStrength } from '../steering/applySteering';
+import { SteeringStrength, steerCache, checkStrength, offsetTokenId } from '../steering/applySteering';
 import { SteeringVector, checkVectorFitsModel } from '../steering/steeringVector';
 import { ActivationSteering, activationAdditions } from '../steering/activationSteering';
 import {
@@ -317,13 +317,6 @@ function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string
 
 function offsetTokenOf(cfg: EvalConfig): string {
   return cfg.offsetToken ?? TASKS[cfg.task].offsetToken;
-}
-
-/** The id of the offset token, which must be exactly one token for this model. */
-function offsetTokenId(model: LoadedModel, offsetToken: string): number {
-  const ids = model.tokenizer.encode(offsetToken);
-  if (ids.length !== 1) throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${ids.length} tokens for ${model.name}; it must be exactly one`);
-  return ids[0];
 }
 
 /** The paper's force-choice rescue: one token, restricted to the first tokens of the letters. */

@@ -76,13 +76,19 @@ export interface SteeredPrompt {
 
 /** Templated prompt ids plus the offset token, which must be a single token. */
 export function steeredPromptIds(model: LoadedModel, messages: ChatMessage[], offsetToken: string): SteeredPrompt {
+  const offset = offsetTokenId(model, offsetToken);
+  const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
+  return { ids: [...ids, offset], offsetTokenId: offset };
+}
+
+/** The id of the offset token (as the tokenizer's singleToken reads it), which must be exactly one. */
+export function offsetTokenId(model: LoadedModel, offsetToken: string): number {
   const offset = model.tokenizer.singleToken(offsetToken);
   if (offset === undefined) {
     const n = model.tokenizer.encode(offsetToken).length;
     throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${n} tokens for this model; it must be exactly one`);
   }
-  const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
-  return { ids: [...ids, offset], offsetTokenId: offset };
+  return offset;
 }
 
 export type SteeredGenerateRequest = Omit<GenerateRequest, 'promptIds' | 'holdBack' | 'editCache'> & {

@@ -84,7 +84,7 @@ test('cache steering takes another offset token when asked, records it, and refu
   const m = await modelP;
   const out = path.join(dir, 'offset');
   const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 4), methods: ['cache-steering' as const] };
-  await assert.rejects(runEval(m, { ...cfg, offsetToken: 'two words' }), /the offset token "two words" is \d+ tokens for .*; it must be exactly one/);
+  await assert.rejects(runEval(m, { ...cfg, offsetToken: 'two words' }), /the offset token "two words" is \d+ tokens for this model; it must be exactly one/);
   assert.equal(fs.existsSync(path.join(out, GENERATIONS_FILE)), false, 'nothing written');
   const [row] = await runEval(m, { ...cfg, offsetToken: ' ' });
   assert.ok(row.response.startsWith(' ') && !row.response.startsWith('\n'), JSON.stringify(row.response));

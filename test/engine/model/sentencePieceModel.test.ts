@@ -14,6 +14,7 @@ import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { generateSteered, steeredPromptIds } from '../../../src/engine/steering/applySteering';
 import { generate } from '../../../src/engine/generation/generate';
+import { runEval } from '../../../src/engine/eval/runEval';
 import { fakeVector } from '../../support/fakeVector';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-spm-'));
@@ -92,4 +93,22 @@ test('a model whose tokenizer adds BOS gets exactly one at the start of a chat p
   // The default tiny model does not add BOS: its prompt is the template's text as is.
   const plain = (await modelP).tokenizer.applyChatTemplate([{ role: 'user', content: 'the sea' }]);
   assert.ok(plain.startsWith('<|im_start|>'), plain);
+});
+
+test('the evaluation steers such a model from the same offset token as ask does', async () => {
+  const m = await modelP;
+  // A plain encode of "\n" gives two tokens here, which the evaluation used to refuse.
+  const rows = await runEval(m, {
+    task: 'arc-challenge',
+    rows: [{ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }],
+    methods: ['cache-steering'],
+    decoding: 'greedy',
+    seeds: 1,
+    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
+    maxNewTokens: 3,
+    outDir: path.join(dir, 'eval'),
+    vector: fakeVector(m),
+  });
+  assert.equal(rows.length, 1);
+  assert.ok(rows[0].response.startsWith('\n'), JSON.stringify(rows[0].response));
 });
