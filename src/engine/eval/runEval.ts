@@ -315,13 +315,26 @@ function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string
   }
 }
 
+/**
+ * The tokens a forced choice may take: each letter's first token (with and without a space), as the
+ * paper's code takes them. A SentencePiece tokenizer prefixes encoded text with "▁", so there the
+ * letter's own piece is used, and a first token that does not carry its letter is never allowed
+ * (it would let the rescue answer with a bare space).
+ */
+function choiceTokenIds(model: LoadedModel): number[] {
+  const tok = model.tokenizer;
+  const ids = FORCE_CHOICE_LETTERS.map((l) => tok.singleToken(l) ?? tok.encode(l)[0]).filter((id, i) => tok.decode([id]).trim() === FORCE_CHOICE_LETTERS[i].trim());
+  return [...new Set(ids)];
+}
+
 function offsetTokenOf(cfg: EvalConfig): string {
   return cfg.offsetToken ?? TASKS[cfg.task].offsetToken;
 }
 
 /** The paper's force-choice rescue: one token, restricted to the first tokens of the letters. */
 async function forceChoice(model: LoadedModel, ids: number[]): Promise<string> {
-  const allowed = [...new Set(FORCE_CHOICE_LETTERS.map((l) => model.tokenizer.encode(l)[0]))];
+  const allowed = choiceTokenIds(model);
+  if (!allowed.length) return ''; // no letter is a token: nothing to rescue with
   const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1 });
   let best = allowed[0];
   for (const id of allowed) if (r.logits[id] > r.logits[best]) best = id;

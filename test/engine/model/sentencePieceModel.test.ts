@@ -95,7 +95,7 @@ test('a model whose tokenizer adds BOS gets exactly one at the start of a chat p
   assert.ok(plain.startsWith('<|im_start|>'), plain);
 });
 
-test('the evaluation steers such a model from the same offset token as ask does', async () => {
+test('the evaluation steers such a model from the same offset token as ask does, and forces a choice among letters', async () => {
   const m = await modelP;
   // A plain encode of "\n" gives two tokens here, which the evaluation used to refuse.
   const rows = await runEval(m, {
@@ -111,4 +111,7 @@ test('the evaluation steers such a model from the same offset token as ask does'
   });
   assert.equal(rows.length, 1);
   assert.ok(rows[0].response.startsWith('\n'), JSON.stringify(rows[0].response));
+  // The random model gives no letter, so the force-choice rescue answers: with a letter's own piece,
+  // never the bare "▁" that starts every encoded letter here.
+  assert.match(rows[0].forced_choice ?? '', /^ ?[A-E]$/);
 });
