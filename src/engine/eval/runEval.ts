@@ -290,7 +290,7 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
     s.c_k = v.strength.cK;
     s.c_v = v.strength.cV;
     if (v.strength.layers) s.layers = [...v.strength.layers];
-    if (cfg.offsetToken !== undefined && cfg.offsetToken !== TASKS[cfg.task].offsetToken) s.offset_token = cfg.offsetToken;
+    if (offsetTokenOf(cfg) !== TASKS[cfg.task].offsetToken) s.offset_token = offsetTokenOf(cfg);
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;

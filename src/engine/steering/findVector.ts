@@ -39,14 +39,15 @@ export function findVectorForModel(dirs: string[], model: LoadedModel): { id: st
     const ordered = [...m.vectors].sort((a, b) => Number(b.id === m.default) - Number(a.id === m.default));
     for (const e of ordered) {
       const hit = resolveManifestEntry(d, e.id)!;
+      let v: SteeringVector;
       try {
-        const v = loadVector(hit.path);
+        v = loadVector(hit.path);
         checkVectorFitsModel(v, model);
-        warmUpCacheEdit(v);
-        return { id: e.id, vector: v };
       } catch {
-        // not for this model (or unreadable): try the next one
+        continue; // not for this model (or unreadable): try the next one
       }
+      warmUpCacheEdit(v);
+      return { id: e.id, vector: v };
     }
   }
   return undefined;
