@@ -44,6 +44,12 @@ export function decodingFromFlags(flags: Flags): Decoding {
   };
 }
 
+/** --offset-token with its escapes read, or undefined when not given. */
+export function offsetTokenFlag(flags: Flags): string | undefined {
+  const raw = str(flags, 'offset-token');
+  return raw === undefined ? undefined : unescapeToken(raw);
+}
+
 /** Turns escapes typed on a command line ("\\n") into the characters they name. */
 export function unescapeToken(s: string): string {
   return s.replace(/\\n/g, '\n').replace(/\\t/g, '\t').replace(/\\s/g, ' ');

@@ -14,7 +14,7 @@ import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/ev
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
-import { Flags, num, parseLayers, str, unescapeToken } from './args';
+import { Flags, num, offsetTokenFlag, parseLayers, str } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -101,7 +101,6 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
     const caaLayers = parseLayers(str(flags, 'caa-layers'));
     const maxNewTokens = num(flags, 'max-new-tokens', 512, { integer: true, min: 1, max: 8192 });
-    const offset = str(flags, 'offset-token');
     const command = `kvsteer eval ${argv.join(' ')}`;
     let lastDraw = 0;
     await runEval(model, {
@@ -121,7 +120,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       },
       caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: num(flags, 'caa-coeff', 3) } : undefined,
       sweep,
-      offsetToken: offset === undefined ? undefined : unescapeToken(offset),
+      offsetToken: offsetTokenFlag(flags),
       forceChoice: !flags['no-force-choice'],
       onProgress: (p) => {
         const now = Date.now();

@@ -15,7 +15,7 @@ import { parseDemoSelection, parseReasoningItems } from '../engine/steering/cont
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
-import { Flags, decodingFromFlags, num, parseLayers, str, unescapeToken } from './args';
+import { Flags, decodingFromFlags, num, offsetTokenFlag, parseLayers, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { runEvalCommand } from './evalCommand';
@@ -109,7 +109,6 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
           layers: parseLayers(str(flags, 'layers')),
         }
       : undefined;
-    const offset = str(flags, 'offset-token');
     const stream = mode === 'baseline' && !flags.json;
     const result = await ask(model, {
       question,
@@ -117,7 +116,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       mode,
       vector,
       strength,
-      offsetToken: offset === undefined ? undefined : unescapeToken(offset),
+      offsetToken: offsetTokenFlag(flags),
       maxNewTokens,
       decoding,
       stopOnRepetition: flags['stop-on-repetition'] === true,
@@ -189,7 +188,7 @@ async function cmdExtract(flags: Flags): Promise<void> {
       selection,
       recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
       recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
-      offsetToken: unescapeToken(str(flags, 'offset-token') ?? '\\n'),
+      offsetToken: offsetTokenFlag(flags) ?? '\n',
       onProgress: (done, total) => process.stderr.write(`\r… extracting: ${done}/${total} pairs`),
     });
     process.stderr.write('\n');
