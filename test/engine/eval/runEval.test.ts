@@ -9,12 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runEval, readGenerations, GENERATIONS_FILE } from '../../../src/engine/eval/runEval';
-import { EvalRow, readEvalRows } from '../../../src/engine/eval/tasks';
-import type { LoadedModel } from '../../../src/engine/model/loadModel';
+import { readEvalRows } from '../../../src/engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
 import { hasLoop } from '../../../src/engine/eval/metrics';
 import { loadTinyModel } from '../../support/models';
-import { fakeVector } from '../../support/fakeVector';
+import { arcConfig } from '../../support/evalConfig';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -39,21 +38,6 @@ test('a malformed data row is reported with its line number and skipped', () => 
     { line: 5, reason: '"question" must be a non-empty string' },
   ]);
 });
-
-/** A greedy ARC run of baseline and cache steering on the tiny model. */
-function arcConfig(m: LoadedModel, rows: EvalRow[], outDir: string, maxNewTokens: number) {
-  return {
-    task: 'arc-challenge' as const,
-    rows,
-    methods: ['baseline' as const, 'cache-steering' as const],
-    decoding: 'greedy' as const,
-    seeds: 1,
-    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
-    maxNewTokens,
-    outDir,
-    vector: fakeVector(m),
-  };
-}
 
 test('a stopped run resumes without recomputing finished items', async () => {
   const m = await modelP;

@@ -15,6 +15,7 @@ import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { generateSteered, steeredPromptIds } from '../../../src/engine/steering/applySteering';
 import { generate } from '../../../src/engine/generation/generate';
 import { runEval } from '../../../src/engine/eval/runEval';
+import { arcConfig } from '../../support/evalConfig';
 import { fakeVector } from '../../support/fakeVector';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-spm-'));
@@ -98,17 +99,8 @@ test('a model whose tokenizer adds BOS gets exactly one at the start of a chat p
 test('the evaluation steers such a model from the same offset token as ask does, and forces a choice among letters', async () => {
   const m = await modelP;
   // A plain encode of "\n" gives two tokens here, which the evaluation used to refuse.
-  const rows = await runEval(m, {
-    task: 'arc-challenge',
-    rows: [{ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }],
-    methods: ['cache-steering'],
-    decoding: 'greedy',
-    seeds: 1,
-    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
-    maxNewTokens: 3,
-    outDir: path.join(dir, 'eval'),
-    vector: fakeVector(m),
-  });
+  const question = { id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' };
+  const rows = await runEval(m, { ...arcConfig(m, [question], path.join(dir, 'eval'), 3), methods: ['cache-steering'] });
   assert.equal(rows.length, 1);
   assert.ok(rows[0].response.startsWith('\n'), JSON.stringify(rows[0].response));
   // The random model gives no letter, so the force-choice rescue answers: with a letter's own piece,
