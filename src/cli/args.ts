@@ -33,8 +33,11 @@ export function parseLayers(spec: string | undefined): number[] | undefined {
   return r.layers;
 }
 
+/** Flags that only sampling uses: giving one asks for sampling, rather than being ignored. */
+const SAMPLING_FLAGS = ['temperature', 'top-p', 'top-k', 'seed'];
+
 export function decodingFromFlags(flags: Flags): Decoding {
-  if (!flags.sample) return { kind: 'greedy' };
+  if (!flags.sample && !SAMPLING_FLAGS.some((f) => flags[f] !== undefined)) return { kind: 'greedy' };
   return {
     kind: 'sample',
     temperature: num(flags, 'temperature', 0.6, { min: 0, max: 5 }),

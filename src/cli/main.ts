@@ -38,7 +38,8 @@ Model options:
 
 ask options:
   --compare            baseline and steered answers side by side
-  --steer              steered answer only (default: baseline only)
+  --steer              steered answer only (default: baseline only; any of the next four
+                       flags also asks for the steered answer)
   --vector <id|file>   steering vector (default: the shipped vector that fits the model)
   --cv N --ck N        value / key strength (default: the vector's recommendation)
   --layers 1-29        layers to steer (default: 1 and up)
@@ -47,6 +48,7 @@ ask options:
   --stop-on-repetition stop an answer once a run of four words has come five times
   --system TEXT        system prompt (default: the model's own)
   --sample [--temperature 0.6 --top-p 0.9 --top-k 50 --seed 0]   sampling instead of greedy
+                       (any of those four flags alone also asks for sampling)
   --json               one JSON object on stdout
 
 extract options:
@@ -89,11 +91,24 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** ask flags that only a steered answer uses. */
+const STEERING_FLAGS = ['vector', 'cv', 'ck', 'layers', 'offset-token'];
+
+/** --cv or --ck when given (checked), else undefined: the vector's recommendation applies. */
+function optionalStrength(flags: Flags, name: 'cv' | 'ck'): number | undefined {
+  return flags[name] === undefined ? undefined : num(flags, name, 0, { min: -100, max: 100 });
+}
+
 async function cmdAsk(question: string | undefined, flags: Flags): Promise<void> {
   if (question === undefined) throw new KvsteerError('INVALID_ARGUMENT', 'ask needs a question: kvsteer ask "…"');
-  const mode: AskMode = flags.compare ? 'compare' : flags.steer || flags.vector ? 'steered' : 'baseline';
+  // A steering flag asks for a steered answer, as --vector always did: a baseline would ignore it.
+  const steeringAsked = flags.steer || STEERING_FLAGS.some((f) => flags[f] !== undefined);
+  const mode: AskMode = flags.compare ? 'compare' : steeringAsked ? 'steered' : 'baseline';
+  // Every flag is read before the model loads, so a typo costs no load.
   const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
   const decoding = decodingFromFlags(flags);
+  const given = { cK: optionalStrength(flags, 'ck'), cV: optionalStrength(flags, 'cv'), layers: parseLayers(str(flags, 'layers')) };
+  const offsetToken = offsetTokenFlag(flags);
   const model = await openModel(flags);
   try {
     let vector;
@@ -102,13 +117,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
       if (!vector) throw new KvsteerError('VECTOR_INVALID', `no shipped steering vector fits ${model.name}: extract one with \`kvsteer extract\``);
     }
-    const strength = vector
-      ? {
-          cK: num(flags, 'ck', vector.meta.recommended.cK, { min: -100, max: 100 }),
-          cV: num(flags, 'cv', vector.meta.recommended.cV, { min: -100, max: 100 }),
-          layers: parseLayers(str(flags, 'layers')),
-        }
-      : undefined;
+    const strength = vector ? { cK: given.cK ?? vector.meta.recommended.cK, cV: given.cV ?? vector.meta.recommended.cV, layers: given.layers } : undefined;
     const stream = mode === 'baseline' && !flags.json;
     const result = await ask(model, {
       question,
@@ -116,7 +125,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       mode,
       vector,
       strength,
-      offsetToken: offsetTokenFlag(flags),
+      offsetToken,
       maxNewTokens,
       decoding,
       stopOnRepetition: flags['stop-on-repetition'] === true,
@@ -174,21 +183,25 @@ async function cmdExtract(flags: Flags): Promise<void> {
   }
   const items = parseReasoningItems(text, pairsFile);
   const selection = parseDemoSelection(str(flags, 'demo-selection') ?? 'random', '--demo-selection');
+  const name = str(flags, 'name') ?? path.basename(out, '.safetensors');
+  // Read before the model loads, so a typo costs no load.
+  const settings = {
+    name,
+    datasetName: pairsFile,
+    datasetText: text,
+    demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
+    pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
+    seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+    selection,
+    recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
+    recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
+    offsetToken: offsetTokenFlag(flags) ?? '\n',
+  };
   const model = await openModel(flags);
   try {
-    const name = str(flags, 'name') ?? path.basename(out, '.safetensors');
     const t0 = performance.now();
     const vector = await createSteeringVector(model, items, {
-      name,
-      datasetName: pairsFile,
-      datasetText: text,
-      demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
-      pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
-      seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
-      selection,
-      recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
-      recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
-      offsetToken: offsetTokenFlag(flags) ?? '\n',
+      ...settings,
       onProgress: (done, total) => process.stderr.write(`\r… extracting: ${done}/${total} pairs`),
     });
     process.stderr.write('\n');

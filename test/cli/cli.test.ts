@@ -55,6 +55,35 @@ test('bad input exits non-zero with one line naming the problem', () => {
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
 });
 
+test('a steering flag alone asks for the steered answer and a sampling flag alone for sampling (neither is ignored)', { skip: realModelSkip }, () => {
+  const steered = run('ask', 'What is 2 + 2?', '--cv', '2', '--json', '--max-new-tokens', '4', '--threads', '2');
+  assert.equal(steered.status, 0, steered.stderr);
+  const s = JSON.parse(steered.stdout);
+  assert.equal(s.baseline, undefined);
+  assert.equal(s.steered.cV, 2);
+  assert.equal(s.steered.vector, 'smollm2-135m-reasoning');
+  const sampled = run('ask', 'What is 2 + 2?', '--seed', '3', '--json', '--max-new-tokens', '4', '--threads', '2');
+  assert.equal(sampled.status, 0, sampled.stderr);
+  assert.deepEqual(JSON.parse(sampled.stdout).decoding, { kind: 'sample', temperature: 0.6, topP: 0.9, topK: 50, seed: 3 });
+});
+
+test('bad flags are refused before the model loads: one line, exit 2, nothing written', () => {
+  const oneLine = (r: ReturnType<typeof run>, message: string) => {
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim(), `kvsteer: ${message}`); // no model-loading progress before it
+  };
+  oneLine(run('ask', 'hi', '--cv', 'abc'), '--cv must be a finite number in [-100, 100] (got "abc")');
+  oneLine(run('ask', 'hi', '--temperature', '9'), '--temperature must be a finite number in [0, 5] (got "9")');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-'));
+  try {
+    const out = path.join(dir, 'v.safetensors');
+    oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--demos', '0'), '--demos must be an integer in [1, ∞] (got "0")');
+    assert.deepEqual(fs.readdirSync(dir), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("an evaluation's ETA rounds to whole seconds before splitting minutes (never 1m60s)", () => {
   assert.deepEqual([119.6, 59.6, 42.2, 245, Infinity].map(fmtEta), ['2m00s', '1m00s', '42s', '4m05s', '?']);
 });
