@@ -20,6 +20,11 @@ export function num(flags: Flags, name: string, fallback: number, opts: { intege
   return v;
 }
 
+/** --cv or --ck when given (checked), else undefined: the vector's recommendation applies. */
+export function optionalStrength(flags: Flags, name: 'cv' | 'ck'): number | undefined {
+  return flags[name] === undefined ? undefined : num(flags, name, 0, { min: -100, max: 100 });
+}
+
 export function str(flags: Flags, name: string): string | undefined {
   const v = flags[name];
   return typeof v === 'string' ? v : undefined;

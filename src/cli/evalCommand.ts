@@ -14,7 +14,7 @@ import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/ev
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
-import { Flags, num, offsetTokenFlag, parseLayers, str } from './args';
+import { Flags, num, offsetTokenFlag, optionalStrength, parseLayers, str } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -93,14 +93,20 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const rows = allRows.slice(offset, offset + limit);
   if (!rows.length) throw new KvsteerError('DATA_INVALID', `${data}: no usable rows in the selected range`);
 
+  // Every flag is read before the model loads, so a typo costs no load.
+  const caaLayers = parseLayers(str(flags, 'caa-layers'));
+  const caaCoefficient = num(flags, 'caa-coeff', 3);
+  const maxNewTokens = num(flags, 'max-new-tokens', 512, { integer: true, min: 1, max: 8192 });
+  const seeds = num(flags, 'seeds', 5, { integer: true, min: 1, max: 5 });
+  const sampling = { temperature: num(flags, 'temperature', 0.6, { min: 0 }), topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }), topK: num(flags, 'top-k', 50, { integer: true, min: 0 }) };
+  const given = { cK: optionalStrength(flags, 'ck'), cV: optionalStrength(flags, 'cv'), layers: parseLayers(str(flags, 'layers')) };
+  const offsetToken = offsetTokenFlag(flags);
   const model = await openModel(flags);
   try {
     const vectorSpec = str(flags, 'vector');
     const needsVector = methods.some((m) => m === 'cache-steering' || m === 'activation-steering');
     const vector = needsVector ? (vectorSpec ? resolveVector(vectorSpec, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector) : undefined;
     if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
-    const caaLayers = parseLayers(str(flags, 'caa-layers'));
-    const maxNewTokens = num(flags, 'max-new-tokens', 512, { integer: true, min: 1, max: 8192 });
     const command = `kvsteer eval ${argv.join(' ')}`;
     let lastDraw = 0;
     await runEval(model, {
@@ -108,19 +114,19 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       rows,
       methods,
       decoding,
-      seeds: num(flags, 'seeds', 5, { integer: true, min: 1, max: 5 }),
-      sampling: { temperature: num(flags, 'temperature', 0.6, { min: 0 }), topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }), topK: num(flags, 'top-k', 50, { integer: true, min: 0 }) },
+      seeds,
+      sampling,
       maxNewTokens,
       outDir,
       vector,
       strength: {
-        cK: num(flags, 'ck', vector?.meta.recommended?.cK ?? 0, { min: -100, max: 100 }),
-        cV: num(flags, 'cv', vector?.meta.recommended?.cV ?? TASKS[task].defaultCV, { min: -100, max: 100 }),
-        layers: parseLayers(str(flags, 'layers')),
+        cK: given.cK ?? vector?.meta.recommended?.cK ?? 0,
+        cV: given.cV ?? vector?.meta.recommended?.cV ?? TASKS[task].defaultCV,
+        layers: given.layers,
       },
-      caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: num(flags, 'caa-coeff', 3) } : undefined,
+      caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: caaCoefficient } : undefined,
       sweep,
-      offsetToken: offsetTokenFlag(flags),
+      offsetToken,
       forceChoice: !flags['no-force-choice'],
       onProgress: (p) => {
         const now = Date.now();

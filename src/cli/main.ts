@@ -15,7 +15,7 @@ import { parseDemoSelection, parseReasoningItems } from '../engine/steering/cont
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
-import { Flags, decodingFromFlags, num, offsetTokenFlag, parseLayers, str } from './args';
+import { Flags, decodingFromFlags, num, offsetTokenFlag, optionalStrength, parseLayers, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { runEvalCommand } from './evalCommand';
@@ -93,11 +93,6 @@ const OPTIONS = {
 
 /** ask flags that only a steered answer uses. */
 const STEERING_FLAGS = ['vector', 'cv', 'ck', 'layers', 'offset-token'];
-
-/** --cv or --ck when given (checked), else undefined: the vector's recommendation applies. */
-function optionalStrength(flags: Flags, name: 'cv' | 'ck'): number | undefined {
-  return flags[name] === undefined ? undefined : num(flags, name, 0, { min: -100, max: 100 });
-}
 
 async function cmdAsk(question: string | undefined, flags: Flags): Promise<void> {
   if (question === undefined) throw new KvsteerError('INVALID_ARGUMENT', 'ask needs a question: kvsteer ask "…"');

@@ -78,7 +78,11 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   try {
     const out = path.join(dir, 'v.safetensors');
     oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--demos', '0'), '--demos must be an integer in [1, ∞] (got "0")');
-    assert.deepEqual(fs.readdirSync(dir), []);
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
+    const evalOut = path.join(dir, 'eval');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--cv', 'Infinity'), '--cv must be a finite number in [-100, 100] (got "Infinity")');
+    assert.deepEqual(fs.readdirSync(dir), ['arc.jsonl']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
