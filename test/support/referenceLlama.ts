@@ -10,6 +10,8 @@ import { GgufFile, metaNumber, metaString, readTensorBytes } from '../../src/eng
 interface RefLayer {
   attnNorm: Float32Array; wq: Float32Array; wk: Float32Array; wv: Float32Array; wo: Float32Array;
   bq?: Float32Array; bk?: Float32Array; bv?: Float32Array;
+  /** Per-head RMSNorm of Q and K before RoPE (Qwen3). */
+  qNorm?: Float32Array; kNorm?: Float32Array;
   ffnNorm: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array;
 }
 
@@ -36,11 +38,11 @@ export class ReferenceLlama {
 
   constructor(f: GgufFile) {
     const arch = metaString(f, 'general.architecture');
-    this.rope = arch === 'qwen2' ? 'neox' : 'normal';
+    this.rope = arch === 'qwen2' || arch === 'qwen3' ? 'neox' : 'normal';
     this.H = metaNumber(f, `${arch}.embedding_length`);
     this.nHead = metaNumber(f, `${arch}.attention.head_count`);
     this.nKv = metaNumber(f, `${arch}.attention.head_count_kv`);
-    this.hd = this.H / this.nHead;
+    this.hd = metaNumber(f, `${arch}.attention.key_length`, this.H / this.nHead);
     this.ff = metaNumber(f, `${arch}.feed_forward_length`);
     this.nLayer = metaNumber(f, `${arch}.block_count`);
     this.eps = metaNumber(f, `${arch}.attention.layer_norm_rms_epsilon`);
@@ -61,6 +63,7 @@ export class ReferenceLlama {
         wo: t(p + 'attn_output.weight'), ffnNorm: t(p + 'ffn_norm.weight'), gate: t(p + 'ffn_gate.weight'), up: t(p + 'ffn_up.weight'),
         down: t(p + 'ffn_down.weight'),
         ...(f.tensors.has(p + 'attn_q.bias') ? { bq: t(p + 'attn_q.bias'), bk: t(p + 'attn_k.bias'), bv: t(p + 'attn_v.bias') } : {}),
+        ...(f.tensors.has(p + 'attn_q_norm.weight') ? { qNorm: t(p + 'attn_q_norm.weight'), kNorm: t(p + 'attn_k_norm.weight') } : {}),
       });
     }
   }
@@ -75,13 +78,18 @@ export class ReferenceLlama {
     for (let l = 0; l < nLayer; l++) {
       const L = this.layers[l];
       const h = rmsNorm(x, L.attnNorm, T, H, this.eps);
-      const q = matmul(h, L.wq, T, H, nHead * hd);
-      const k = matmul(h, L.wk, T, H, nKv * hd);
+      let q = matmul(h, L.wq, T, H, nHead * hd);
+      let k = matmul(h, L.wk, T, H, nKv * hd);
       const v = matmul(h, L.wv, T, H, nKv * hd);
       if (L.bq && L.bk && L.bv) {
         addRows(q, L.bq);
         addRows(k, L.bk);
         addRows(v, L.bv);
+      }
+      if (L.qNorm && L.kNorm) {
+        // Each head's row of hd values is one norm row.
+        q = rmsNorm(q, L.qNorm, T * nHead, hd, this.eps);
+        k = rmsNorm(k, L.kNorm, T * nKv, hd, this.eps);
       }
       const rope = this.rope === 'neox' ? ropeNeox : ropeNormal;
       for (let i = 0; i < T; i++) {

@@ -98,7 +98,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     const name = metaString(gguf, 'general.name', path.basename(file, '.gguf'));
     const json = (p: string, v: unknown) => fs.writeFileSync(path.join(tmp, p), JSON.stringify(v, null, 2));
     json('config.json', {
-      architectures: [spec.architecture === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+      architectures: [{ qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' }[spec.architecture ?? ''] ?? 'LlamaForCausalLM'],
       model_type: spec.architecture ?? 'llama',
       hidden_size: spec.hiddenSize,
       intermediate_size: spec.intermediateSize,

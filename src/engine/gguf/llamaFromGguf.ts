@@ -1,10 +1,11 @@
 /**
- * Reads a Llama-architecture GGUF (or Qwen2, the same block with Q/K/V biases) into the graph
- * builder's terms: the model spec from metadata and the weights from tensors, with llama.cpp's Q/K
- * row permutation undone for Llama (its converter interleaves rotary pairs for llama.cpp's "normal"
- * RoPE; Hugging Face's `rotate_half` layout, which ONNX Runtime's rotary kernel and our cache
- * format use, keeps the halves apart). Qwen2 files need no undoing: llama.cpp runs them with NeoX
- * RoPE, which is `rotate_half`, so their converter leaves the rows alone.
+ * Reads a Llama-architecture GGUF (or Qwen2, the same block with Q/K/V biases, or Qwen3, the same
+ * block with an RMSNorm on each query and key head before RoPE) into the graph builder's terms:
+ * the model spec from metadata and the weights from tensors, with llama.cpp's Q/K row permutation
+ * undone for Llama (its converter interleaves rotary pairs for llama.cpp's "normal" RoPE; Hugging
+ * Face's `rotate_half` layout, which ONNX Runtime's rotary kernel and our cache format use, keeps
+ * the halves apart). Qwen2 and Qwen3 files need no undoing: llama.cpp runs them with NeoX RoPE,
+ * which is `rotate_half`, so their converter leaves the rows alone.
  */
 import { KvsteerError } from '../util/errors';
 import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
@@ -13,7 +14,10 @@ import { dequantize } from './dequantize';
 import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
 import { GgmlType, ggmlTypeName } from './ggmlTypes';
 
-export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2'];
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3'];
+
+/** Architectures llama.cpp runs with NeoX RoPE: their Q/K rows are stored in Hugging Face order. */
+const NEOX_ARCHITECTURES = ['qwen2', 'qwen3'];
 
 export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   const arch = metaString(f, 'general.architecture');
@@ -23,6 +27,10 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   const hiddenSize = metaNumber(f, `${arch}.embedding_length`);
   const numHeads = metaNumber(f, `${arch}.attention.head_count`);
   const headDim = metaNumber(f, `${arch}.attention.key_length`, hiddenSize / numHeads);
+  const valueDim = metaNumber(f, `${arch}.attention.value_length`, headDim);
+  if (valueDim !== headDim) {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: value heads of ${valueDim} dims with key heads of ${headDim} are not supported`);
+  }
   const ropeDims = metaNumber(f, `${arch}.rope.dimension_count`, headDim);
   if (ropeDims !== headDim) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: partial rotary embedding (${ropeDims} of ${headDim} dims) is not supported`);
@@ -101,21 +109,25 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
   }
   const qwen2 = spec.architecture === 'qwen2';
+  const qwen3 = spec.architecture === 'qwen3';
+  const neox = NEOX_ARCHITECTURES.includes(spec.architecture ?? 'llama');
   const layers: LlamaWeights['layers'] = [];
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `blk.${l}.`;
     if (!qwen2) {
-      // llama.cpp's Llama converter permutes Q/K biases too, and no Llama file we can test has them.
+      // llama.cpp's Llama converter permutes Q/K biases too, and no Llama file we can test has them;
+      // llama.cpp itself loads none for Qwen3.
       for (const bias of ['attn_q.bias', 'attn_k.bias', 'attn_v.bias']) {
-        if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported for architecture "llama"`);
+        if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported for architecture "${spec.architecture}"`);
       }
     }
     const q = lin(p + 'attn_q.weight'), k = lin(p + 'attn_k.weight');
     layers.push({
       attnNorm: vec(p + 'attn_norm.weight', H),
-      q: qwen2 ? q : unpermuteQK(q, spec.numHeads, spec.headDim),
-      k: qwen2 ? k : unpermuteQK(k, spec.numKvHeads, spec.headDim),
+      q: neox ? q : unpermuteQK(q, spec.numHeads, spec.headDim),
+      k: neox ? k : unpermuteQK(k, spec.numKvHeads, spec.headDim),
       v: lin(p + 'attn_v.weight'),
+      ...(qwen3 ? { qNorm: vec(p + 'attn_q_norm.weight', spec.headDim), kNorm: vec(p + 'attn_k_norm.weight', spec.headDim) } : {}),
       // Qwen2 always has them (llama.cpp requires them too).
       ...(qwen2
         ? {

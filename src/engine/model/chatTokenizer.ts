@@ -27,13 +27,17 @@ export class ChatTokenizer {
   /**
    * Renders a conversation with the model's chat template. A model whose tokenizer adds a BOS token
    * gets exactly one at the start, whether or not its template writes it (TinyLlama's does not,
-   * Llama 3's does), as llama.cpp's chat path gives it.
+   * Llama 3's does), as llama.cpp's chat path gives it. Templates with a thinking switch (Qwen3's
+   * `enable_thinking`) render with thinking off: kvsteer compares answers, and a model that writes
+   * its own reasoning block first leaves nothing for the steering to change.
    */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
     if (!this.hasChatTemplate) {
       throw new KvsteerError('MODEL_LOAD_FAILED', 'this model has no chat template; kvsteer needs an instruction-tuned (chat) model');
     }
-    const text = this.tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string;
+    // Keys beyond transformers.js's own options reach the template as variables.
+    const options = { tokenize: false as const, add_generation_prompt: addGenerationPrompt, enable_thinking: false };
+    const text = this.tok.apply_chat_template(messages, options) as string;
     const bos = this.addedBos();
     return bos && !text.startsWith(bos) ? bos + text : text;
   }

@@ -5,7 +5,8 @@
  * the normal GGUF path, it gives fast, exact unit tests of everything above the weights. With
  * `architecture: 'qwen2'` it is a Qwen2 file instead: metadata under `qwen2.*`, Q/K/V biases, and
  * Q/K rows in Hugging Face order (llama.cpp runs Qwen2 with NeoX RoPE, so its converter does not
- * permute them).
+ * permute them). `architecture: 'qwen3'` makes a Qwen3 file: no biases, a norm on each query and
+ * key head, Q/K rows as Qwen2's.
  */
 import { GgmlType } from '../gguf/ggmlTypes';
 import { GgufWriteValue, GgufWriteTensor, quantize, writeGguf } from '../gguf/ggufWriter';
@@ -27,7 +28,9 @@ export interface TinyModelOptions {
   /** The BPE merges ("left right"), which also make the merged tokens (default: 16 common English ones). */
   merges?: string[];
   /** GGUF architecture (default 'llama'). */
-  architecture?: 'llama' | 'qwen2';
+  architecture?: 'llama' | 'qwen2' | 'qwen3';
+  /** Dims per attention head (default hidden / heads; Qwen3 models use more, e.g. 128 with 1024 / 16). */
+  headDim?: number;
   /** Hidden and feed-forward sizes (default 64 and 128; K-quants need multiples of 256). */
   size?: { hidden: number; ff: number };
   /** Overrides of metadata (tests use it to make unsupported files). */
@@ -62,7 +65,7 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
   };
   const { heads, kvHeads, context } = TINY_SPEC;
   const H = opts.size?.hidden ?? TINY_SPEC.hidden, ff = opts.size?.ff ?? TINY_SPEC.ff;
-  const headDim = H / heads;
+  const headDim = opts.headDim ?? H / heads;
   const layers = opts.layers ?? TINY_SPEC.layers;
   const vocab = opts.vocabulary === 'spm' ? spmVocabulary() : bpeVocabulary(opts.merges);
   const { tokens } = vocab;
@@ -106,6 +109,12 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
         { name: p + 'attn_v.bias', dims: [kvHeads * headDim], type: GgmlType.F32, data: bias(kvHeads * headDim) },
       );
     }
+    if (arch === 'qwen3') {
+      tensors.push(
+        { name: p + 'attn_q_norm.weight', dims: [headDim], type: GgmlType.F32, data: norm(headDim) },
+        { name: p + 'attn_k_norm.weight', dims: [headDim], type: GgmlType.F32, data: norm(headDim) },
+      );
+    }
   }
   tensors.push({ name: 'output_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) });
   const metadata: Record<string, GgufWriteValue> = {
@@ -120,6 +129,9 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
     [`${arch}.rope.freq_base`]: { type: 'f32', value: 10000 },
     [`${arch}.attention.layer_norm_rms_epsilon`]: { type: 'f32', value: 1e-5 },
     [`${arch}.rope.dimension_count`]: { type: 'u32', value: headDim },
+    ...(headDim !== H / heads
+      ? { [`${arch}.attention.key_length`]: { type: 'u32', value: headDim }, [`${arch}.attention.value_length`]: { type: 'u32', value: headDim } }
+      : {}),
     'tokenizer.ggml.tokens': { type: 'string[]', value: tokens },
     'tokenizer.ggml.token_type': { type: 'i32[]', value: vocab.types },
     ...(vocab.kind === 'spm'
@@ -131,7 +143,7 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
         }
       : {
           'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
-          'tokenizer.ggml.pre': { type: 'string', value: arch === 'qwen2' ? 'qwen2' : 'smollm' },
+          'tokenizer.ggml.pre': { type: 'string', value: arch === 'llama' ? 'smollm' : 'qwen2' },
           'tokenizer.ggml.merges': { type: 'string[]', value: vocab.merges },
           'tokenizer.ggml.eos_token_id': { type: 'u32', value: 2 },
         }),

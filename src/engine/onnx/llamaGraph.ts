@@ -19,7 +19,7 @@ import { TensorDataType } from './onnxProto';
 import { LinearWeight, blockLength, concatRows, splitEightBit, zeroPoint } from './linearWeight';
 
 export interface LlamaSpec {
-  /** GGUF architecture the weights came from ('llama' or 'qwen2'); the graph is the same. */
+  /** GGUF architecture the weights came from ('llama', 'qwen2' or 'qwen3'); the graph is the same. */
   architecture?: string;
   hiddenSize: number;
   intermediateSize: number;
@@ -48,6 +48,9 @@ export interface LlamaLayerWeights {
   qBias?: Float32Array;
   kBias?: Float32Array;
   vBias?: Float32Array;
+  /** RMSNorm weights ([headDim]) applied to each query and key head before RoPE (Qwen3). */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
   o: LinearWeight;
   ffnNorm: Float32Array;
   gate: LinearWeight;
@@ -133,7 +136,14 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
       k = withBias(linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy), lw.kBias, `model.layers.${l}.self_attn.k_proj.bias`);
       v = withBias(linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy), lw.vBias, `model.layers.${l}.self_attn.v_proj.bias`);
     }
-    const attn = cacheReadingAttention(g, l, q, k, v, call, cosCache, sinCache, spec);
+    const headNorms =
+      lw.qNorm && lw.kNorm
+        ? {
+            q: g.initializer(TensorDataType.FLOAT, [headDim], lw.qNorm, `model.layers.${l}.self_attn.q_norm.weight`),
+            k: g.initializer(TensorDataType.FLOAT, [headDim], lw.kNorm, `model.layers.${l}.self_attn.k_norm.weight`),
+          }
+        : undefined;
+    const attn = cacheReadingAttention(g, l, q, k, v, call, cosCache, sinCache, spec, headNorms);
     pendingAdd = linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy);
     const h2 = norm(lw.ffnNorm, `model.layers.${l}.post_attention_layernorm.weight`);
     let gate: string, up: string;
@@ -228,9 +238,20 @@ function cacheReadingAttention(
   cos: string,
   sin: string,
   spec: LlamaSpec,
+  headNorms?: { q: string; k: string },
 ): string {
   const { numHeads, numKvHeads, headDim } = spec;
   if (!k) [q, k, v] = g.node('Split', [q, g.int64s([numHeads * headDim, numKvHeads * headDim, numKvHeads * headDim])], { axis: { i: -1 } }, { outputs: 3 });
+  if (headNorms) {
+    // RMSNorm over each head's dims: [1, S, heads·D] viewed as [1, S, heads, D] and back.
+    const headNorm = (x: string, gamma: string, heads: number) => {
+      const perHead = g.op('Reshape', [x, g.int64s([0, 0, heads, headDim])]);
+      const normed = g.op('SimplifiedLayerNormalization', [perHead, gamma], { axis: { i: -1 }, epsilon: { f: spec.rmsNormEps } });
+      return g.op('Reshape', [normed, g.int64s([0, 0, heads * headDim])]);
+    };
+    q = headNorm(q, headNorms.q, numHeads);
+    k = headNorm(k, headNorms.k, numKvHeads);
+  }
   const rope = (x: string, heads: number) => g.op('RotaryEmbedding', [x, call.positions, cos, sin], { interleaved: { i: 0 }, num_heads: { i: heads } }, MS);
   // [1, S, heads·D] → [1, heads, S, D]
   const toHeads = (x: string, heads: number, name?: string) =>

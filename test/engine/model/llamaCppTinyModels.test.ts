@@ -1,10 +1,11 @@
 /**
- * The engine against llama.cpp (node-llama-cpp 3.21.1) on tiny random GGUFs stored in F32: Llama
- * and Qwen2 with byte-level BPE vocabularies, and Llama with a SentencePiece vocabulary (scores,
+ * The engine against llama.cpp (node-llama-cpp 3.21.1) on tiny random GGUFs stored in F32: Llama,
+ * Qwen2 and Qwen3 with byte-level BPE vocabularies, and Llama with a SentencePiece vocabulary (scores,
  * byte fallback). With f32 weights llama.cpp computes in f32 throughout (its quantized matmuls are
  * what round activations to 8 bits), so the two should agree to rounding. Checks the tokenizer,
  * the Q/K row handling of each architecture (Llama's permutation undone, Qwen2's rows kept),
- * Qwen2's biases and RoPE, on llama.cpp's own reading of the same file.
+ * Qwen2's biases and RoPE, Qwen3's head norms and wider heads, on llama.cpp's own reading of the
+ * same file.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -32,7 +33,8 @@ after(async () => (await llamaP).dispose());
 const TEXT = '<|im_start|>user\nthe sun is in the sky, and 12345 waves in the sea<|im_end|>\n<|im_start|>assistant\nthe answer is in the sea; naïve 日本';
 
 interface Variant {
-  architecture: 'llama' | 'qwen2';
+  architecture: 'llama' | 'qwen2' | 'qwen3';
+  headDim?: number;
   vocabulary: 'bpe' | 'spm';
   /** What the metadata adds, for the test's name. */
   extra?: string;
@@ -41,6 +43,8 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { architecture: 'llama', vocabulary: 'bpe' },
   { architecture: 'qwen2', vocabulary: 'bpe' },
+  // Heads twice as wide as hidden / heads, as Qwen3's are.
+  { architecture: 'qwen3', vocabulary: 'bpe', headDim: 32 },
   { architecture: 'llama', vocabulary: 'spm' },
   { architecture: 'llama', vocabulary: 'spm', extra: 'no space prefix', metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } } },
   {
@@ -50,12 +54,12 @@ const VARIANTS: Variant[] = [
 ];
 const EXTRA_STRINGS = ['the sea is in the sea', '  the  sea', '123123 1234 12', 'é è ï ü', '\u2581the', 'the\u2581the', 'in▁▁the', ''];
 
-for (const { architecture, vocabulary, extra, metadata } of VARIANTS) {
+for (const { architecture, vocabulary, extra, metadata, headDim } of VARIANTS) {
   const name = [architecture, vocabulary, ...(extra ? [extra.replace(/\W+/g, '-')] : [])].join('-');
   const kind = `${vocabulary === 'spm' ? 'SentencePiece' : 'byte-level BPE'} vocabulary${extra ? ` (${extra})` : ''}`;
   test(`a tiny ${architecture} GGUF with a ${kind} in F32 gives llama.cpp's tokens and next-token probabilities`, async (t) => {
     const file = path.join(dir, `${name}.gguf`);
-    writeTinyRandomGguf(file, { architecture, vocabulary, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7, metadata });
+    writeTinyRandomGguf(file, { architecture, vocabulary, matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7, metadata, headDim });
     const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
     const llama = await llamaP;
     const model = await llama.loadModel({ modelPath: file });
