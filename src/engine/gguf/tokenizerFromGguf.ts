@@ -106,6 +106,17 @@ export interface GgufTokenizer {
   padTokenId?: number;
 }
 
+/**
+ * Token texts llama.cpp ends generation on whatever the metadata names (llama-vocab.cpp keeps this
+ * list because converters often record only one end token: Gemma files name <eos> but chats end
+ * with <end_of_turn>; SmolLM2's name <|im_end|> and not <|endoftext|>).
+ */
+const END_OF_GENERATION_TEXTS = new Set([
+  '<|eot_id|>', '<|im_end|>', '<|end|>', '<|return|>', '<|call|>', '<|flush|>', '<|calls|>', '<end_of_turn>', '<|endoftext|>', '</s>',
+  '<|eom_id|>', '<EOT>', '_<EOT>', '[EOT]', '[EOS]', '<|end_of_text|>', '<end_of_utterance>', '<eos>', '<turn|>', '<|tool_response>',
+  '<｜end▁of▁sentence｜>', '[e~[',
+]);
+
 const isString = (x: GgufValue): x is string => typeof x === 'string';
 const isNumber = (x: GgufValue): x is number => typeof x === 'number';
 
@@ -138,6 +149,7 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const unk = id('tokenizer.ggml.unknown_token_id');
   const pad = id('tokenizer.ggml.padding_token_id');
   const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
+  tokens.forEach((t, i) => END_OF_GENERATION_TEXTS.has(t) && eosIds.push(i));
   const addBos = f.metadata.get('tokenizer.ggml.add_bos_token') === true;
   // llama.cpp's default for SentencePiece vocabularies is to add the space prefix.
   const addSpacePrefix = spm && f.metadata.get('tokenizer.ggml.add_space_prefix') !== false;

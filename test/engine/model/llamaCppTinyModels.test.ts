@@ -2,7 +2,8 @@
  * The engine against llama.cpp (node-llama-cpp 3.21.1) on tiny random GGUFs stored in F32: Llama,
  * Qwen2 and Qwen3 with byte-level BPE vocabularies, and Llama with a SentencePiece vocabulary (scores,
  * byte fallback). With f32 weights llama.cpp computes in f32 throughout (its quantized matmuls are
- * what round activations to 8 bits), so the two should agree to rounding. Checks the tokenizer,
+ * what round activations to 8 bits), so the two should agree to rounding. Checks the tokenizer and
+ * the tokens that end a generation,
  * the Q/K row handling of each architecture (Llama's permutation undone, Qwen2's rows kept),
  * Qwen2's biases and RoPE, Qwen3's head norms and wider heads, on llama.cpp's own reading of the
  * same file.
@@ -73,6 +74,9 @@ for (const { architecture, vocabulary, extra, metadata, headDim } of VARIANTS) {
       assert.deepEqual(mismatches, []);
       const ids = Array.from(model.tokenize(TEXT, true), Number);
       assert.deepEqual(ours.tokenizer.encode(TEXT), ids);
+      // The tokens that end a generation: llama.cpp's, found by id and by text.
+      const eog = Array.from({ length: ours.config.vocabSize }, (_, i) => i).filter((i) => model.isEogToken(i as unknown as Token));
+      assert.deepEqual([...ours.config.eosTokenIds].sort((a, b) => a - b), eog);
       const res = await ctx.getSequence().controlledEvaluate((ids as unknown as Token[]).map((id) => [id, { generateNext: { probabilities: true } }]));
       const n = ids.length, V = ours.config.vocabSize;
       const out = await ours.backend.forward({ tokens: ids, cache: ours.backend.emptyCache(), logitsToKeep: n });
