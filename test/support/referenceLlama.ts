@@ -10,8 +10,10 @@ import { GgufFile, metaNumber, metaString, readTensorBytes } from '../../src/eng
 interface RefLayer {
   attnNorm: Float32Array; wq: Float32Array; wk: Float32Array; wv: Float32Array; wo: Float32Array;
   bq?: Float32Array; bk?: Float32Array; bv?: Float32Array;
-  /** Per-head RMSNorm of Q and K before RoPE (Qwen3). */
+  /** Per-head RMSNorm of Q and K before RoPE (Qwen3, Gemma 3). */
   qNorm?: Float32Array; kNorm?: Float32Array;
+  /** RMSNorm of the attention and feed-forward outputs (Gemma 3). */
+  postAttnNorm?: Float32Array; postFfnNorm?: Float32Array;
   ffnNorm: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array;
 }
 
@@ -29,8 +31,13 @@ export interface ReferenceOutput {
 export class ReferenceLlama {
   readonly H: number; readonly nHead: number; readonly nKv: number; readonly hd: number; readonly ff: number;
   readonly nLayer: number; readonly eps: number; readonly theta: number; readonly vocab: number;
-  /** llama.cpp's RoPE type for the architecture: 'normal' (Llama) or 'neox' (Qwen2). */
+  /** llama.cpp's RoPE type for the architecture: 'normal' (Llama) or 'neox' (Qwen2, Qwen3, Gemma 3). */
   readonly rope: 'normal' | 'neox';
+  /**
+   * Gemma 3: embeddings × √hidden, GELU (tanh form), and on layers l with l % pattern < pattern − 1
+   * a window of `window` positions with RoPE base 10000.
+   */
+  readonly gemma?: { window: number; pattern: number };
   private readonly embd: Float32Array;
   private readonly out: Float32Array;
   private readonly outNorm: Float32Array;
@@ -38,7 +45,10 @@ export class ReferenceLlama {
 
   constructor(f: GgufFile) {
     const arch = metaString(f, 'general.architecture');
-    this.rope = arch === 'qwen2' || arch === 'qwen3' ? 'neox' : 'normal';
+    this.rope = arch === 'llama' ? 'normal' : 'neox';
+    if (arch === 'gemma3') {
+      this.gemma = { window: metaNumber(f, 'gemma3.attention.sliding_window'), pattern: metaNumber(f, 'gemma3.attention.sliding_window_pattern', 6) };
+    }
     this.H = metaNumber(f, `${arch}.embedding_length`);
     this.nHead = metaNumber(f, `${arch}.attention.head_count`);
     this.nKv = metaNumber(f, `${arch}.attention.head_count_kv`);
@@ -64,6 +74,7 @@ export class ReferenceLlama {
         down: t(p + 'ffn_down.weight'),
         ...(f.tensors.has(p + 'attn_q.bias') ? { bq: t(p + 'attn_q.bias'), bk: t(p + 'attn_k.bias'), bv: t(p + 'attn_v.bias') } : {}),
         ...(f.tensors.has(p + 'attn_q_norm.weight') ? { qNorm: t(p + 'attn_q_norm.weight'), kNorm: t(p + 'attn_k_norm.weight') } : {}),
+        ...(f.tensors.has(p + 'post_attention_norm.weight') ? { postAttnNorm: t(p + 'post_attention_norm.weight'), postFfnNorm: t(p + 'post_ffw_norm.weight') } : {}),
       });
     }
   }
@@ -73,6 +84,7 @@ export class ReferenceLlama {
     const T = tokens.length;
     let x = new Float32Array(T * H);
     tokens.forEach((tok, i) => x.set(this.embd.subarray(tok * H, (tok + 1) * H), i * H));
+    if (this.gemma) for (let i = 0; i < x.length; i++) x[i] *= Math.sqrt(H);
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
     for (let l = 0; l < nLayer; l++) {
@@ -92,10 +104,14 @@ export class ReferenceLlama {
         k = rmsNorm(k, L.kNorm, T * nKv, hd, this.eps);
       }
       const rope = this.rope === 'neox' ? ropeNeox : ropeNormal;
+      const local = this.gemma !== undefined && l % this.gemma.pattern < this.gemma.pattern - 1;
+      const theta = local ? 10000 : this.theta;
       for (let i = 0; i < T; i++) {
-        rope(q.subarray(i * nHead * hd, (i + 1) * nHead * hd), nHead, hd, i, this.theta);
-        rope(k.subarray(i * nKv * hd, (i + 1) * nKv * hd), nKv, hd, i, this.theta);
+        rope(q.subarray(i * nHead * hd, (i + 1) * nHead * hd), nHead, hd, i, theta);
+        rope(k.subarray(i * nKv * hd, (i + 1) * nKv * hd), nKv, hd, i, theta);
       }
+      // The first key position query i may see: all of them, or the last `window`.
+      const first = (i: number) => (local ? Math.max(0, i - this.gemma!.window + 1) : 0);
       const kc = new Float32Array(nKv * T * hd), vc = new Float32Array(nKv * T * hd);
       for (let i = 0; i < T; i++) for (let g = 0; g < nKv; g++) {
         kc.set(k.subarray((i * nKv + g) * hd, (i * nKv + g + 1) * hd), (g * T + i) * hd);
@@ -109,27 +125,30 @@ export class ReferenceLlama {
         const g = Math.floor(hh / (nHead / nKv));
         const scores = new Float64Array(i + 1);
         let mx = -Infinity;
-        for (let j = 0; j <= i; j++) {
+        for (let j = first(i); j <= i; j++) {
           let s = 0;
           for (let d = 0; d < hd; d++) s += q[(i * nHead + hh) * hd + d] * kc[(g * T + j) * hd + d];
           scores[j] = s * scale;
           mx = Math.max(mx, scores[j]);
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) { scores[j] = Math.exp(scores[j] - mx); sum += scores[j]; }
+        for (let j = first(i); j <= i; j++) { scores[j] = Math.exp(scores[j] - mx); sum += scores[j]; }
         for (let d = 0; d < hd; d++) {
           let acc = 0;
-          for (let j = 0; j <= i; j++) acc += scores[j] * vc[(g * T + j) * hd + d];
+          for (let j = first(i); j <= i; j++) acc += scores[j] * vc[(g * T + j) * hd + d];
           attn[(i * nHead + hh) * hd + d] = acc / sum;
         }
       }
-      const o = matmul(attn, L.wo, T, nHead * hd, H);
+      let o = matmul(attn, L.wo, T, nHead * hd, H);
+      if (L.postAttnNorm) o = rmsNorm(o, L.postAttnNorm, T, H, this.eps);
       for (let i = 0; i < x.length; i++) x[i] += o[i];
       const h2 = rmsNorm(x, L.ffnNorm, T, H, this.eps);
       const gate = matmul(h2, L.gate, T, H, this.ff);
       const up = matmul(h2, L.up, T, H, this.ff);
-      for (let i = 0; i < gate.length; i++) gate[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
-      const down = matmul(gate, L.down, T, this.ff, H);
+      const act = this.gemma ? geluTanh : (v: number) => v / (1 + Math.exp(-v));
+      for (let i = 0; i < gate.length; i++) gate[i] = act(gate[i]) * up[i];
+      let down = matmul(gate, L.down, T, this.ff, H);
+      if (L.postFfnNorm) down = rmsNorm(down, L.postFfnNorm, T, H, this.eps);
       const nx = new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) nx[i] = x[i] + down[i];
       x = nx;
@@ -186,6 +205,11 @@ function ropeNeox(v: Float32Array, heads: number, hd: number, pos: number, theta
     v[h * hd + i] = a * c - b * s;
     v[h * hd + i + half] = a * s + b * c;
   }
+}
+
+/** GELU in its tanh form (gelu_pytorch_tanh). */
+function geluTanh(v: number): number {
+  return 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
 }
 
 /** Adds a bias of length N to every row of y [T, N]. */

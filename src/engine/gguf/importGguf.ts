@@ -98,8 +98,10 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     const name = metaString(gguf, 'general.name', path.basename(file, '.gguf'));
     const json = (p: string, v: unknown) => fs.writeFileSync(path.join(tmp, p), JSON.stringify(v, null, 2));
     json('config.json', {
-      architectures: [{ qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' }[spec.architecture ?? ''] ?? 'LlamaForCausalLM'],
-      model_type: spec.architecture ?? 'llama',
+      architectures: [{ qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', gemma3: 'Gemma3ForCausalLM' }[spec.architecture ?? ''] ?? 'LlamaForCausalLM'],
+      // Hugging Face's type for the text-only Gemma 3 ('gemma3' is its multimodal wrapper, whose
+      // config transformers.js reads through a `text_config`).
+      model_type: spec.architecture === 'gemma3' ? 'gemma3_text' : (spec.architecture ?? 'llama'),
       hidden_size: spec.hiddenSize,
       intermediate_size: spec.intermediateSize,
       num_hidden_layers: spec.numLayers,

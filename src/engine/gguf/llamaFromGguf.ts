@@ -14,10 +14,10 @@ import { dequantize } from './dequantize';
 import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
 import { GgmlType, ggmlTypeName } from './ggmlTypes';
 
-export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3'];
+export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'gemma3'];
 
 /** Architectures llama.cpp runs with NeoX RoPE: their Q/K rows are stored in Hugging Face order. */
-const NEOX_ARCHITECTURES = ['qwen2', 'qwen3'];
+const NEOX_ARCHITECTURES = ['qwen2', 'qwen3', 'gemma3'];
 
 export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   const arch = metaString(f, 'general.architecture');
@@ -50,6 +50,7 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   }
   const freqs = f.tensors.get('rope_freqs.weight');
   return {
+    ...(arch === 'gemma3' ? gemma3Extras(f, hiddenSize, numHeads, headDim) : {}),
     architecture: arch,
     hiddenSize,
     intermediateSize: metaNumber(f, `${arch}.feed_forward_length`),
@@ -63,6 +64,35 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
     ropePositionScale: 1 / factor,
     maxPositions: metaNumber(f, `${arch}.context_length`, 4096),
     vocabSize,
+  };
+}
+
+/**
+ * What Gemma 3 adds to the Llama block, as llama.cpp reads it: embeddings scaled by √hidden, GELU
+ * (tanh form) gating, and sliding-window attention on every layer but each `pattern`-th (local
+ * layers with RoPE base `rope.freq_base_swa`, default 10000, and no position scaling). Norm weights
+ * need nothing: Gemma's converter already stores them as 1 + w.
+ */
+function gemma3Extras(f: GgufFile, hiddenSize: number, numHeads: number, headDim: number): Partial<LlamaSpec> {
+  const numLayers = metaNumber(f, 'gemma3.block_count');
+  const window = metaNumber(f, 'gemma3.attention.sliding_window', 0);
+  const pattern = metaNumber(f, 'gemma3.attention.sliding_window_pattern', 6);
+  const softcap = metaNumber(f, 'gemma3.final_logit_softcapping', 0);
+  return {
+    embeddingScale: Math.fround(Math.sqrt(hiddenSize)),
+    // llama.cpp (after gemma_pytorch): the 27B model scales by hidden / heads, the others by the head size.
+    attentionScale: 1 / Math.sqrt(numLayers === 62 ? hiddenSize / numHeads : headDim),
+    activation: 'gelu_tanh',
+    ...(window > 0
+      ? {
+          slidingWindow: {
+            size: window,
+            local: Array.from({ length: numLayers }, (_, l) => pattern === 0 || l % pattern < pattern - 1),
+            ropeTheta: metaNumber(f, 'gemma3.rope.freq_base_swa', 10000),
+          },
+        }
+      : {}),
+    ...(softcap ? { finalLogitSoftcap: softcap } : {}),
   };
 }
 
@@ -109,14 +139,15 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
   }
   const qwen2 = spec.architecture === 'qwen2';
-  const qwen3 = spec.architecture === 'qwen3';
+  const headNorms = spec.architecture === 'qwen3' || spec.architecture === 'gemma3';
+  const gemma3 = spec.architecture === 'gemma3';
   const neox = NEOX_ARCHITECTURES.includes(spec.architecture ?? 'llama');
   const layers: LlamaWeights['layers'] = [];
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `blk.${l}.`;
     if (!qwen2) {
       // llama.cpp's Llama converter permutes Q/K biases too, and no Llama file we can test has them;
-      // llama.cpp itself loads none for Qwen3.
+      // llama.cpp itself loads none for Qwen3 or Gemma 3.
       for (const bias of ['attn_q.bias', 'attn_k.bias', 'attn_v.bias']) {
         if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported for architecture "${spec.architecture}"`);
       }
@@ -127,7 +158,8 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
       q: neox ? q : unpermuteQK(q, spec.numHeads, spec.headDim),
       k: neox ? k : unpermuteQK(k, spec.numKvHeads, spec.headDim),
       v: lin(p + 'attn_v.weight'),
-      ...(qwen3 ? { qNorm: vec(p + 'attn_q_norm.weight', spec.headDim), kNorm: vec(p + 'attn_k_norm.weight', spec.headDim) } : {}),
+      ...(headNorms ? { qNorm: vec(p + 'attn_q_norm.weight', spec.headDim), kNorm: vec(p + 'attn_k_norm.weight', spec.headDim) } : {}),
+      ...(gemma3 ? { postAttnNorm: vec(p + 'post_attention_norm.weight', H), postFfnNorm: vec(p + 'post_ffw_norm.weight', H) } : {}),
       // Qwen2 always has them (llama.cpp requires them too).
       ...(qwen2
         ? {

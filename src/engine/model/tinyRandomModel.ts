@@ -6,7 +6,9 @@
  * `architecture: 'qwen2'` it is a Qwen2 file instead: metadata under `qwen2.*`, Q/K/V biases, and
  * Q/K rows in Hugging Face order (llama.cpp runs Qwen2 with NeoX RoPE, so its converter does not
  * permute them). `architecture: 'qwen3'` makes a Qwen3 file: no biases, a norm on each query and
- * key head, Q/K rows as Qwen2's.
+ * key head, Q/K rows as Qwen2's. `architecture: 'gemma3'` makes a Gemma 3 file: Qwen3's head norms,
+ * norms after attention and feed-forward, and sliding-window attention on layer 0 (window 8, every
+ * second layer global, RoPE base 10⁶ for global layers and the default 10⁴ for local ones).
  */
 import { GgmlType } from '../gguf/ggmlTypes';
 import { GgufWriteValue, GgufWriteTensor, quantize, writeGguf } from '../gguf/ggufWriter';
@@ -28,7 +30,7 @@ export interface TinyModelOptions {
   /** The BPE merges ("left right"), which also make the merged tokens (default: 16 common English ones). */
   merges?: string[];
   /** GGUF architecture (default 'llama'). */
-  architecture?: 'llama' | 'qwen2' | 'qwen3';
+  architecture?: 'llama' | 'qwen2' | 'qwen3' | 'gemma3';
   /** Dims per attention head (default hidden / heads; Qwen3 models use more, e.g. 128 with 1024 / 16). */
   headDim?: number;
   /** Hidden and feed-forward sizes (default 64 and 128; K-quants need multiples of 256). */
@@ -88,7 +90,10 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
   const mt = opts.matrixType ?? GgmlType.Q4_1;
   const et = opts.embeddingType ?? GgmlType.Q8_0;
   const arch = opts.architecture ?? 'llama';
-  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [H, V], type: et, data: mat(V, H, 1, et) }];
+  // Gemma multiplies embeddings by √hidden: smaller rows keep its residual stream, and the tied
+  // head's logits, at the others' scale (else every next-token distribution is one-hot).
+  const embScale = arch === 'gemma3' ? 1 / Math.sqrt(H) : 1;
+  const tensors: GgufWriteTensor[] = [{ name: 'token_embd.weight', dims: [H, V], type: et, data: mat(V, H, embScale, et) }];
   for (let l = 0; l < layers; l++) {
     const p = `blk.${l}.`;
     tensors.push(
@@ -109,7 +114,13 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
         { name: p + 'attn_v.bias', dims: [kvHeads * headDim], type: GgmlType.F32, data: bias(kvHeads * headDim) },
       );
     }
-    if (arch === 'qwen3') {
+    if (arch === 'gemma3') {
+      tensors.push(
+        { name: p + 'post_attention_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) },
+        { name: p + 'post_ffw_norm.weight', dims: [H], type: GgmlType.F32, data: norm(H) },
+      );
+    }
+    if (arch === 'qwen3' || arch === 'gemma3') {
       tensors.push(
         { name: p + 'attn_q_norm.weight', dims: [headDim], type: GgmlType.F32, data: norm(headDim) },
         { name: p + 'attn_k_norm.weight', dims: [headDim], type: GgmlType.F32, data: norm(headDim) },
@@ -126,7 +137,10 @@ export function writeTinyRandomGguf(file: string, opts: TinyModelOptions = {}): 
     [`${arch}.feed_forward_length`]: { type: 'u32', value: ff },
     [`${arch}.attention.head_count`]: { type: 'u32', value: heads },
     [`${arch}.attention.head_count_kv`]: { type: 'u32', value: kvHeads },
-    [`${arch}.rope.freq_base`]: { type: 'f32', value: 10000 },
+    [`${arch}.rope.freq_base`]: { type: 'f32', value: arch === 'gemma3' ? 1e6 : 10000 },
+    ...(arch === 'gemma3'
+      ? { 'gemma3.attention.sliding_window': { type: 'u32', value: 8 }, 'gemma3.attention.sliding_window_pattern': { type: 'u32', value: 2 } }
+      : {}),
     [`${arch}.attention.layer_norm_rms_epsilon`]: { type: 'f32', value: 1e-5 },
     [`${arch}.rope.dimension_count`]: { type: 'u32', value: headDim },
     ...(headDim !== H / heads

@@ -36,6 +36,19 @@ export interface LlamaSpec {
   /** Rows of the precomputed cos/sin tables: the longest context the graph supports. */
   maxPositions: number;
   vocabSize: number;
+  /** Multiplier of the token embeddings (Gemma 3: √hidden); default 1. */
+  embeddingScale?: number;
+  /** Multiplier of query·key scores; default 1/√headDim. */
+  attentionScale?: number;
+  /** Feed-forward activation of the gate: SiLU (default) or GELU's tanh form (Gemma 3). */
+  activation?: 'silu' | 'gelu_tanh';
+  /**
+   * Sliding-window attention (Gemma 3): layers marked local see only keys fewer than `size`
+   * positions back and use their own RoPE base, without the position scaling of global layers.
+   */
+  slidingWindow?: { size: number; local: boolean[]; ropeTheta: number };
+  /** Final logit soft-capping c: logits = c·tanh(logits / c); none when undefined. */
+  finalLogitSoftcap?: number;
 }
 
 export interface LlamaLayerWeights {
@@ -48,9 +61,12 @@ export interface LlamaLayerWeights {
   qBias?: Float32Array;
   kBias?: Float32Array;
   vBias?: Float32Array;
-  /** RMSNorm weights ([headDim]) applied to each query and key head before RoPE (Qwen3). */
+  /** RMSNorm weights ([headDim]) applied to each query and key head before RoPE (Qwen3, Gemma 3). */
   qNorm?: Float32Array;
   kNorm?: Float32Array;
+  /** RMSNorms of the attention and feed-forward outputs before they join the residual (Gemma 3). */
+  postAttnNorm?: Float32Array;
+  postFfnNorm?: Float32Array;
   o: LinearWeight;
   ffnNorm: Float32Array;
   gate: LinearWeight;
@@ -96,10 +112,18 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   }
   const keep = g.input('num_logits_to_keep', TensorDataType.INT64, []);
 
-  const [cosCache, sinCache] = ropeTables(g, spec);
+  const globalRope = ropeTables(g, spec, 'rope');
+  const localRope = spec.slidingWindow
+    ? ropeTables(g, { ...spec, ropeTheta: spec.slidingWindow.ropeTheta, ropePositionScale: 1, ropeFreqFactors: undefined }, 'rope_local')
+    : globalRope;
   const call = attentionInputs(g, inputIds, mask, spec);
 
   let x = embed(g, w.embedding, inputIds);
+  if (spec.embeddingScale !== undefined) x = g.op('Mul', [x, g.floats([spec.embeddingScale], [])]);
+  const postNorm = (y: string, gamma: Float32Array | undefined, name: string): string =>
+    gamma
+      ? g.op('SimplifiedLayerNormalization', [y, g.initializer(TensorDataType.FLOAT, [H], gamma, name)], { axis: { i: -1 }, epsilon: { f: spec.rmsNormEps } })
+      : y;
   // The residual stream is x + pendingAdd (+ pendingBias): each norm fuses that addition, so the
   // activation-steering input costs no extra node (it is the fused op's bias).
   let pendingAdd: string | undefined;
@@ -143,8 +167,10 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
             k: g.initializer(TensorDataType.FLOAT, [headDim], lw.kNorm, `model.layers.${l}.self_attn.k_norm.weight`),
           }
         : undefined;
-    const attn = cacheReadingAttention(g, l, q, k, v, call, cosCache, sinCache, spec, headNorms);
-    pendingAdd = linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy);
+    const local = spec.slidingWindow?.local[l] ?? false;
+    const [cosCache, sinCache] = local ? localRope : globalRope;
+    const attn = cacheReadingAttention(g, l, q, k, v, call, cosCache, sinCache, spec, headNorms, local);
+    pendingAdd = postNorm(linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy), lw.postAttnNorm, `model.layers.${l}.post_attention_norm.weight`);
     const h2 = norm(lw.ffnNorm, `model.layers.${l}.post_attention_layernorm.weight`);
     let gate: string, up: string;
     const gateUp = concatRows([lw.gate, lw.up]);
@@ -154,8 +180,9 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
       gate = linear(g, h2, lw.gate, `model.layers.${l}.mlp.gate_proj`, accuracy);
       up = linear(g, h2, lw.up, `model.layers.${l}.mlp.up_proj`, accuracy);
     }
-    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
-    pendingAdd = linear(g, act, lw.down, `model.layers.${l}.mlp.down_proj`, accuracy);
+    const gated = spec.activation === 'gelu_tanh' ? g.op('FastGelu', [gate], {}, MS) : g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
+    const act = g.op('Mul', [gated, up]);
+    pendingAdd = postNorm(linear(g, act, lw.down, `model.layers.${l}.mlp.down_proj`, accuracy), lw.postFfnNorm, `model.layers.${l}.post_feedforward_norm.weight`);
     if (steerActs) {
       // A required input (the backend feeds zeros when not steering): ONNX Runtime's Node binding
       // only passes feeds named in inputNames, which leaves out inputs with default initializers.
@@ -167,7 +194,12 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   // Only the last `num_logits_to_keep` positions go through the vocabulary projection.
   const start = g.op('Neg', [g.op('Reshape', [keep, g.int64s([1])])]);
   const last = g.op('Slice', [final, start, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]);
-  g.node('Identity', [linear(g, last, w.lmHead, 'lm_head', accuracy)], {}, { outputs: ['logits'] });
+  let logits = linear(g, last, w.lmHead, 'lm_head', accuracy);
+  if (spec.finalLogitSoftcap !== undefined) {
+    const c = g.floats([spec.finalLogitSoftcap], []);
+    logits = g.op('Mul', [g.op('Tanh', [g.op('Div', [logits, c])]), c]);
+  }
+  g.node('Identity', [logits], {}, { outputs: ['logits'] });
   g.output('logits', TensorDataType.FLOAT, ['batch_size', 'logits_length', spec.vocabSize]);
   for (let l = 0; l < spec.numLayers; l++) {
     for (const which of ['key', 'value'] as const) {
@@ -192,6 +224,12 @@ interface AttentionInputs {
   causalMask: string;
   /** Shapes that view new-token scores per query head ([1, kvHeads, group, S, S]) and back. */
   scoreShapes: { perHead: string; grouped: string };
+  /**
+   * Sliding-window layers only: −∞ where a query is `size` or more positions past a key, for the
+   * past keys ([S, past]; with the shape [1, kvHeads, group, S, past] that views their scores per
+   * query head) and this call's keys ([S, S], the causal mask included).
+   */
+  window?: { past: string; pastPerHead: string; causalNew: string };
 }
 
 /**
@@ -205,14 +243,34 @@ function attentionInputs(g: GraphBuilder, inputIds: string, mask: string, spec: 
   const pastScalar = g.op('Sub', [totalLen, seqScalar]);
   const idx = g.op('Range', [g.int64s([0], []), seqScalar, g.int64s([1], [])]);
   const group = spec.numHeads / spec.numKvHeads;
+  const positions = g.op('Range', [pastScalar, totalLen, g.int64s([1], [])]);
+  const causalMask = g.op('Where', [g.op('Greater', [idx, g.op('Unsqueeze', [idx, g.int64s([1])])]), g.floats([-Infinity], []), g.floats([0], [])]);
+  let window: AttentionInputs['window'];
+  if (spec.slidingWindow) {
+    // Query position minus key position, [S, keys]; a key is out of the window from `size` on.
+    const size = g.int64s([spec.slidingWindow.size], []);
+    const outside = (keyPositions: string) =>
+      g.op('Where', [
+        g.op('GreaterOrEqual', [g.op('Sub', [g.op('Unsqueeze', [positions, g.int64s([1])]), keyPositions]), size]),
+        g.floats([-Infinity], []),
+        g.floats([0], []),
+      ]);
+    const pastLen = g.op('Unsqueeze', [pastScalar, g.int64s([0])]);
+    window = {
+      past: outside(g.op('Range', [g.int64s([0], []), pastScalar, g.int64s([1], [])])),
+      pastPerHead: g.op('Concat', [g.int64s([1, spec.numKvHeads, group]), seqLen, pastLen], { axis: { i: 0 } }),
+      causalNew: g.op('Add', [causalMask, outside(positions)]),
+    };
+  }
   return {
-    positions: g.op('Unsqueeze', [g.op('Range', [pastScalar, totalLen, g.int64s([1], [])]), g.int64s([0])]),
+    positions: g.op('Unsqueeze', [positions, g.int64s([0])]),
     pastLen: g.op('Unsqueeze', [pastScalar, g.int64s([0])]),
-    causalMask: g.op('Where', [g.op('Greater', [idx, g.op('Unsqueeze', [idx, g.int64s([1])])]), g.floats([-Infinity], []), g.floats([0], [])]),
+    causalMask,
     scoreShapes: {
       perHead: g.op('Concat', [g.int64s([1, spec.numKvHeads, group, -1]), seqLen], { axis: { i: 0 } }),
       grouped: g.op('Concat', [g.int64s([1, spec.numKvHeads, -1]), seqLen], { axis: { i: 0 } }),
     },
+    window,
   };
 }
 
@@ -239,6 +297,7 @@ function cacheReadingAttention(
   sin: string,
   spec: LlamaSpec,
   headNorms?: { q: string; k: string },
+  local = false,
 ): string {
   const { numHeads, numKvHeads, headDim } = spec;
   if (!k) [q, k, v] = g.node('Split', [q, g.int64s([numHeads * headDim, numKvHeads * headDim, numKvHeads * headDim])], { axis: { i: -1 } }, { outputs: 3 });
@@ -262,11 +321,20 @@ function cacheReadingAttention(
   toHeads(v, numKvHeads, newV);
   // Query heads of one KV head side by side: [1, kvHeads, group·S, D] (query head h uses KV head h / group).
   const qg = g.op('Reshape', [toHeads(rope(q, numHeads), numHeads), g.int64s([0, numKvHeads, -1, headDim])]);
-  const scale = { f: 1 / Math.sqrt(headDim) };
-  const scoresPast = g.op('FusedMatMul', [qg, `past_key_values.${l}.key`], { transB: { i: 1 }, alpha: scale }, MS);
+  const scale = { f: spec.attentionScale ?? 1 / Math.sqrt(headDim) };
+  let scoresPast = g.op('FusedMatMul', [qg, `past_key_values.${l}.key`], { transB: { i: 1 }, alpha: scale }, MS);
   const scoresNew = g.op('FusedMatMul', [qg, newK], { transB: { i: 1 }, alpha: scale }, MS);
+  const window = local ? call.window : undefined;
+  if (window) {
+    // The past keys' window mask [S, past], per query head as the causal mask below (allowzero:
+    // with no past the shapes hold a real 0, not "copy this dimension").
+    const exact = { allowzero: { i: 1 } };
+    const masked = g.op('Add', [g.op('Reshape', [scoresPast, window.pastPerHead], exact), window.past]);
+    scoresPast = g.op('Reshape', [masked, g.op('Shape', [scoresPast])], exact);
+  }
   // The mask [S, S] applies per query head: view the scores as [1, kvHeads, group, S, S].
-  const maskedNew = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoresNew, call.scoreShapes.perHead]), call.causalMask]), call.scoreShapes.grouped]);
+  const newMask = window ? window.causalNew : call.causalMask;
+  const maskedNew = g.op('Reshape', [g.op('Add', [g.op('Reshape', [scoresNew, call.scoreShapes.perHead]), newMask]), call.scoreShapes.grouped]);
   const probs = g.op('Softmax', [g.op('Concat', [scoresPast, maskedNew], { axis: { i: -1 } })], { axis: { i: -1 } });
   const probsPast = g.op('Slice', [probs, g.int64s([0]), call.pastLen, g.int64s([-1])]);
   const probsNew = g.op('Slice', [probs, call.pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([-1])]);
@@ -351,7 +419,7 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
 }
 
 /** cos/sin tables [maxPositions, headDim/2] for the rotary embedding. */
-function ropeTables(g: GraphBuilder, spec: LlamaSpec): [string, string] {
+function ropeTables(g: GraphBuilder, spec: LlamaSpec, name: string): [string, string] {
   const half = spec.headDim / 2;
   const cos = new Float32Array(spec.maxPositions * half);
   const sin = new Float32Array(spec.maxPositions * half);
@@ -368,7 +436,7 @@ function ropeTables(g: GraphBuilder, spec: LlamaSpec): [string, string] {
     }
   }
   return [
-    g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], cos, 'rope.cos_cache'),
-    g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], sin, 'rope.sin_cache'),
+    g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], cos, `${name}.cos_cache`),
+    g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], sin, `${name}.sin_cache`),
   ];
 }

@@ -34,7 +34,7 @@ after(async () => (await llamaP).dispose());
 const TEXT = '<|im_start|>user\nthe sun is in the sky, and 12345 waves in the sea<|im_end|>\n<|im_start|>assistant\nthe answer is in the sea; naïve 日本';
 
 interface Variant {
-  architecture: 'llama' | 'qwen2' | 'qwen3';
+  architecture: 'llama' | 'qwen2' | 'qwen3' | 'gemma3';
   headDim?: number;
   vocabulary: 'bpe' | 'spm';
   /** What the metadata adds, for the test's name. */
@@ -46,6 +46,9 @@ const VARIANTS: Variant[] = [
   { architecture: 'qwen2', vocabulary: 'bpe' },
   // Heads twice as wide as hidden / heads, as Qwen3's are.
   { architecture: 'qwen3', vocabulary: 'bpe', headDim: 32 },
+  // A SentencePiece vocabulary without the space prefix, as Gemma's; the 80-token text runs far
+  // past the 8-token window of its local layer.
+  { architecture: 'gemma3', vocabulary: 'spm', headDim: 32, extra: 'no space prefix', metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } } },
   { architecture: 'llama', vocabulary: 'spm' },
   { architecture: 'llama', vocabulary: 'spm', extra: 'no space prefix', metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } } },
   {
@@ -80,7 +83,7 @@ for (const { architecture, vocabulary, extra, metadata, headDim } of VARIANTS) {
       const res = await ctx.getSequence().controlledEvaluate((ids as unknown as Token[]).map((id) => [id, { generateNext: { probabilities: true } }]));
       const n = ids.length, V = ours.config.vocabSize;
       const out = await ours.backend.forward({ tokens: ids, cache: ours.backend.emptyCache(), logitsToKeep: n });
-      let top1 = 0, maxDiff = 0;
+      let top1 = 0, maxDiff = 0, topP = 0;
       for (let i = 0; i < n; i++) {
         const lg = out.logits.subarray(i * V, (i + 1) * V);
         let mx = -Infinity;
@@ -89,9 +92,10 @@ for (const { architecture, vocabulary, extra, metadata, headDim } of VARIANTS) {
         for (const v of lg) z += Math.exp(v - mx);
         const theirs = [...res[i]!.next!.probabilities!.entries()].slice(0, 10);
         if (argmax(lg) === Number(theirs[0][0])) top1++;
+        topP += theirs[0][1] / n;
         for (const [tok, p] of theirs) maxDiff = Math.max(maxDiff, Math.abs(Math.exp(lg[Number(tok)] - mx) / z - p));
       }
-      t.diagnostic(`${name}: top-1 ${top1}/${n} positions, max |Δp| over llama.cpp's top 10: ${maxDiff.toExponential(2)}`);
+      t.diagnostic(`${name}: top-1 ${top1}/${n} positions, max |Δp| over llama.cpp's top 10: ${maxDiff.toExponential(2)}, mean top-1 p ${topP.toFixed(2)}`);
       assert.equal(top1, n);
       assert.ok(maxDiff < 1e-4, `max |Δp| = ${maxDiff}`);
     } finally {

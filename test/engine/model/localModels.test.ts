@@ -48,7 +48,7 @@ test('Ollama and LM Studio models are found by the names those tools give them',
       ['someone/tiny-qwen:0.5b', 'Ollama', 'qwen2', 'ok'],
       ['someone/tiny-spm-GGUF/tiny-spm-Q4_1.gguf', 'LM Studio', 'llama', 'ok'],
       ['tiny-smol:latest', 'Ollama', 'llama', 'ok'],
-      ['mamba:latest', 'Ollama', 'mamba', 'architecture "mamba" is not supported (supported: llama, qwen2, qwen3)'],
+      ['mamba:latest', 'Ollama', 'mamba', 'architecture "mamba" is not supported (supported: llama, qwen2, qwen3, gemma3)'],
     ],
   );
   assert.equal(found.find((m) => m.name === 'tiny-smol:latest')!.path, tinyBlob);
