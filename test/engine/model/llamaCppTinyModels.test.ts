@@ -49,6 +49,10 @@ const VARIANTS: Variant[] = [
   // A SentencePiece vocabulary without the space prefix, as Gemma's; the 80-token text runs far
   // past the 8-token window of its local layer.
   { architecture: 'gemma3', vocabulary: 'spm', headDim: 32, extra: 'no space prefix', metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } } },
+  {
+    architecture: 'gemma3', vocabulary: 'spm', headDim: 32, extra: 'final logit soft-capping at 1',
+    metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false }, 'gemma3.final_logit_softcapping': { type: 'f32', value: 1 } },
+  },
   { architecture: 'llama', vocabulary: 'spm' },
   { architecture: 'llama', vocabulary: 'spm', extra: 'no space prefix', metadata: { 'tokenizer.ggml.add_space_prefix': { type: 'bool', value: false } } },
   {
