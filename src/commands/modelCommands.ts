@@ -21,7 +21,7 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
     vscode.commands.registerCommand(COMMANDS.selectModel, async () => {
       const current = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string>(SETTINGS.model) ?? DEFAULT_SETTINGS.model;
       const sources: Pick[] = [
-        { label: '$(file) Choose a .gguf file…', description: 'Llama, Qwen2 or Qwen3 architecture (SmolLM2, Llama, Qwen2.5, Qwen3, Mistral, TinyLlama…)', run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF model': ['gguf'] } }))?.[0]?.fsPath },
+        { label: '$(file) Choose a .gguf file…', description: 'Llama, Qwen2, Qwen3 or Gemma 3 architecture (SmolLM2, Llama, Qwen2.5, Qwen3, Gemma 3, Mistral, TinyLlama…)', run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF model': ['gguf'] } }))?.[0]?.fsPath },
         { label: '$(folder) Choose a model folder…', description: 'Hugging Face layout with onnx/model.onnx', run: async () => (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false }))?.[0]?.fsPath },
         {
           label: '$(cloud-download) Enter a Hugging Face model id…',
