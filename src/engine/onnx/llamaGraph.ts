@@ -19,7 +19,7 @@ import { TensorDataType } from './onnxProto';
 import { LinearWeight, blockLength, concatRows, splitEightBit, zeroPoint } from './linearWeight';
 
 export interface LlamaSpec {
-  /** GGUF architecture the weights came from ('llama', 'qwen2' or 'qwen3'); the graph is the same. */
+  /** GGUF architecture the weights came from ('llama', 'qwen2', 'qwen3' or 'gemma3'); what differs is in the options below. */
   architecture?: string;
   hiddenSize: number;
   intermediateSize: number;
