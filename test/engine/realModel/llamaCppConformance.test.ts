@@ -179,9 +179,9 @@ test('greedy continuations agree with llama.cpp on every prompt when llama.cpp r
  * agrees with itself on only 10 of 20 when just its attention path changes (diagnostic above),
  * and its own CPU builds disagree as much: on this machine (a Sapphire Rapids Xeon, where
  * node-llama-cpp loads its AMX build) that build and its Zen 4 build, same file and settings,
- * agree on 12 of 20 and on 2 of the first 5 (measured once, 2026-11-30, by setting the AMX build
- * aside). Both round activations to 8 bits the same way; their matmul kernels differ in the
- * order of float operations, and one flipped rounding grows into noise as large as the
+ * agree on 12 of 20 and on 2 of the first 5 (`npm run diag:llamacpp-builds`, which also gives
+ * kvsteer against each). Both round activations to 8 bits the same way; their matmul kernels
+ * differ in the order of float operations, and one flipped rounding grows into noise as large as the
  * quantisation's own (in a plain-JS emulation of these kernels, accumulating in double instead of
  * float moved the log-probs by 0.13 nat rms; the 8-bit rounding itself moves them by 0.11).
  * Given the same weights stored as F32, llama.cpp agrees with us on 20 of 20 (test above).
