@@ -1,5 +1,7 @@
 /**
- * "Extract steering vector from examples…": the user picks a JSONL of {question, steps, answer};
+ * "Extract steering vector from examples…": the user takes kvsteer's own reasoning examples (the
+ * set the shipped SmolLM2 vector was made from, with its recipe: so a model without a shipped
+ * vector gets one without any file of the user's) or picks a JSONL of {question, steps, answer};
  * extraction runs on the configured model behind a cancellable progress notification, and the
  * vector is saved (atomically) into the extension's global storage, listed in its manifest and
  * offered for selection.
@@ -11,15 +13,31 @@ import { COMMANDS, SETTINGS, SETTINGS_SECTION } from '../ids';
 import { readSettings } from '../config/settings';
 import { engine } from '../service/engine';
 import { ServiceHost } from '../service/serviceHost';
+import { isCancellation } from '../engine/util/errors';
+
+/** kvsteer's reasoning examples in `vectors/datasets`, and the demonstrations per pair the shipped vector used. */
+const BUNDLED_EXAMPLES = 'reasoning-v1.jsonl';
+const BUNDLED_DEMOS = 10;
 
 export function registerExtractCommand(context: vscode.ExtensionContext, host: ServiceHost): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(COMMANDS.extractVector, async () => {
-      const file = (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Reasoning examples (JSONL)': ['jsonl'] }, title: 'Examples: one {question, steps, answer} per line' }))?.[0]?.fsPath;
-      if (!file) return;
       const read = readSettings();
       if (!read.ok) return void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
-      const base = path.basename(file, '.jsonl').replace(/[^\w.-]+/g, '-');
+      const source = await vscode.window.showQuickPick(
+        [
+          { label: "$(book) kvsteer's reasoning examples", description: `${BUNDLED_EXAMPLES}: 96 items, ${BUNDLED_DEMOS} demonstrations per pair, as the shipped vector`, bundled: true },
+          { label: '$(file) Choose a JSONL file…', description: 'one {question, steps, answer} per line', bundled: false },
+        ],
+        { title: 'KV Steer: examples to extract a steering vector from' },
+      );
+      if (!source) return;
+      const file = source.bundled
+        ? path.join(host.shippedVectorDir, 'datasets', BUNDLED_EXAMPLES)
+        : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Reasoning examples (JSONL)': ['jsonl'] }, title: 'Examples: one {question, steps, answer} per line' }))?.[0]?.fsPath;
+      if (!file) return;
+      // For kvsteer's own examples the vector is named after the model it is made for.
+      const base = (source.bundled ? `${path.basename(read.settings.model.replace(/^ollama:/, '')).replace(/\.gguf$/i, '')}-reasoning` : path.basename(file, '.jsonl')).replace(/[^\w.-]+/g, '-');
       const name = (await vscode.window.showInputBox({ prompt: 'Name of the new steering vector', value: base, validateInput: (v) => (/^[\w.-]+$/.test(v) ? undefined : 'Letters, digits, ".", "_" and "-" only') }))?.trim();
       if (!name) return;
       const { parseReasoningItems, createSteeringVector, saveVector, upsertManifest } = await engine();
@@ -38,12 +56,13 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
             const abort = new AbortController();
             token.onCancellationRequested(() => abort.abort());
             let last = 0;
-            return host.service.run(read.settings, { needVector: false, signal: abort.signal, onLoad: (p) => progress.report({ message: p.message }) }, async (model) => {
+            return host.service.run(read.settings, { needVector: false, signal: abort.signal, activity: 'extracting', onLoad: (p) => progress.report({ message: p.message }) }, async (model) => {
               const vector = await createSteeringVector(model, items, {
                 name,
                 datasetName: file,
                 datasetText: text,
                 signal: abort.signal,
+                ...(source.bundled ? { demos: BUNDLED_DEMOS } : {}),
                 onProgress: (done, total) => {
                   progress.report({ message: `${done}/${total} pairs`, increment: ((done - last) / total) * 100 });
                   last = done;
@@ -61,6 +80,12 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
         if (use) await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(SETTINGS.vector, name, vscode.ConfigurationTarget.Global);
       } catch (e) {
         const message = (e as Error).message;
+        if (isCancellation(e)) {
+          // The user's own choice: said plainly, not as an error; nothing was written.
+          host.log.info(`Extraction of ${name} cancelled`);
+          void vscode.window.showInformationMessage(`KV Steer: extraction of "${name}" cancelled; nothing was saved.`);
+          return;
+        }
         host.log.error(`Extraction failed: ${message}`);
         void vscode.window.showErrorMessage(`KV Steer: ${message}`);
       }

@@ -2,7 +2,7 @@
  * The extension host's model service, free of the `vscode` module so it can be tested directly:
  * loads the configured model and steering vector lazily on the first request, keeps one model
  * resident, frees it when the model settings change, queues requests so only one runs at a time,
- * and reports its state (idle / loading / generating) for the status bar.
+ * and reports its state (idle / loading / generating / extracting) for the status bar.
  */
 import type { AskRequest, AskResult } from '../engine/ask';
 import type { LoadedModel, LoadProgress, loadModel as engineLoadModel } from '../engine/model/loadModel';
@@ -12,7 +12,7 @@ import { engine } from './engine';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../config/settingsSchema';
 import { RequestQueue } from './requestQueue';
 
-export type ServiceState = 'idle' | 'loading' | 'generating';
+export type ServiceState = 'idle' | 'loading' | 'generating' | 'extracting';
 
 export interface ServiceDeps {
   /** Cache root for GGUF imports and hub downloads. */
@@ -67,7 +67,7 @@ export class SteeringService {
    */
   run<T>(
     settings: KvsteerSettings,
-    opts: { needVector: boolean; vectorOptional?: boolean; onLoad?: LoadReporter; signal?: AbortSignal },
+    opts: { needVector: boolean; vectorOptional?: boolean; onLoad?: LoadReporter; signal?: AbortSignal; activity?: 'generating' | 'extracting' },
     job: (m: LoadedModel, v?: SteeringVector, vectorError?: Error) => Promise<T>,
   ): Promise<T> {
     return this.queue.run(async () => {
@@ -84,7 +84,7 @@ export class SteeringService {
             vectorError = e;
           }
         }
-        this.setState('generating');
+        this.setState(opts.activity ?? 'generating');
         return await job(model, vector, vectorError);
       } finally {
         this.setState('idle');

@@ -1,10 +1,15 @@
-/** The status bar item: shows idle / loading / generating and opens model selection on click. */
+/** The status bar item: shows idle / loading / generating / extracting and opens model selection on click. */
 import * as vscode from 'vscode';
 import { COMMANDS } from '../ids';
 import { ServiceHost } from '../service/serviceHost';
 import { ServiceState } from '../service/steeringService';
 
-const TEXT: Record<ServiceState, string> = { idle: '$(sparkle) KV Steer', loading: '$(loading~spin) KV Steer: loading', generating: '$(loading~spin) KV Steer: generating' };
+const TEXT: Record<ServiceState, string> = {
+  idle: '$(sparkle) KV Steer',
+  loading: '$(loading~spin) KV Steer: loading',
+  generating: '$(loading~spin) KV Steer: generating',
+  extracting: '$(loading~spin) KV Steer: extracting',
+};
 
 export function registerStatusBar(context: vscode.ExtensionContext, host: ServiceHost): void {
   const item = vscode.window.createStatusBarItem('kvsteer.status', vscode.StatusBarAlignment.Right, 100);

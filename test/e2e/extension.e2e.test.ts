@@ -4,7 +4,8 @@
  * editor selection, and checks the webview shows non-empty baseline and steered answers from the
  * real SmolLM2-135M-Instruct model with the shipped vector, statistics filled in; checks that the
  * Chat view recognises @kvsteer and its slash commands; picks the same model from a (test) Ollama
- * store with "Select model…" and answers with it. Screenshots go to test-artifacts/e2e/.
+ * store with "Select model…" and answers with it; starts extracting a vector from kvsteer's own
+ * examples and cancels it, which saves nothing. Screenshots go to test-artifacts/e2e/.
  *
  * Needs KVSTEER_E2E_VSIX (npm run test:e2e sets it) and test/e2e/setup.sh; skipped otherwise,
  * unless KVSTEER_E2E_REQUIRED=1, which turns a missing prerequisite into a failure.
@@ -15,7 +16,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
-import { answerInputBox, chatInputRecognises, findWebviewFrame, openFileAndSelect, openWorkbench, pickQuickPickItem, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
+import {
+  answerInputBox,
+  chatInputRecognises,
+  dismissNotifications,
+  findWebviewFrame,
+  openFileAndSelect,
+  openWorkbench,
+  pickQuickPickItem,
+  runCommand,
+  screenshot,
+  waitForNotification,
+  withScreenshotOnFailure,
+  type Workbench,
+} from './workbench';
 import { realGguf } from '../support/models';
 import { addToOllamaStore } from '../support/ollamaStore';
 
@@ -161,6 +175,25 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
       assertAnswered(await sideStats(frame, 'steered'), 'steered');
       await screenshot(page, 'select-model');
+    });
+  });
+
+  it("extracts a vector from kvsteer's own examples behind a cancellable notification; cancelled, it saves nothing", async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'extract', async () => {
+      await dismissNotifications(page);
+      await runCommand(page, 'KV Steer: Extract steering vector from examples…');
+      await pickQuickPickItem(page, "kvsteer's reasoning examples");
+      await answerInputBox(page, 'e2e-reasoning');
+      // The bundled set, 96 pairs: the count shows it is the one running.
+      await waitForNotification(page, /\d+\/96 pairs/, { timeoutMs: 120_000 });
+      await page.locator('.statusbar-item').filter({ hasText: 'KV Steer: extracting' }).first().waitFor({ timeout: 10_000 });
+      await screenshot(page, 'extract');
+      const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'extracting "e2e-reasoning"' }).first();
+      await toast.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+      await waitForNotification(page, 'extraction of "e2e-reasoning" cancelled; nothing was saved', { timeoutMs: 60_000 });
+      const written = fs.readdirSync(dirs!.root, { recursive: true }).map(String).filter((f) => f.includes('e2e-reasoning'));
+      assert.deepEqual(written, []);
     });
   });
 });
