@@ -110,7 +110,12 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     if (mode !== 'baseline') {
       const named = str(flags, 'vector');
       vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
-      if (!vector) throw new KvsteerError('VECTOR_INVALID', `no shipped steering vector fits ${model.name}: extract one with \`kvsteer extract\``);
+      if (!vector) {
+        // The recipe of the shipped vector, on kvsteer's own examples, for this model.
+        const examples = path.relative(process.cwd(), path.join(vectorDirs[0], 'datasets', 'reasoning-v1.jsonl'));
+        const how = `kvsteer extract --model ${str(flags, 'model') ?? model.name} --pairs ${examples} --demos 10 --out my-vector.safetensors`;
+        throw new KvsteerError('VECTOR_INVALID', `no shipped steering vector fits ${model.name}: extract one (minutes on a CPU), e.g. \`${how}\`, then pass --vector my-vector.safetensors`);
+      }
     }
     const strength = vector ? { cK: given.cK ?? vector.meta.recommended.cK, cV: given.cV ?? vector.meta.recommended.cV, layers: given.layers } : undefined;
     const stream = mode === 'baseline' && !flags.json;

@@ -88,6 +88,17 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   }
 });
 
+test('asking a model without a shipped vector for a steered answer names the command that makes one', () => {
+  const env = { ...process.env, KVSTEER_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-novec-')) };
+  const r = spawnSync(process.execPath, [cli, 'ask', 'hi', '--steer', '--model', tinyGgufPath(), '--threads', '1'], { encoding: 'utf8', env });
+  fs.rmSync(env.KVSTEER_CACHE_DIR, { recursive: true, force: true });
+  assert.equal(r.status, 1, r.stderr);
+  const m = /no shipped steering vector fits .*`kvsteer extract --model (\S+) --pairs (\S+) --demos 10 --out (\S+)`/.exec(r.stderr);
+  assert.ok(m, r.stderr);
+  assert.equal(m[1], tinyGgufPath());
+  assert.ok(fs.existsSync(path.resolve(m[2])), `${m[2]} does not exist`);
+});
+
 test("an evaluation's ETA rounds to whole seconds before splitting minutes (never 1m60s)", () => {
   assert.deepEqual([119.6, 59.6, 42.2, 245, Infinity].map(fmtEta), ['2m00s', '1m00s', '42s', '4m05s', '?']);
 });
