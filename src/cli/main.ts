@@ -107,6 +107,9 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
   const model = await openModel(flags);
   try {
     let vector;
+    // A comparison shown to a person still gives its baseline when no vector fits, as the editor
+    // does; the steered column says why. Scripts (--json) and --steer get the error.
+    let missingVector: string | undefined;
     if (mode !== 'baseline') {
       const named = str(flags, 'vector');
       vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
@@ -114,7 +117,8 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
         // The recipe of the shipped vector, on kvsteer's own examples, for this model.
         const examples = path.relative(process.cwd(), path.join(vectorDirs[0], 'datasets', 'reasoning-v1.jsonl'));
         const how = `kvsteer extract --model ${str(flags, 'model') ?? model.name} --pairs ${examples} --demos 10 --out my-vector.safetensors`;
-        throw new KvsteerError('VECTOR_INVALID', `no shipped steering vector fits ${model.name}: extract one (minutes on a CPU), e.g. \`${how}\`, then pass --vector my-vector.safetensors`);
+        missingVector = `no shipped steering vector fits ${model.name}: extract one (minutes on a CPU), e.g. \`${how}\`, then pass --vector my-vector.safetensors`;
+        if (mode !== 'compare' || flags.json) throw new KvsteerError('VECTOR_INVALID', missingVector);
       }
     }
     const strength = vector ? { cK: given.cK ?? vector.meta.recommended.cK, cV: given.cV ?? vector.meta.recommended.cV, layers: given.layers } : undefined;
@@ -122,7 +126,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     const result = await ask(model, {
       question,
       system: str(flags, 'system'),
-      mode,
+      mode: missingVector ? 'baseline' : mode,
       vector,
       strength,
       offsetToken,
@@ -146,7 +150,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       log(statsLine(result.steered!) + `, c_v ${result.steered!.cV}, c_k ${result.steered!.cK}`);
       return;
     }
-    const b = result.baseline!, s = result.steered!;
+    const b = result.baseline!, s = result.steered;
     const stats = (r: AskSideResult): [string, string][] => [
       ['tokens', String(r.tokens.length)],
       ['ms/token', r.msPerToken.toFixed(1)],
@@ -157,7 +161,9 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     process.stdout.write(
       sideBySide(
         { title: `BASELINE (${model.name})`, text: b.text, stats: stats(b) },
-        { title: `STEERED (${s.vector}, c_v ${s.cV}, c_k ${s.cK})`, text: s.text, stats: [...stats(s), ['cache edit', `${s.editMs.toFixed(2)} ms`]] },
+        s
+          ? { title: `STEERED (${s.vector}, c_v ${s.cV}, c_k ${s.cK})`, text: s.text, stats: [...stats(s), ['cache edit', `${s.editMs.toFixed(2)} ms`]] }
+          : { title: 'STEERED (no vector)', text: missingVector ?? '', stats: [] },
         width,
       ) + '\n',
     );

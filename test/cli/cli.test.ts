@@ -88,15 +88,28 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   }
 });
 
-test('asking a model without a shipped vector for a steered answer names the command that makes one', () => {
+test('a model without a shipped vector: a steered answer names the command that makes one, a comparison still gives its baseline', () => {
   const env = { ...process.env, KVSTEER_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-novec-')) };
-  const r = spawnSync(process.execPath, [cli, 'ask', 'hi', '--steer', '--model', tinyGgufPath(), '--threads', '1'], { encoding: 'utf8', env });
-  fs.rmSync(env.KVSTEER_CACHE_DIR, { recursive: true, force: true });
-  assert.equal(r.status, 1, r.stderr);
-  const m = /no shipped steering vector fits .*`kvsteer extract --model (\S+) --pairs (\S+) --demos 10 --out (\S+)`/.exec(r.stderr);
-  assert.ok(m, r.stderr);
-  assert.equal(m[1], tinyGgufPath());
-  assert.ok(fs.existsSync(path.resolve(m[2])), `${m[2]} does not exist`);
+  const ask = (...args: string[]) => spawnSync(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '4', ...args], { encoding: 'utf8', env });
+  try {
+    const r = ask('--steer');
+    assert.equal(r.status, 1, r.stderr);
+    const m = /no shipped steering vector fits .*`kvsteer extract --model (\S+) --pairs (\S+) --demos 10 --out (\S+)`/.exec(r.stderr);
+    assert.ok(m, r.stderr);
+    assert.equal(m[1], tinyGgufPath());
+    assert.ok(fs.existsSync(path.resolve(m[2])), `${m[2]} does not exist`);
+    // Shown to a person, the comparison has its baseline and says why the steered side is missing.
+    const shown = ask('--compare');
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /BASELINE \(/);
+    assert.match(shown.stdout, /STEERED \(no vector\)/);
+    assert.match(shown.stdout.replace(/\s+│?\s*/g, ' '), /no shipped steering vector fits/);
+    assert.match(shown.stdout, /tokens: \d+/);
+    // A script asking for JSON gets the error, not half an object.
+    assert.equal(ask('--compare', '--json').status, 1);
+  } finally {
+    fs.rmSync(env.KVSTEER_CACHE_DIR, { recursive: true, force: true });
+  }
 });
 
 test("an evaluation's ETA rounds to whole seconds before splitting minutes (never 1m60s)", () => {
