@@ -1,11 +1,12 @@
 /**
- * Reads a Llama-architecture GGUF (or Qwen2, the same block with Q/K/V biases, or Qwen3, the same
- * block with an RMSNorm on each query and key head before RoPE) into the graph builder's terms:
- * the model spec from metadata and the weights from tensors, with llama.cpp's Q/K row permutation
- * undone for Llama (its converter interleaves rotary pairs for llama.cpp's "normal" RoPE; Hugging
- * Face's `rotate_half` layout, which ONNX Runtime's rotary kernel and our cache format use, keeps
- * the halves apart). Qwen2 and Qwen3 files need no undoing: llama.cpp runs them with NeoX RoPE,
- * which is `rotate_half`, so their converter leaves the rows alone.
+ * Reads a Llama-architecture GGUF (or Qwen2, the same block with Q/K/V biases; Qwen3, the same
+ * block with an RMSNorm on each query and key head before RoPE; Gemma 3, with those head norms and
+ * the additions `gemma3Extras` lists) into the graph builder's terms: the model spec from metadata
+ * and the weights from tensors, with llama.cpp's Q/K row permutation undone for Llama (its
+ * converter interleaves rotary pairs for llama.cpp's "normal" RoPE; Hugging Face's `rotate_half`
+ * layout, which ONNX Runtime's rotary kernel and our cache format use, keeps the halves apart).
+ * Qwen2, Qwen3 and Gemma 3 files need no undoing: llama.cpp runs them with NeoX RoPE, which is
+ * `rotate_half`, so their converters leave the rows alone.
  */
 import { KvsteerError } from '../util/errors';
 import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
