@@ -38,8 +38,8 @@ Model options:
 
 ask options:
   --compare            baseline and steered answers side by side
-  --steer              steered answer only (default: baseline only; any of the next four
-                       flags also asks for the steered answer)
+  --steer              steered answer only (default: baseline only; --vector, --cv, --ck,
+                       --layers or --offset-token also ask for the steered answer)
   --vector <id|file>   steering vector (default: the shipped vector that fits the model)
   --cv N --ck N        value / key strength (default: the vector's recommendation)
   --layers 1-29        layers to steer (default: 1 and up)
