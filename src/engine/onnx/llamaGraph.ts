@@ -122,7 +122,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   if (spec.embeddingScale !== undefined) x = g.op('Mul', [x, g.floats([spec.embeddingScale], [])]);
   const postNorm = (y: string, gamma: Float32Array | undefined, name: string): string =>
     gamma
-      ? g.op('SimplifiedLayerNormalization', [y, g.initializer(TensorDataType.FLOAT, [H], gamma, name)], { axis: { i: -1 }, epsilon: { f: spec.rmsNormEps } })
+      ? rmsNorm(g, y, g.initializer(TensorDataType.FLOAT, [H], gamma, name), spec.rmsNormEps)
       : y;
   // The residual stream is x + pendingAdd (+ pendingBias): each norm fuses that addition, so the
   // activation-steering input costs no extra node (it is the fused op's bias).
@@ -130,7 +130,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   let pendingBias: { input: string; sumName: string } | undefined;
   const norm = (gamma: Float32Array, name: string): string => {
     const gam = g.initializer(TensorDataType.FLOAT, [H], gamma, name);
-    if (pendingAdd === undefined) return g.op('SimplifiedLayerNormalization', [x, gam], { axis: { i: -1 }, epsilon: { f: spec.rmsNormEps } });
+    if (pendingAdd === undefined) return rmsNorm(g, x, gam, spec.rmsNormEps);
     const inputs = [pendingAdd, x, gam];
     if (pendingBias) inputs.push(pendingBias.input);
     const [out, , , sum] = g.node('SkipSimplifiedLayerNormalization', inputs, { epsilon: { f: spec.rmsNormEps } }, {
@@ -244,18 +244,15 @@ function attentionInputs(g: GraphBuilder, inputIds: string, mask: string, spec: 
   const idx = g.op('Range', [g.int64s([0], []), seqScalar, g.int64s([1], [])]);
   const group = spec.numHeads / spec.numKvHeads;
   const positions = g.op('Range', [pastScalar, totalLen, g.int64s([1], [])]);
+  const pastLen = g.op('Unsqueeze', [pastScalar, g.int64s([0])]);
   const causalMask = g.op('Where', [g.op('Greater', [idx, g.op('Unsqueeze', [idx, g.int64s([1])])]), g.floats([-Infinity], []), g.floats([0], [])]);
   let window: AttentionInputs['window'];
   if (spec.slidingWindow) {
     // Query position minus key position, [S, keys]; a key is out of the window from `size` on.
     const size = g.int64s([spec.slidingWindow.size], []);
+    const queryPositions = g.op('Unsqueeze', [positions, g.int64s([1])]);
     const outside = (keyPositions: string) =>
-      g.op('Where', [
-        g.op('GreaterOrEqual', [g.op('Sub', [g.op('Unsqueeze', [positions, g.int64s([1])]), keyPositions]), size]),
-        g.floats([-Infinity], []),
-        g.floats([0], []),
-      ]);
-    const pastLen = g.op('Unsqueeze', [pastScalar, g.int64s([0])]);
+      g.op('Where', [g.op('GreaterOrEqual', [g.op('Sub', [queryPositions, keyPositions]), size]), g.floats([-Infinity], []), g.floats([0], [])]);
     window = {
       past: outside(g.op('Range', [g.int64s([0], []), pastScalar, g.int64s([1], [])])),
       pastPerHead: g.op('Concat', [g.int64s([1, spec.numKvHeads, group]), seqLen, pastLen], { axis: { i: 0 } }),
@@ -264,7 +261,7 @@ function attentionInputs(g: GraphBuilder, inputIds: string, mask: string, spec: 
   }
   return {
     positions: g.op('Unsqueeze', [positions, g.int64s([0])]),
-    pastLen: g.op('Unsqueeze', [pastScalar, g.int64s([0])]),
+    pastLen,
     causalMask,
     scoreShapes: {
       perHead: g.op('Concat', [g.int64s([1, spec.numKvHeads, group, -1]), seqLen], { axis: { i: 0 } }),
@@ -305,8 +302,7 @@ function cacheReadingAttention(
     // RMSNorm over each head's dims: [1, S, heads·D] viewed as [1, S, heads, D] and back.
     const headNorm = (x: string, gamma: string, heads: number) => {
       const perHead = g.op('Reshape', [x, g.int64s([0, 0, heads, headDim])]);
-      const normed = g.op('SimplifiedLayerNormalization', [perHead, gamma], { axis: { i: -1 }, epsilon: { f: spec.rmsNormEps } });
-      return g.op('Reshape', [normed, g.int64s([0, 0, heads * headDim])]);
+      return g.op('Reshape', [rmsNorm(g, perHead, gamma, spec.rmsNormEps), g.int64s([0, 0, heads * headDim])]);
     };
     q = headNorm(q, headNorms.q, numHeads);
     k = headNorm(k, headNorms.k, numKvHeads);
@@ -416,6 +412,11 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
   const offT = new Float32Array(blocks * w.rows); // [blocks, N]
   for (let r = 0; r < w.rows; r++) for (let b = 0; b < blocks; b++) offT[b * w.rows + r] = w.offsets[r * blocks + b];
   return g.op('Add', [y, g.op('MatMul', [blockSums, g.initializer(TensorDataType.FLOAT, [blocks, w.rows], offT, `${name}.block_offsets`)])]);
+}
+
+/** RMSNorm of `x` over its last axis, times `gamma` (an initializer of that axis' length). */
+function rmsNorm(g: GraphBuilder, x: string, gamma: string, eps: number): string {
+  return g.op('SimplifiedLayerNormalization', [x, gamma], { axis: { i: -1 }, epsilon: { f: eps } });
 }
 
 /** cos/sin tables [maxPositions, headDim/2] for the rotary embedding. */
