@@ -21,8 +21,16 @@ export function num(flags: Flags, name: string, fallback: number, opts: { intege
 }
 
 /** --cv or --ck when given (checked), else undefined: the vector's recommendation applies. */
-export function optionalStrength(flags: Flags, name: 'cv' | 'ck'): number | undefined {
+function optionalStrength(flags: Flags, name: 'cv' | 'ck'): number | undefined {
   return flags[name] === undefined ? undefined : num(flags, name, 0, { min: -100, max: 100 });
+}
+
+/**
+ * The steering strength the flags give (--ck, --cv, --layers), checked; what is not given is
+ * undefined, for the vector's recommendation or the caller's default to fill in.
+ */
+export function strengthFlags(flags: Flags): { cK?: number; cV?: number; layers?: number[] } {
+  return { cK: optionalStrength(flags, 'ck'), cV: optionalStrength(flags, 'cv'), layers: parseLayers(str(flags, 'layers')) };
 }
 
 export function str(flags: Flags, name: string): string | undefined {

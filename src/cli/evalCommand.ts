@@ -14,7 +14,7 @@ import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/ev
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
-import { Flags, num, offsetTokenFlag, optionalStrength, parseLayers, str } from './args';
+import { Flags, num, offsetTokenFlag, parseLayers, str, strengthFlags } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -99,7 +99,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const maxNewTokens = num(flags, 'max-new-tokens', 512, { integer: true, min: 1, max: 8192 });
   const seeds = num(flags, 'seeds', 5, { integer: true, min: 1, max: 5 });
   const sampling = { temperature: num(flags, 'temperature', 0.6, { min: 0 }), topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }), topK: num(flags, 'top-k', 50, { integer: true, min: 0 }) };
-  const given = { cK: optionalStrength(flags, 'ck'), cV: optionalStrength(flags, 'cv'), layers: parseLayers(str(flags, 'layers')) };
+  const given = strengthFlags(flags);
   const offsetToken = offsetTokenFlag(flags);
   const model = await openModel(flags);
   try {

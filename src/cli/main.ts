@@ -15,7 +15,7 @@ import { parseDemoSelection, parseReasoningItems } from '../engine/steering/cont
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
-import { Flags, decodingFromFlags, num, offsetTokenFlag, optionalStrength, parseLayers, str } from './args';
+import { Flags, decodingFromFlags, num, offsetTokenFlag, str, strengthFlags } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { runEvalCommand } from './evalCommand';
@@ -102,7 +102,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
   // Every flag is read before the model loads, so a typo costs no load.
   const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
   const decoding = decodingFromFlags(flags);
-  const given = { cK: optionalStrength(flags, 'ck'), cV: optionalStrength(flags, 'cv'), layers: parseLayers(str(flags, 'layers')) };
+  const given = strengthFlags(flags);
   const offsetToken = offsetTokenFlag(flags);
   const model = await openModel(flags);
   try {
