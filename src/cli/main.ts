@@ -13,6 +13,7 @@ import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
+import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
 import { Flags, decodingFromFlags, num, offsetTokenFlag, str, strengthFlags } from './args';
@@ -115,8 +116,8 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
       if (!vector) {
         // The recipe of the shipped vector, on kvsteer's own examples, for this model.
-        const examples = path.relative(process.cwd(), path.join(vectorDirs[0], 'datasets', 'reasoning-v1.jsonl'));
-        const how = `kvsteer extract --model ${str(flags, 'model') ?? model.name} --pairs ${examples} --demos 10 --out my-vector.safetensors`;
+        const examples = path.relative(process.cwd(), path.join(vectorDirs[0], 'datasets', BUNDLED_EXAMPLES.file));
+        const how = `kvsteer extract --model ${str(flags, 'model') ?? model.name} --pairs ${examples} --demos ${BUNDLED_EXAMPLES.demos} --out my-vector.safetensors`;
         missingVector = `no shipped steering vector fits ${model.name}: extract one (minutes on a CPU), e.g. \`${how}\`, then pass --vector my-vector.safetensors`;
         if (mode !== 'compare' || flags.json) throw new KvsteerError('VECTOR_INVALID', missingVector);
       }

@@ -14,10 +14,7 @@ import { readSettings } from '../config/settings';
 import { engine } from '../service/engine';
 import { ServiceHost } from '../service/serviceHost';
 import { isCancellation } from '../engine/util/errors';
-
-/** kvsteer's reasoning examples in `vectors/datasets`, and the demonstrations per pair the shipped vector used. */
-const BUNDLED_EXAMPLES = 'reasoning-v1.jsonl';
-const BUNDLED_DEMOS = 10;
+import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
 
 export function registerExtractCommand(context: vscode.ExtensionContext, host: ServiceHost): void {
   context.subscriptions.push(
@@ -26,14 +23,14 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
       if (!read.ok) return void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
       const source = await vscode.window.showQuickPick(
         [
-          { label: "$(book) kvsteer's reasoning examples", description: `${BUNDLED_EXAMPLES}: 96 items, ${BUNDLED_DEMOS} demonstrations per pair, as the shipped vector`, bundled: true },
+          { label: "$(book) kvsteer's reasoning examples", description: `${BUNDLED_EXAMPLES.file}: 96 items, ${BUNDLED_EXAMPLES.demos} demonstrations per pair, as the shipped vector`, bundled: true },
           { label: '$(file) Choose a JSONL file…', description: 'one {question, steps, answer} per line', bundled: false },
         ],
         { title: 'KV Steer: examples to extract a steering vector from' },
       );
       if (!source) return;
       const file = source.bundled
-        ? path.join(host.shippedVectorDir, 'datasets', BUNDLED_EXAMPLES)
+        ? path.join(host.shippedVectorDir, 'datasets', BUNDLED_EXAMPLES.file)
         : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Reasoning examples (JSONL)': ['jsonl'] }, title: 'Examples: one {question, steps, answer} per line' }))?.[0]?.fsPath;
       if (!file) return;
       // For kvsteer's own examples the vector is named after the model it is made for.
@@ -62,7 +59,7 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
                 datasetName: file,
                 datasetText: text,
                 signal: abort.signal,
-                ...(source.bundled ? { demos: BUNDLED_DEMOS } : {}),
+                ...(source.bundled ? { demos: BUNDLED_EXAMPLES.demos } : {}),
                 onProgress: (done, total) => {
                   progress.report({ message: `${done}/${total} pairs`, increment: ((done - last) / total) * 100 });
                   last = done;

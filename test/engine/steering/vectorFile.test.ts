@@ -19,6 +19,8 @@ import { readManifest, upsertManifest } from '../../../src/engine/steering/vecto
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 import { loadTinyModel } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
+import { repoRoot } from '../../support/paths';
+import { BUNDLED_EXAMPLES } from '../../../src/engine/steering/bundledExamples';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -136,4 +138,11 @@ test('when several vectors fit, the manifest default is chosen', async () => {
   assert.equal(findVectorForModel([d], m)?.id, 'z-default');
   upsertManifest(d, 'a-first', 'a.safetensors', a);
   assert.equal(readManifest(d).default, 'z-default', 'updating an entry keeps the default');
+});
+
+test("the examples offered for models without a vector are the shipped reasoning vector's, with its recipe", () => {
+  const shipped = loadVector(path.join(repoRoot, 'vectors', 'smollm2-135m-reasoning.safetensors'));
+  assert.equal(shipped.meta.extraction.dataset, BUNDLED_EXAMPLES.file);
+  assert.equal(shipped.meta.extraction.demos, BUNDLED_EXAMPLES.demos);
+  assert.ok(fs.existsSync(path.join(repoRoot, 'vectors', 'datasets', BUNDLED_EXAMPLES.file)));
 });
