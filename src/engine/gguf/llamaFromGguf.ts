@@ -50,12 +50,13 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
     throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary has ${tokens.length} tokens but token_embd has ${vocabSize} rows`);
   }
   const freqs = f.tensors.get('rope_freqs.weight');
+  const numLayers = metaNumber(f, `${arch}.block_count`);
   return {
-    ...(arch === 'gemma3' ? gemma3Extras(f, hiddenSize, numHeads, headDim) : {}),
+    ...(arch === 'gemma3' ? gemma3Extras(f, { hiddenSize, numHeads, headDim, numLayers }) : {}),
     architecture: arch,
     hiddenSize,
     intermediateSize: metaNumber(f, `${arch}.feed_forward_length`),
-    numLayers: metaNumber(f, `${arch}.block_count`),
+    numLayers,
     numHeads,
     numKvHeads: metaNumber(f, `${arch}.attention.head_count_kv`, numHeads),
     headDim,
@@ -74,8 +75,7 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
  * layers with RoPE base `rope.freq_base_swa`, default 10000, and no position scaling). Norm weights
  * need nothing: Gemma's converter already stores them as 1 + w.
  */
-function gemma3Extras(f: GgufFile, hiddenSize: number, numHeads: number, headDim: number): Partial<LlamaSpec> {
-  const numLayers = metaNumber(f, 'gemma3.block_count');
+function gemma3Extras(f: GgufFile, { hiddenSize, numHeads, headDim, numLayers }: Pick<LlamaSpec, 'hiddenSize' | 'numHeads' | 'headDim' | 'numLayers'>): Partial<LlamaSpec> {
   const window = metaNumber(f, 'gemma3.attention.sliding_window', 0);
   const pattern = metaNumber(f, 'gemma3.attention.sliding_window_pattern', 6);
   const softcap = metaNumber(f, 'gemma3.final_logit_softcapping', 0);
