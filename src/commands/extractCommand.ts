@@ -14,7 +14,6 @@ import { readSettings } from '../config/settings';
 import { engine } from '../service/engine';
 import { ServiceHost } from '../service/serviceHost';
 import { isCancellation } from '../engine/util/errors';
-import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
 
 export function registerExtractCommand(context: vscode.ExtensionContext, host: ServiceHost): void {
   context.subscriptions.push(
@@ -23,21 +22,23 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
       if (!read.ok) return void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
       const source = await vscode.window.showQuickPick(
         [
-          { label: "$(book) kvsteer's reasoning examples", description: `${BUNDLED_EXAMPLES.file}: 96 items, ${BUNDLED_EXAMPLES.demos} demonstrations per pair, as the shipped vector`, bundled: true },
+          { label: "$(book) kvsteer's reasoning examples", description: '96 items, with the demonstrations per pair the shipped vector was made with', bundled: true },
           { label: '$(file) Choose a JSONL file…', description: 'one {question, steps, answer} per line', bundled: false },
         ],
         { title: 'KV Steer: examples to extract a steering vector from' },
       );
       if (!source) return;
-      const file = source.bundled
-        ? path.join(host.shippedVectorDir, 'datasets', BUNDLED_EXAMPLES.file)
+      const picked = source.bundled
+        ? undefined
         : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Reasoning examples (JSONL)': ['jsonl'] }, title: 'Examples: one {question, steps, answer} per line' }))?.[0]?.fsPath;
-      if (!file) return;
+      if (!source.bundled && !picked) return;
       // For kvsteer's own examples the vector is named after the model it is made for.
-      const base = (source.bundled ? `${path.basename(read.settings.model.replace(/^ollama:/, '')).replace(/\.gguf$/i, '')}-reasoning` : path.basename(file, '.jsonl')).replace(/[^\w.-]+/g, '-');
+      const base = (picked ? path.basename(picked, '.jsonl') : `${path.basename(read.settings.model.replace(/^ollama:/, '')).replace(/\.gguf$/i, '')}-reasoning`).replace(/[^\w.-]+/g, '-');
       const name = (await vscode.window.showInputBox({ prompt: 'Name of the new steering vector', value: base, validateInput: (v) => (/^[\w.-]+$/.test(v) ? undefined : 'Letters, digits, ".", "_" and "-" only') }))?.trim();
       if (!name) return;
-      const { parseReasoningItems, createSteeringVector, saveVector, upsertManifest } = await engine();
+      // The bundled examples' file and recipe live in the engine, reached only through its lazy loader.
+      const { BUNDLED_EXAMPLES, parseReasoningItems, createSteeringVector, saveVector, upsertManifest } = await engine();
+      const file = picked ?? path.join(host.shippedVectorDir, 'datasets', BUNDLED_EXAMPLES.file);
       let text: string;
       let items;
       try {

@@ -21,6 +21,7 @@ export { generateSteered, steerCache, checkStrength } from './steering/applyStee
 export { MAX_COEFFICIENT } from './steering/limits';
 export { parseReasoningItems, buildContrastivePairs } from './steering/contrastivePairs';
 export { createSteeringVector } from './steering/createVector';
+export { BUNDLED_EXAMPLES } from './steering/bundledExamples';
 export { extractDirections } from './steering/extract';
 export { loadVector, saveVector } from './steering/vectorFile';
 export { readManifest, upsertManifest } from './steering/vectorManifest';
