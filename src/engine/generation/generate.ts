@@ -9,6 +9,7 @@ import { KvCache } from '../model/kvCache';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding, GREEDY, Sampler } from './sampler';
 import { hasLoop } from './repetition';
+import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff, penalizeRepeats } from './repeatPenalty';
 
 export interface TokenEvent {
   id: number;
@@ -42,6 +43,8 @@ export interface GenerateRequest {
    * measure) instead of spending the rest of the token budget on it. Off by default.
    */
   stopOnRepetition?: boolean;
+  /** llama.cpp's repeat penalty over the latest context tokens (repeatPenalty.ts). Off by default. */
+  repeatPenalty?: RepeatPenalty;
 }
 
 export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled' | 'repetition';
@@ -80,6 +83,8 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
   if (promptIds.length >= maxPositions) {
     throw new KvsteerError('PROMPT_TOO_LONG', `the prompt has ${promptIds.length} tokens but the model's context window is ${maxPositions}`);
   }
+  if (req.repeatPenalty) checkRepeatPenalty(req.repeatPenalty);
+  const penalty = isRepeatPenaltyOff(req.repeatPenalty) ? undefined : req.repeatPenalty;
   const sampler = new Sampler(req.decoding ?? GREEDY);
   const eos = new Set(model.config.eosTokenIds);
   const backend = model.backend;
@@ -108,7 +113,10 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     checkCancelled();
     step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
   }
+  // The penalty's window reads the whole context: prompt (held-back tokens included) and answer.
+  const context = penalty ? [...promptIds] : [];
   for (;;) {
+    if (penalty) penalizeRepeats(step.logits, context, penalty);
     if (req.ignoreEos) for (const e of eos) step.logits[e] = -Infinity;
     const id = sampler.next(step.logits);
     if (eos.has(id)) {
@@ -117,6 +125,7 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
       break;
     }
     generated.push(id);
+    if (penalty) context.push(id);
     const full = model.tokenizer.decode(generated);
     let delta = '';
     // Hold back text that ends in a partial UTF-8 character until the next token completes it.

@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { generate } from '../../../src/engine/generation/generate';
 import { KvsteerError } from '../../../src/engine/util/errors';
+import { penalizeRepeats } from '../../../src/engine/generation/repeatPenalty';
 import { loadTinyModel } from '../../support/models';
 
 const modelP = loadTinyModel();
@@ -82,4 +83,42 @@ test('an empty prompt, a bad budget and an over-long prompt are refused clearly'
   await assert.rejects(generate(m, { promptIds: [5], maxNewTokens: 0 }), is('INVALID_ARGUMENT'));
   const long = new Array(m.config.maxPositions + 3).fill(40);
   await assert.rejects(generate(m, { promptIds: long, maxNewTokens: 5 }), (e: unknown) => is('PROMPT_TOO_LONG')(e) && /context window is 512/.test((e as Error).message));
+});
+
+test('a repeat penalty of 1 changes nothing, and a bad penalty or window is refused before anything runs', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const plain = await generate(m, { promptIds: ids, maxNewTokens: 24 });
+  const one = await generate(m, { promptIds: ids, maxNewTokens: 24, repeatPenalty: { penalty: 1, lastN: 64 } });
+  assert.deepEqual(one.tokenIds, plain.tokenIds);
+  for (const repeatPenalty of [{ penalty: NaN, lastN: 64 }, { penalty: 0.9, lastN: 64 }, { penalty: 2.5, lastN: 64 }, { penalty: 1.1, lastN: 0 }, { penalty: 1.1, lastN: 1.5 }]) {
+    let streamed = 0;
+    await assert.rejects(
+      generate(m, { promptIds: ids, maxNewTokens: 4, repeatPenalty, onToken: () => streamed++ }),
+      (e: unknown) => e instanceof KvsteerError && e.code === 'INVALID_ARGUMENT' && /repeat/.test(e.message),
+      JSON.stringify(repeatPenalty),
+    );
+    assert.equal(streamed, 0);
+  }
+});
+
+test('a repeat penalty keeps tokens of its window from coming back as often', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  // Count how often a generated token is one of the 8 tokens before it.
+  const repeats = (t: number[]) => t.filter((id, i) => [...ids, ...t].slice(ids.length + i - 8, ids.length + i).includes(id)).length;
+  const plain = await generate(m, { promptIds: ids, maxNewTokens: 48, ignoreEos: true });
+  const penalised = await generate(m, { promptIds: ids, maxNewTokens: 48, ignoreEos: true, repeatPenalty: { penalty: 2, lastN: 8 } });
+  assert.notDeepEqual(penalised.tokenIds, plain.tokenIds);
+  assert.ok(repeats(penalised.tokenIds) < repeats(plain.tokenIds), `repeats: penalised ${repeats(penalised.tokenIds)}, plain ${repeats(plain.tokenIds)}`);
+});
+
+test("the repeat penalty divides positive logits and multiplies negative ones, once per token of its window, as llama.cpp's", () => {
+  const logits = () => Float32Array.from([2, -2, 1, 0.5, 3]);
+  const all = logits();
+  penalizeRepeats(all, [0, 1, 1, 3, 1], { penalty: 2, lastN: 64 });
+  assert.deepEqual([...all], [1, -4, 1, 0.25, 3]);
+  const window = logits();
+  penalizeRepeats(window, [0, 4, 1, 3], { penalty: 2, lastN: 2 });
+  assert.deepEqual([...window], [2, -4, 1, 0.25, 3]);
 });

@@ -19,6 +19,8 @@ import { loadModel } from '../../../src/engine/model/loadModel';
 import { TINY_BPE_MERGES, writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { PRE_TOKENIZER_FAMILIES } from '../../../src/engine/gguf/tokenizerFromGguf';
 import { argmax } from '../../../src/engine/generation/sampler';
+import { generate } from '../../../src/engine/generation/generate';
+import { RepeatPenalty } from '../../../src/engine/generation/repeatPenalty';
 import { TOKENIZER_STRINGS } from '../../support/conformanceStrings';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp', { with: { 'resolution-mode': 'import' } });
@@ -135,4 +137,43 @@ test("every pre-tokenizer name kvsteer reads splits text as llama.cpp's does", a
   }
   t.diagnostic(`${names.length} pre-tokenizer names × ${TOKENIZER_STRINGS.length + BOUNDARY_STRINGS.length} strings`);
   assert.deepEqual(mismatches, []);
+});
+
+test("greedy decoding with a repeat penalty picks llama.cpp's tokens under the same penalty and window", async (t) => {
+  const file = path.join(dir, 'repeat-penalty.gguf');
+  writeTinyRandomGguf(file, { matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7 });
+  const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const llama = await llamaP;
+  const model = await llama.loadModel({ modelPath: file });
+  const ctx = await model.createContext({ contextSize: 256, threads: 1, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+  const prompt = ours.tokenizer.encode(TEXT);
+  const eos = ours.config.eosTokenIds;
+  const N = 48;
+  // llama.cpp is handed the window explicitly: the last lastN tokens of prompt and answer.
+  const theirs = async (p?: RepeatPenalty): Promise<number[]> => {
+    const seq = ctx.getSequence();
+    const context = [...prompt], out: number[] = [];
+    const repeatPenalty = p ? { penalty: p.penalty, punishTokens: () => context.slice(-p.lastN) as unknown as Token[] } : undefined;
+    for await (const tok of seq.evaluate(prompt as unknown as Token[], { temperature: 0, repeatPenalty })) {
+      if (eos.includes(Number(tok)) || out.length >= N) break;
+      out.push(Number(tok));
+      context.push(Number(tok));
+    }
+    seq.dispose();
+    return out;
+  };
+  const mine = async (p?: RepeatPenalty) => (await generate(ours, { promptIds: prompt, maxNewTokens: N, repeatPenalty: p })).tokenIds;
+  try {
+    const penalty = { penalty: 1.5, lastN: 16 };
+    const [plainOurs, plainTheirs] = [await mine(), await theirs()];
+    const [penOurs, penTheirs] = [await mine(penalty), await theirs(penalty)];
+    t.diagnostic(`plain: ${plainOurs.length} tokens; penalised: ${penOurs.length} tokens, first difference from plain at ${penOurs.findIndex((id, i) => id !== plainOurs[i])}`);
+    assert.deepEqual(plainOurs, plainTheirs);
+    assert.notDeepEqual(penOurs, plainOurs, 'the penalty changed nothing, so this test shows nothing');
+    assert.deepEqual(penOurs, penTheirs);
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+    await ours.dispose();
+  }
 });
