@@ -5,6 +5,7 @@
 import { KvsteerError } from '../engine/util/errors';
 import { Decoding } from '../engine/generation/sampler';
 import { parseLayerList } from '../engine/steering/limits';
+import { REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
@@ -57,6 +58,25 @@ export function decodingFromFlags(flags: Flags): Decoding {
     topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }),
     topK: num(flags, 'top-k', 50, { integer: true, min: 0 }),
     seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+  };
+}
+
+/** Ollama's default window for the repeat penalty. */
+export const DEFAULT_REPEAT_LAST_N = 64;
+
+/**
+ * --repeat-penalty P [--repeat-last-n N], or undefined when not asked for (the paper's plain
+ * decoding). --repeat-last-n alone is an error rather than ignored.
+ */
+export function repeatPenaltyFromFlags(flags: Flags): RepeatPenalty | undefined {
+  const L = REPEAT_PENALTY_LIMITS;
+  if (flags['repeat-penalty'] === undefined) {
+    if (flags['repeat-last-n'] !== undefined) throw new KvsteerError('INVALID_ARGUMENT', '--repeat-last-n needs --repeat-penalty');
+    return undefined;
+  }
+  return {
+    penalty: num(flags, 'repeat-penalty', 1, { min: L.minPenalty, max: L.maxPenalty }),
+    lastN: num(flags, 'repeat-last-n', DEFAULT_REPEAT_LAST_N, { integer: true, min: L.minLastN, max: L.maxLastN }),
   };
 }
 

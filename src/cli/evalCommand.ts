@@ -14,7 +14,7 @@ import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/ev
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
-import { Flags, num, offsetTokenFlag, parseLayers, str, strengthFlags } from './args';
+import { Flags, num, offsetTokenFlag, parseLayers, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -32,6 +32,8 @@ const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --dat
                             gsm8k; escapes \\n \\t \\s)
   --sweep c_v=0,1,2,4       one cache-steering run per value
   --caa-layers L --caa-coeff C   activation steering layers (default middle block) and coefficient (3)
+  --repeat-penalty P        llama.cpp's repeat penalty, 1 (off, as the paper) to 2, on every method's
+                            answer (not on the multiple-choice follow-up) [--repeat-last-n N, default 64]
   --no-force-choice         keep [invalid] multiple-choice answers (the paper rescues them)
 kvsteer eval score --task T --in generations.jsonl --out scored.jsonl
 Results are appended per item: run the same command again to resume (a folder refuses rows made with
@@ -42,7 +44,7 @@ const OPTIONS = {
   methods: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' }, decoding: { type: 'string' }, seeds: { type: 'string' },
   temperature: { type: 'string' }, 'top-p': { type: 'string' }, 'top-k': { type: 'string' }, 'max-new-tokens': { type: 'string' },
   vector: { type: 'string' }, cv: { type: 'string' }, ck: { type: 'string' }, layers: { type: 'string' }, 'offset-token': { type: 'string' }, sweep: { type: 'string' }, 'caa-layers': { type: 'string' },
-  'caa-coeff': { type: 'string' }, 'no-force-choice': { type: 'boolean' }, threads: { type: 'string' }, precision: { type: 'string' },
+  'caa-coeff': { type: 'string' }, 'repeat-penalty': { type: 'string' }, 'repeat-last-n': { type: 'string' }, 'no-force-choice': { type: 'boolean' }, threads: { type: 'string' }, precision: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -101,6 +103,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const sampling = { temperature: num(flags, 'temperature', 0.6, { min: 0 }), topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }), topK: num(flags, 'top-k', 50, { integer: true, min: 0 }) };
   const given = strengthFlags(flags);
   const offsetToken = offsetTokenFlag(flags);
+  const repeatPenalty = repeatPenaltyFromFlags(flags);
   const model = await openModel(flags);
   try {
     const vectorSpec = str(flags, 'vector');
@@ -127,6 +130,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: caaCoefficient } : undefined,
       sweep,
       offsetToken,
+      repeatPenalty,
       forceChoice: !flags['no-force-choice'],
       onProgress: (p) => {
         const now = Date.now();

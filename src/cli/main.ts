@@ -16,7 +16,7 @@ import { createSteeringVector } from '../engine/steering/createVector';
 import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
-import { Flags, decodingFromFlags, num, offsetTokenFlag, str, strengthFlags } from './args';
+import { Flags, decodingFromFlags, num, offsetTokenFlag, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { runEvalCommand } from './evalCommand';
@@ -47,6 +47,8 @@ ask options:
   --offset-token S     offset token appended before steering (default "\\n"; "\\s" = space)
   --max-new-tokens N   (default 256)
   --stop-on-repetition stop an answer once a run of four words has come five times
+  --repeat-penalty P   llama.cpp's repeat penalty on both answers, 1 (off) to 2; 1.1 is
+                       the usual value [--repeat-last-n N: tokens it looks back, default 64]
   --system TEXT        system prompt (default: the model's own)
   --sample [--temperature 0.6 --top-p 0.9 --top-k 50 --seed 0]   sampling instead of greedy
                        (any of those four flags alone also asks for sampling)
@@ -75,6 +77,8 @@ const OPTIONS = {
   'offset-token': { type: 'string' },
   'max-new-tokens': { type: 'string' },
   'stop-on-repetition': { type: 'boolean' },
+  'repeat-penalty': { type: 'string' },
+  'repeat-last-n': { type: 'string' },
   system: { type: 'string' },
   sample: { type: 'boolean' },
   temperature: { type: 'string' },
@@ -103,6 +107,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
   // Every flag is read before the model loads, so a typo costs no load.
   const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
   const decoding = decodingFromFlags(flags);
+  const repeatPenalty = repeatPenaltyFromFlags(flags);
   const given = strengthFlags(flags);
   const offsetToken = offsetTokenFlag(flags);
   const model = await openModel(flags);
@@ -134,11 +139,12 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       maxNewTokens,
       decoding,
       stopOnRepetition: flags['stop-on-repetition'] === true,
+      repeatPenalty,
       onSideStart: (side) => !flags.json && !stream && log(`… generating the ${side} answer`),
       onToken: (_side, e) => stream && process.stdout.write(e.textDelta),
     });
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ model: model.name, decoding, load: model.timings, ...result }) + '\n');
+      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), load: model.timings, ...result }) + '\n');
       return;
     }
     if (stream) {

@@ -8,6 +8,7 @@ import { LoadedModel } from './model/loadModel';
 import { ChatMessage } from './model/chatTokenizer';
 import { Decoding, GREEDY } from './generation/sampler';
 import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
+import { RepeatPenalty } from './generation/repeatPenalty';
 import { SteeringStrength, generateSteered } from './steering/applySteering';
 import { SteeringVector } from './steering/steeringVector';
 
@@ -26,6 +27,8 @@ export interface AskRequest {
   stopStrings?: string[];
   /** Stop a side once it has fallen into a loop (see GenerateRequest.stopOnRepetition). */
   stopOnRepetition?: boolean;
+  /** Applied to both sides alike, so the comparison stays fair (see GenerateRequest.repeatPenalty). */
+  repeatPenalty?: RepeatPenalty;
   signal?: AbortSignal;
   onToken?: (side: AskSide, e: TokenEvent) => void;
   /** Called when a side starts (after the previous one finished), with the strength it uses. */
@@ -74,7 +77,7 @@ export function userMessages(question: string, system?: string): ChatMessage[] {
 
 export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResult> {
   const messages = userMessages(req.question, req.system);
-  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, signal: req.signal };
+  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, repeatPenalty: req.repeatPenalty, signal: req.signal };
   const out: AskResult = {};
   if (req.mode !== 'steered') {
     req.onSideStart?.('baseline');

@@ -74,6 +74,8 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   };
   oneLine(run('ask', 'hi', '--cv', 'abc'), '--cv must be a finite number in [-100, 100] (got "abc")');
   oneLine(run('ask', 'hi', '--temperature', '9'), '--temperature must be a finite number in [0, 5] (got "9")');
+  oneLine(run('ask', 'hi', '--repeat-penalty', '0.8'), '--repeat-penalty must be a finite number in [1, 2] (got "0.8")');
+  oneLine(run('ask', 'hi', '--repeat-last-n', '64'), '--repeat-last-n needs --repeat-penalty');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-'));
   try {
     const out = path.join(dir, 'v.safetensors');
@@ -82,6 +84,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
     const evalOut = path.join(dir, 'eval');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--cv', 'Infinity'), '--cv must be a finite number in [-100, 100] (got "Infinity")');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--repeat-penalty', '1.1', '--repeat-last-n', '0'), '--repeat-last-n must be an integer in [1, 32768] (got "0")');
     assert.deepEqual(fs.readdirSync(dir), ['arc.jsonl']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -136,4 +139,31 @@ test('kvsteer eval --offset-token steers from the token given (escapes read), re
   assert.equal(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /the offset token "two words" is \d+ tokens for this model; it must be exactly one/);
   assert.equal(fs.existsSync(path.join(dir, 'bad', 'generations.jsonl')), false);
+});
+
+test('kvsteer ask and eval apply a repeat penalty when asked, report it, and an evaluation folder refuses rows made without it', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-rp-'));
+  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+  const cliRun = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, '--model', tinyGgufPath(), '--threads', '1'], { encoding: 'utf8', env });
+  try {
+    const ask = (...extra: string[]) => cliRun('ask', 'the sea', '--json', '--max-new-tokens', '24', ...extra);
+    const plain = ask(), penalised = ask('--repeat-penalty', '1.5', '--repeat-last-n', '16');
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(penalised.status, 0, penalised.stderr);
+    assert.equal(JSON.parse(plain.stdout).repeatPenalty, undefined);
+    assert.deepEqual(JSON.parse(penalised.stdout).repeatPenalty, { penalty: 1.5, lastN: 16 });
+    assert.notDeepEqual(JSON.parse(penalised.stdout).baseline.tokens, JSON.parse(plain.stdout).baseline.tokens);
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
+    const out = path.join(dir, 'eval');
+    const evalRun = (...extra: string[]) => cliRun('eval', '--task', 'arc-challenge', '--data', data, '--methods', 'baseline', '--max-new-tokens', '3', '--out', out, ...extra);
+    const first = evalRun('--repeat-penalty', '1.1');
+    assert.equal(first.status, 0, first.stderr);
+    assert.deepEqual(readGenerations(out)[0].repeat_penalty, { penalty: 1.1, lastN: 64 });
+    const mixed = evalRun();
+    assert.notEqual(mixed.status, 0);
+    assert.match(mixed.stderr, /made with repeat_penalty = \{"penalty":1.1,"lastN":64\}; this run asks for the default/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { KvsteerError, describeWriteError, throwIfAborted } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding } from '../generation/sampler';
+import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff } from '../generation/repeatPenalty';
 import { GenerationResult, generate, msPerToken } from '../generation/generate';
 import { SteeringStrength, steerCache, checkStrength, offsetTokenId } from '../steering/applySteering';
 import { SteeringVector, checkVectorFitsModel } from '../steering/steeringVector';
@@ -53,6 +54,11 @@ export interface EvalConfig {
   sweep?: { param: 'c_v' | 'c_k'; values: number[] };
   /** Cache-steering offset token (default: the task's, as the paper: " " for gsm8k, "\n" otherwise). */
   offsetToken?: string;
+  /**
+   * Repeat penalty on every method's answer (not on the multiple-choice follow-up, which reads the
+   * answer the way the paper does). Off by default, as the paper decodes.
+   */
+  repeatPenalty?: RepeatPenalty;
   forceChoice?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { done: number; total: number; skipped: number; label: string; etaSeconds: number }) => void;
@@ -87,6 +93,8 @@ export interface GenerationRow {
   layers?: number[];
   /** Cache-steering offset token when not the task's default. */
   offset_token?: string;
+  /** The repeat penalty, when one was on. */
+  repeat_penalty?: RepeatPenalty;
   caa?: ActivationSteering;
   sampling?: { temperature: number; topP: number; topK: number };
 }
@@ -149,6 +157,7 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
   }
   for (const v of variants) if (v.strength) checkStrength(v.strength, model.config.numLayers);
   if (cfg.methods.includes('cache-steering')) offsetTokenId(model, offsetTokenOf(cfg));
+  if (cfg.repeatPenalty) checkRepeatPenalty(cfg.repeatPenalty);
   const caaAdd = cfg.methods.includes('activation-steering') ? activationAdditions(model, cfg.vector!, cfg.caa ?? defaultCaa(model)) : undefined;
   const seeds: (number | null)[] = cfg.decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, cfg.seeds);
   if (cfg.decoding === 'sampling' && (cfg.seeds < 1 || cfg.seeds > PAPER_SEEDS.length)) {
@@ -214,7 +223,7 @@ async function runItem(
   let promptIds: number[];
   let result: GenerationResult;
   let responsePrefix = '';
-  const common = { maxNewTokens: cfg.maxNewTokens, decoding, stopStrings: [...STOP_STRINGS], signal: cfg.signal };
+  const common = { maxNewTokens: cfg.maxNewTokens, decoding, repeatPenalty: cfg.repeatPenalty, stopStrings: [...STOP_STRINGS], signal: cfg.signal };
   switch (v.method) {
     case 'baseline':
       promptIds = tok.encode(input);
@@ -278,13 +287,14 @@ async function runItem(
 }
 
 /** The row fields that record settings, compared when a folder is resumed. */
-const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'caa', 'sampling', 'c_k', 'c_v'] as const;
+const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
   const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
   if (seed !== null) s.sampling = { ...cfg.sampling };
+  if (!isRepeatPenaltyOff(cfg.repeatPenalty)) s.repeat_penalty = { ...cfg.repeatPenalty! };
   if (v.method === 'cache-steering' || v.method === 'activation-steering') s.vector = cfg.vector?.meta.name;
   if (v.strength) {
     s.c_k = v.strength.cK;
