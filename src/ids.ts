@@ -36,6 +36,8 @@ export const SETTINGS = {
   threads: 'threads',
   precision: 'precision',
   stopOnRepetition: 'stopOnRepetition',
+  repeatPenalty: 'repeatPenalty.penalty',
+  repeatLastN: 'repeatPenalty.lastN',
 } as const;
 
 export const SETTINGS_SECTION = 'kvsteer';

@@ -6,6 +6,7 @@
 import type { Decoding } from '../engine/generation/sampler';
 import type { ImportPrecision } from '../engine/gguf/importGguf';
 import { MAX_COEFFICIENT, parseLayerList } from '../engine/steering/limits';
+import { REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 import { SETTINGS, SETTINGS_SECTION } from '../ids';
 
 export interface KvsteerSettings {
@@ -23,6 +24,8 @@ export interface KvsteerSettings {
   precision: ImportPrecision;
   /** Stop an answer once it repeats itself (a word 4-gram five times). */
   stopOnRepetition: boolean;
+  /** On both answers alike; penalty 1 is off. */
+  repeatPenalty: RepeatPenalty;
 }
 
 export const DEFAULT_SETTINGS: KvsteerSettings = {
@@ -36,6 +39,7 @@ export const DEFAULT_SETTINGS: KvsteerSettings = {
   threads: 0,
   precision: 'exact',
   stopOnRepetition: true,
+  repeatPenalty: { penalty: 1, lastN: 64 },
 };
 
 export type SettingsResult = { ok: true; settings: KvsteerSettings } | { ok: false; errors: string[] };
@@ -103,6 +107,10 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
     threads: number(SETTINGS.threads, 0, { min: 0, max: 256, integer: true }),
     precision: precision === 'fast' ? 'fast' : 'exact',
     stopOnRepetition: stopOnRepetition === true,
+    repeatPenalty: {
+      penalty: number(SETTINGS.repeatPenalty, DEFAULT_SETTINGS.repeatPenalty.penalty, { min: REPEAT_PENALTY_LIMITS.minPenalty, max: REPEAT_PENALTY_LIMITS.maxPenalty }),
+      lastN: number(SETTINGS.repeatLastN, DEFAULT_SETTINGS.repeatPenalty.lastN, { min: REPEAT_PENALTY_LIMITS.minLastN, max: REPEAT_PENALTY_LIMITS.maxLastN, integer: true }),
+    },
   };
   return errors.length ? { ok: false, errors } : { ok: true, settings };
 }

@@ -117,7 +117,7 @@ export class SteeringService {
         ? { cK: settings.cK ?? vector.meta.recommended.cK, cV: req.cV ?? settings.cV ?? vector.meta.recommended.cV, layers: settings.layers }
         : undefined;
       const mode = vectorError ? 'baseline' : req.mode;
-      const result = await (await engine()).ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition });
+      const result = await (await engine()).ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
       return { ...result, vectorId: vector ? this.vectorCache?.id : undefined, steeredError: vectorError?.message };
     });
   }

@@ -38,6 +38,8 @@ test('every setting key is contributed with a description, and defaults agree wi
   assert.equal(props['kvsteer.offsetToken'].default, DEFAULT_SETTINGS.offsetToken);
   assert.equal(props['kvsteer.precision'].default, DEFAULT_SETTINGS.precision);
   assert.equal(props['kvsteer.stopOnRepetition'].default, DEFAULT_SETTINGS.stopOnRepetition);
+  assert.equal(props['kvsteer.repeatPenalty.penalty'].default, DEFAULT_SETTINGS.repeatPenalty.penalty);
+  assert.equal(props['kvsteer.repeatPenalty.lastN'].default, DEFAULT_SETTINGS.repeatPenalty.lastN);
 });
 
 test('the engine records the package version', () => {
@@ -53,7 +55,7 @@ test('the engine never imports vscode', () => {
 
 test('the editor layer reaches engine runtime code only through the lazy loader', () => {
   // Static value imports of heavy engine modules would load ONNX Runtime at activation.
-  const light = /engine\/(util\/errors|steering\/limits|version)['"]/;
+  const light = /engine\/(util\/errors|steering\/limits|generation\/repeatPenalty|version)['"]/;
   const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
   for (const sub of ['commands', 'chat', 'config', 'service', 'status', 'webview']) {
     for (const f of walk(path.join(repoRoot, 'src', sub))) {

@@ -56,3 +56,20 @@ test('an empty model or offset token is refused', () => {
   assert.match(r.errors.join('\n'), /kvsteer\.model must be a non-empty string/);
   assert.match(r.errors.join('\n'), /kvsteer\.offsetToken must not be empty/);
 });
+
+test('the repeat penalty and its window are read and range-checked with the setting name', () => {
+  const r = from({ 'repeatPenalty.penalty': 1.1, 'repeatPenalty.lastN': 256 });
+  assert.ok(r.ok);
+  assert.deepEqual(r.settings.repeatPenalty, { penalty: 1.1, lastN: 256 });
+  for (const [k, v, re] of [
+    ['repeatPenalty.penalty', 0.9, /kvsteer\.repeatPenalty\.penalty must be a number between 1 and 2/],
+    ['repeatPenalty.penalty', Number.NaN, /kvsteer\.repeatPenalty\.penalty must be a number between 1 and 2/],
+    ['repeatPenalty.penalty', '1.1', /kvsteer\.repeatPenalty\.penalty must be a number between 1 and 2/],
+    ['repeatPenalty.lastN', 0, /kvsteer\.repeatPenalty\.lastN must be an integer between 1 and 32768/],
+    ['repeatPenalty.lastN', 6.5, /kvsteer\.repeatPenalty\.lastN must be an integer between 1 and 32768/],
+  ] as const) {
+    const bad = from({ [k]: v });
+    assert.ok(!bad.ok, `${k} = ${v}`);
+    assert.match(bad.errors.join('\n'), re);
+  }
+});
