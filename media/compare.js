@@ -14,7 +14,7 @@
   /** @typedef {'baseline' | 'steered'} Side */
   /** @typedef {{ tokens: number, msPerToken: number, totalMs: number, stopReason: string }} SideStats */
   /**
-   * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[] }
+   * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[], repeatPenalty?: { penalty: number, lastN: number } }
    *   | { type: 'sideStart', side: Side, cV?: number, cK?: number }
    *   | { type: 'token', side: Side, text: string }
    *   | { type: 'sideDone', side: Side, stats: SideStats }
@@ -49,6 +49,7 @@
    * @property {string} vector
    * @property {number | null} cV
    * @property {number | null} cK
+   * @property {string} repeatPenalty how the answers were decoded: "off" or e.g. "1.1 · last 256"
    * @property {string} status
    * @property {string} globalError
    * @property {number} slider
@@ -80,6 +81,7 @@
       vector: '',
       cV: null,
       cK: null,
+      repeatPenalty: '',
       status: '',
       globalError: '',
       slider: SLIDER_MIN,
@@ -134,6 +136,7 @@
     vector: byTestId('meta-vector'),
     metaCv: byTestId('meta-cv'),
     metaCk: byTestId('meta-ck'),
+    metaRepeat: byTestId('meta-repeat'),
     status: byTestId('status'),
     cancel: find(document, '[data-testid="cancel"]', HTMLButtonElement),
     globalError: byTestId('error-global'),
@@ -219,6 +222,7 @@
     ui.vector.textContent = state.vector || '—';
     ui.metaCv.textContent = fmtStrength(state.cV);
     ui.metaCk.textContent = fmtStrength(state.cK);
+    ui.metaRepeat.textContent = state.repeatPenalty || '—';
     ui.status.textContent = state.status;
     ui.globalError.textContent = state.globalError;
     ui.globalError.hidden = state.globalError === '';
@@ -347,6 +351,8 @@
     state.vector = String(m.vector ?? '');
     state.cV = isNum(m.cV) ? m.cV : null;
     state.cK = isNum(m.cK) ? m.cK : null;
+    const rp = m.repeatPenalty;
+    state.repeatPenalty = rp && isNum(rp.penalty) && isNum(rp.lastN) ? (rp.penalty === 1 ? 'off' : `${fmtStrength(rp.penalty)} · last ${rp.lastN}`) : '';
     if (sides.includes('steered')) state.columns.steered.cV = state.cV;
     if (isNum(m.cV)) {
       if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));

@@ -72,7 +72,7 @@ export class CompareSession {
     this.abort = abort;
     const sides: Side[] = mode === 'compare' ? ['baseline', 'steered'] : ['steered'];
     for (const s of sides) this.texts[s] = '';
-    void this.panel.post({ type: 'start', question: this.question, model: settings.model, vector: settings.vector, cV: cV ?? settings.cV ?? NaN, cK: settings.cK ?? NaN, sides });
+    void this.panel.post({ type: 'start', question: this.question, model: settings.model, vector: settings.vector, cV: cV ?? settings.cV ?? NaN, cK: settings.cK ?? NaN, sides, repeatPenalty: settings.repeatPenalty });
     try {
       const result = await this.host.withLoadProgress((onLoad) =>
         this.host.service.ask(

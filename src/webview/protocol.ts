@@ -13,7 +13,7 @@ export interface SideStats {
 }
 
 export type ToWebview =
-  | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[] }
+  | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[]; repeatPenalty?: { penalty: number; lastN: number } }
   | { type: 'sideStart'; side: Side; cV?: number; cK?: number }
   | { type: 'token'; side: Side; text: string }
   | { type: 'sideDone'; side: Side; stats: SideStats }

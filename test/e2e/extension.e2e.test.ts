@@ -96,7 +96,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
     server = await startServer({
       ...dirs,
       name: 'kvsteer',
-      settings: { 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2 },
+      settings: { 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2, 'kvsteer.repeatPenalty.penalty': 1.1, 'kvsteer.repeatPenalty.lastN': 256 },
       env: { OLLAMA_MODELS: path.join(dirs.root, 'ollama') },
     });
     wb = await openWorkbench(server.url, dirs.workspaceDir, { name: 'kvsteer' });
@@ -129,6 +129,8 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assertAnswered(base, 'baseline');
       assertAnswered(steered, 'steered');
       assert.match((await frame.locator('[data-testid="meta-vector"]').textContent()) ?? '', /smollm2-135m-reasoning/);
+      // The repeat penalty set in the user's settings is read and shown beside the answers.
+      assert.equal((await frame.locator('[data-testid="meta-repeat"]').textContent())?.trim(), '1.1 · last 256');
       await screenshot(page, 'ask-input');
     });
   });

@@ -56,6 +56,13 @@ test('the first request loads the model lazily, later ones reuse it', async () =
   assert.deepEqual(states.slice(0, 3), ['loading', 'generating', 'idle']);
 });
 
+test('the repeat penalty setting reaches both answers of a comparison', async () => {
+  const plain = await service.ask(settings({ maxNewTokens: 24 }), { question: 'hello', mode: 'compare' });
+  const penalised = await service.ask(settings({ maxNewTokens: 24, repeatPenalty: { penalty: 2, lastN: 16 } }), { question: 'hello', mode: 'compare' });
+  assert.notDeepEqual(penalised.baseline!.tokens, plain.baseline!.tokens);
+  assert.notDeepEqual(penalised.steered!.tokens, plain.steered!.tokens);
+});
+
 test('two concurrent requests are queued: the second starts when the first is done', async () => {
   const events: string[] = [];
   const req = (name: string) =>
