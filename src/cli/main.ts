@@ -163,6 +163,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       ['ms/token', r.msPerToken.toFixed(1)],
       ['total', `${(r.totalMs / 1000).toFixed(2)} s`],
       ['stop', r.stopReason],
+      ...(repeatPenalty && repeatPenalty.penalty !== 1 ? [['repeat penalty', `${repeatPenalty.penalty} · last ${repeatPenalty.lastN}`] as [string, string]] : []),
     ];
     const width = Math.min(process.stdout.columns || 120, 160);
     process.stdout.write(

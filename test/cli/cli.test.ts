@@ -153,6 +153,11 @@ test('kvsteer ask and eval apply a repeat penalty when asked, report it, and an 
     assert.equal(JSON.parse(plain.stdout).repeatPenalty, undefined);
     assert.deepEqual(JSON.parse(penalised.stdout).repeatPenalty, { penalty: 1.5, lastN: 16 });
     assert.notDeepEqual(JSON.parse(penalised.stdout).baseline.tokens, JSON.parse(plain.stdout).baseline.tokens);
+    // Shown to a person, the comparison says how its answers were decoded.
+    const shown = cliRun('ask', 'the sea', '--compare', '--max-new-tokens', '4', '--repeat-penalty', '1.5', '--repeat-last-n', '16');
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /repeat penalty: 1\.5 · last 16/);
+    assert.doesNotMatch(cliRun('ask', 'the sea', '--compare', '--max-new-tokens', '4').stdout, /repeat penalty/);
     const data = path.join(dir, 'arc.jsonl');
     fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
     const out = path.join(dir, 'eval');
