@@ -5,7 +5,7 @@
 import { KvsteerError } from '../engine/util/errors';
 import { Decoding } from '../engine/generation/sampler';
 import { parseLayerList } from '../engine/steering/limits';
-import { REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
+import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
@@ -60,9 +60,6 @@ export function decodingFromFlags(flags: Flags): Decoding {
     seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
   };
 }
-
-/** Ollama's default window for the repeat penalty. */
-export const DEFAULT_REPEAT_LAST_N = 64;
 
 /**
  * --repeat-penalty P [--repeat-last-n N], or undefined when not asked for (the paper's plain

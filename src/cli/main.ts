@@ -16,6 +16,7 @@ import { createSteeringVector } from '../engine/steering/createVector';
 import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
+import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
 import { Flags, decodingFromFlags, num, offsetTokenFlag, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
@@ -163,7 +164,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       ['ms/token', r.msPerToken.toFixed(1)],
       ['total', `${(r.totalMs / 1000).toFixed(2)} s`],
       ['stop', r.stopReason],
-      ...(repeatPenalty && repeatPenalty.penalty !== 1 ? [['repeat penalty', `${repeatPenalty.penalty} · last ${repeatPenalty.lastN}`] as [string, string]] : []),
+      ...(repeatPenalty && !isRepeatPenaltyOff(repeatPenalty) ? [['repeat penalty', `${repeatPenalty.penalty} · last ${repeatPenalty.lastN}`] as [string, string]] : []),
     ];
     const width = Math.min(process.stdout.columns || 120, 160);
     process.stdout.write(

@@ -6,7 +6,7 @@
 import type { Decoding } from '../engine/generation/sampler';
 import type { ImportPrecision } from '../engine/gguf/importGguf';
 import { MAX_COEFFICIENT, parseLayerList } from '../engine/steering/limits';
-import { REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
+import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 import { SETTINGS, SETTINGS_SECTION } from '../ids';
 
 export interface KvsteerSettings {
@@ -39,7 +39,7 @@ export const DEFAULT_SETTINGS: KvsteerSettings = {
   threads: 0,
   precision: 'exact',
   stopOnRepetition: true,
-  repeatPenalty: { penalty: 1, lastN: 64 },
+  repeatPenalty: { penalty: 1, lastN: DEFAULT_REPEAT_LAST_N },
 };
 
 export type SettingsResult = { ok: true; settings: KvsteerSettings } | { ok: false; errors: string[] };

@@ -14,6 +14,9 @@ export interface RepeatPenalty {
   lastN: number;
 }
 
+/** Ollama's default window, used when a penalty is asked for without one. */
+export const DEFAULT_REPEAT_LAST_N = 64;
+
 export const REPEAT_PENALTY_LIMITS = { minPenalty: 1, maxPenalty: 2, minLastN: 1, maxLastN: 32768 } as const;
 
 /** Throws INVALID_ARGUMENT for a penalty outside [1, 2] or a window that is not a positive integer. */
