@@ -16,8 +16,11 @@ export type AskMode = 'baseline' | 'steered' | 'compare';
 export type AskSide = 'baseline' | 'steered';
 
 export interface AskRequest {
-  question: string;
+  /** The user's question (with an optional system prompt), or… */
+  question?: string;
   system?: string;
+  /** …a whole conversation ending with the user's turn (the language-model provider's requests). */
+  messages?: ChatMessage[];
   mode: AskMode;
   vector?: SteeringVector;
   strength?: SteeringStrength;
@@ -75,8 +78,21 @@ export function userMessages(question: string, system?: string): ChatMessage[] {
   return [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: question }];
 }
 
+/**
+ * A conversation the chat template can end with the assistant's turn: messages with text, the
+ * last one the user's. Steering edits the cache after the last token, so the answer it shapes is
+ * the reply to that turn.
+ */
+export function conversation(messages: ChatMessage[]): ChatMessage[] {
+  if (messages.length === 0) throw new KvsteerError('INVALID_ARGUMENT', 'the conversation has no messages');
+  const last = messages[messages.length - 1];
+  if (last.role !== 'user') throw new KvsteerError('INVALID_ARGUMENT', `the conversation must end with the user's message, not the ${last.role}'s`);
+  if (!last.content.trim()) throw new KvsteerError('INVALID_ARGUMENT', "the user's last message is empty");
+  return messages;
+}
+
 export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResult> {
-  const messages = userMessages(req.question, req.system);
+  const messages = req.messages ? conversation(req.messages) : userMessages(req.question ?? '', req.system);
   const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, repeatPenalty: req.repeatPenalty, signal: req.signal };
   const out: AskResult = {};
   if (req.mode !== 'steered') {

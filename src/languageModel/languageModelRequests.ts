@@ -1,0 +1,168 @@
+/**
+ * What kvsteer's language-model provider does, free of the `vscode` module: provider.ts only adapts
+ * VS Code's calls to these functions. The configured local model is offered twice in VS Code's
+ * model list, steered (the one-shot cache edit with the selected vector) and baseline (the plain
+ * model), so a user, Copilot's chat or another extension can use either. Both decode with the
+ * kvsteer settings (strength, decoding, maximum tokens, repeat penalty), as the other entry points.
+ */
+import * as path from 'node:path';
+import type { ChatMessage } from '../engine/model/chatTokenizer';
+import { KvsteerError, isCancellation } from '../engine/util/errors';
+import { KvsteerSettings } from '../config/settingsSchema';
+import type { SteeringService, LoadReporter } from '../service/steeringService';
+
+export type LanguageModelId = 'steered' | 'baseline';
+export const LANGUAGE_MODEL_IDS: readonly LanguageModelId[] = ['steered', 'baseline'];
+
+/** Plain data for VS Code's LanguageModelChatInformation. */
+export interface LanguageModelInfo {
+  id: LanguageModelId;
+  name: string;
+  family: string;
+  version: string;
+  detail: string;
+  tooltip: string;
+  maxInputTokens: number;
+  maxOutputTokens: number;
+  capabilities: { imageInput: false; toolCalling: false };
+}
+
+/**
+ * Context window assumed until the model has been loaded once (the engine's own fallback when a
+ * config names none): small, so a caller's prompt budget never exceeds the real window.
+ */
+const CONTEXT_BEFORE_LOAD = 2048;
+
+/**
+ * A short name for the model setting before anything is loaded (VS Code asks for the list eagerly,
+ * and loading a model only to name it would cost seconds): the hub id's last part, the file or
+ * folder name, or the Ollama name.
+ */
+export function modelLabel(setting: string): string {
+  const s = setting.trim();
+  if (s.startsWith('ollama:')) return s.slice('ollama:'.length);
+  const base = path.basename(s.replace(/[\\/]+$/, ''));
+  return base.replace(/\.gguf$/i, '') || s;
+}
+
+/**
+ * The two models as VS Code lists them. `known` is the model once loaded (in this session or, for
+ * the same setting, an earlier one): its own name and context window replace the guesses
+ * (provider.ts tells VS Code when the list changes).
+ */
+export function languageModelInfos(settings: KvsteerSettings, known?: { name: string; maxPositions: number }, version = '0'): LanguageModelInfo[] {
+  const label = known?.name ?? modelLabel(settings.model);
+  const context = known?.maxPositions ?? CONTEXT_BEFORE_LOAD;
+  const common = {
+    family: label,
+    version,
+    maxInputTokens: Math.max(1, context - settings.maxNewTokens),
+    maxOutputTokens: settings.maxNewTokens,
+    capabilities: { imageInput: false, toolCalling: false } as const,
+  };
+  const strength = settings.cV === null ? "the vector's recommended c_v" : `c_v ${settings.cV}`;
+  return [
+    {
+      ...common,
+      id: 'steered',
+      name: `${label} (steered, local)`,
+      detail: `KV cache steering · ${settings.vector}`,
+      tooltip: `${label} on this machine, with one edit of its key/value cache before it answers (vector ${settings.vector}, ${strength}): reasoning steps instead of a guess. Settings: kvsteer.*`,
+    },
+    {
+      ...common,
+      id: 'baseline',
+      name: `${label} (baseline, local)`,
+      detail: 'no steering',
+      tooltip: `${label} on this machine, without steering: the answer to compare with. Settings: kvsteer.*`,
+    },
+  ];
+}
+
+/** The shape of VS Code's LanguageModelChatRequestMessage that this module reads. */
+export interface RequestMessage {
+  readonly role: number;
+  readonly content: ReadonlyArray<unknown>;
+}
+
+/** VS Code's LanguageModelChatMessageRole values (System is 3 where the editor sends one). */
+const ROLES: Record<number, ChatMessage['role']> = { 1: 'user', 2: 'assistant', 3: 'system' };
+
+/**
+ * The text of a message's parts: text parts (`value`), and the text inside tool results (a caller
+ * may pass one back as context). Images and tool calls carry no text for this model and are left
+ * out; the model does not declare either capability.
+ */
+export function partsText(content: ReadonlyArray<unknown>): string {
+  let text = '';
+  for (const part of content) {
+    if (typeof part === 'string') text += part;
+    else if (part && typeof part === 'object') {
+      const p = part as { value?: unknown; callId?: unknown; content?: unknown };
+      if (typeof p.value === 'string') text += p.value;
+      else if (typeof p.callId === 'string' && Array.isArray(p.content)) text += partsText(p.content);
+    }
+  }
+  return text;
+}
+
+/** VS Code's messages as the chat template's messages; messages without text are dropped. */
+export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  for (const [i, m] of messages.entries()) {
+    const role = ROLES[m.role];
+    if (!role) throw new KvsteerError('INVALID_ARGUMENT', `message ${i + 1} has a role kvsteer does not know (${m.role})`);
+    const content = partsText(m.content);
+    if (content.trim()) out.push({ role, content });
+  }
+  return out;
+}
+
+export interface LanguageModelRequest {
+  model: LanguageModelId;
+  messages: ChatMessage[];
+  /** The caller requires a tool call (VS Code's LanguageModelChatToolMode.Required). */
+  toolCallRequired?: boolean;
+}
+
+/**
+ * Answers the conversation with the chosen model, streaming text to `report`. A cancelled request
+ * ends quietly with what was streamed; any other failure (no vector for this model, a conversation
+ * longer than the context window, …) is thrown with kvsteer's message, which VS Code shows the
+ * caller.
+ */
+export async function answerLanguageModelRequest(
+  req: LanguageModelRequest,
+  report: (text: string) => void,
+  service: SteeringService,
+  settings: KvsteerSettings,
+  signal: AbortSignal,
+  onLoad?: LoadReporter,
+): Promise<{ tokens: number; stopReason?: string }> {
+  if (!LANGUAGE_MODEL_IDS.includes(req.model)) throw new KvsteerError('INVALID_ARGUMENT', `kvsteer has no language model "${req.model}"`);
+  if (req.toolCallRequired) throw new KvsteerError('INVALID_ARGUMENT', 'this local model cannot call tools; choose another model for requests that need one');
+  try {
+    const result = await service.ask(
+      settings,
+      { messages: req.messages, mode: req.model, signal, onToken: (_side, e) => void (e.textDelta && report(e.textDelta)) },
+      onLoad,
+    );
+    const side = req.model === 'steered' ? result.steered : result.baseline;
+    return { tokens: side?.tokens.length ?? 0, stopReason: side?.stopReason };
+  } catch (e) {
+    if (isCancellation(e) && signal.aborted) return { tokens: 0, stopReason: 'cancelled' };
+    throw e;
+  }
+}
+
+/**
+ * Tokens in `text` with the loaded model's tokenizer. VS Code asks while budgeting a prompt, often
+ * before the first request has loaded the model; then this estimates one token per three
+ * characters, more than byte-level BPE tokenizers give for English or code, so a budget built on it
+ * stays inside the context window.
+ */
+export function countTokens(service: SteeringService, text: string): number {
+  const model = service.loadedModel;
+  if (model) return model.tokenizer.encode(text).length;
+  return Math.ceil(text.length / 3);
+}

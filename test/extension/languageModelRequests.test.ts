@@ -1,0 +1,144 @@
+/**
+ * The language-model provider's work (languageModelRequests.ts) on the real SmolLM2-135M-Instruct
+ * model with the shipped vector: the steered and baseline models VS Code lists, VS Code's messages
+ * as a conversation, streamed answers that are the cache-steered and the plain model's, token
+ * counts, cancellation, and errors thrown with kvsteer's message. provider.ts only adapts VS Code's
+ * calls to these functions; the end-to-end suite calls it through `vscode.lm` in VS Code.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
+import { SteeringService } from '../../src/service/steeringService';
+import { answerLanguageModelRequest, countTokens, languageModelInfos, modelLabel, toChatMessages, type LanguageModelId } from '../../src/languageModel/languageModelRequests';
+import type { ChatMessage } from '../../src/engine/model/chatTokenizer';
+import { isKvsteerError } from '../../src/engine/util/errors';
+import { cliCacheDir } from '../../src/cli/defaultModel';
+import { saveVector } from '../../src/engine/steering/vectorFile';
+import { repoRoot } from '../support/paths';
+import { loadTinyModel, realGguf, realModelSkip } from '../support/models';
+import { fakeVector } from '../support/fakeVector';
+
+const service = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
+after(() => service.dispose());
+const settings: KvsteerSettings = { ...DEFAULT_SETTINGS, model: realGguf, maxNewTokens: 40, threads: 2 };
+
+/** VS Code's message shape: role 1 user, 2 assistant; content parts with `value`. */
+const user = (text: string) => ({ role: 1, content: [{ value: text }] });
+const assistant = (text: string) => ({ role: 2, content: [{ value: text }] });
+
+async function answer(model: LanguageModelId, messages: ChatMessage[], s = settings, signal = new AbortController().signal) {
+  let streamed = '';
+  const out = await answerLanguageModelRequest({ model, messages }, (t) => void (streamed += t), service, s, signal);
+  return { streamed, ...out };
+}
+
+test('the model list offers the configured model steered and as a baseline, named from the setting before it loads', () => {
+  assert.equal(modelLabel('/models/SmolLM2-135M-Instruct.Q4_1.gguf'), 'SmolLM2-135M-Instruct.Q4_1');
+  assert.equal(modelLabel('HuggingFaceTB/SmolLM2-135M-Instruct'), 'SmolLM2-135M-Instruct');
+  assert.equal(modelLabel('ollama:smollm2:135m'), 'smollm2:135m');
+  assert.equal(modelLabel('/models/onnx-folder/'), 'onnx-folder');
+  const before = languageModelInfos({ ...settings, cV: 6 });
+  assert.deepEqual(before.map((m) => [m.id, m.name]), [
+    ['steered', 'SmolLM2-135M-Instruct.Q4_1 (steered, local)'],
+    ['baseline', 'SmolLM2-135M-Instruct.Q4_1 (baseline, local)'],
+  ]);
+  assert.match(before[0].tooltip, /smollm2-135m-reasoning, c_v 6/);
+  for (const m of before) {
+    assert.equal(m.maxOutputTokens, 40);
+    assert.equal(m.maxInputTokens, 2048 - 40);
+    assert.deepEqual(m.capabilities, { imageInput: false, toolCalling: false });
+  }
+  const loaded = languageModelInfos(settings, { name: 'SmolLM2 135M Instruct', maxPositions: 8192 });
+  assert.equal(loaded[0].name, 'SmolLM2 135M Instruct (steered, local)');
+  assert.equal(loaded[1].maxInputTokens, 8192 - 40);
+});
+
+test("VS Code's messages become the chat template's conversation", () => {
+  const messages = toChatMessages([
+    { role: 3, content: [{ value: 'Be brief.' }] },
+    user('My name is Ada.'),
+    { role: 2, content: [{ value: 'Hello ' }, { value: 'Ada!' }, { callId: 'c1', name: 'lookup', input: {} }] },
+    { role: 1, content: [{ callId: 'c1', content: [{ value: 'result: 42' }] }, { value: ' Thanks.' }] },
+    { role: 1, content: [{ mimeType: 'image/png', data: new Uint8Array(4) }] },
+  ]);
+  assert.deepEqual(messages, [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'My name is Ada.' },
+    { role: 'assistant', content: 'Hello Ada!' },
+    { role: 'user', content: 'result: 42 Thanks.' },
+  ]);
+  assert.throws(() => toChatMessages([{ role: 7, content: [] }]), /message 1 has a role kvsteer does not know \(7\)/);
+});
+
+test('the steered model answers with the one-shot cache edit, the baseline model with the plain model, both streamed', { skip: realModelSkip }, async () => {
+  const messages = toChatMessages([user('Why do ice cubes float on water?')]);
+  const steered = await answer('steered', messages);
+  const baseline = await answer('baseline', messages);
+  // The same conversation through the main job: its steered side is the cache-steered answer.
+  const both = await service.ask(settings, { messages, mode: 'compare' });
+  assert.equal(steered.streamed, both.steered!.text);
+  assert.equal(baseline.streamed, both.baseline!.text);
+  assert.notEqual(steered.streamed, baseline.streamed);
+  assert.equal(steered.tokens, both.steered!.tokens.length);
+  assert.ok(steered.tokens > 0 && baseline.tokens > 0);
+  const paris = await answer('baseline', toChatMessages([user('What is the capital of France?')]));
+  assert.match(paris.streamed, /Paris/);
+});
+
+test('the whole conversation reaches the model, not only its last message', { skip: realModelSkip }, async () => {
+  const alone = await answer('baseline', toChatMessages([user('What is my name?')]));
+  const withHistory = await answer('baseline', toChatMessages([user('My name is Ada.'), assistant('Nice to meet you, Ada!'), user('What is my name?')]));
+  assert.match(withHistory.streamed, /Ada/);
+  assert.doesNotMatch(alone.streamed, /Ada/);
+});
+
+test('token counts use the model tokenizer once loaded, and overestimate before', { skip: realModelSkip }, async () => {
+  const text = 'KV cache steering edits the cache once, before the answer: function add(a, b) { return a + b; }';
+  const fresh = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
+  const estimate = countTokens(fresh, text);
+  await fresh.dispose();
+  await answer('baseline', toChatMessages([user('Hi.')]), { ...settings, maxNewTokens: 1 });
+  const exact = countTokens(service, text);
+  assert.equal(exact, service.loadedModel!.tokenizer.encode(text).length);
+  assert.ok(estimate >= exact, `estimate ${estimate} < ${exact}`);
+});
+
+test('a cancelled request ends quietly with what it streamed, and the next one works', { skip: realModelSkip }, async () => {
+  const ac = new AbortController();
+  let streamed = '';
+  const out = await answerLanguageModelRequest(
+    { model: 'steered', messages: toChatMessages([user('Tell me a long story about a dragon.')]) },
+    (t) => {
+      streamed += t;
+      if (streamed.length > 10) ac.abort();
+    },
+    service,
+    { ...settings, maxNewTokens: 200 },
+    ac.signal,
+  );
+  assert.equal(out.stopReason, 'cancelled');
+  assert.ok(out.tokens < 200 && streamed.length > 10);
+  const aborted = new AbortController();
+  aborted.abort();
+  assert.deepEqual(await answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('Hi.')]) }, () => {}, service, settings, aborted.signal), { tokens: 0, stopReason: 'cancelled' });
+  assert.ok((await answer('baseline', toChatMessages([user('Say hi.')]))).streamed.length > 0);
+});
+
+test('bad requests are refused with one clear error each', { skip: realModelSkip }, async () => {
+  const rejects = (model: LanguageModelId, messages: ChatMessage[], re: RegExp, s = settings, toolCallRequired = false) =>
+    assert.rejects(answerLanguageModelRequest({ model, messages, toolCallRequired }, () => assert.fail('nothing is streamed'), service, s, new AbortController().signal), (e) => isKvsteerError(e) && re.test(e.message));
+  await rejects('baseline', toChatMessages([user('Hi.'), assistant('Hello!')]), /must end with the user's message, not the assistant's/);
+  await rejects('baseline', [], /the conversation has no messages/);
+  await rejects('steered', toChatMessages([user('Hi.')]), /cannot call tools/, settings, true);
+  await rejects('baseline', [{ role: 'user', content: 'word '.repeat(9000) }], /the prompt has \d+ tokens but the model's context window is 8192/);
+  // A vector shaped for the tiny random model (2 layers) cannot steer SmolLM2 (30 layers).
+  const tiny = await loadTinyModel();
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-')), 'tiny.safetensors');
+  saveVector(file, fakeVector(tiny));
+  await tiny.dispose();
+  await rejects('steered', toChatMessages([user('Hi.')]), /tiny\.safetensors" was made for tiny .*Extract one for this model/, { ...settings, vector: file });
+  assert.ok((await answer('steered', toChatMessages([user('Say hi.')]))).streamed.length > 0, 'the next request works');
+});
