@@ -1,7 +1,7 @@
 /**
- * Extension entry point: activate() only registers commands, the chat participant, the status
- * bar and the settings listener. Nothing heavy happens here: the engine (ONNX Runtime,
- * transformers.js) is loaded on the first request.
+ * Extension entry point: activate() only registers commands, the chat participant, the language
+ * model provider, the status bar and the settings listener. Nothing heavy happens here: the engine
+ * (ONNX Runtime, transformers.js) is loaded on the first request.
  */
 import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from './ids';
@@ -12,6 +12,7 @@ import { registerModelCommands } from './commands/modelCommands';
 import { registerExtractCommand } from './commands/extractCommand';
 import { registerChatParticipant } from './chat/participant';
 import { registerStatusBar } from './status/statusBar';
+import { registerLanguageModelProvider } from './languageModel/provider';
 
 export function activate(context: vscode.ExtensionContext): void {
   const t0 = performance.now();
@@ -20,6 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerModelCommands(context, host);
   registerExtractCommand(context, host);
   registerChatParticipant(context, host);
+  registerLanguageModelProvider(context, host);
   registerStatusBar(context, host);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {

@@ -17,6 +17,9 @@ export const CHAT_PARTICIPANT = 'kvsteer.chat';
 export const CHAT_PARTICIPANT_NAME = 'kvsteer';
 export const CHAT_COMMANDS = { compare: 'compare', baseline: 'baseline' } as const;
 
+/** Vendor of the steered and baseline models registered with VS Code's language-model API. */
+export const LANGUAGE_MODEL_VENDOR = 'kvsteer';
+
 export const WEBVIEW_TYPE = 'kvsteer.compare';
 
 /** Setting keys below the `kvsteer` section. */

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CHAT_COMMANDS, CHAT_PARTICIPANT, CHAT_PARTICIPANT_NAME, COMMANDS, SETTINGS, SETTINGS_SECTION } from '../../src/ids';
+import { CHAT_COMMANDS, CHAT_PARTICIPANT, CHAT_PARTICIPANT_NAME, COMMANDS, LANGUAGE_MODEL_VENDOR, SETTINGS, SETTINGS_SECTION } from '../../src/ids';
 import { DEFAULT_SETTINGS } from '../../src/config/settingsSchema';
 import { KVSTEER_VERSION } from '../../src/engine/version';
 import { repoRoot } from '../support/paths';
@@ -25,6 +25,10 @@ test('the chat participant and its slash commands are contributed', () => {
   assert.equal(p.id, CHAT_PARTICIPANT);
   assert.equal(p.name, CHAT_PARTICIPANT_NAME);
   assert.deepEqual(p.commands.map((c: { name: string }) => c.name).sort(), Object.values(CHAT_COMMANDS).sort());
+});
+
+test('the language-model provider is contributed under the vendor the code registers', () => {
+  assert.deepEqual(pkg.contributes.languageModelChatProviders, [{ vendor: LANGUAGE_MODEL_VENDOR, displayName: 'KV Steer (local)' }]);
 });
 
 test('every setting key is contributed with a description, and defaults agree with the code', () => {

@@ -1,0 +1,83 @@
+/**
+ * Registers the local model with VS Code's language-model API (vendor `kvsteer`), so it appears as
+ * "<model> (steered, local)" and "<model> (baseline, local)" in the chat model picker and to
+ * `vscode.lm.selectChatModels`. A thin adapter: the work is in languageModelRequests.ts.
+ */
+import * as vscode from 'vscode';
+import { LANGUAGE_MODEL_VENDOR, SETTINGS_SECTION } from '../ids';
+import { readSettings } from '../config/settings';
+import { DEFAULT_SETTINGS } from '../config/settingsSchema';
+import { KVSTEER_VERSION } from '../engine/version';
+import { ServiceHost } from '../service/serviceHost';
+import { LanguageModelId, LanguageModelInfo, answerLanguageModelRequest, countTokens, languageModelInfos, partsText, toChatMessages } from './languageModelRequests';
+
+/** The last model loaded, kept across sessions, so the list names it before the first request. */
+const LAST_LOADED_KEY = 'kvsteer.languageModel.lastLoaded';
+interface LastLoaded {
+  setting: string;
+  name: string;
+  maxPositions: number;
+}
+
+export function registerLanguageModelProvider(context: vscode.ExtensionContext, host: ServiceHost): void {
+  const changed = new vscode.EventEmitter<void>();
+  // The list names the loaded model and its context window: tell VS Code when either changes.
+  let listedFor = host.service.loadedModel?.name;
+  const onState = host.service.onStateChange(() => {
+    const m = host.service.loadedModel;
+    if (m?.name === listedFor) return;
+    listedFor = m?.name;
+    const read = readSettings();
+    if (m && read.ok) void context.globalState.update(LAST_LOADED_KEY, { setting: read.settings.model, name: m.name, maxPositions: m.config.maxPositions } satisfies LastLoaded);
+    changed.fire();
+  });
+  const describeModel = (setting: string): { name: string; maxPositions: number } | undefined => {
+    const m = host.service.loadedModel;
+    if (m) return { name: m.name, maxPositions: m.config.maxPositions };
+    const last = context.globalState.get<LastLoaded>(LAST_LOADED_KEY);
+    return last?.setting === setting ? last : undefined;
+  };
+  const onSettings = vscode.workspace.onDidChangeConfiguration((e) => {
+    if (e.affectsConfiguration(SETTINGS_SECTION)) changed.fire();
+  });
+
+  const provider: vscode.LanguageModelChatProvider<LanguageModelInfo> = {
+    onDidChangeLanguageModelChatInformation: changed.event,
+
+    provideLanguageModelChatInformation(): LanguageModelInfo[] {
+      const read = readSettings();
+      const settings = read.ok ? read.settings : DEFAULT_SETTINGS;
+      return languageModelInfos(settings, describeModel(settings.model), KVSTEER_VERSION);
+    },
+
+    async provideLanguageModelChatResponse(model, messages, options, progress, token): Promise<void> {
+      const read = readSettings();
+      if (!read.ok) throw new Error(`KV Steer settings need fixing: ${read.errors.join('; ')}`);
+      const abort = new AbortController();
+      const sub = token.onCancellationRequested(() => abort.abort());
+      try {
+        host.log.info(`Language model request for ${model.name} (${messages.length} messages)`);
+        const request = {
+          model: model.id as LanguageModelId,
+          messages: toChatMessages(messages),
+          toolCallRequired: (options.tools?.length ?? 0) > 0 && options.toolMode === vscode.LanguageModelChatToolMode.Required,
+        };
+        const done = await host.withLoadProgress((onLoad) =>
+          answerLanguageModelRequest(request, (text) => progress.report(new vscode.LanguageModelTextPart(text)), host.service, read.settings, abort.signal, onLoad),
+        );
+        host.log.info(`Language model answer: ${done.tokens} tokens (${done.stopReason ?? 'no answer'})`);
+      } catch (e) {
+        host.log.warn(`Language model request failed: ${e instanceof Error ? e.message : String(e)}`);
+        throw e;
+      } finally {
+        sub.dispose();
+      }
+    },
+
+    async provideTokenCount(_model, text): Promise<number> {
+      return countTokens(host.service, typeof text === 'string' ? text : partsText(text.content));
+    },
+  };
+
+  context.subscriptions.push(vscode.lm.registerLanguageModelChatProvider(LANGUAGE_MODEL_VENDOR, provider), changed, onState, onSettings);
+}
