@@ -3,7 +3,8 @@
  * "Ask with reasoning steering" from the command palette with a typed question and then with an
  * editor selection, and checks the webview shows non-empty baseline and steered answers from the
  * real SmolLM2-135M-Instruct model with the shipped vector, statistics filled in; checks that the
- * Chat view recognises @kvsteer and its slash commands; picks the same model from a (test) Ollama
+ * Chat view recognises @kvsteer and its slash commands; lets another extension (a test fixture)
+ * use the model steered and as a baseline through `vscode.lm`; picks the same model from a (test) Ollama
  * store with "Select model…" and answers with it; starts extracting a vector from kvsteer's own
  * examples and cancels it, which saves nothing. Screenshots go to test-artifacts/e2e/.
  *
@@ -15,7 +16,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
+import { findServerInstall, installExtension, makeE2eDirs, packageExtensionFolder, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
 import {
   answerInputBox,
   chatInputRecognises,
@@ -31,6 +32,7 @@ import {
   type Workbench,
 } from './workbench';
 import { realGguf } from '../support/models';
+import { repoRoot } from '../support/paths';
 import { addToOllamaStore } from '../support/ollamaStore';
 
 const vsix = process.env.KVSTEER_E2E_VSIX;
@@ -75,6 +77,24 @@ async function sideStats(frame: Frame, side: 'baseline' | 'steered'): Promise<{ 
   };
 }
 
+/**
+ * The first line of the extension's log (KV Steer.log) matching `re`, polling while it is written
+ * (a running server keeps its logs under `<userDataDir>/logs`).
+ */
+async function waitForLogLine(userDataDir: string, re: RegExp, timeoutMs: number): Promise<string> {
+  const dir = path.join(userDataDir, 'logs');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const logs = fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('KV Steer.log')) : [];
+    for (const f of logs) {
+      const line = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').find((l) => re.test(l));
+      if (line) return line;
+    }
+    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the extension's log within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 function assertAnswered(s: Awaited<ReturnType<typeof sideStats>>, side: string): void {
   assert.ok(s.text.length > 0, `${side} answer is empty`);
   assert.ok(s.tokens > 0, `${side} tokens: ${s.tokens}`);
@@ -86,18 +106,24 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
   let dirs: E2eDirs | undefined;
   let server: RunningServer | undefined;
   let wb: Workbench | undefined;
+  /** The answers the first test's panel showed, which the language models must give too. */
+  let franceAnswers: { baseline: string; steered: string } | undefined;
+  const probeOut = () => path.join(dirs!.root, 'lm-probe.json');
 
   before(async () => {
     dirs = makeE2eDirs();
     fs.writeFileSync(path.join(dirs.workspaceDir, 'notes.md'), '# Questions\n\nWhy do ice cubes float on water?\n');
     const ext = await installExtension(vsix!, dirs, { timeoutMs: 180_000 });
     assert.equal(ext.id, 'kvsteer.kvsteer');
+    // A second extension that uses kvsteer's models only through vscode.lm, as Copilot would.
+    const probe = await packageExtensionFolder(path.join(repoRoot, 'test', 'e2e', 'fixtures', 'lm-probe'), path.join(dirs.root, 'lm-probe.vsix'));
+    assert.equal((await installExtension(probe, dirs, { timeoutMs: 120_000 })).id, 'kvsteer-tests.kvsteer-lm-probe');
     addToOllamaStore(path.join(dirs.root, 'ollama'), realGguf, { model: 'smollm2', tag: '135m', how: 'link' });
     server = await startServer({
       ...dirs,
       name: 'kvsteer',
       settings: { 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2, 'kvsteer.repeatPenalty.penalty': 1.1, 'kvsteer.repeatPenalty.lastN': 256 },
-      env: { OLLAMA_MODELS: path.join(dirs.root, 'ollama') },
+      env: { OLLAMA_MODELS: path.join(dirs.root, 'ollama'), KVSTEER_LM_PROBE_OUT: probeOut() },
     });
     wb = await openWorkbench(server.url, dirs.workspaceDir, { name: 'kvsteer' });
   });
@@ -110,7 +136,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       const logs = fs.readdirSync(server.logsDir, { recursive: true }).map(String).filter((f) => f.endsWith('KV Steer.log'));
       for (const f of logs) {
         for (const line of fs.readFileSync(path.join(server.logsDir, f), 'utf8').split('\n')) {
-          if (/activated in|first token|Loaded /.test(line)) console.log(`# extension log: ${line.trim()}`);
+          if (/activated in|first token|Loaded |Language model (request|answer)/.test(line)) console.log(`# extension log: ${line.trim()}`);
         }
       }
     }
@@ -128,6 +154,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       const steered = await sideStats(frame, 'steered');
       assertAnswered(base, 'baseline');
       assertAnswered(steered, 'steered');
+      franceAnswers = { baseline: base.text, steered: steered.text };
       assert.match((await frame.locator('[data-testid="meta-vector"]').textContent()) ?? '', /smollm2-135m-reasoning/);
       // The repeat penalty set in the user's settings is read and shown beside the answers.
       assert.equal((await frame.locator('[data-testid="meta-repeat"]').textContent())?.trim(), '1.1 · last 256');
@@ -160,6 +187,54 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       const unknown = await chatInputRecognises(page, '@kvsteer /nosuch', { timeoutMs: 3000 });
       assert.equal(unknown.command, false);
       await screenshot(page, 'chat');
+    });
+  });
+
+  it('lists the model steered and as a baseline among the language models, and another extension uses both through vscode.lm', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'language-models', async () => {
+      assert.ok(franceAnswers, 'the first test gave the answers to compare with');
+      await dismissNotifications(page);
+      await runCommand(page, 'KV Steer probe: use the local language models');
+      await waitForNotification(page, 'kvsteer language-model probe: done', { timeoutMs: ANSWER_TIMEOUT_MS });
+      const seen = JSON.parse(fs.readFileSync(probeOut(), 'utf8')) as {
+        error?: string;
+        models: { id: string; name: string; vendor: string; maxInputTokens: number }[];
+        steered?: string;
+        baseline?: string;
+        tokenCount?: number;
+        cancelled?: { chars: number; error?: string };
+      };
+      assert.equal(seen.error, undefined, seen.error);
+      assert.deepEqual(seen.models.map((m) => [m.vendor, m.id]).sort(), [['kvsteer', 'baseline'], ['kvsteer', 'steered']]);
+      for (const m of seen.models) {
+        assert.match(m.name, m.id === 'steered' ? /^SmolLM2.* \(steered, local\)$/ : /^SmolLM2.* \(baseline, local\)$/);
+        assert.ok(m.maxInputTokens > 1000, `${m.name}: ${m.maxInputTokens} input tokens`);
+      }
+      // Same question, settings and greedy decoding as the first test: the same two answers, so
+      // the steered model is the one-shot cache edit and the baseline the plain model.
+      assert.equal(seen.steered?.trim(), franceAnswers!.steered);
+      assert.equal(seen.baseline?.trim(), franceAnswers!.baseline);
+      assert.notEqual(seen.steered, seen.baseline);
+      assert.ok(seen.tokenCount! > 0 && seen.tokenCount! < 'What is the capital of France?'.length, `token count ${seen.tokenCount}`);
+      assert.ok(seen.cancelled && seen.cancelled.chars > 10, JSON.stringify(seen.cancelled));
+      assert.ok(!seen.cancelled.error || /cancel/i.test(seen.cancelled.error), `cancelling gave: ${seen.cancelled.error}`);
+      // The caller's cancellation reached the generation loop, which stopped there.
+      assert.match(await waitForLogLine(dirs!.userDataDir, /Language model answer: \d+ tokens \(cancelled\)/, 15_000), /cancelled/);
+      // The editor's own list of models (where Copilot users enable them for the chat picker)
+      // shows both, with the loaded model's context window (SmolLM2: 8192 tokens).
+      await runCommand(page, 'Chat: Manage Language Models');
+      const rows = page.locator('.monaco-list-row').filter({ hasText: /\((steered|baseline), local\)/ });
+      const deadline = Date.now() + 30_000;
+      let shown: string[] = [];
+      while (Date.now() < deadline) {
+        shown = await rows.allTextContents();
+        if (shown.length === 2 && shown.every((t) => t.includes('8K'))) break;
+        await page.waitForTimeout(500);
+      }
+      assert.deepEqual(shown.map((t) => t.replace(/^.*\((steered|baseline), local\)(.*)$/, '$1 $2')).sort(), ['baseline 8K', 'steered 8K'], JSON.stringify(shown));
+      await screenshot(page, 'language-models');
+      await page.keyboard.press('Escape');
     });
   });
 

@@ -119,6 +119,18 @@ export async function installExtension(
   return { id: newest.id, version: newest.version, path: newest.path };
 }
 
+/**
+ * Packs an extension folder (a test fixture with no build step or dependencies) into a .vsix with
+ * the project's own vsce, for `installExtension`.
+ */
+export async function packageExtensionFolder(folder: string, outFile: string, options: { timeoutMs?: number } = {}): Promise<string> {
+  const vsce = path.join(repoRoot, 'node_modules', '@vscode', 'vsce', 'vsce');
+  const args = [vsce, 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '--out', path.resolve(outFile)];
+  const { code, output } = await runToEnd(process.execPath, args, options.timeoutMs ?? 60_000, folder);
+  if (code !== 0 || !fs.existsSync(outFile)) throw new Error(`packaging ${folder} failed (exit ${code}):\n${output}`);
+  return outFile;
+}
+
 /** The extensions `<extensionsDir>/extensions.json` lists (none when it does not exist). */
 export function listInstalledExtensions(extensionsDir: string): (InstalledExtension & { installedTimestamp: number })[] {
   const file = path.join(extensionsDir, 'extensions.json');
@@ -402,9 +414,9 @@ function installExitHooks(): void {
   }
 }
 
-function runToEnd(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+function runToEnd(cmd: string, args: string[], timeoutMs: number, cwd?: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], cwd });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
     child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));
