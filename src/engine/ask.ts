@@ -11,6 +11,7 @@ import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from '
 import { RepeatPenalty } from './generation/repeatPenalty';
 import { SteeringStrength, generateSteered } from './steering/applySteering';
 import { SteeringVector } from './steering/steeringVector';
+import { recommendedStrength } from './steering/recommendedStrength';
 
 export type AskMode = 'baseline' | 'steered' | 'compare';
 export type AskSide = 'baseline' | 'steered';
@@ -104,7 +105,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
   }
   if (req.mode !== 'baseline') {
     if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
-    const strength = req.strength ?? { cK: req.vector.meta.recommended.cK, cV: req.vector.meta.recommended.cV };
+    const strength = req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty);
     req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV });
     const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
     out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };

@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import { KvsteerError } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import type { DemoSelection } from './contrastivePairs';
+import { Recommendation, checkRecommendation } from './recommendedStrength';
 
 export interface ModelFingerprint {
   numLayers: number;
@@ -38,7 +39,7 @@ export interface SteeringVectorMeta {
   description?: string;
   model: { name: string; id: string; fingerprint: ModelFingerprint };
   extraction: ExtractionInfo;
-  recommended: { cK: number; cV: number; offsetToken: string; fromLayer: number };
+  recommended: Recommendation;
   kvsteerVersion: string;
   createdAt: string;
 }
@@ -88,6 +89,7 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
 export function validateVector(v: SteeringVector, label: string): void {
   const f = v.meta.model.fingerprint;
   const size = f.numKvHeads * f.headDim;
+  checkRecommendation(v.meta.recommended, label);
   if (v.keys.length !== f.numLayers || v.values.length !== f.numLayers) {
     throw new KvsteerError('VECTOR_INVALID', `${label}: holds ${v.keys.length} key and ${v.values.length} value layers, metadata says ${f.numLayers}`);
   }
