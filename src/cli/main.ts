@@ -11,6 +11,7 @@ import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
+import { recommendedStrength } from '../engine/steering/recommendedStrength';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
@@ -128,7 +129,8 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
         if (mode !== 'compare' || flags.json) throw new KvsteerError('VECTOR_INVALID', missingVector);
       }
     }
-    const strength = vector ? { cK: given.cK ?? vector.meta.recommended.cK, cV: given.cV ?? vector.meta.recommended.cV, layers: given.layers } : undefined;
+    const rec = vector && recommendedStrength(vector.meta.recommended, repeatPenalty);
+    const strength = rec ? { cK: given.cK ?? rec.cK, cV: given.cV ?? rec.cV, layers: given.layers } : undefined;
     const stream = mode === 'baseline' && !flags.json;
     const result = await ask(model, {
       question,

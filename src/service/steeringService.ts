@@ -113,11 +113,12 @@ export class SteeringService {
       req.onToken?.(side, e);
     };
     return this.run(settings, { needVector, vectorOptional: req.mode === 'compare', onLoad, signal: req.signal }, async (model, vector, vectorError) => {
-      const strength = vector
-        ? { cK: settings.cK ?? vector.meta.recommended.cK, cV: req.cV ?? settings.cV ?? vector.meta.recommended.cV, layers: settings.layers }
-        : undefined;
+      const eng = await engine();
+      // The vector's strength for this decoding (with a repeat penalty it may record a higher one).
+      const rec = vector && eng.recommendedStrength(vector.meta.recommended, settings.repeatPenalty);
+      const strength = rec ? { cK: settings.cK ?? rec.cK, cV: req.cV ?? settings.cV ?? rec.cV, layers: settings.layers } : undefined;
       const mode = vectorError ? 'baseline' : req.mode;
-      const result = await (await engine()).ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
+      const result = await eng.ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
       return { ...result, vectorId: vector ? this.vectorCache?.id : undefined, steeredError: vectorError?.message };
     });
   }

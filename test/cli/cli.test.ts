@@ -141,7 +141,7 @@ test('kvsteer eval --offset-token steers from the token given (escapes read), re
   assert.equal(fs.existsSync(path.join(dir, 'bad', 'generations.jsonl')), false);
 });
 
-test('kvsteer ask and eval apply a repeat penalty when asked, report it, and an evaluation folder refuses rows made without it', () => {
+test("kvsteer ask and eval apply a repeat penalty when asked, report it, use the vector's strength for it, and an evaluation folder refuses rows made without it", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-rp-'));
   const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
   const cliRun = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, '--model', tinyGgufPath(), '--threads', '1'], { encoding: 'utf8', env });
@@ -154,6 +154,18 @@ test('kvsteer ask and eval apply a repeat penalty when asked, report it, and an 
     assert.deepEqual(JSON.parse(penalised.stdout).repeatPenalty, { penalty: 1.5, lastN: 16 });
     assert.notDeepEqual(JSON.parse(penalised.stdout).baseline.tokens, JSON.parse(plain.stdout).baseline.tokens);
     // Shown to a person, the comparison says how its answers were decoded.
+    // A vector's strength recorded for this penalty and window is used unless --cv is given.
+    const m = await loadTinyModel();
+    const v = fakeVector(m);
+    await m.dispose();
+    v.meta.recommended.withRepeatPenalty = [{ penalty: 1.5, lastN: 16, cK: 0, cV: 7 }];
+    const vector = path.join(dir, 'rp.safetensors');
+    saveVector(vector, v);
+    const steeredCV = (...extra: string[]) => JSON.parse(ask('--vector', vector, '--max-new-tokens', '2', ...extra).stdout).steered.cV;
+    assert.equal(steeredCV(), 4);
+    assert.equal(steeredCV('--repeat-penalty', '1.5', '--repeat-last-n', '16'), 7);
+    assert.equal(steeredCV('--repeat-penalty', '1.5'), 4);
+    assert.equal(steeredCV('--repeat-penalty', '1.5', '--repeat-last-n', '16', '--cv', '2'), 2);
     const shown = cliRun('ask', 'the sea', '--compare', '--max-new-tokens', '4', '--repeat-penalty', '1.5', '--repeat-last-n', '16');
     assert.equal(shown.status, 0, shown.stderr);
     assert.match(shown.stdout, /repeat penalty: 1\.5 · last 16/);
@@ -165,6 +177,9 @@ test('kvsteer ask and eval apply a repeat penalty when asked, report it, and an 
     const first = evalRun('--repeat-penalty', '1.1');
     assert.equal(first.status, 0, first.stderr);
     assert.deepEqual(readGenerations(out)[0].repeat_penalty, { penalty: 1.1, lastN: 64 });
+    const steeredEval = cliRun('eval', '--task', 'arc-challenge', '--data', data, '--methods', 'cache-steering', '--vector', vector, '--max-new-tokens', '2', '--out', path.join(dir, 'eval-rp'), '--repeat-penalty', '1.5', '--repeat-last-n', '16');
+    assert.equal(steeredEval.status, 0, steeredEval.stderr);
+    assert.equal(readGenerations(path.join(dir, 'eval-rp'))[0].c_v, 7);
     const mixed = evalRun();
     assert.notEqual(mixed.status, 0);
     assert.match(mixed.stderr, /made with repeat_penalty = \{"penalty":1.1,"lastN":64\}; this run asks for the default/);

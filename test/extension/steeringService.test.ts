@@ -63,6 +63,20 @@ test('the repeat penalty setting reaches both answers of a comparison', async ()
   assert.notDeepEqual(penalised.steered!.tokens, plain.steered!.tokens);
 });
 
+test("the vector's strength for the repeat penalty in use is applied unless the settings give one", async () => {
+  const m = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const v = fakeVector(m);
+  await m.dispose();
+  v.meta.recommended.withRepeatPenalty = [{ penalty: 1.1, lastN: 32, cK: 0, cV: 7 }];
+  saveVector(path.join(vectors, 'tiny-rp.safetensors'), v);
+  upsertManifest(vectors, 'tiny-rp', 'tiny-rp.safetensors', v);
+  const cV = async (over: Partial<KvsteerSettings>) => (await service.ask(settings({ vector: 'tiny-rp', maxNewTokens: 2, ...over }), { question: 'hello', mode: 'steered' })).steered!.cV;
+  assert.equal(await cV({}), 4);
+  assert.equal(await cV({ repeatPenalty: { penalty: 1.1, lastN: 32 } }), 7);
+  assert.equal(await cV({ repeatPenalty: { penalty: 1.1, lastN: 64 } }), 4);
+  assert.equal(await cV({ repeatPenalty: { penalty: 1.1, lastN: 32 }, cV: 5 }), 5);
+});
+
 test('two concurrent requests are queued: the second starts when the first is done', async () => {
   const events: string[] = [];
   const req = (name: string) =>
