@@ -156,8 +156,10 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assertAnswered(steered, 'steered');
       franceAnswers = { baseline: base.text, steered: steered.text };
       assert.match((await frame.locator('[data-testid="meta-vector"]').textContent()) ?? '', /smollm2-135m-reasoning/);
-      // The repeat penalty set in the user's settings is read and shown beside the answers.
+      // The repeat penalty set in the user's settings is read and shown beside the answers, and
+      // the shipped vector's strength for that penalty (c_v 8, not its plain 4) is the one used.
       assert.equal((await frame.locator('[data-testid="meta-repeat"]').textContent())?.trim(), '1.1 · last 256');
+      assert.equal((await frame.locator('[data-testid="meta-cv"]').textContent())?.trim(), '8');
       await screenshot(page, 'ask-input');
     });
   });
