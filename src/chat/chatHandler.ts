@@ -2,9 +2,11 @@
  * What `@kvsteer` does with a chat request, free of the `vscode` module: the participant in
  * participant.ts only adapts VS Code's request, stream and cancellation token to this function.
  * No command: the steered answer. `/compare`: baseline, then steered. `/baseline`: the plain model.
- * Errors and cancellation are reported in the response, never thrown at the chat view.
+ * Earlier @kvsteer turns of the conversation go before the question, so a follow-up can refer to
+ * them. Errors and cancellation are reported in the response, never thrown at the chat view.
  */
 import type { AskMode, AskResult, AskSideResult } from '../engine/ask';
+import type { ChatMessage } from '../engine/model/chatTokenizer';
 import { isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import { SteeringService } from '../service/steeringService';
@@ -20,6 +22,31 @@ export interface ChatOutcome {
   result?: AskResult;
   error?: string;
   cancelled?: boolean;
+  /** The answer a later turn sees as this turn's reply: the steered one, or the baseline's. */
+  answer?: string;
+}
+
+/** One earlier turn with @kvsteer: the user's prompt, or the answer its outcome recorded. */
+export type ChatTurn = { kind: 'request'; prompt: string } | { kind: 'response'; answer?: string };
+
+/** How many earlier exchanges a request carries: enough to follow up, little of a small model's window. */
+export const HISTORY_EXCHANGES = 4;
+
+/**
+ * The conversation so far as chat messages: each earlier prompt with the answer it got, the latest
+ * HISTORY_EXCHANGES of them. A prompt that got no answer (an error, a cancellation before any
+ * text) is left out with its response.
+ */
+export function historyMessages(turns: readonly ChatTurn[]): ChatMessage[] {
+  const exchanges: ChatMessage[][] = [];
+  for (let i = 0; i < turns.length; i++) {
+    const t = turns[i], next = turns[i + 1];
+    if (t.kind === 'request' && next?.kind === 'response' && next.answer?.trim() && t.prompt.trim()) {
+      exchanges.push([{ role: 'user', content: t.prompt }, { role: 'assistant', content: next.answer }]);
+      i++;
+    }
+  }
+  return exchanges.slice(-HISTORY_EXCHANGES).flat();
 }
 
 function modeFor(command: string | undefined): AskMode {
@@ -33,7 +60,7 @@ function stats(r: AskSideResult): string {
 }
 
 export async function handleChatRequest(
-  request: { prompt: string; command?: string },
+  request: { prompt: string; command?: string; history?: ChatMessage[] },
   sink: ChatSink,
   service: SteeringService,
   settings: KvsteerSettings,
@@ -48,7 +75,7 @@ export async function handleChatRequest(
     const result = await service.ask(
       settings,
       {
-        question: request.prompt,
+        messages: [...(request.history ?? []), { role: 'user', content: request.prompt }],
         mode,
         signal,
         onSideStart: (side) => {
@@ -67,7 +94,7 @@ export async function handleChatRequest(
     if (result.steeredError) sink.markdown(`\n\n---\n\n**No steered answer:** ${result.steeredError}`);
     const cancelled = [result.baseline, result.steered].some((r) => r?.stopReason === 'cancelled') || signal.aborted;
     if (cancelled) sink.markdown('\n\n_Cancelled._');
-    return { mode, result, cancelled };
+    return { mode, result, cancelled, answer: (result.steered ?? result.baseline)?.text };
   } catch (e) {
     if (isCancellation(e)) {
       sink.markdown('_Cancelled._');

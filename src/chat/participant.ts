@@ -1,19 +1,30 @@
 /**
- * Registers `@kvsteer` as a thin adapter: VS Code's request, response stream and cancellation
- * token are handed to handleChatRequest (chatHandler.ts), which does the work.
+ * Registers `@kvsteer` as a thin adapter: VS Code's request, earlier @kvsteer turns, response
+ * stream and cancellation token are handed to handleChatRequest (chatHandler.ts), which does the work.
  */
 import * as vscode from 'vscode';
 import { CHAT_COMMANDS, CHAT_PARTICIPANT } from '../ids';
 import { readSettings } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
-import { handleChatRequest } from './chatHandler';
+import { ChatTurn, handleChatRequest, historyMessages } from './chatHandler';
 
 interface KvsteerChatResult extends vscode.ChatResult {
-  metadata: { mode: string; cancelled?: boolean; error?: string };
+  metadata: { mode: string; cancelled?: boolean; error?: string; answer?: string };
+}
+
+/** Earlier turns with @kvsteer (other participants' turns are theirs); answers come from our results' metadata. */
+function ourTurns(context: vscode.ChatContext): ChatTurn[] {
+  const turns: ChatTurn[] = [];
+  for (const t of context.history) {
+    if (t.participant !== CHAT_PARTICIPANT) continue;
+    if (t instanceof vscode.ChatRequestTurn) turns.push({ kind: 'request', prompt: t.prompt });
+    else if (t instanceof vscode.ChatResponseTurn) turns.push({ kind: 'response', answer: (t.result as KvsteerChatResult).metadata?.answer });
+  }
+  return turns;
 }
 
 export function registerChatParticipant(context: vscode.ExtensionContext, host: ServiceHost): void {
-  const handler: vscode.ChatRequestHandler = async (request, _context, stream, token): Promise<KvsteerChatResult> => {
+  const handler: vscode.ChatRequestHandler = async (request, chatContext, stream, token): Promise<KvsteerChatResult> => {
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
     try {
@@ -22,8 +33,14 @@ export function registerChatParticipant(context: vscode.ExtensionContext, host: 
         stream.markdown(`**KV Steer settings need fixing:** ${read.errors.join('; ')}`);
         return { metadata: { mode: 'none', error: read.errors.join('; ') } };
       }
-      const outcome = await handleChatRequest({ prompt: request.prompt, command: request.command }, { progress: (m) => stream.progress(m), markdown: (t) => stream.markdown(t) }, host.service, read.settings, abort.signal);
-      return { metadata: { mode: outcome.mode, cancelled: outcome.cancelled, error: outcome.error } };
+      const outcome = await handleChatRequest(
+        { prompt: request.prompt, command: request.command, history: historyMessages(ourTurns(chatContext)) },
+        { progress: (m) => stream.progress(m), markdown: (t) => stream.markdown(t) },
+        host.service,
+        read.settings,
+        abort.signal,
+      );
+      return { metadata: { mode: outcome.mode, cancelled: outcome.cancelled, error: outcome.error, answer: outcome.answer } };
     } finally {
       sub.dispose();
     }
