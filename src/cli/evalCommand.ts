@@ -26,8 +26,9 @@ const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --dat
   --temperature T --top-p P --top-k K   sampling parameters (default 0.6, 0.9, 50)
   --max-new-tokens N        (default 512; the paper used 768)
   --vector ID|FILE          steering vector for cache and activation steering (default: shipped one)
-  --cv N --ck N             cache-steering strength (default: the vector's recommended one; for a
-                            vector without one, the paper's c_v: 1 for gsm8k, 6 otherwise; c_k 0)
+  --cv N --ck N             cache-steering strength (default: the vector's recommended one, or the
+                            one it records for the repeat penalty and window given; for a vector
+                            without one, the paper's c_v: 1 for gsm8k, 6 otherwise; c_k 0)
   --layers 1-29             cache-steering layers (default: 1 and up)
   --offset-token S          cache-steering offset token, one token (default: the paper's, "\\n"; " " for
                             gsm8k; escapes \\n \\t \\s)

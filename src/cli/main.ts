@@ -44,7 +44,8 @@ ask options:
   --steer              steered answer only (default: baseline only; --vector, --cv, --ck,
                        --layers or --offset-token also ask for the steered answer)
   --vector <id|file>   steering vector (default: the shipped vector that fits the model)
-  --cv N --ck N        value / key strength (default: the vector's recommendation)
+  --cv N --ck N        value / key strength (default: the vector's recommendation, or the one
+                       it records for the --repeat-penalty and --repeat-last-n given)
   --layers 1-29        layers to steer (default: 1 and up)
   --offset-token S     offset token appended before steering (default "\\n"; "\\s" = space)
   --max-new-tokens N   (default 256)
