@@ -3,12 +3,20 @@
 // native module: it stays external and ships in the .vsix (see .vscodeignore written below).
 //
 //   node esbuild.mjs [--production] [--watch] [--vscodeignore <target>]
+//   node esbuild.mjs --package-all    production bundles, then dist/kvsteer-<target>.vsix for every
+//                                     platform onnxruntime-node ships binaries for
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
-const production = process.argv.includes('--production');
+const packageAll = process.argv.includes('--package-all');
+const production = process.argv.includes('--production') || packageAll;
 const watch = process.argv.includes('--watch');
 const targetArg = process.argv.indexOf('--vscodeignore');
+
+/** VS Code targets with onnxruntime-node binaries (node_modules/onnxruntime-node/bin/napi-v6/<platform>/<arch>). */
+const TARGETS = ['linux-x64', 'linux-arm64', 'darwin-arm64', 'win32-x64', 'win32-arm64'];
 
 /** The editor layer reaches the engine only through src/service/engine.ts: keep it a separate file. */
 const engineExternal = {
@@ -71,4 +79,20 @@ if (watch) {
   await Promise.all(builds.map((b) => esbuild.build(b)));
   const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KB`;
   console.log(`esbuild: dist/extension.js ${size('dist/extension.js')}, dist/engine.js ${size('dist/engine.js')} in ${Date.now() - t0} ms`);
+}
+
+// One .vsix per platform, the same bundles in each, only that platform's ONNX Runtime binaries.
+// .vscodeignore is left as for linux-x64, the target `npm run package` builds.
+if (packageAll) {
+  const vsce = path.join('node_modules', '@vscode', 'vsce', 'vsce');
+  try {
+    for (const target of TARGETS) {
+      writeVscodeignore(target);
+      const out = path.join('dist', `kvsteer-${target}.vsix`);
+      const r = spawnSync(process.execPath, [vsce, 'package', '--target', target, '--skip-license', '--out', out], { stdio: 'inherit' });
+      if (r.status !== 0) throw new Error(`vsce package --target ${target} failed (exit ${r.status ?? r.signal})`);
+    }
+  } finally {
+    writeVscodeignore('linux-x64');
+  }
 }
