@@ -26,29 +26,6 @@ export interface ChatOutcome {
   answer?: string;
 }
 
-/** One earlier turn with @kvsteer: the user's prompt, or the answer its outcome recorded. */
-export type ChatTurn = { kind: 'request'; prompt: string } | { kind: 'response'; answer?: string };
-
-/** How many earlier exchanges a request carries: enough to follow up, little of a small model's window. */
-export const HISTORY_EXCHANGES = 4;
-
-/**
- * The conversation so far as chat messages: each earlier prompt with the answer it got, the latest
- * HISTORY_EXCHANGES of them. A prompt that got no answer (an error, a cancellation before any
- * text) is left out with its response.
- */
-export function historyMessages(turns: readonly ChatTurn[]): ChatMessage[] {
-  const exchanges: ChatMessage[][] = [];
-  for (let i = 0; i < turns.length; i++) {
-    const t = turns[i], next = turns[i + 1];
-    if (t.kind === 'request' && next?.kind === 'response' && next.answer?.trim() && t.prompt.trim()) {
-      exchanges.push([{ role: 'user', content: t.prompt }, { role: 'assistant', content: next.answer }]);
-      i++;
-    }
-  }
-  return exchanges.slice(-HISTORY_EXCHANGES).flat();
-}
-
 function modeFor(command: string | undefined): AskMode {
   if (command === CHAT_COMMANDS.compare) return 'compare';
   if (command === CHAT_COMMANDS.baseline) return 'baseline';

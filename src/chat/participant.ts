@@ -6,7 +6,8 @@ import * as vscode from 'vscode';
 import { CHAT_COMMANDS, CHAT_PARTICIPANT } from '../ids';
 import { readSettings } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
-import { ChatTurn, handleChatRequest, historyMessages } from './chatHandler';
+import { ChatTurn, historyMessages } from '../engine/chatHistory';
+import { handleChatRequest } from './chatHandler';
 
 interface KvsteerChatResult extends vscode.ChatResult {
   metadata: { mode: string; cancelled?: boolean; error?: string; answer?: string };
