@@ -10,25 +10,26 @@ import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
-import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
 import { recommendedStrength } from '../engine/steering/recommendedStrength';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
-import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
 import { Flags, decodingFromFlags, num, offsetTokenFlag, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
+import { statsLine } from './statsLine';
+import { cmdChat } from './chatCommand';
 import { runEvalCommand } from './evalCommand';
-import { openModel, vectorDirs, log } from './modelOptions';
+import { openModel, vectorForModel, log } from './modelOptions';
 import { defaultLocalModelRoots, findLocalGgufs } from '../engine/model/localModels';
 
 const USAGE = `kvsteer — KV cache steering for small local language models
 
 Usage:
   kvsteer ask "question" [--compare | --steer] [options]
+  kvsteer chat [--compare | --baseline] [ask's options]   a conversation, one line per turn
   kvsteer extract --pairs items.jsonl --out vectors/name.safetensors [options]
   kvsteer eval --task arc-challenge --data test.jsonl [options]   (kvsteer eval --help)
   kvsteer models [--json]          GGUF models found in Ollama's and LM Studio's stores
@@ -57,6 +58,10 @@ ask options:
                        (any of those four flags alone also asks for sampling)
   --json               one JSON object on stdout
 
+chat: each reply is steered (--baseline: the plain model; --compare: both), later turns see the
+  last 4 exchanges; /reset forgets them, /exit or the end of input ends. Reads stdin, so
+  \`kvsteer chat < questions.txt\` works too.
+
 extract options:
   --pairs FILE         JSONL rows {question, steps, answer}
   --out FILE           .safetensors to write (atomically)
@@ -73,6 +78,7 @@ const OPTIONS = {
   threads: { type: 'string' },
   compare: { type: 'boolean' },
   steer: { type: 'boolean' },
+  baseline: { type: 'boolean' },
   vector: { type: 'string' },
   cv: { type: 'string' },
   ck: { type: 'string' },
@@ -120,15 +126,8 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     // does; the steered column says why. Scripts (--json) and --steer get the error.
     let missingVector: string | undefined;
     if (mode !== 'baseline') {
-      const named = str(flags, 'vector');
-      vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
-      if (!vector) {
-        // The recipe of the shipped vector, on kvsteer's own examples, for this model.
-        const examples = path.relative(process.cwd(), path.join(vectorDirs[0], 'datasets', BUNDLED_EXAMPLES.file));
-        const how = `kvsteer extract --model ${str(flags, 'model') ?? model.name} --pairs ${examples} --demos ${BUNDLED_EXAMPLES.demos} --out my-vector.safetensors`;
-        missingVector = `no shipped steering vector fits ${model.name}: extract one (minutes on a CPU), e.g. \`${how}\`, then pass --vector my-vector.safetensors`;
-        if (mode !== 'compare' || flags.json) throw new KvsteerError('VECTOR_INVALID', missingVector);
-      }
+      ({ vector, missing: missingVector } = vectorForModel(flags, model));
+      if (missingVector && (mode !== 'compare' || flags.json)) throw new KvsteerError('VECTOR_INVALID', missingVector);
     }
     const rec = vector && recommendedStrength(vector.meta.recommended, repeatPenalty);
     const strength = rec ? { cK: given.cK ?? rec.cK, cV: given.cV ?? rec.cV, layers: given.layers } : undefined;
@@ -182,10 +181,6 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
   } finally {
     await model.dispose();
   }
-}
-
-function statsLine(r: AskSideResult): string {
-  return `[${r.tokens.length} tokens, ${r.msPerToken.toFixed(1)} ms/token, ${(r.totalMs / 1000).toFixed(2)} s, stop: ${r.stopReason}]`;
 }
 
 async function cmdExtract(flags: Flags): Promise<void> {
@@ -272,6 +267,9 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'ask':
       await cmdAsk(parsed.positionals[0], flags);
+      return 0;
+    case 'chat':
+      await cmdChat(flags);
       return 0;
     case 'extract':
       await cmdExtract(flags);

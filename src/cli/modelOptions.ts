@@ -6,6 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KvsteerError } from '../engine/util/errors';
 import { loadModel, LoadedModel, LoadProgress } from '../engine/model/loadModel';
+import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
+import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
+import type { SteeringVector } from '../engine/steering/steeringVector';
 import { Flags, num, str } from './args';
 import { cliCacheDir, defaultGgufPath, repoRoot } from './defaultModel';
 
@@ -35,3 +38,16 @@ export async function openModel(flags: Flags): Promise<LoadedModel> {
   return m;
 }
 
+
+/**
+ * The steering vector for `model`: --vector, else the shipped one that fits. When none fits,
+ * `missing` says how to make one (the shipped vector's recipe, on kvsteer's own examples).
+ */
+export function vectorForModel(flags: Flags, model: LoadedModel): { vector: SteeringVector; missing?: undefined } | { vector?: undefined; missing: string } {
+  const named = str(flags, 'vector');
+  const vector = named ? resolveVector(named, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector;
+  if (vector) return { vector };
+  const examples = path.relative(process.cwd(), path.join(vectorDirs[0], 'datasets', BUNDLED_EXAMPLES.file));
+  const how = `kvsteer extract --model ${str(flags, 'model') ?? model.name} --pairs ${examples} --demos ${BUNDLED_EXAMPLES.demos} --out my-vector.safetensors`;
+  return { missing: `no shipped steering vector fits ${model.name}: extract one (minutes on a CPU), e.g. \`${how}\`, then pass --vector my-vector.safetensors` };
+}

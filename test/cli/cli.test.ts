@@ -187,3 +187,47 @@ test("kvsteer ask and eval apply a repeat penalty when asked, report it, use the
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('kvsteer chat answers line by line, later turns see the earlier ones, /reset forgets them, and a failed turn does not end the chat', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-chat-'));
+  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+  const m = await loadTinyModel();
+  const vector = path.join(dir, 'tiny.safetensors');
+  saveVector(vector, fakeVector(m));
+  await m.dispose();
+  const chat = (input: string, ...extra: string[]) =>
+    spawnSync(process.execPath, [cli, 'chat', '--model', tinyGgufPath(), '--vector', vector, '--threads', '1', '--max-new-tokens', '6', ...extra], { encoding: 'utf8', env, input });
+  try {
+    const withHistory = chat('hello\nthe sea\n');
+    const forgotten = chat('hello\n/reset\nthe sea\n');
+    const alone = chat('the sea\n');
+    for (const r of [withHistory, forgotten, alone]) assert.equal(r.status, 0, r.stderr);
+    assert.match(alone.stderr, /Chatting with tiny, steered by fake \(c_v 4, c_k 0\)/);
+    // Two replies, one line each after the reply; the first turn is the same in both runs.
+    assert.ok(forgotten.stdout.endsWith(alone.stdout), 'after /reset the turn is answered as if alone');
+    assert.equal(withHistory.stdout.slice(0, forgotten.stdout.length - alone.stdout.length), forgotten.stdout.slice(0, forgotten.stdout.length - alone.stdout.length));
+    assert.ok(!withHistory.stdout.endsWith(alone.stdout), 'the earlier turn changes the reply');
+    assert.match(forgotten.stderr, /\(conversation forgotten\)/);
+    assert.equal((alone.stderr.match(/\[\d+ tokens, [\d.]+ ms\/token/g) ?? []).length, 1);
+    // --compare: the baseline, then the steered reply, each with its statistics.
+    const compared = chat('the sea\n', '--compare');
+    assert.equal(compared.status, 0, compared.stderr);
+    assert.match(compared.stdout, /^baseline: [^]*\nsteered: [^]*\n$/);
+    assert.match(compared.stderr, /baseline \[\d+ tokens[^]*steered \[\d+ tokens/);
+    // A turn over the context window (512 tokens) prints its error; the next one is answered.
+    const long = chat(`${'word '.repeat(600)}\nthe sea\n/exit\nnever read\n`, '--baseline');
+    assert.equal(long.status, 0, long.stderr);
+    assert.match(long.stderr, /kvsteer: the prompt has \d+ tokens but the model's context window is 512 \(\/reset starts over\)/);
+    assert.equal((long.stderr.match(/\[\d+ tokens/g) ?? []).length, 1);
+    assert.doesNotMatch(long.stderr, /steered by/);
+    // Flags that make no sense for a chat are refused before the model loads.
+    for (const [flags, message] of [[['--compare', '--baseline'], '--compare and --baseline exclude each other'], [['--json'], '--json is for kvsteer ask']] as const) {
+      const r = chat('hi\n', ...flags);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr.trim(), new RegExp(`^kvsteer: ${message}`));
+      assert.doesNotMatch(r.stderr, /Loading/);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,81 @@
+/**
+ * `kvsteer chat`: a conversation in the terminal, one line per turn. Each reply is cache-steered
+ * (the plain model's with --baseline; both, baseline first, with --compare) and later turns see
+ * the latest exchanges, as `@kvsteer` follow-ups do (engine/chatHistory.ts; after a comparison the
+ * steered reply stands for the turn). `/reset` forgets the conversation; `/exit` or the end of
+ * input ends it. Input is read line by line, so a file or a pipe of questions works too. A turn
+ * that fails (a conversation over the context window, say) prints its error and the chat goes on.
+ */
+import * as readline from 'node:readline';
+import { KvsteerError, isKvsteerError } from '../engine/util/errors';
+import { ask, AskMode } from '../engine/ask';
+import { ChatTurn, historyMessages } from '../engine/chatHistory';
+import type { ChatMessage } from '../engine/model/chatTokenizer';
+import { recommendedStrength } from '../engine/steering/recommendedStrength';
+import { Flags, decodingFromFlags, num, offsetTokenFlag, repeatPenaltyFromFlags, str, strengthFlags } from './args';
+import { openModel, vectorForModel, log } from './modelOptions';
+import { statsLine } from './statsLine';
+
+export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = process.stdin): Promise<void> {
+  if (flags.compare && flags.baseline) throw new KvsteerError('INVALID_ARGUMENT', '--compare and --baseline exclude each other');
+  if (flags.json || flags.steer) throw new KvsteerError('INVALID_ARGUMENT', `--${flags.json ? 'json' : 'steer'} is for kvsteer ask; chat replies steered unless --baseline`);
+  const mode: AskMode = flags.compare ? 'compare' : flags.baseline ? 'baseline' : 'steered';
+  // Every flag is read before the model loads, so a typo costs no load.
+  const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
+  const decoding = decodingFromFlags(flags);
+  const repeatPenalty = repeatPenaltyFromFlags(flags);
+  const given = strengthFlags(flags);
+  const offsetToken = offsetTokenFlag(flags);
+  const system = str(flags, 'system');
+  const model = await openModel(flags);
+  try {
+    const found = mode === 'baseline' ? undefined : vectorForModel(flags, model);
+    if (found?.missing) throw new KvsteerError('VECTOR_INVALID', found.missing);
+    const vector = found?.vector;
+    const rec = vector && recommendedStrength(vector.meta.recommended, repeatPenalty);
+    const strength = rec ? { cK: given.cK ?? rec.cK, cV: given.cV ?? rec.cV, layers: given.layers } : undefined;
+    const interactive = (input as { isTTY?: boolean }).isTTY === true;
+    const promptUser = () => void (interactive && process.stdout.write('> '));
+    log(`Chatting with ${model.name}${vector ? `, steered by ${vector.meta.name} (c_v ${strength!.cV}, c_k ${strength!.cK})` : ', not steered'}. /reset forgets the conversation, /exit ends it.`);
+    const turns: ChatTurn[] = [];
+    promptUser();
+    for await (const line of readline.createInterface({ input, terminal: false, crlfDelay: Infinity })) {
+      const text = line.trim();
+      if (text === '/exit' || text === '/quit') break;
+      if (text === '/reset') {
+        turns.length = 0;
+        log('(conversation forgotten)');
+      } else if (text) {
+        const messages: ChatMessage[] = [...(system ? [{ role: 'system' as const, content: system }] : []), ...historyMessages(turns), { role: 'user', content: text }];
+        turns.push({ kind: 'request', prompt: text });
+        try {
+          const result = await ask(model, {
+            messages,
+            mode,
+            vector,
+            strength,
+            offsetToken,
+            maxNewTokens,
+            decoding,
+            repeatPenalty,
+            stopOnRepetition: flags['stop-on-repetition'] === true,
+            onSideStart: (side) => void (mode === 'compare' && process.stdout.write(side === 'baseline' ? 'baseline: ' : 'steered: ')),
+            onSideDone: (side, r) => {
+              process.stdout.write('\n');
+              log(`${mode === 'compare' ? `${side} ` : ''}${statsLine(r)}`);
+            },
+            onToken: (_side, e) => void process.stdout.write(e.textDelta),
+          });
+          turns.push({ kind: 'response', answer: (result.steered ?? result.baseline)?.text });
+        } catch (e) {
+          if (!isKvsteerError(e)) throw e;
+          turns.push({ kind: 'response' });
+          log(`kvsteer: ${e.message}${e.code === 'PROMPT_TOO_LONG' ? ' (/reset starts over)' : ''}`);
+        }
+      }
+      promptUser();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
