@@ -21,19 +21,19 @@ interface LastLoaded {
 
 export function registerLanguageModelProvider(context: vscode.ExtensionContext, host: ServiceHost): void {
   const changed = new vscode.EventEmitter<void>();
-  // The list names the loaded model and its context window: tell VS Code when either changes.
-  let listedFor = host.service.loadedModel?.name;
+  // The list names the model and its context window once one has loaded for the model setting
+  // (remembered, so also before the first request of a later session); a changed setting names
+  // the new one from the setting until it loads. Tell VS Code whenever either changes.
   const onState = host.service.onStateChange(() => {
     const m = host.service.loadedModel;
-    if (m?.name === listedFor) return;
-    listedFor = m?.name;
     const read = readSettings();
-    if (m && read.ok) void context.globalState.update(LAST_LOADED_KEY, { setting: read.settings.model, name: m.name, maxPositions: m.config.maxPositions } satisfies LastLoaded);
-    changed.fire();
+    if (!m || !read.ok) return;
+    const now: LastLoaded = { setting: read.settings.model, name: m.name, maxPositions: m.config.maxPositions };
+    const last = context.globalState.get<LastLoaded>(LAST_LOADED_KEY);
+    if (last?.setting === now.setting && last.name === now.name && last.maxPositions === now.maxPositions) return;
+    void context.globalState.update(LAST_LOADED_KEY, now).then(() => changed.fire());
   });
-  const describeModel = (setting: string): { name: string; maxPositions: number } | undefined => {
-    const m = host.service.loadedModel;
-    if (m) return { name: m.name, maxPositions: m.config.maxPositions };
+  const describeModel = (setting: string): LastLoaded | undefined => {
     const last = context.globalState.get<LastLoaded>(LAST_LOADED_KEY);
     return last?.setting === setting ? last : undefined;
   };

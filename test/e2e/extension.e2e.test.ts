@@ -78,6 +78,23 @@ async function sideStats(frame: Frame, side: 'baseline' | 'steered'): Promise<{ 
 }
 
 /**
+ * The kvsteer rows of Chat: Manage Language Models ("<name> (steered, local)8K"), once `done`
+ * holds for them or after 30 s (the list refreshes when the provider says it changed).
+ */
+async function languageModelRows(page: Page, done: (rows: string[]) => boolean): Promise<string[]> {
+  await runCommand(page, 'Chat: Manage Language Models');
+  const rows = page.locator('.monaco-list-row').filter({ hasText: /\((steered|baseline), local\)/ });
+  const deadline = Date.now() + 30_000;
+  let shown: string[] = [];
+  while (Date.now() < deadline) {
+    shown = await rows.allTextContents();
+    if (done(shown)) break;
+    await page.waitForTimeout(500);
+  }
+  return shown;
+}
+
+/**
  * The first line of the extension's log (KV Steer.log) matching `re`, polling while it is written
  * (a running server keeps its logs under `<userDataDir>/logs`).
  */
@@ -225,22 +242,14 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assert.match(await waitForLogLine(dirs!.userDataDir, /Language model answer: \d+ tokens \(cancelled\)/, 15_000), /cancelled/);
       // The editor's own list of models (where Copilot users enable them for the chat picker)
       // shows both, with the loaded model's context window (SmolLM2: 8192 tokens).
-      await runCommand(page, 'Chat: Manage Language Models');
-      const rows = page.locator('.monaco-list-row').filter({ hasText: /\((steered|baseline), local\)/ });
-      const deadline = Date.now() + 30_000;
-      let shown: string[] = [];
-      while (Date.now() < deadline) {
-        shown = await rows.allTextContents();
-        if (shown.length === 2 && shown.every((t) => t.includes('8K'))) break;
-        await page.waitForTimeout(500);
-      }
+      const shown = await languageModelRows(page, (rows) => rows.length === 2 && rows.every((t) => t.includes('8K')));
       assert.deepEqual(shown.map((t) => t.replace(/^.*\((steered|baseline), local\)(.*)$/, '$1 $2')).sort(), ['baseline 8K', 'steered 8K'], JSON.stringify(shown));
       await screenshot(page, 'language-models');
       await page.keyboard.press('Escape');
     });
   });
 
-  it('picks a model from the Ollama store with "Select model…" and answers with it', async () => {
+  it('picks a model from the Ollama store with "Select model…", answers with it, and lists it among the language models', async () => {
     const page = wb!.page;
     await withScreenshotOnFailure(page, 'select-model', async () => {
       await runCommand(page, 'KV Steer: Select model…');
@@ -254,6 +263,10 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
       assertAnswered(await sideStats(frame, 'steered'), 'steered');
       await screenshot(page, 'select-model');
+      // The language models follow the model setting: now named by the GGUF's own general.name.
+      const listed = await languageModelRows(page, (rows) => rows.length === 2 && rows.every((t) => t.startsWith('Smollm2 135M')));
+      assert.ok(listed.every((t) => t.startsWith('Smollm2 135M') && t.includes('8K')), JSON.stringify(listed));
+      await page.keyboard.press('Escape');
     });
   });
 
