@@ -87,3 +87,19 @@ export function offsetTokenFlag(flags: Flags): string | undefined {
 export function unescapeToken(s: string): string {
   return s.replace(/\\n/g, '\n').replace(/\\t/g, '\t').replace(/\\s/g, ' ');
 }
+
+/**
+ * How `ask` and `chat` answer, from their shared flags: the AskRequest options, and the strength
+ * the user gave. Read (and checked) before the model loads, so a typo costs no load.
+ */
+export function answerFlags(flags: Flags): {
+  options: { maxNewTokens: number; decoding: Decoding; repeatPenalty?: RepeatPenalty; offsetToken?: string; stopOnRepetition: boolean; system?: string };
+  given: ReturnType<typeof strengthFlags>;
+} {
+  const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
+  const decoding = decodingFromFlags(flags);
+  const repeatPenalty = repeatPenaltyFromFlags(flags);
+  const given = strengthFlags(flags);
+  const offsetToken = offsetTokenFlag(flags);
+  return { options: { maxNewTokens, decoding, repeatPenalty, offsetToken, stopOnRepetition: flags['stop-on-repetition'] === true, system: str(flags, 'system') }, given };
+}

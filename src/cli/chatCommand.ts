@@ -11,8 +11,8 @@ import { KvsteerError, isKvsteerError } from '../engine/util/errors';
 import { ask, AskMode } from '../engine/ask';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
 import type { ChatMessage } from '../engine/model/chatTokenizer';
-import { recommendedStrength } from '../engine/steering/recommendedStrength';
-import { Flags, decodingFromFlags, num, offsetTokenFlag, repeatPenaltyFromFlags, str, strengthFlags } from './args';
+import { strengthFor } from '../engine/steering/recommendedStrength';
+import { Flags, answerFlags } from './args';
 import { openModel, vectorForModel, log } from './modelOptions';
 import { statsLine } from './statsLine';
 
@@ -20,20 +20,13 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
   if (flags.compare && flags.baseline) throw new KvsteerError('INVALID_ARGUMENT', '--compare and --baseline exclude each other');
   if (flags.json || flags.steer) throw new KvsteerError('INVALID_ARGUMENT', `--${flags.json ? 'json' : 'steer'} is for kvsteer ask; chat replies steered unless --baseline`);
   const mode: AskMode = flags.compare ? 'compare' : flags.baseline ? 'baseline' : 'steered';
-  // Every flag is read before the model loads, so a typo costs no load.
-  const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
-  const decoding = decodingFromFlags(flags);
-  const repeatPenalty = repeatPenaltyFromFlags(flags);
-  const given = strengthFlags(flags);
-  const offsetToken = offsetTokenFlag(flags);
-  const system = str(flags, 'system');
+  const { options: { system, ...options }, given } = answerFlags(flags);
   const model = await openModel(flags);
   try {
     const found = mode === 'baseline' ? undefined : vectorForModel(flags, model);
     if (found?.missing) throw new KvsteerError('VECTOR_INVALID', found.missing);
     const vector = found?.vector;
-    const rec = vector && recommendedStrength(vector.meta.recommended, repeatPenalty);
-    const strength = rec ? { cK: given.cK ?? rec.cK, cV: given.cV ?? rec.cV, layers: given.layers } : undefined;
+    const strength = vector && strengthFor(vector.meta.recommended, options.repeatPenalty, given);
     const interactive = (input as { isTTY?: boolean }).isTTY === true;
     const promptUser = () => void (interactive && process.stdout.write('> '));
     log(`Chatting with ${model.name}${vector ? `, steered by ${vector.meta.name} (c_v ${strength!.cV}, c_k ${strength!.cK})` : ', not steered'}. /reset forgets the conversation, /exit ends it.`);
@@ -50,15 +43,11 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
         turns.push({ kind: 'request', prompt: text });
         try {
           const result = await ask(model, {
+            ...options,
             messages,
             mode,
             vector,
             strength,
-            offsetToken,
-            maxNewTokens,
-            decoding,
-            repeatPenalty,
-            stopOnRepetition: flags['stop-on-repetition'] === true,
             onSideStart: (side) => void (mode === 'compare' && process.stdout.write(side === 'baseline' ? 'baseline: ' : 'steered: ')),
             onSideDone: (side, r) => {
               process.stdout.write('\n');

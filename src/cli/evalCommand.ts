@@ -14,7 +14,7 @@ import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/ev
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
-import { recommendedStrength } from '../engine/steering/recommendedStrength';
+import { strengthFor } from '../engine/steering/recommendedStrength';
 import { Flags, num, offsetTokenFlag, parseLayers, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
@@ -112,8 +112,6 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     const needsVector = methods.some((m) => m === 'cache-steering' || m === 'activation-steering');
     const vector = needsVector ? (vectorSpec ? resolveVector(vectorSpec, vectorDirs, model) : findVectorForModel(vectorDirs, model)?.vector) : undefined;
     if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
-    // The vector's strength for this decoding (with a repeat penalty it may record a higher one).
-    const rec = vector && recommendedStrength(vector.meta.recommended, repeatPenalty);
     const command = `kvsteer eval ${argv.join(' ')}`;
     let lastDraw = 0;
     await runEval(model, {
@@ -126,11 +124,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       maxNewTokens,
       outDir,
       vector,
-      strength: {
-        cK: given.cK ?? rec?.cK ?? 0,
-        cV: given.cV ?? rec?.cV ?? TASKS[task].defaultCV,
-        layers: given.layers,
-      },
+      // The vector's strength for this decoding (with a repeat penalty it may record a higher one);
+      // without a vector (baseline or CoT only), the paper's for the task.
+      strength: vector ? strengthFor(vector.meta.recommended, repeatPenalty, given) : { cK: given.cK ?? 0, cV: given.cV ?? TASKS[task].defaultCV, layers: given.layers },
       caa: caaLayers || flags['caa-coeff'] !== undefined ? { layers: caaLayers ?? [Math.floor(model.config.numLayers / 2)], coefficient: caaCoefficient } : undefined,
       sweep,
       offsetToken,

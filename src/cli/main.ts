@@ -10,13 +10,13 @@ import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
-import { recommendedStrength } from '../engine/steering/recommendedStrength';
+import { strengthFor } from '../engine/steering/recommendedStrength';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
-import { Flags, decodingFromFlags, num, offsetTokenFlag, repeatPenaltyFromFlags, str, strengthFlags } from './args';
+import { Flags, answerFlags, num, offsetTokenFlag, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { statsLine } from './statsLine';
@@ -113,12 +113,8 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
   // A steering flag asks for a steered answer, as --vector always did: a baseline would ignore it.
   const steeringAsked = flags.steer || STEERING_FLAGS.some((f) => flags[f] !== undefined);
   const mode: AskMode = flags.compare ? 'compare' : steeringAsked ? 'steered' : 'baseline';
-  // Every flag is read before the model loads, so a typo costs no load.
-  const maxNewTokens = num(flags, 'max-new-tokens', 256, { integer: true, min: 1, max: 8192 });
-  const decoding = decodingFromFlags(flags);
-  const repeatPenalty = repeatPenaltyFromFlags(flags);
-  const given = strengthFlags(flags);
-  const offsetToken = offsetTokenFlag(flags);
+  const { options, given } = answerFlags(flags);
+  const { decoding, repeatPenalty } = options;
   const model = await openModel(flags);
   try {
     let vector;
@@ -129,20 +125,14 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       ({ vector, missing: missingVector } = vectorForModel(flags, model));
       if (missingVector && (mode !== 'compare' || flags.json)) throw new KvsteerError('VECTOR_INVALID', missingVector);
     }
-    const rec = vector && recommendedStrength(vector.meta.recommended, repeatPenalty);
-    const strength = rec ? { cK: given.cK ?? rec.cK, cV: given.cV ?? rec.cV, layers: given.layers } : undefined;
+    const strength = vector && strengthFor(vector.meta.recommended, repeatPenalty, given);
     const stream = mode === 'baseline' && !flags.json;
     const result = await ask(model, {
+      ...options,
       question,
-      system: str(flags, 'system'),
       mode: missingVector ? 'baseline' : mode,
       vector,
       strength,
-      offsetToken,
-      maxNewTokens,
-      decoding,
-      stopOnRepetition: flags['stop-on-repetition'] === true,
-      repeatPenalty,
       onSideStart: (side) => !flags.json && !stream && log(`… generating the ${side} answer`),
       onToken: (_side, e) => stream && process.stdout.write(e.textDelta),
     });

@@ -19,7 +19,7 @@ export { ask } from './ask';
 export type { AskMode, AskRequest, AskResult, AskSide, AskSideResult } from './ask';
 export { generateSteered, steerCache, checkStrength } from './steering/applySteering';
 export { MAX_COEFFICIENT } from './steering/limits';
-export { recommendedStrength } from './steering/recommendedStrength';
+export { recommendedStrength, strengthFor } from './steering/recommendedStrength';
 export { parseReasoningItems, buildContrastivePairs } from './steering/contrastivePairs';
 export { createSteeringVector } from './steering/createVector';
 export { BUNDLED_EXAMPLES } from './steering/bundledExamples';

@@ -115,8 +115,7 @@ export class SteeringService {
     return this.run(settings, { needVector, vectorOptional: req.mode === 'compare', onLoad, signal: req.signal }, async (model, vector, vectorError) => {
       const eng = await engine();
       // The vector's strength for this decoding (with a repeat penalty it may record a higher one).
-      const rec = vector && eng.recommendedStrength(vector.meta.recommended, settings.repeatPenalty);
-      const strength = rec ? { cK: settings.cK ?? rec.cK, cV: req.cV ?? settings.cV ?? rec.cV, layers: settings.layers } : undefined;
+      const strength = vector && eng.strengthFor(vector.meta.recommended, settings.repeatPenalty, { cK: settings.cK, cV: req.cV ?? settings.cV, layers: settings.layers });
       const mode = vectorError ? 'baseline' : req.mode;
       const result = await eng.ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
       return { ...result, vectorId: vector ? this.vectorCache?.id : undefined, steeredError: vectorError?.message };

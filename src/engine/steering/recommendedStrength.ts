@@ -8,6 +8,7 @@
 import { KvsteerError } from '../util/errors';
 import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff } from '../generation/repeatPenalty';
 import { MAX_COEFFICIENT } from './limits';
+import type { SteeringStrength } from './applySteering';
 
 /** A strength measured with a repeat penalty on, and what it was measured on. */
 export interface PenaltyRecommendation extends RepeatPenalty {
@@ -33,6 +34,16 @@ export function recommendedStrength(rec: Recommendation, repeatPenalty?: RepeatP
     if (match) return { cK: match.cK, cV: match.cV, forPenalty: { penalty: match.penalty, lastN: match.lastN } };
   }
   return { cK: rec.cK, cV: rec.cV };
+}
+
+/**
+ * The strength to steer with: what the user gave (flags or settings), else the vector's
+ * recommendation for `repeatPenalty`. The one rule for the CLI's ask, chat and eval and the
+ * extension's service.
+ */
+export function strengthFor(rec: Recommendation, repeatPenalty: RepeatPenalty | undefined, given: { cK?: number | null; cV?: number | null; layers?: number[] }): SteeringStrength {
+  const r = recommendedStrength(rec, repeatPenalty);
+  return { cK: given.cK ?? r.cK, cV: given.cV ?? r.cV, layers: given.layers };
 }
 
 /** Throws VECTOR_INVALID, naming the vector, for a recommendation that could not be applied. */
