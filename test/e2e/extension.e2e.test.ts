@@ -15,13 +15,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { findServerInstall, installExtension, makeE2eDirs, packageExtensionFolder, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
 import {
   answerInputBox,
   chatInputRecognises,
   dismissNotifications,
-  findWebviewFrame,
   openFileAndSelect,
   openWorkbench,
   pickQuickPickItem,
@@ -31,6 +30,8 @@ import {
   withScreenshotOnFailure,
   type Workbench,
 } from './workbench';
+import { ANSWER_TIMEOUT_MS, assertAnswered, metaField, sideStats, waitForAnswers } from './compareView';
+import { reportLogLines, waitForLogLine } from './extensionLog';
 import { realGguf } from '../support/models';
 import { repoRoot } from '../support/paths';
 import { addToOllamaStore } from '../support/ollamaStore';
@@ -44,38 +45,6 @@ const reason: string | false = !vsix
       ? `${realGguf} is missing (npm run model:fetch)`
       : findServerInstall().skip;
 if (reason && process.env.KVSTEER_E2E_REQUIRED === '1') throw new Error(`end-to-end prerequisites missing: ${reason}`);
-
-const ANSWER_TIMEOUT_MS = 240_000;
-
-/** Waits until both columns are done (or one failed) and returns the panel's frame. */
-async function waitForAnswers(page: Page, question: string): Promise<Frame> {
-  const frame = await findWebviewFrame(
-    page,
-    async (f) => (await f.locator('[data-testid="question"]').count()) > 0 && (await f.locator('[data-testid="question"]').textContent())?.trim() === question,
-    { timeoutMs: 60_000 },
-  );
-  const deadline = Date.now() + ANSWER_TIMEOUT_MS;
-  for (;;) {
-    const states = await frame.locator('[data-state]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-testid')}=${e.getAttribute('data-state')}`));
-    if (states.some((s) => s.endsWith('=error'))) {
-      const err = await frame.locator('[data-testid^="error"]').allTextContents();
-      throw new Error(`the webview shows an error: ${err.join(' | ')}`);
-    }
-    if (states.filter((s) => s.endsWith('=done')).length >= 2) return frame;
-    if (Date.now() > deadline) throw new Error(`answers not done after ${ANSWER_TIMEOUT_MS} ms: ${states.join(', ')}`);
-    await page.waitForTimeout(500);
-  }
-}
-
-async function sideStats(frame: Frame, side: 'baseline' | 'steered'): Promise<{ text: string; tokens: number; msPerToken: number; totalMs: number }> {
-  const stat = async (name: string) => Number((await frame.locator(`[data-testid="stats-${side}"] [data-stat="${name}"]`).textContent())?.replace(/,/g, ''));
-  return {
-    text: ((await frame.locator(`[data-testid="answer-${side}"]`).textContent()) ?? '').trim(),
-    tokens: await stat('tokens'),
-    msPerToken: await stat('msPerToken'),
-    totalMs: await stat('totalMs'),
-  };
-}
 
 /**
  * The kvsteer rows of Chat: Manage Language Models ("<name> (steered, local)8K"), once `done`
@@ -92,31 +61,6 @@ async function languageModelRows(page: Page, done: (rows: string[]) => boolean):
     await page.waitForTimeout(500);
   }
   return shown;
-}
-
-/**
- * The first line of the extension's log (KV Steer.log) matching `re`, polling while it is written
- * (a running server keeps its logs under `<userDataDir>/logs`).
- */
-async function waitForLogLine(userDataDir: string, re: RegExp, timeoutMs: number): Promise<string> {
-  const dir = path.join(userDataDir, 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const logs = fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('KV Steer.log')) : [];
-    for (const f of logs) {
-      const line = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the extension's log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function assertAnswered(s: Awaited<ReturnType<typeof sideStats>>, side: string): void {
-  assert.ok(s.text.length > 0, `${side} answer is empty`);
-  assert.ok(s.tokens > 0, `${side} tokens: ${s.tokens}`);
-  assert.ok(s.msPerToken > 0, `${side} ms/token: ${s.msPerToken}`);
-  assert.ok(s.totalMs > 0, `${side} total: ${s.totalMs}`);
 }
 
 describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () => {
@@ -148,15 +92,8 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
   after(async () => {
     await wb?.close();
     await server?.stop();
-    if (server) {
-      // Report what the extension logged (activation time, time to first token) for the record.
-      const logs = fs.readdirSync(server.logsDir, { recursive: true }).map(String).filter((f) => f.endsWith('KV Steer.log'));
-      for (const f of logs) {
-        for (const line of fs.readFileSync(path.join(server.logsDir, f), 'utf8').split('\n')) {
-          if (/activated in|first token|Loaded |Language model (request|answer)/.test(line)) console.log(`# extension log: ${line.trim()}`);
-        }
-      }
-    }
+    // Report what the extension logged (activation time, time to first token) for the record.
+    if (server) reportLogLines(server.logsDir, /activated in|first token|Loaded |Language model (request|answer)/);
     if (dirs) removeE2eDirs(dirs);
   });
 
@@ -172,11 +109,11 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assertAnswered(base, 'baseline');
       assertAnswered(steered, 'steered');
       franceAnswers = { baseline: base.text, steered: steered.text };
-      assert.match((await frame.locator('[data-testid="meta-vector"]').textContent()) ?? '', /smollm2-135m-reasoning/);
+      assert.match(await metaField(frame, 'vector'), /smollm2-135m-reasoning/);
       // The repeat penalty set in the user's settings is read and shown beside the answers, and
       // the shipped vector's strength for that penalty (c_v 8, not its plain 4) is the one used.
-      assert.equal((await frame.locator('[data-testid="meta-repeat"]').textContent())?.trim(), '1.1 · last 256');
-      assert.equal((await frame.locator('[data-testid="meta-cv"]').textContent())?.trim(), '8');
+      assert.equal(await metaField(frame, 'repeat'), '1.1 · last 256');
+      assert.equal(await metaField(frame, 'cv'), '8');
       await screenshot(page, 'ask-input');
     });
   });
@@ -259,7 +196,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       await answerInputBox(page, question);
       const frame = await waitForAnswers(page, question);
       // The setting names the model as Ollama does; the engine finds its blob.
-      assert.equal((await frame.locator('[data-testid="meta-model"]').textContent())?.trim(), 'ollama:smollm2:135m');
+      assert.equal(await metaField(frame, 'model'), 'ollama:smollm2:135m');
       assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
       assertAnswered(await sideStats(frame, 'steered'), 'steered');
       await screenshot(page, 'select-model');
