@@ -13,6 +13,7 @@ import { registerExtractCommand } from './commands/extractCommand';
 import { registerChatParticipant } from './chat/participant';
 import { registerStatusBar } from './status/statusBar';
 import { registerLanguageModelProvider } from './languageModel/provider';
+import { registerWorkspaceTrust } from './config/workspaceTrust';
 
 export function activate(context: vscode.ExtensionContext): void {
   const t0 = performance.now();
@@ -23,6 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerChatParticipant(context, host);
   registerLanguageModelProvider(context, host);
   registerStatusBar(context, host);
+  registerWorkspaceTrust(context, host);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(SETTINGS_SECTION)) return;

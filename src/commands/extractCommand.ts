@@ -9,8 +9,8 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COMMANDS, SETTINGS, SETTINGS_SECTION } from '../ids';
-import { readSettings } from '../config/settings';
+import { COMMANDS, SETTINGS } from '../ids';
+import { readSettings, updatePickedSetting } from '../config/settings';
 import { engine } from '../service/engine';
 import { ServiceHost } from '../service/serviceHost';
 import { isCancellation } from '../engine/util/errors';
@@ -75,7 +75,7 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
         );
         host.log.info(`Extracted steering vector ${name} → ${saved}`);
         const use = await vscode.window.showInformationMessage(`Steering vector "${name}" saved.`, 'Use it now');
-        if (use) await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(SETTINGS.vector, name, vscode.ConfigurationTarget.Global);
+        if (use) await updatePickedSetting(SETTINGS.vector, name);
       } catch (e) {
         const message = (e as Error).message;
         if (isCancellation(e)) {

@@ -5,21 +5,20 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COMMANDS, SETTINGS, SETTINGS_SECTION } from '../ids';
+import { COMMANDS, SETTINGS } from '../ids';
 import { DEFAULT_SETTINGS } from '../config/settingsSchema';
+import { readSettings, updatePickedSetting } from '../config/settings';
 import { engine } from '../service/engine';
 import { ServiceHost } from '../service/serviceHost';
 
 type Pick = vscode.QuickPickItem & { run: () => Promise<string | undefined> };
 
-async function update(key: string, value: string): Promise<void> {
-  await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(key, value, vscode.ConfigurationTarget.Global);
-}
 
 export function registerModelCommands(context: vscode.ExtensionContext, host: ServiceHost): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(COMMANDS.selectModel, async () => {
-      const current = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string>(SETTINGS.model) ?? DEFAULT_SETTINGS.model;
+      const read = readSettings();
+      const current = read.ok ? read.settings.model : DEFAULT_SETTINGS.model;
       const sources: Pick[] = [
         { label: '$(file) Choose a .gguf file…', description: 'Llama, Qwen2, Qwen3 or Gemma 3 architecture (SmolLM2, Llama, Qwen2.5, Qwen3, Gemma 3, Mistral, TinyLlama…)', run: async () => (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'GGUF model': ['gguf'] } }))?.[0]?.fsPath },
         { label: '$(folder) Choose a model folder…', description: 'Hugging Face layout with onnx/model.onnx', run: async () => (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false }))?.[0]?.fsPath },
@@ -46,7 +45,7 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
       const chosen = await vscode.window.showQuickPick(picks, { title: `KV Steer model (now: ${current})`, placeHolder: 'A model you have, or where the model comes from' });
       const value = await chosen?.run();
       if (!value) return;
-      await update(SETTINGS.model, value);
+      await updatePickedSetting(SETTINGS.model, value);
       host.log.info(`Model set to ${value}`);
     }),
     vscode.commands.registerCommand(COMMANDS.selectVector, async () => {
@@ -67,7 +66,7 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
       const value = await chosen?.run();
       if (!value) return;
       if (value.endsWith('.safetensors') && !fs.existsSync(value)) return void vscode.window.showErrorMessage(`${path.basename(value)} does not exist`);
-      await update(SETTINGS.vector, value);
+      await updatePickedSetting(SETTINGS.vector, value);
       host.log.info(`Steering vector set to ${value}`);
     }),
     vscode.commands.registerCommand(COMMANDS.showLog, () => host.log.show()),

@@ -1,12 +1,26 @@
 /**
- * Reads the `kvsteer.*` settings through one typed accessor (validation lives in settingsSchema.ts).
- * Read on every request, so a change takes effect on the next one without a reload.
+ * Reads the `kvsteer.*` settings through one typed accessor (validation lives in settingsSchema.ts;
+ * which scope counts, in settingScopes.ts). Read on every request, so a change takes effect on the
+ * next one without a reload.
  */
 import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../ids';
 import { SettingsResult, validateSettings } from './settingsSchema';
+import { Inspect, isRestrictedSetting, pickTarget, userOrDefaultValue } from './settingScopes';
 
 export function readSettings(): SettingsResult {
   const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-  return validateSettings((key) => cfg.get(key));
+  const trusted = vscode.workspace.isTrusted;
+  return validateSettings((key) => (trusted || !isRestrictedSetting(key) ? cfg.get(key) : userOrDefaultValue(cfg.inspect(key))));
+}
+
+export function inspectSettings(): Inspect {
+  const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  return (key) => cfg.inspect(key);
+}
+
+/** Writes a value the user picked where it will count (see `pickTarget`). */
+export async function updatePickedSetting(key: string, value: string): Promise<void> {
+  const target = pickTarget(key, inspectSettings(), vscode.workspace.isTrusted) === 'workspace' ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(key, value, target);
 }

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CHAT_COMMANDS, CHAT_PARTICIPANT, CHAT_PARTICIPANT_NAME, COMMANDS, LANGUAGE_MODEL_VENDOR, SETTINGS, SETTINGS_SECTION } from '../../src/ids';
 import { DEFAULT_SETTINGS } from '../../src/config/settingsSchema';
+import { RESTRICTED_SETTINGS } from '../../src/config/settingScopes';
 import { KVSTEER_VERSION } from '../../src/engine/version';
 import { repoRoot } from '../support/paths';
 
@@ -44,6 +45,15 @@ test('every setting key is contributed with a description, and defaults agree wi
   assert.equal(props['kvsteer.stopOnRepetition'].default, DEFAULT_SETTINGS.stopOnRepetition);
   assert.equal(props['kvsteer.repeatPenalty.penalty'].default, DEFAULT_SETTINGS.repeatPenalty.penalty);
   assert.equal(props['kvsteer.repeatPenalty.lastN'].default, DEFAULT_SETTINGS.repeatPenalty.lastN);
+});
+
+test('in an untrusted workspace the extension runs, with the settings that name files to load restricted', () => {
+  const trust = pkg.capabilities?.untrustedWorkspaces;
+  assert.equal(trust?.supported, 'limited');
+  assert.ok(trust.description?.length > 0);
+  // The keys kvsteer itself reads from the user's settings only are the ones VS Code sets aside.
+  assert.deepEqual(trust.restrictedConfigurations, RESTRICTED_SETTINGS.map((k) => `${SETTINGS_SECTION}.${k}`));
+  for (const k of trust.restrictedConfigurations) assert.ok(pkg.contributes.configuration.properties[k], `${k} is not a contributed setting`);
 });
 
 test('the engine records the package version', () => {

@@ -1,0 +1,109 @@
+/**
+ * The packaged extension in a folder VS Code does not trust (Restricted Mode): kvsteer still
+ * answers, with the model and vector of the user's settings, while the folder's own
+ * `.vscode/settings.json` names files planted in it (VS Code ignores those two settings there, as
+ * the manifest asks); its other settings still apply. Once the user trusts the folder, the next
+ * request uses the folder's model, and so reports the planted file.
+ *
+ * Needs KVSTEER_E2E_VSIX (npm run test:e2e sets it) and test/e2e/setup.sh; skipped otherwise,
+ * unless KVSTEER_E2E_REQUIRED=1, which turns a missing prerequisite into a failure.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
+import { answerInputBox, findWebviewFrame, openWorkbench, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
+import { assertAnswered, metaField, sideStats, waitForAnswers } from './compareView';
+import { reportLogLines, waitForLogLine } from './extensionLog';
+import { realGguf } from '../support/models';
+
+const vsix = process.env.KVSTEER_E2E_VSIX;
+const reason: string | false = !vsix
+  ? 'KVSTEER_E2E_VSIX is not set (run npm run test:e2e)'
+  : !fs.existsSync(vsix)
+    ? `KVSTEER_E2E_VSIX=${vsix} does not exist`
+    : !fs.existsSync(realGguf)
+      ? `${realGguf} is missing (npm run model:fetch)`
+      : findServerInstall().skip;
+if (reason && process.env.KVSTEER_E2E_REQUIRED === '1') throw new Error(`end-to-end prerequisites missing: ${reason}`);
+
+/** The workspace's own token budget: not a restricted setting, so it applies in Restricted Mode. */
+const WORKSPACE_MAX_TOKENS = 12;
+
+describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, timeout: 600_000 }, () => {
+  let dirs: E2eDirs | undefined;
+  let server: RunningServer | undefined;
+  let wb: Workbench | undefined;
+  let plantedModel = '';
+
+  before(async () => {
+    dirs = makeE2eDirs('kvsteer-e2e-restricted-');
+    // A repository someone else wrote: its settings point kvsteer at files it ships.
+    plantedModel = path.join(dirs.workspaceDir, 'planted.gguf');
+    fs.writeFileSync(plantedModel, 'not a model');
+    fs.writeFileSync(path.join(dirs.workspaceDir, 'planted.safetensors'), 'not a vector');
+    fs.mkdirSync(path.join(dirs.workspaceDir, '.vscode'));
+    fs.writeFileSync(
+      path.join(dirs.workspaceDir, '.vscode', 'settings.json'),
+      JSON.stringify({ 'kvsteer.model': plantedModel, 'kvsteer.vector': path.join(dirs.workspaceDir, 'planted.safetensors'), 'kvsteer.maxNewTokens': WORKSPACE_MAX_TOKENS }, null, 2),
+    );
+    assert.equal((await installExtension(vsix!, dirs, { timeoutMs: 180_000 })).id, 'kvsteer.kvsteer');
+    server = await startServer({
+      ...dirs,
+      name: 'kvsteer-restricted',
+      // Workspace trust on, and no startup question: an unknown folder opens in Restricted Mode.
+      settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2 },
+    });
+    wb = await openWorkbench(server.url, dirs.workspaceDir, { name: 'kvsteer-restricted' });
+  });
+
+  after(async () => {
+    await wb?.close();
+    await server?.stop();
+    if (server) reportLogLines(server.logsDir, /activated in|Restricted Mode|trusted|Loaded /);
+    if (dirs) removeE2eDirs(dirs);
+  });
+
+  it("answers with the user's model and vector, not the ones the untrusted folder's settings name", async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'restricted-ask', async () => {
+      await page.locator('.statusbar-item').filter({ hasText: 'Restricted Mode' }).first().waitFor({ timeout: 30_000 });
+      const question = 'What is the capital of France?';
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      await answerInputBox(page, question);
+      const frame = await waitForAnswers(page, question);
+      const base = await sideStats(frame, 'baseline');
+      const steered = await sideStats(frame, 'steered');
+      assertAnswered(base, 'baseline');
+      assertAnswered(steered, 'steered');
+      assert.match(await metaField(frame, 'model'), /SmolLM2-135M-Instruct\.Q4_1\.gguf$/);
+      assert.equal(await metaField(frame, 'vector'), 'smollm2-135m-reasoning');
+      // The folder's other settings still apply: its token budget caps both answers.
+      assert.ok(base.tokens <= WORKSPACE_MAX_TOKENS && steered.tokens <= WORKSPACE_MAX_TOKENS, `tokens ${base.tokens} and ${steered.tokens}`);
+      // The log says which settings are set aside, and how to use the folder's.
+      assert.match(await waitForLogLine(dirs!.userDataDir, /Restricted Mode/, 10_000), /kvsteer\.model and kvsteer\.vector come from your user settings only/);
+      await screenshot(page, 'restricted-ask');
+    });
+  });
+
+  it("uses the folder's model once the folder is trusted, without a reload", async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'restricted-trusted', async () => {
+      await runCommand(page, 'Workspaces: Manage Workspace Trust');
+      await page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first().click({ timeout: 30_000 });
+      await page.locator('.statusbar-item').filter({ hasText: 'Restricted Mode' }).first().waitFor({ state: 'hidden', timeout: 30_000 });
+      await waitForLogLine(dirs!.userDataDir, /Workspace trusted/, 10_000);
+      await page.locator('.workspace-trust-editor').first().press('Escape');
+      await page.locator('.workspace-trust-editor').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+      const question = 'Why is the sky blue?';
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      await answerInputBox(page, question);
+      // The planted file is now the model: loading it fails with the file named.
+      const frame = await findWebviewFrame(page, async (f) => (await f.locator('[data-testid="question"]').textContent())?.trim() === question, { timeoutMs: 60_000 });
+      const error = frame.locator('[data-testid^="error"]').filter({ hasText: 'planted.gguf' }).first();
+      await error.waitFor({ timeout: 60_000 });
+      await screenshot(page, 'restricted-trusted');
+    });
+  });
+});
