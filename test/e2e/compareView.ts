@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Frame, Page } from 'playwright-core';
-import { findWebviewFrame } from './workbench';
+import { answerInputBox, findWebviewFrame, runCommand } from './workbench';
 
 /** How long two answers (model load included) may take on this 2-core machine. */
 export const ANSWER_TIMEOUT_MS = 240_000;
@@ -56,4 +56,19 @@ export function assertAnswered(s: SideStats, side: string): void {
 /** The text of one of the view's header fields (`meta-model`, `meta-vector`, `meta-cv`, …). */
 export async function metaField(frame: Frame, name: string): Promise<string> {
   return ((await frame.locator(`[data-testid="meta-${name}"]`).textContent()) ?? '').trim();
+}
+
+/**
+ * Runs "Ask with reasoning steering" with a typed question and returns the panel's frame and both
+ * answers, each checked to be non-empty with its statistics filled in.
+ */
+export async function askTypedQuestion(page: Page, question: string): Promise<{ frame: Frame; baseline: SideStats; steered: SideStats }> {
+  await runCommand(page, 'KV Steer: Ask with reasoning steering');
+  await answerInputBox(page, question);
+  const frame = await waitForAnswers(page, question);
+  const baseline = await sideStats(frame, 'baseline');
+  const steered = await sideStats(frame, 'steered');
+  assertAnswered(baseline, 'baseline');
+  assertAnswered(steered, 'steered');
+  return { frame, baseline, steered };
 }

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { findServerInstall, installExtension, makeE2eDirs, packageExtensionFolder, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
+import { installExtension, makeE2eDirs, packageExtensionFolder, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
 import {
   answerInputBox,
   chatInputRecognises,
@@ -30,21 +30,14 @@ import {
   withScreenshotOnFailure,
   type Workbench,
 } from './workbench';
-import { ANSWER_TIMEOUT_MS, assertAnswered, metaField, sideStats, waitForAnswers } from './compareView';
+import { ANSWER_TIMEOUT_MS, askTypedQuestion, assertAnswered, metaField, sideStats, waitForAnswers } from './compareView';
 import { reportLogLines, waitForLogLine } from './extensionLog';
+import { missingPrerequisite, vsix } from './prerequisites';
 import { realGguf } from '../support/models';
 import { repoRoot } from '../support/paths';
 import { addToOllamaStore } from '../support/ollamaStore';
 
-const vsix = process.env.KVSTEER_E2E_VSIX;
-const reason: string | false = !vsix
-  ? 'KVSTEER_E2E_VSIX is not set (run npm run test:e2e)'
-  : !fs.existsSync(vsix)
-    ? `KVSTEER_E2E_VSIX=${vsix} does not exist`
-    : !fs.existsSync(realGguf)
-      ? `${realGguf} is missing (npm run model:fetch)`
-      : findServerInstall().skip;
-if (reason && process.env.KVSTEER_E2E_REQUIRED === '1') throw new Error(`end-to-end prerequisites missing: ${reason}`);
+const reason = missingPrerequisite();
 
 /**
  * The kvsteer rows of Chat: Manage Language Models ("<name> (steered, local)8K"), once `done`
@@ -101,13 +94,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
     const page = wb!.page;
     await withScreenshotOnFailure(page, 'ask-input', async () => {
       const question = 'What is the capital of France?';
-      await runCommand(page, 'KV Steer: Ask with reasoning steering');
-      await answerInputBox(page, question);
-      const frame = await waitForAnswers(page, question);
-      const base = await sideStats(frame, 'baseline');
-      const steered = await sideStats(frame, 'steered');
-      assertAnswered(base, 'baseline');
-      assertAnswered(steered, 'steered');
+      const { frame, baseline: base, steered } = await askTypedQuestion(page, question);
       franceAnswers = { baseline: base.text, steered: steered.text };
       assert.match(await metaField(frame, 'vector'), /smollm2-135m-reasoning/);
       // The repeat penalty set in the user's settings is read and shown beside the answers, and
@@ -192,13 +179,9 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       await runCommand(page, 'KV Steer: Select model…');
       await pickQuickPickItem(page, 'smollm2:135m');
       const question = 'Why is the sky blue?';
-      await runCommand(page, 'KV Steer: Ask with reasoning steering');
-      await answerInputBox(page, question);
-      const frame = await waitForAnswers(page, question);
+      const { frame } = await askTypedQuestion(page, question);
       // The setting names the model as Ollama does; the engine finds its blob.
       assert.equal(await metaField(frame, 'model'), 'ollama:smollm2:135m');
-      assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
-      assertAnswered(await sideStats(frame, 'steered'), 'steered');
       await screenshot(page, 'select-model');
       // The language models follow the model setting: now named by the GGUF's own general.name.
       const listed = await languageModelRows(page, (rows) => rows.length === 2 && rows.every((t) => t.startsWith('Smollm2 135M')));

@@ -12,21 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { findServerInstall, installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
+import { installExtension, makeE2eDirs, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
 import { answerInputBox, findWebviewFrame, openWorkbench, runCommand, screenshot, withScreenshotOnFailure, type Workbench } from './workbench';
-import { assertAnswered, metaField, sideStats, waitForAnswers } from './compareView';
+import { askTypedQuestion, metaField } from './compareView';
 import { reportLogLines, waitForLogLine } from './extensionLog';
+import { missingPrerequisite, vsix } from './prerequisites';
 import { realGguf } from '../support/models';
 
-const vsix = process.env.KVSTEER_E2E_VSIX;
-const reason: string | false = !vsix
-  ? 'KVSTEER_E2E_VSIX is not set (run npm run test:e2e)'
-  : !fs.existsSync(vsix)
-    ? `KVSTEER_E2E_VSIX=${vsix} does not exist`
-    : !fs.existsSync(realGguf)
-      ? `${realGguf} is missing (npm run model:fetch)`
-      : findServerInstall().skip;
-if (reason && process.env.KVSTEER_E2E_REQUIRED === '1') throw new Error(`end-to-end prerequisites missing: ${reason}`);
+const reason = missingPrerequisite();
 
 /** The workspace's own token budget: not a restricted setting, so it applies in Restricted Mode. */
 const WORKSPACE_MAX_TOKENS = 12;
@@ -70,13 +63,7 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
     await withScreenshotOnFailure(page, 'restricted-ask', async () => {
       await page.locator('.statusbar-item').filter({ hasText: 'Restricted Mode' }).first().waitFor({ timeout: 30_000 });
       const question = 'What is the capital of France?';
-      await runCommand(page, 'KV Steer: Ask with reasoning steering');
-      await answerInputBox(page, question);
-      const frame = await waitForAnswers(page, question);
-      const base = await sideStats(frame, 'baseline');
-      const steered = await sideStats(frame, 'steered');
-      assertAnswered(base, 'baseline');
-      assertAnswered(steered, 'steered');
+      const { frame, baseline: base, steered } = await askTypedQuestion(page, question);
       assert.match(await metaField(frame, 'model'), /SmolLM2-135M-Instruct\.Q4_1\.gguf$/);
       assert.equal(await metaField(frame, 'vector'), 'smollm2-135m-reasoning');
       // The folder's other settings still apply: its token budget caps both answers.
