@@ -3,7 +3,7 @@
  * participant.ts only adapts VS Code's request, stream and cancellation token to this function.
  * No command: the steered answer. `/compare`: baseline, then steered. `/baseline`: the plain model.
  * Earlier @kvsteer turns of the conversation go before the question, so a follow-up can refer to
- * them. Errors and cancellation are reported in the response, never thrown at the chat view.
+ * them; what the request attaches (#selection, #file) goes into the question (chatAttachments.ts). Errors and cancellation are reported in the response, never thrown at the chat view.
  */
 import type { AskMode, AskResult, AskSideResult } from '../engine/ask';
 import type { ChatMessage } from '../engine/model/chatTokenizer';
@@ -11,6 +11,7 @@ import { isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import { SteeringService } from '../service/steeringService';
 import { CHAT_COMMANDS } from '../ids';
+import { attachmentsLine, attachToPrompt, ChatAttachment } from './chatAttachments';
 
 export interface ChatSink {
   progress(message: string): void;
@@ -37,22 +38,25 @@ function stats(r: AskSideResult): string {
 }
 
 export async function handleChatRequest(
-  request: { prompt: string; command?: string; history?: ChatMessage[] },
+  request: { prompt: string; command?: string; history?: ChatMessage[]; attachments?: readonly ChatAttachment[] },
   sink: ChatSink,
   service: SteeringService,
   settings: KvsteerSettings,
   signal: AbortSignal,
 ): Promise<ChatOutcome> {
   const mode = modeFor(request.command);
-  if (!request.prompt.trim()) {
+  if (!request.prompt.trim() && !request.attachments?.length) {
     sink.markdown('Ask a question after `@kvsteer`, e.g. `@kvsteer /compare Why is the sky blue?`');
     return { mode, error: 'empty prompt' };
   }
+  const attached = attachToPrompt(request.prompt, request.attachments ?? []);
+  const line = attachmentsLine(attached);
+  if (line) sink.markdown(`${line}\n\n`);
   try {
     const result = await service.ask(
       settings,
       {
-        messages: [...(request.history ?? []), { role: 'user', content: request.prompt }],
+        messages: [...(request.history ?? []), { role: 'user', content: attached.content }],
         mode,
         signal,
         onSideStart: (side) => {

@@ -1,6 +1,7 @@
 /**
- * Registers `@kvsteer` as a thin adapter: VS Code's request, earlier @kvsteer turns, response
- * stream and cancellation token are handed to handleChatRequest (chatHandler.ts), which does the work.
+ * Registers `@kvsteer` as a thin adapter: VS Code's request (its attached files and selections
+ * read as text), earlier @kvsteer turns, response stream and cancellation token are handed to
+ * handleChatRequest (chatHandler.ts), which does the work.
  */
 import * as vscode from 'vscode';
 import { CHAT_COMMANDS, CHAT_PARTICIPANT } from '../ids';
@@ -8,6 +9,7 @@ import { readSettings } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
 import { handleChatRequest } from './chatHandler';
+import { ChatAttachment } from './chatAttachments';
 
 interface KvsteerChatResult extends vscode.ChatResult {
   metadata: { mode: string; cancelled?: boolean; error?: string; answer?: string };
@@ -24,6 +26,38 @@ function ourTurns(context: vscode.ChatContext): ChatTurn[] {
   return turns;
 }
 
+/**
+ * The request's references as text: a file (#file, a dropped file), a range (#selection), or a
+ * string value. Others (images, tools) carry no text for this model and are left out; each one
+ * used is shown as a reference of the response.
+ */
+async function attachmentsOf(request: vscode.ChatRequest, stream: vscode.ChatResponseStream): Promise<ChatAttachment[]> {
+  const out: ChatAttachment[] = [];
+  for (const ref of request.references) {
+    const v = ref.value;
+    try {
+      if (v instanceof vscode.Uri || v instanceof vscode.Location) {
+        const uri = v instanceof vscode.Uri ? v : v.uri;
+        const doc = await vscode.workspace.openTextDocument(uri);
+        const name = vscode.workspace.asRelativePath(uri);
+        if (v instanceof vscode.Location) {
+          // A selection ending at the start of a line does not take that line.
+          const last = v.range.end.character === 0 && v.range.end.line > v.range.start.line ? v.range.end.line : v.range.end.line + 1;
+          out.push({ name: `${name}:${v.range.start.line + 1}-${last}`, text: doc.getText(v.range) });
+        }
+        else out.push({ name, text: doc.getText() });
+        stream.reference(v);
+      } else if (typeof v === 'string') {
+        out.push({ name: ref.modelDescription ?? ref.id, text: v });
+      }
+    } catch {
+      // Not a text document (a binary file): nothing the model can read.
+      out.push({ name: v instanceof vscode.Uri ? vscode.workspace.asRelativePath(v) : ref.id, text: '', unreadable: 'not text' });
+    }
+  }
+  return out;
+}
+
 export function registerChatParticipant(context: vscode.ExtensionContext, host: ServiceHost): void {
   const handler: vscode.ChatRequestHandler = async (request, chatContext, stream, token): Promise<KvsteerChatResult> => {
     const abort = new AbortController();
@@ -35,7 +69,7 @@ export function registerChatParticipant(context: vscode.ExtensionContext, host: 
         return { metadata: { mode: 'none', error: read.errors.join('; ') } };
       }
       const outcome = await handleChatRequest(
-        { prompt: request.prompt, command: request.command, history: historyMessages(ourTurns(chatContext)) },
+        { prompt: request.prompt, command: request.command, history: historyMessages(ourTurns(chatContext)), attachments: await attachmentsOf(request, stream) },
         { progress: (m) => stream.progress(m), markdown: (t) => stream.markdown(t) },
         host.service,
         read.settings,

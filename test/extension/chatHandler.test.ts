@@ -1,7 +1,8 @@
 /**
  * The @kvsteer chat handler on the real SmolLM2-135M-Instruct model with the shipped vector:
  * the steered answer by default, /compare (baseline then steered), /baseline, cancellation, and
- * errors shown in the response instead of thrown, and follow-ups that see the earlier turns. The
+ * errors shown in the response instead of thrown, follow-ups that see the earlier turns, and
+ * attached text (#selection, #file) that reaches the model. The
  * participant itself (participant.ts) only adapts VS Code's request, history and stream to this function.
  */
 import { test, after } from 'node:test';
@@ -121,4 +122,16 @@ test('a follow-up sees the earlier exchange; the answer recorded for a turn is t
   // The steered answer is the one a later turn reads after a comparison.
   const compared = await handleChatRequest({ prompt: 'What is 2 + 2?', command: 'compare' }, sink().api, service, settings, new AbortController().signal);
   assert.equal(compared.answer, compared.result?.steered?.text);
+});
+
+test('an attached selection reaches the model and the response names it', { skip: realModelSkip }, async () => {
+  const attachments = [{ name: 'notes.md:3-4', text: 'The team meeting moved to Thursday at 3 pm, in room 12.' }];
+  const { s, api } = sink();
+  const out = await handleChatRequest({ prompt: 'When is the meeting?', command: 'baseline', attachments }, api, service, settings, new AbortController().signal);
+  assert.equal(out.error, undefined);
+  assert.ok(s.text.startsWith('_Attached: notes.md:3-4_'), s.text);
+  assert.match(out.answer ?? '', /Thursday/);
+  // The question alone does not say when.
+  const alone = await handleChatRequest({ prompt: 'When is the meeting?', command: 'baseline' }, sink().api, service, settings, new AbortController().signal);
+  assert.doesNotMatch(alone.answer ?? '', /Thursday/);
 });
