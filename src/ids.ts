@@ -37,6 +37,7 @@ export const SETTINGS = {
   topK: 'decoding.topK',
   seed: 'decoding.seed',
   threads: 'threads',
+  keepAlive: 'keepAlive',
   precision: 'precision',
   stopOnRepetition: 'stopOnRepetition',
   repeatPenalty: 'repeatPenalty.penalty',

@@ -21,6 +21,8 @@ export interface KvsteerSettings {
   maxNewTokens: number;
   decoding: Decoding;
   threads: number;
+  /** Minutes the model stays loaded after the last request; negative: until the model changes. */
+  keepAliveMinutes: number;
   precision: ImportPrecision;
   /** Stop an answer once it repeats itself (a word 4-gram five times). */
   stopOnRepetition: boolean;
@@ -37,6 +39,7 @@ export const DEFAULT_SETTINGS: KvsteerSettings = {
   maxNewTokens: 256,
   decoding: { kind: 'greedy' },
   threads: 0,
+  keepAliveMinutes: 5,
   precision: 'exact',
   stopOnRepetition: true,
   repeatPenalty: { penalty: 1, lastN: DEFAULT_REPEAT_LAST_N },
@@ -105,6 +108,7 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
           }
         : { kind: 'greedy' },
     threads: number(SETTINGS.threads, 0, { min: 0, max: 256, integer: true }),
+    keepAliveMinutes: number(SETTINGS.keepAlive, DEFAULT_SETTINGS.keepAliveMinutes, { min: -1, max: 24 * 60 }),
     precision: precision === 'fast' ? 'fast' : 'exact',
     stopOnRepetition: stopOnRepetition === true,
     repeatPenalty: {

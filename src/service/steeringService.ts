@@ -1,7 +1,9 @@
 /**
  * The extension host's model service, free of the `vscode` module so it can be tested directly:
  * loads the configured model and steering vector lazily on the first request, keeps one model
- * resident, frees it when the model settings change, queues requests so only one runs at a time,
+ * resident, frees it when the model settings change or after `keepAliveMinutes` without requests
+ * (as Ollama's keep_alive does: a loaded model holds hundreds of MB of the editor's memory), queues
+ * requests so only one runs at a time,
  * and reports its state (idle / loading / generating / extracting) for the status bar.
  */
 import type { AskRequest, AskResult } from '../engine/ask';
@@ -34,6 +36,7 @@ export class SteeringService {
   private readonly queue = new RequestQueue();
   private stateValue: ServiceState = 'idle';
   private readonly listeners = new Set<(s: ServiceState) => void>();
+  private idleUnload?: ReturnType<typeof setTimeout>;
 
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -57,7 +60,28 @@ export class SteeringService {
   private setState(s: ServiceState): void {
     if (s === this.stateValue) return;
     this.stateValue = s;
-    for (const l of this.listeners) l(s);
+    this.notify();
+  }
+
+  /** Tells the listeners the state or the loaded model changed. */
+  private notify(): void {
+    for (const l of this.listeners) l(this.stateValue);
+  }
+
+  /**
+   * Frees the model after `minutes` without requests (none when negative). Called when a request
+   * ends with none waiting; every new request cancels it.
+   */
+  private scheduleIdleUnload(minutes: number): void {
+    clearTimeout(this.idleUnload);
+    this.idleUnload = undefined;
+    if (minutes < 0 || !this.model) return;
+    this.idleUnload = setTimeout(() => {
+      this.idleUnload = undefined;
+      void this.queue.run(() => this.unloadModel(`after ${minutes} min without requests (kvsteer.keepAlive)`));
+    }, minutes * 60_000);
+    // Never what keeps a process (the CLI's, a test's) alive.
+    this.idleUnload.unref?.();
   }
 
   /**
@@ -70,6 +94,8 @@ export class SteeringService {
     opts: { needVector: boolean; vectorOptional?: boolean; onLoad?: LoadReporter; signal?: AbortSignal; activity?: 'generating' | 'extracting' },
     job: (m: LoadedModel, v?: SteeringVector, vectorError?: Error) => Promise<T>,
   ): Promise<T> {
+    clearTimeout(this.idleUnload);
+    this.idleUnload = undefined;
     return this.queue.run(async () => {
       try {
         if (opts.signal?.aborted) throw new KvsteerError('CANCELLED', 'the request was cancelled');
@@ -88,6 +114,8 @@ export class SteeringService {
         return await job(model, vector, vectorError);
       } finally {
         this.setState('idle');
+        // This job still counts as pending: more than one means others wait, and they reschedule.
+        if (this.queue.pending <= 1) this.scheduleIdleUnload(settings.keepAliveMinutes);
       }
     });
   }
@@ -168,14 +196,15 @@ export class SteeringService {
     return vector;
   }
 
-  /** Frees the resident model (when the model setting changes, or on dispose). */
-  async unloadModel(): Promise<void> {
+  /** Frees the resident model (when the model setting changes, after the keep-alive time, or on dispose). */
+  async unloadModel(why?: string): Promise<void> {
     const old = this.model;
     this.model = undefined;
     this.vectorCache = undefined;
     if (old) {
-      this.deps.log(`Freeing model ${old.loaded.name}`);
+      this.deps.log(`Freeing model ${old.loaded.name}${why ? ` ${why}` : ''}`);
       await old.loaded.dispose();
+      this.notify();
     }
   }
 
@@ -183,9 +212,12 @@ export class SteeringService {
   async settingsChanged(settings: KvsteerSettings): Promise<void> {
     const key = JSON.stringify([settings.model, settings.precision, settings.threads]);
     if (this.model && this.model.key !== key) await this.queue.run(() => this.unloadModel());
+    // A changed keep-alive counts from now.
+    else if (this.model && this.queue.pending === 0) this.scheduleIdleUnload(settings.keepAliveMinutes);
   }
 
   async dispose(): Promise<void> {
+    clearTimeout(this.idleUnload);
     await this.queue.run(() => this.unloadModel());
     this.listeners.clear();
   }

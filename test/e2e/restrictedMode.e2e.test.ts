@@ -2,8 +2,9 @@
  * The packaged extension in a folder VS Code does not trust (Restricted Mode): kvsteer still
  * answers, with the model and vector of the user's settings, while the folder's own
  * `.vscode/settings.json` names files planted in it (VS Code ignores those two settings there, as
- * the manifest asks); its other settings still apply. Once the user trusts the folder, the next
- * request uses the folder's model, and so reports the planted file.
+ * the manifest asks); its other settings still apply, and the user's keep-alive of 0 frees the
+ * model after the answers. Once the user trusts the folder, the next request uses the folder's
+ * model, and so reports the planted file.
  *
  * Needs KVSTEER_E2E_VSIX (npm run test:e2e sets it) and test/e2e/setup.sh; skipped otherwise,
  * unless KVSTEER_E2E_REQUIRED=1, which turns a missing prerequisite into a failure.
@@ -46,7 +47,7 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
       ...dirs,
       name: 'kvsteer-restricted',
       // Workspace trust on, and no startup question: an unknown folder opens in Restricted Mode.
-      settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2 },
+      settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2, 'kvsteer.keepAlive': 0 },
     });
     wb = await openWorkbench(server.url, dirs.workspaceDir, { name: 'kvsteer-restricted' });
   });
@@ -54,7 +55,7 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
   after(async () => {
     await wb?.close();
     await server?.stop();
-    if (server) reportLogLines(server.logsDir, /activated in|Restricted Mode|trusted|Loaded /);
+    if (server) reportLogLines(server.logsDir, /activated in|Restricted Mode|trusted|Loaded |Freeing model/);
     if (dirs) removeE2eDirs(dirs);
   });
 
@@ -70,6 +71,8 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
       assert.ok(base.tokens <= WORKSPACE_MAX_TOKENS && steered.tokens <= WORKSPACE_MAX_TOKENS, `tokens ${base.tokens} and ${steered.tokens}`);
       // The log says which settings are set aside, and how to use the folder's.
       assert.match(await waitForLogLine(dirs!.userDataDir, /Restricted Mode/, 10_000), /kvsteer\.model and kvsteer\.vector come from your user settings only/);
+      // The user's keep-alive of 0 frees the model once the answers are done.
+      await waitForLogLine(dirs!.userDataDir, /Freeing model SmolLM2-135M-Instruct\.Q4_1 after 0 min without requests \(kvsteer\.keepAlive\)/, 15_000);
       await screenshot(page, 'restricted-ask');
     });
   });

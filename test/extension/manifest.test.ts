@@ -45,6 +45,7 @@ test('every setting key is contributed with a description, and defaults agree wi
   assert.equal(props['kvsteer.stopOnRepetition'].default, DEFAULT_SETTINGS.stopOnRepetition);
   assert.equal(props['kvsteer.repeatPenalty.penalty'].default, DEFAULT_SETTINGS.repeatPenalty.penalty);
   assert.equal(props['kvsteer.repeatPenalty.lastN'].default, DEFAULT_SETTINGS.repeatPenalty.lastN);
+  assert.equal(props['kvsteer.keepAlive'].default, DEFAULT_SETTINGS.keepAliveMinutes);
 });
 
 test('in an untrusted workspace the extension runs, with the settings that name files to load restricted', () => {

@@ -73,3 +73,15 @@ test('the repeat penalty and its window are read and range-checked with the sett
     assert.match(bad.errors.join('\n'), re);
   }
 });
+
+test('the keep-alive is in minutes, 5 by default, -1 to keep the model, and range-checked with the setting name', () => {
+  const none = from({});
+  assert.ok(none.ok && none.settings.keepAliveMinutes === 5 && DEFAULT_SETTINGS.keepAliveMinutes === 5);
+  const ok = from({ keepAlive: -1 });
+  assert.ok(ok.ok && ok.settings.keepAliveMinutes === -1);
+  for (const bad of [-2, 1441, Number.NaN, '5']) {
+    const r = from({ keepAlive: bad });
+    assert.ok(!r.ok);
+    assert.match(r.errors.join('\n'), /kvsteer\.keepAlive must be a number between -1 and 1440/);
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * The extension host's model service on the tiny model: lazy loading, queueing of concurrent
  * requests, cancellation mid-generation (the model stays usable), freeing the old model when the
- * model setting changes, and clear messages for unknown vectors and vectors for another model.
+ * model setting changes or after the keep-alive time, and clear messages for unknown vectors and
+ * vectors for another model.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -158,4 +159,55 @@ test('when the default vector is for another model, a vector listed for the load
 
 test('an unknown vector id names the known ones', async () => {
   await assert.rejects(service.ask(settings({ vector: 'nope' }), { question: 'hi', mode: 'steered' }), (e: unknown) => e instanceof KvsteerError && /unknown steering vector "nope" \(known: tiny-fake/.test(e.message));
+});
+
+/** Polls until `done()` holds (or fails after `ms`). */
+async function until(done: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('the model is freed after the keep-alive time without requests, and the next request loads it again', async () => {
+  const freedLog: string[] = [];
+  const idle = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: (l) => freedLog.push(l), loadModel: countingLoad });
+  try {
+    const before = loads.length;
+    // 0.005 minutes = 300 ms.
+    const keep = settings({ keepAliveMinutes: 0.005 });
+    const notified: string[] = [];
+    const sub = idle.onStateChange((s) => notified.push(`${s}:${idle.loadedModel ? 'loaded' : 'none'}`));
+    await idle.ask(keep, { question: 'hello', mode: 'baseline' });
+    // A request within the time reuses the model and starts the time again.
+    await idle.ask(keep, { question: 'again', mode: 'baseline' });
+    assert.equal(loads.length - before, 1);
+    assert.ok(idle.loadedModel);
+    await until(() => idle.loadedModel === undefined, 5000, 'the idle model is freed');
+    sub.dispose();
+    assert.ok(freedLog.some((l) => l === 'Freeing model tiny after 0.005 min without requests (kvsteer.keepAlive)'), freedLog.join('\n'));
+    // The status bar hears of it (its tooltip says whether a model is loaded).
+    assert.equal(notified.at(-1), 'idle:none');
+    const r = await idle.ask(keep, { question: 'hello', mode: 'baseline' });
+    assert.ok(r.baseline && r.baseline.tokens.length > 0);
+    assert.equal(loads.length - before, 2);
+  } finally {
+    await idle.dispose();
+  }
+});
+
+test('keep-alive 0 frees the model after each request; -1 keeps it; a changed keep-alive counts from the change', async () => {
+  const idle = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  try {
+    await idle.ask(settings({ keepAliveMinutes: 0 }), { question: 'hello', mode: 'baseline' });
+    await until(() => idle.loadedModel === undefined, 5000, 'keep-alive 0 frees the model');
+    await idle.ask(settings({ keepAliveMinutes: -1 }), { question: 'hello', mode: 'baseline' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(idle.loadedModel, 'keep-alive -1 keeps the model');
+    await idle.settingsChanged(settings({ keepAliveMinutes: 0 }));
+    await until(() => idle.loadedModel === undefined, 5000, 'setting keep-alive 0 frees the idle model');
+  } finally {
+    await idle.dispose();
+  }
 });
