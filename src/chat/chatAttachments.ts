@@ -15,6 +15,18 @@ export interface ChatAttachment {
   unreadable?: string;
 }
 
+/**
+ * Whether a reference the chat input added is one the user means the model to read. What the user
+ * attached, and a selection in the active editor (VS Code adds it as implicit context), are; the
+ * whole active file or its visible part (also implicit, added to every request when enabled) and
+ * instruction files meant for coding agents are not: on a small model they would slow every
+ * answer down and pull it off the question.
+ */
+export function isAttachable(referenceId: string): boolean {
+  if (referenceId === 'vscode.implicit.selection') return true;
+  return !referenceId.startsWith('vscode.implicit') && !referenceId.startsWith('vscode.prompt.instructions');
+}
+
 /** Characters of attached text per request (about 2,000–2,700 tokens of code or prose). */
 export const MAX_ATTACHED_CHARS = 8000;
 

@@ -9,7 +9,7 @@ import { readSettings } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
 import { handleChatRequest } from './chatHandler';
-import { ChatAttachment } from './chatAttachments';
+import { ChatAttachment, isAttachable } from './chatAttachments';
 
 interface KvsteerChatResult extends vscode.ChatResult {
   metadata: { mode: string; cancelled?: boolean; error?: string; answer?: string };
@@ -27,13 +27,15 @@ function ourTurns(context: vscode.ChatContext): ChatTurn[] {
 }
 
 /**
- * The request's references as text: a file (#file, a dropped file), a range (#selection), or a
- * string value. Others (images, tools) carry no text for this model and are left out; each one
- * used is shown as a reference of the response.
+ * The request's references as text: a file (#file, a dropped file), a range (#selection, or the
+ * editor's selection VS Code adds), or a string value. Implicit whole-file context and agent
+ * instructions are not the user's question (isAttachable); a file that is not text is left out
+ * by name. Each one used is shown as a reference of the response.
  */
 async function attachmentsOf(request: vscode.ChatRequest, stream: vscode.ChatResponseStream): Promise<ChatAttachment[]> {
   const out: ChatAttachment[] = [];
   for (const ref of request.references) {
+    if (!isAttachable(ref.id)) continue;
     const v = ref.value;
     try {
       if (v instanceof vscode.Uri || v instanceof vscode.Location) {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { attachmentsLine, attachToPrompt, MAX_ATTACHED_CHARS } from '../../src/chat/chatAttachments';
+import { attachmentsLine, attachToPrompt, isAttachable, MAX_ATTACHED_CHARS } from '../../src/chat/chatAttachments';
 
 test('without attachments the question is the whole turn', () => {
   const a = attachToPrompt('Why is the sky blue?', []);
@@ -44,4 +44,11 @@ test('empty and unreadable attachments are left out by name; an attachment alone
   ]);
   assert.equal(a.content, 'notes.md:\n```\nMeeting on Thursday.\n```');
   assert.equal(attachmentsLine(a), '_Attached: notes.md, empty.txt left out (empty), logo.png left out (not text)_');
+});
+
+test("what the user attached and the editor's selection are read; implicit whole files and agent instructions are not", () => {
+  for (const id of ['vscode.file', 'vscode.selection', 'vscode.implicit.selection', 'file:notes.md']) assert.equal(isAttachable(id), true, id);
+  for (const id of ['vscode.implicit.file', 'vscode.implicit.viewport', 'vscode.implicit', 'vscode.prompt.instructions.root__file:///w/.github/copilot-instructions.md']) {
+    assert.equal(isAttachable(id), false, id);
+  }
 });
