@@ -1,19 +1,7 @@
 /**
- * What a chat request attaches (`#selection`, `#file`, files dropped on the chat input) as text the
- * model reads: each attachment in a fenced block under its name, then the question. VS Code-free:
- * participant.ts turns VS Code's references into `ChatAttachment`s.
- *
- * A small model on a CPU reads every attached character at prefill time, so the attachments share a
- * budget; what does not fit is cut, and the response says so.
+ * Which of a chat request's references `@kvsteer` reads (participant.ts resolves them to text;
+ * engine/promptAttachments.ts lays them out before the question). VS Code-free.
  */
-
-export interface ChatAttachment {
-  /** What the user sees it as: a workspace-relative path, with lines for a range. */
-  name: string;
-  text: string;
-  /** Why it could not be read as text (it is then left out, and the response says so). */
-  unreadable?: string;
-}
 
 /**
  * Whether a reference the chat input added is one the user means the model to read. What the user
@@ -25,55 +13,4 @@ export interface ChatAttachment {
 export function isAttachable(referenceId: string): boolean {
   if (referenceId === 'vscode.implicit.selection') return true;
   return !referenceId.startsWith('vscode.implicit') && !referenceId.startsWith('vscode.prompt.instructions');
-}
-
-/** Characters of attached text per request (about 2,000–2,700 tokens of code or prose). */
-export const MAX_ATTACHED_CHARS = 8000;
-
-export interface AttachedPrompt {
-  /** The user's turn as the model reads it. */
-  content: string;
-  /** The attachments that reached the model, each with what happened to it when it did not fit. */
-  used: { name: string; note?: string }[];
-  /** Attachments left out (unreadable, empty, or no budget left). */
-  leftOut: { name: string; why: string }[];
-}
-
-/** A fence longer than any run of backticks in `text`, so the block cannot end early. */
-function fenceFor(text: string): string {
-  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  return '`'.repeat(Math.max(3, longest + 1));
-}
-
-export function attachToPrompt(prompt: string, attachments: readonly ChatAttachment[], maxChars = MAX_ATTACHED_CHARS): AttachedPrompt {
-  const used: AttachedPrompt['used'] = [];
-  const leftOut: AttachedPrompt['leftOut'] = [];
-  const blocks: string[] = [];
-  let left = maxChars;
-  for (const a of attachments) {
-    if (a.unreadable || !a.text.trim()) {
-      leftOut.push({ name: a.name, why: a.unreadable ?? 'empty' });
-      continue;
-    }
-    if (left <= 0) {
-      leftOut.push({ name: a.name, why: `the ${maxChars}-character budget for attachments is used` });
-      continue;
-    }
-    const cut = a.text.length > left;
-    const text = cut ? a.text.slice(0, left) : a.text;
-    left -= text.length;
-    const fence = fenceFor(text);
-    blocks.push(`${a.name}:\n${fence}\n${text.replace(/\n$/, '')}\n${fence}`);
-    used.push(cut ? { name: a.name, note: `cut to its first ${text.length} characters` } : { name: a.name });
-  }
-  return { content: [...blocks, prompt.trim() ? prompt : ''].filter(Boolean).join('\n\n'), used, leftOut };
-}
-
-/** One line for the response, naming what was attached and what was cut or left out. */
-export function attachmentsLine(a: AttachedPrompt): string | undefined {
-  const parts = [
-    ...a.used.map((u) => (u.note ? `${u.name} (${u.note})` : u.name)),
-    ...a.leftOut.map((l) => `${l.name} left out (${l.why})`),
-  ];
-  return parts.length ? `_Attached: ${parts.join(', ')}_` : undefined;
 }

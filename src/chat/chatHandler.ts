@@ -3,7 +3,7 @@
  * participant.ts only adapts VS Code's request, stream and cancellation token to this function.
  * No command: the steered answer. `/compare`: baseline, then steered. `/baseline`: the plain model.
  * Earlier @kvsteer turns of the conversation go before the question, so a follow-up can refer to
- * them; what the request attaches (#selection, #file) goes into the question (chatAttachments.ts). Errors and cancellation are reported in the response, never thrown at the chat view.
+ * them; what the request attaches (#selection, #file) goes into the question (promptAttachments.ts). Errors and cancellation are reported in the response, never thrown at the chat view.
  */
 import type { AskMode, AskResult, AskSideResult } from '../engine/ask';
 import type { ChatMessage } from '../engine/model/chatTokenizer';
@@ -11,7 +11,7 @@ import { isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import { SteeringService } from '../service/steeringService';
 import { CHAT_COMMANDS } from '../ids';
-import { attachmentsLine, attachToPrompt, ChatAttachment } from './chatAttachments';
+import { attachmentsLine, attachToPrompt, PromptAttachment } from '../engine/promptAttachments';
 
 export interface ChatSink {
   progress(message: string): void;
@@ -38,7 +38,7 @@ function stats(r: AskSideResult): string {
 }
 
 export async function handleChatRequest(
-  request: { prompt: string; command?: string; history?: ChatMessage[]; attachments?: readonly ChatAttachment[] },
+  request: { prompt: string; command?: string; history?: ChatMessage[]; attachments?: readonly PromptAttachment[] },
   sink: ChatSink,
   service: SteeringService,
   settings: KvsteerSettings,
@@ -51,7 +51,7 @@ export async function handleChatRequest(
   }
   const attached = attachToPrompt(request.prompt, request.attachments ?? []);
   const line = attachmentsLine(attached);
-  if (line) sink.markdown(`${line}\n\n`);
+  if (line) sink.markdown(`_${line}_\n\n`);
   try {
     const result = await service.ask(
       settings,

@@ -9,7 +9,8 @@ import { readSettings } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
 import { handleChatRequest } from './chatHandler';
-import { ChatAttachment, isAttachable } from './chatAttachments';
+import { isAttachable } from './chatAttachments';
+import type { PromptAttachment } from '../engine/promptAttachments';
 
 interface KvsteerChatResult extends vscode.ChatResult {
   metadata: { mode: string; cancelled?: boolean; error?: string; answer?: string };
@@ -32,8 +33,8 @@ function ourTurns(context: vscode.ChatContext): ChatTurn[] {
  * instructions are not the user's question (isAttachable); a file that is not text is left out
  * by name. Each one used is shown as a reference of the response.
  */
-async function attachmentsOf(request: vscode.ChatRequest, stream: vscode.ChatResponseStream): Promise<ChatAttachment[]> {
-  const out: ChatAttachment[] = [];
+async function attachmentsOf(request: vscode.ChatRequest, stream: vscode.ChatResponseStream): Promise<PromptAttachment[]> {
+  const out: PromptAttachment[] = [];
   for (const ref of request.references) {
     if (!isAttachable(ref.id)) continue;
     const v = ref.value;

@@ -7,7 +7,7 @@ import { Decoding } from '../engine/generation/sampler';
 import { parseLayerList } from '../engine/steering/limits';
 import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 
-export type Flags = Record<string, string | boolean | undefined>;
+export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 export function num(flags: Flags, name: string, fallback: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
   const raw = flags[name];

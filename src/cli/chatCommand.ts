@@ -19,6 +19,7 @@ import { statsLine } from './statsLine';
 export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = process.stdin): Promise<void> {
   if (flags.compare && flags.baseline) throw new KvsteerError('INVALID_ARGUMENT', '--compare and --baseline exclude each other');
   if (flags.json || flags.steer) throw new KvsteerError('INVALID_ARGUMENT', `--${flags.json ? 'json' : 'steer'} is for kvsteer ask; chat replies steered unless --baseline`);
+  if (flags.file) throw new KvsteerError('INVALID_ARGUMENT', '--file is for kvsteer ask; in a chat, paste the text into the turn');
   const mode: AskMode = flags.compare ? 'compare' : flags.baseline ? 'baseline' : 'steered';
   const { options: { system, ...options }, given } = answerFlags(flags);
   const model = await openModel(flags);

@@ -21,6 +21,8 @@ import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { statsLine } from './statsLine';
 import { cmdChat } from './chatCommand';
+import { readAttachedFiles } from './attachedFiles';
+import { attachmentsLine, attachToPrompt } from '../engine/promptAttachments';
 import { runEvalCommand } from './evalCommand';
 import { openModel, vectorForModel, log } from './modelOptions';
 import { defaultLocalModelRoots, findLocalGgufs } from '../engine/model/localModels';
@@ -54,6 +56,7 @@ ask options:
   --repeat-penalty P   llama.cpp's repeat penalty on both answers, 1 (off) to 2; 1.1 is
                        the usual value [--repeat-last-n N: tokens it looks back, default 64]
   --system TEXT        system prompt (default: the model's own)
+  --file PATH          attach a file before the question (repeatable; 8000 characters in all)
   --sample [--temperature 0.6 --top-p 0.9 --top-k 50 --seed 0]   sampling instead of greedy
                        (any of those four flags alone also asks for sampling)
   --json               one JSON object on stdout
@@ -95,6 +98,7 @@ const OPTIONS = {
   'top-k': { type: 'string' },
   seed: { type: 'string' },
   json: { type: 'boolean' },
+  file: { type: 'string', multiple: true },
   pairs: { type: 'string' },
   out: { type: 'string' },
   name: { type: 'string' },
@@ -115,6 +119,9 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
   const mode: AskMode = flags.compare ? 'compare' : steeringAsked ? 'steered' : 'baseline';
   const { options, given } = answerFlags(flags);
   const { decoding, repeatPenalty } = options;
+  // Attached files go before the question, as @kvsteer's #file does; read before the model loads.
+  const attached = attachToPrompt(question, readAttachedFiles(flags));
+  const attachedLine = attachmentsLine(attached);
   const model = await openModel(flags);
   try {
     let vector;
@@ -127,9 +134,10 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     }
     const strength = vector && strengthFor(vector.meta.recommended, repeatPenalty, given);
     const stream = mode === 'baseline' && !flags.json;
+    if (attachedLine && !flags.json) log(attachedLine);
     const result = await ask(model, {
       ...options,
-      question,
+      question: attached.content,
       mode: missingVector ? 'baseline' : mode,
       vector,
       strength,
@@ -137,7 +145,8 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       onToken: (_side, e) => stream && process.stdout.write(e.textDelta),
     });
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), load: model.timings, ...result }) + '\n');
+      const files = attachedLine ? { attached: { used: attached.used, leftOut: attached.leftOut } } : {};
+      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), ...files, load: model.timings, ...result }) + '\n');
       return;
     }
     if (stream) {

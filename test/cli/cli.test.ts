@@ -1,6 +1,7 @@
 /**
  * The kvsteer command line as users run it: `ask --json` (plain and `--compare`) prints one JSON
- * object with texts, generated token ids and timings; bad input exits non-zero with one clear line.
+ * object with texts, generated token ids and timings; `ask --file` attaches files; bad input exits
+ * non-zero with one clear line.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -221,11 +222,40 @@ test('kvsteer chat answers line by line, later turns see the earlier ones, /rese
     assert.equal((long.stderr.match(/\[\d+ tokens/g) ?? []).length, 1);
     assert.doesNotMatch(long.stderr, /steered by/);
     // Flags that make no sense for a chat are refused before the model loads.
-    for (const [flags, message] of [[['--compare', '--baseline'], '--compare and --baseline exclude each other'], [['--json'], '--json is for kvsteer ask']] as const) {
+    for (const [flags, message] of [[['--compare', '--baseline'], '--compare and --baseline exclude each other'], [['--json'], '--json is for kvsteer ask'], [['--file', 'notes.txt'], '--file is for kvsteer ask']] as const) {
       const r = chat('hi\n', ...flags);
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr.trim(), new RegExp(`^kvsteer: ${message}`));
       assert.doesNotMatch(r.stderr, /Loading/);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kvsteer ask --file puts the file before the question, says so, and refuses a missing file or a folder before loading', { skip: realModelSkip }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-file-'));
+  try {
+    const notes = path.join(dir, 'notes.txt');
+    fs.writeFileSync(notes, 'The team meeting moved to Thursday at 3 pm, in room 12.\n');
+    fs.writeFileSync(path.join(dir, 'blob.bin'), Buffer.from([1, 0, 2]));
+    const r = run('ask', 'When is the meeting?', '--file', notes, '--file', path.join(dir, 'blob.bin'), '--json', '--max-new-tokens', '24', '--threads', '2');
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.match(out.baseline.text, /Thursday/);
+    assert.deepEqual(out.attached, { used: [{ name: notes }], leftOut: [{ name: path.join(dir, 'blob.bin'), why: 'not text' }] });
+    const plain = run('ask', 'When is the meeting?', '--file', notes, '--max-new-tokens', '24', '--threads', '2');
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, new RegExp(`^Attached: ${notes.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    // The question alone does not say when.
+    const alone = JSON.parse(run('ask', 'When is the meeting?', '--json', '--max-new-tokens', '24', '--threads', '2').stdout);
+    assert.doesNotMatch(alone.baseline.text, /Thursday/);
+    assert.equal(alone.attached, undefined);
+    for (const [file, message] of [[path.join(dir, 'nope.txt'), 'no such file'], [dir, 'a folder, not a file']]) {
+      const bad = run('ask', 'hi', '--file', file, '--model', '/nope/model.gguf');
+      assert.notEqual(bad.status, 0);
+      // Named before the (missing) model is even looked at.
+      assert.equal(bad.stderr.trim(), `kvsteer: --file ${file}: ${message}`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

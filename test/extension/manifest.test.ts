@@ -70,7 +70,7 @@ test('the engine never imports vscode', () => {
 
 test('the editor layer reaches engine runtime code only through the lazy loader', () => {
   // Static value imports of heavy engine modules would load ONNX Runtime at activation.
-  const light = /engine\/(util\/errors|steering\/limits|generation\/repeatPenalty|chatHistory|version)['"]/;
+  const light = /engine\/(util\/errors|steering\/limits|generation\/repeatPenalty|chatHistory|promptAttachments|version)['"]/;
   const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
   for (const sub of ['commands', 'chat', 'config', 'languageModel', 'service', 'status', 'webview']) {
     for (const f of walk(path.join(repoRoot, 'src', sub))) {
