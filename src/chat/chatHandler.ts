@@ -3,7 +3,8 @@
  * participant.ts only adapts VS Code's request, stream and cancellation token to this function.
  * No command: the steered answer. `/compare`: baseline, then steered. `/baseline`: the plain model.
  * Earlier @kvsteer turns of the conversation go before the question, so a follow-up can refer to
- * them; what the request attaches (#selection, #file) goes into the question (promptAttachments.ts). Errors and cancellation are reported in the response, never thrown at the chat view.
+ * them; what the request attaches (#selection, #file) goes into the question (promptAttachments.ts).
+ * Errors and cancellation are reported in the response, never thrown at the chat view.
  */
 import type { AskMode, AskResult, AskSideResult } from '../engine/ask';
 import type { ChatMessage } from '../engine/model/chatTokenizer';

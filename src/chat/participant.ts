@@ -47,8 +47,9 @@ async function attachmentsOf(request: vscode.ChatRequest, stream: vscode.ChatRes
           // A selection ending at the start of a line does not take that line.
           const last = v.range.end.character === 0 && v.range.end.line > v.range.start.line ? v.range.end.line : v.range.end.line + 1;
           out.push({ name: `${name}:${v.range.start.line + 1}-${last}`, text: doc.getText(v.range) });
+        } else {
+          out.push({ name, text: doc.getText() });
         }
-        else out.push({ name, text: doc.getText() });
         stream.reference(v);
       } else if (typeof v === 'string') {
         out.push({ name: ref.modelDescription ?? ref.id, text: v });

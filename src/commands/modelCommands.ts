@@ -13,7 +13,6 @@ import { ServiceHost } from '../service/serviceHost';
 
 type Pick = vscode.QuickPickItem & { run: () => Promise<string | undefined> };
 
-
 export function registerModelCommands(context: vscode.ExtensionContext, host: ServiceHost): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(COMMANDS.selectModel, async () => {
