@@ -14,7 +14,7 @@
   /** @typedef {'baseline' | 'steered'} Side */
   /** @typedef {{ tokens: number, msPerToken: number, totalMs: number, stopReason: string }} SideStats */
   /**
-   * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[], repeatPenalty?: { penalty: number, lastN: number } }
+   * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[], repeatPenalty?: { penalty: number, lastN: number }, insertInto?: string }
    *   | { type: 'sideStart', side: Side, cV?: number, cK?: number }
    *   | { type: 'token', side: Side, text: string }
    *   | { type: 'sideDone', side: Side, stats: SideStats }
@@ -25,6 +25,7 @@
    * @typedef {{ type: 'ready' }
    *   | { type: 'rerunSteered', cV: number }
    *   | { type: 'copy', side: Side }
+   *   | { type: 'insert', side: Side }
    *   | { type: 'cancel' }} FromWebview
    */
 
@@ -50,6 +51,7 @@
    * @property {number | null} cV
    * @property {number | null} cK
    * @property {string} repeatPenalty how the answers were decoded: "off" or e.g. "1.1 · last 256"
+   * @property {string} insertInto the editor an answer can be inserted into ("" when none)
    * @property {string} status
    * @property {string} globalError
    * @property {number} slider
@@ -82,6 +84,7 @@
       cV: null,
       cK: null,
       repeatPenalty: '',
+      insertInto: '',
       status: '',
       globalError: '',
       slider: SLIDER_MIN,
@@ -153,6 +156,7 @@
    * @property {HTMLElement | null} cvChip
    * @property {HTMLElement | null} cvChipValue
    * @property {HTMLButtonElement} copy
+   * @property {HTMLButtonElement} insert
    * @property {HTMLElement} error
    * @property {HTMLElement} answer
    * @property {Text} answerText  the one text node the streamed answer goes into
@@ -172,6 +176,7 @@
       cvChip: side === 'steered' ? byTestId('steered-cv') : null,
       cvChipValue: side === 'steered' ? find(byTestId('steered-cv'), '[data-role="cv"]', HTMLElement) : null,
       copy: find(document, `[data-testid="copy-${side}"]`, HTMLButtonElement),
+      insert: find(document, `[data-testid="insert-${side}"]`, HTMLButtonElement),
       error: byTestId(`error-${side}`),
       answer,
       answerText,
@@ -292,6 +297,11 @@
     u.answer.setAttribute('aria-busy', String(c.state === 'running'));
     u.answer.classList.toggle('has-text', c.text !== '');
     u.copy.disabled = c.text === '';
+    // Inserting a finished answer only, into the editor the question came from.
+    u.insert.hidden = state.insertInto === '';
+    u.insert.disabled = c.text === '' || c.state === 'running';
+    u.insert.title = state.insertInto ? `Insert the ${side} answer into ${state.insertInto}` : '';
+    u.insert.setAttribute('aria-label', u.insert.title || `Insert the ${side} answer into the editor`);
     const st = c.stats;
     u.stats.tokens.textContent = st ? fmtStat.tokens(st.tokens) : '';
     u.stats.msPerToken.textContent = st ? fmtStat.msPerToken(st.msPerToken) : '';
@@ -347,6 +357,7 @@
       }
     }
     state.question = String(m.question);
+    state.insertInto = typeof m.insertInto === 'string' ? m.insertInto : '';
     state.model = String(m.model ?? '');
     state.vector = String(m.vector ?? '');
     state.cV = isNum(m.cV) ? m.cV : null;
@@ -471,6 +482,7 @@
 
   for (const side of SIDES) {
     cols[side].copy.addEventListener('click', () => post({ type: 'copy', side }));
+    cols[side].insert.addEventListener('click', () => post({ type: 'insert', side }));
   }
   ui.cancel.addEventListener('click', cancel);
   ui.rerun.addEventListener('click', rerunSteered);

@@ -1,6 +1,7 @@
 /**
  * "Ask with reasoning steering": the editor selection is the question when there is one, else an
- * input box asks for it; the answers appear side by side in the webview.
+ * input box asks for it; the answers appear side by side in the webview, which can insert one into
+ * that editor.
  */
 import * as vscode from 'vscode';
 import { COMMANDS } from '../ids';
@@ -21,7 +22,9 @@ export function registerAskCommand(context: vscode.ExtensionContext, host: Servi
           ignoreFocusOut: true,
         }))?.trim();
       if (!question) return;
-      await CompareSession.show(host, context.extensionUri, question);
+      // "Insert" in the view puts an answer after the selection, or at the cursor of a typed question's editor.
+      const target = editor && { uri: editor.document.uri, position: selected ? editor.selection.end : editor.selection.active, afterSelection: !!selected, viewColumn: editor.viewColumn };
+      await CompareSession.show(host, context.extensionUri, question, target);
     }),
   );
 }

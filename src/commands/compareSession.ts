@@ -1,8 +1,9 @@
 /**
  * Drives the side-by-side webview for one question: runs the baseline and the steered answer
  * through the service, streams tokens into the panel, re-runs only the steered side when the
- * strength slider changes, copies a side's text, and cancels on request. Model text goes to the
- * webview as data (rendered there with textContent), never as HTML.
+ * strength slider changes, copies a side's text or inserts it into the editor the question came
+ * from, and cancels on request. Model text goes to the webview as data (rendered there with
+ * textContent), never as HTML.
  */
 import * as vscode from 'vscode';
 import type { AskMode, AskSideResult } from '../engine/ask';
@@ -11,6 +12,16 @@ import { readSettings } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ComparePanel } from '../webview/comparePanel';
 import { FromWebview, Side, SideStats } from '../webview/protocol';
+import { insertionText } from './answerInsertion';
+
+/** The editor a question came from: where "Insert" puts an answer. */
+export interface InsertTarget {
+  uri: vscode.Uri;
+  /** The end of the selection that was the question, or the cursor. */
+  position: vscode.Position;
+  afterSelection: boolean;
+  viewColumn?: vscode.ViewColumn;
+}
 
 let current: CompareSession | undefined;
 
@@ -22,18 +33,20 @@ export class CompareSession {
     private readonly host: ServiceHost,
     private readonly panel: ComparePanel,
     private question: string,
+    private target: InsertTarget | undefined,
   ) {}
 
   /** Shows the panel (reusing the open one) and answers `question` on both sides. */
-  static async show(host: ServiceHost, extensionUri: vscode.Uri, question: string): Promise<void> {
+  static async show(host: ServiceHost, extensionUri: vscode.Uri, question: string, target?: InsertTarget): Promise<void> {
     let session: CompareSession | undefined;
     const panel = ComparePanel.createOrShow(extensionUri, { onMessage: (m) => session?.onMessage(m) });
     if (current && current.panel === panel) {
       current.abort?.abort();
       session = current;
       session.question = question;
+      session.target = target;
     } else {
-      session = new CompareSession(host, panel, question);
+      session = new CompareSession(host, panel, question, target);
       current = session;
       panel.onDidDispose(() => {
         session?.abort?.abort();
@@ -51,11 +64,35 @@ export class CompareSession {
       case 'copy':
         void vscode.env.clipboard.writeText(this.texts[m.side]).then(() => vscode.window.setStatusBarMessage(`KV Steer: copied the ${m.side} answer`, 2000));
         break;
+      case 'insert':
+        void this.insert(m.side);
+        break;
       case 'cancel':
         this.abort?.abort();
         break;
       case 'ready':
         break;
+    }
+  }
+
+  /** Puts a side's answer into the editor the question came from, and moves the cursor after it. */
+  private async insert(side: Side): Promise<void> {
+    const t = this.target;
+    const answer = this.texts[side];
+    if (!t || !answer) return;
+    const name = vscode.workspace.asRelativePath(t.uri);
+    try {
+      const doc = await vscode.workspace.openTextDocument(t.uri);
+      const editor = await vscode.window.showTextDocument(doc, { viewColumn: t.viewColumn });
+      const at = doc.validatePosition(t.position);
+      const text = insertionText(answer, t.afterSelection, at.character === 0);
+      if (!(await editor.edit((e) => e.insert(at, text)))) throw new Error('the editor refused the edit');
+      const end = doc.positionAt(doc.offsetAt(at) + text.length);
+      editor.selection = new vscode.Selection(end, end);
+      editor.revealRange(new vscode.Range(at, end));
+      vscode.window.setStatusBarMessage(`KV Steer: inserted the ${side} answer into ${name}`, 3000);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`KV Steer: could not insert the ${side} answer into ${name}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -72,7 +109,8 @@ export class CompareSession {
     this.abort = abort;
     const sides: Side[] = mode === 'compare' ? ['baseline', 'steered'] : ['steered'];
     for (const s of sides) this.texts[s] = '';
-    void this.panel.post({ type: 'start', question: this.question, model: settings.model, vector: settings.vector, cV: cV ?? settings.cV ?? NaN, cK: settings.cK ?? NaN, sides, repeatPenalty: settings.repeatPenalty });
+    const insertInto = this.target && vscode.workspace.asRelativePath(this.target.uri);
+    void this.panel.post({ type: 'start', question: this.question, model: settings.model, vector: settings.vector, cV: cV ?? settings.cV ?? NaN, cK: settings.cK ?? NaN, sides, repeatPenalty: settings.repeatPenalty, insertInto });
     try {
       const result = await this.host.withLoadProgress((onLoad) =>
         this.host.service.ask(

@@ -24,7 +24,7 @@ function esc(s: string): string {
 
 const SIDE_TITLES: Record<Side, string> = { baseline: 'Baseline', steered: 'Steered' };
 
-/** One column: title, state badge, copy button, error box, answer area and stats. */
+/** One column: title, state badge, insert and copy buttons, error box, answer area and stats. */
 function column(side: Side, extra = ''): string {
   const title = SIDE_TITLES[side];
   const cv = side === 'steered' ? `<span class="chip" data-testid="steered-cv" title="The value strength this answer ran with" hidden>c<sub>v</sub> <span data-role="cv"></span></span>` : '';
@@ -35,6 +35,7 @@ function column(side: Side, extra = ''): string {
         ${cv}
         <span class="badge" data-testid="badge-${side}" data-role="badge">Idle</span>
         <span class="spacer"></span>
+        <button type="button" class="secondary" data-testid="insert-${side}" data-role="insert" aria-label="Insert the ${side} answer into the editor" hidden disabled>Insert</button>
         <button type="button" class="secondary" data-testid="copy-${side}" data-role="copy" aria-label="Copy the ${side} answer" disabled>Copy</button>
       </div>
       <div class="error" data-testid="error-${side}" data-role="error" role="alert" hidden></div>

@@ -13,14 +13,19 @@ export interface SideStats {
 }
 
 export type ToWebview =
-  | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[]; repeatPenalty?: { penalty: number; lastN: number } }
+  | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[]; repeatPenalty?: { penalty: number; lastN: number }; insertInto?: string }
   | { type: 'sideStart'; side: Side; cV?: number; cK?: number }
   | { type: 'token'; side: Side; text: string }
   | { type: 'sideDone'; side: Side; stats: SideStats }
   | { type: 'error'; side?: Side; message: string }
   | { type: 'status'; text: string };
 
-export type FromWebview = { type: 'ready' } | { type: 'rerunSteered'; cV: number } | { type: 'copy'; side: Side } | { type: 'cancel' };
+export type FromWebview =
+  | { type: 'ready' }
+  | { type: 'rerunSteered'; cV: number }
+  | { type: 'copy'; side: Side }
+  | { type: 'insert'; side: Side }
+  | { type: 'cancel' };
 
 const isSide = (x: unknown): x is Side => x === 'baseline' || x === 'steered';
 
@@ -35,7 +40,8 @@ export function parseFromWebview(msg: unknown): FromWebview | undefined {
     case 'rerunSteered':
       return typeof m.cV === 'number' && Number.isFinite(m.cV) && Math.abs(m.cV) <= 100 ? { type: 'rerunSteered', cV: m.cV } : undefined;
     case 'copy':
-      return isSide(m.side) ? { type: 'copy', side: m.side } : undefined;
+    case 'insert':
+      return isSide(m.side) ? { type: m.type, side: m.side } : undefined;
     default:
       return undefined;
   }

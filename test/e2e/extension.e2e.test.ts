@@ -2,7 +2,8 @@
  * The packaged extension in a real VS Code (1.139 server) and browser: installs the .vsix, runs
  * "Ask with reasoning steering" from the command palette with a typed question and then with an
  * editor selection, and checks the webview shows non-empty baseline and steered answers from the
- * real SmolLM2-135M-Instruct model with the shipped vector, statistics filled in; checks that the
+ * real SmolLM2-135M-Instruct model with the shipped vector, statistics filled in (and that
+ * "Insert" puts the steered answer into the file the selection came from); checks that the
  * Chat view recognises @kvsteer and its slash commands; lets another extension (a test fixture)
  * use the model steered and as a baseline through `vscode.lm`; picks the same model from a (test) Ollama
  * store with "Select model…" and answers with it; starts extracting a vector from kvsteer's own
@@ -113,8 +114,23 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       await runCommand(page, 'KV Steer: Ask with reasoning steering');
       const frame = await waitForAnswers(page, question);
       assertAnswered(await sideStats(frame, 'baseline'), 'baseline');
-      assertAnswered(await sideStats(frame, 'steered'), 'steered');
+      const steered = await sideStats(frame, 'steered');
+      assertAnswered(steered, 'steered');
       await screenshot(page, 'ask-selection');
+      // "Insert" puts the steered answer into notes.md after the question, a blank line between.
+      const insert = frame.locator('[data-testid="insert-steered"]');
+      assert.equal(await insert.getAttribute('title'), 'Insert the steered answer into notes.md');
+      await insert.click();
+      await page.keyboard.press('Control+s');
+      const notes = path.join(dirs!.workspaceDir, 'notes.md');
+      const deadline = Date.now() + 15_000;
+      let saved = fs.readFileSync(notes, 'utf8');
+      while (!saved.includes(steered.text) && Date.now() < deadline) {
+        await page.waitForTimeout(250);
+        saved = fs.readFileSync(notes, 'utf8');
+      }
+      assert.ok(saved.startsWith(`# Questions\n\n${question}\n\n`) && saved.includes(steered.text), JSON.stringify(saved));
+      await screenshot(page, 'ask-insert');
     });
   });
 

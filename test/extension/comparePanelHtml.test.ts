@@ -33,6 +33,8 @@ const TEST_IDS = [
   'rerun-steered',
   'copy-baseline',
   'copy-steered',
+  'insert-baseline',
+  'insert-steered',
   'cancel',
 ];
 const STATS = ['tokens', 'msPerToken', 'totalMs'];
