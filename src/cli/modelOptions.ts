@@ -38,7 +38,6 @@ export async function openModel(flags: Flags): Promise<LoadedModel> {
   return m;
 }
 
-
 /**
  * The steering vector for `model`: --vector, else the shipped one that fits. When none fits,
  * `missing` says how to make one (the shipped vector's recipe, on kvsteer's own examples).

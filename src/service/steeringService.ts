@@ -3,8 +3,8 @@
  * loads the configured model and steering vector lazily on the first request, keeps one model
  * resident, frees it when the model settings change or after `keepAliveMinutes` without requests
  * (as Ollama's keep_alive does: a loaded model holds hundreds of MB of the editor's memory), queues
- * requests so only one runs at a time,
- * and reports its state (idle / loading / generating / extracting) for the status bar.
+ * requests so only one runs at a time, and reports its state (idle / loading / generating /
+ * extracting) for the status bar.
  */
 import type { AskRequest, AskResult } from '../engine/ask';
 import type { LoadedModel, LoadProgress, loadModel as engineLoadModel } from '../engine/model/loadModel';
@@ -73,8 +73,7 @@ export class SteeringService {
    * ends with none waiting; every new request cancels it.
    */
   private scheduleIdleUnload(minutes: number): void {
-    clearTimeout(this.idleUnload);
-    this.idleUnload = undefined;
+    this.cancelIdleUnload();
     if (minutes < 0 || !this.model) return;
     this.idleUnload = setTimeout(() => {
       this.idleUnload = undefined;
@@ -82,6 +81,11 @@ export class SteeringService {
     }, minutes * 60_000);
     // Never what keeps a process (the CLI's, a test's) alive.
     this.idleUnload.unref?.();
+  }
+
+  private cancelIdleUnload(): void {
+    clearTimeout(this.idleUnload);
+    this.idleUnload = undefined;
   }
 
   /**
@@ -94,8 +98,7 @@ export class SteeringService {
     opts: { needVector: boolean; vectorOptional?: boolean; onLoad?: LoadReporter; signal?: AbortSignal; activity?: 'generating' | 'extracting' },
     job: (m: LoadedModel, v?: SteeringVector, vectorError?: Error) => Promise<T>,
   ): Promise<T> {
-    clearTimeout(this.idleUnload);
-    this.idleUnload = undefined;
+    this.cancelIdleUnload();
     return this.queue.run(async () => {
       try {
         if (opts.signal?.aborted) throw new KvsteerError('CANCELLED', 'the request was cancelled');
@@ -151,7 +154,7 @@ export class SteeringService {
   }
 
   private async ensureModel(settings: KvsteerSettings, onLoad?: LoadReporter, signal?: AbortSignal): Promise<LoadedModel> {
-    const key = JSON.stringify([settings.model, settings.precision, settings.threads]);
+    const key = modelKey(settings);
     if (this.model?.key === key) return this.model.loaded;
     await this.unloadModel();
     this.setState('loading');
@@ -210,17 +213,22 @@ export class SteeringService {
 
   /** Called when settings change: frees the model if its identity changed (queued behind running work). */
   async settingsChanged(settings: KvsteerSettings): Promise<void> {
-    const key = JSON.stringify([settings.model, settings.precision, settings.threads]);
+    const key = modelKey(settings);
     if (this.model && this.model.key !== key) await this.queue.run(() => this.unloadModel());
     // A changed keep-alive counts from now.
     else if (this.model && this.queue.pending === 0) this.scheduleIdleUnload(settings.keepAliveMinutes);
   }
 
   async dispose(): Promise<void> {
-    clearTimeout(this.idleUnload);
+    this.cancelIdleUnload();
     await this.queue.run(() => this.unloadModel());
     this.listeners.clear();
   }
+}
+
+/** What identifies the loaded model: another value of any of these settings needs another load. */
+function modelKey(settings: KvsteerSettings): string {
+  return JSON.stringify([settings.model, settings.precision, settings.threads]);
 }
 
 /** Adds what the user can do about a vector that does not fit. */
