@@ -2,7 +2,10 @@
  * `npm run bench:steering`: what steering costs, measured side by side in one run on the real
  * SmolLM2 GGUF (the paper's Figure 3). Paired runs (baseline, cache-steered and activation-steered,
  * same prompt, the same number of decoded tokens) give the per-token decode ratios against the
- * baseline (median over the runs), and the one-shot cache edit is timed on its own.
+ * baseline (median over the runs), and the one-shot cache edit is timed on its own. A comparison
+ * (baseline, then steered) of a question with a full attachment budget is timed with the steered side
+ * reusing the baseline's prefill (as `ask --compare`, the editor and `@kvsteer /compare` run it)
+ * against the two sides prefilling each, alternating.
  *
  *   npm run bench:steering -- [--pairs 7] [--decode 128] [--threads 2] [--cv 6]
  */
@@ -16,6 +19,8 @@ import { findVectorForModel } from '../../src/engine/steering/findVector';
 import { activationAdditions } from '../../src/engine/steering/activationSteering';
 import { defaultCaa } from '../../src/engine/eval/runEval';
 import { cliCacheDir, defaultGgufPath, repoRoot } from '../../src/cli/defaultModel';
+import { ask } from '../../src/engine/ask';
+import { MAX_ATTACHED_CHARS, attachToPrompt } from '../../src/engine/promptAttachments';
 
 const { values } = parseArgs({ options: { pairs: { type: 'string' }, decode: { type: 'string' }, threads: { type: 'string' }, cv: { type: 'string' } } });
 const pairs = Number(values.pairs ?? 7);
@@ -52,6 +57,25 @@ async function main(): Promise<void> {
       caaRatios.push(msPerToken(a.timings) / msPerToken(b.timings));
     }
   }
+  // A question with a full attachment budget of real text (the shipped examples' reasoning steps).
+  const examples = fs.readFileSync(path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), 'utf8').trim().split('\n');
+  const text = examples.map((l) => (JSON.parse(l) as { steps: string }).steps).join('\n').slice(0, MAX_ATTACHED_CHARS);
+  const question = attachToPrompt('Which of these steps is about water?', [{ name: 'reasoning-v1.txt', text }]).content;
+  const longIds = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: question }], true)).length;
+  const compareReq = { question, vector: found.vector, strength: { cK: 0, cV }, maxNewTokens: 16 };
+  const shared: number[] = [], separate: number[] = [], steeredShared: number[] = [], steeredSeparate: number[] = [];
+  for (let i = 0; i < Math.max(3, Math.ceil(pairs / 2)); i++) {
+    let t = performance.now();
+    const both = await ask(m, { ...compareReq, mode: 'compare' });
+    shared.push(performance.now() - t);
+    steeredShared.push(both.steered!.totalMs);
+    if (!both.steered!.prefillReused) throw new Error('the comparison did not reuse the prefill');
+    t = performance.now();
+    await ask(m, { ...compareReq, mode: 'baseline' });
+    const alone = await ask(m, { ...compareReq, mode: 'steered' });
+    separate.push(performance.now() - t);
+    steeredSeparate.push(alone.steered!.totalMs);
+  }
   await m.dispose();
   console.log(`Steering overhead: ${path.basename(gguf)}, vector ${found.id} (c_v ${cV}), ${threads} threads, ${decode} tokens per run, ${pairs} paired runs`);
   console.log(`baseline decode:  median ${median(base).toFixed(2)} ms/token   (runs: ${base.map((x) => x.toFixed(2)).join(', ')})`);
@@ -60,6 +84,11 @@ async function main(): Promise<void> {
   console.log(`per-token ratio cache-steered / baseline: median ${median(ratios).toFixed(3)}   (pairs: ${ratios.map((x) => x.toFixed(3)).join(', ')})`);
   if (caaRatios.length) console.log(`per-token ratio activation-steered / baseline: median ${median(caaRatios).toFixed(3)}   (pairs: ${caaRatios.map((x) => x.toFixed(3)).join(', ')})`);
   console.log(`one-shot cache edit: median ${median(edits).toFixed(3)} ms, max ${Math.max(...edits).toFixed(3)} ms`);
+  const secs = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(', ');
+  console.log(`comparison of a ${longIds}-token prompt (16 tokens per side), ${shared.length} alternating runs:`);
+  console.log(`  prefill shared:   median ${(median(shared) / 1000).toFixed(2)} s, steered side ${(median(steeredShared) / 1000).toFixed(2)} s   (runs: ${secs(shared)})`);
+  console.log(`  prefill per side: median ${(median(separate) / 1000).toFixed(2)} s, steered side ${(median(steeredSeparate) / 1000).toFixed(2)} s   (runs: ${secs(separate)})`);
+  console.log(`  ratio shared / per side: ${(median(shared) / median(separate)).toFixed(3)}`);
 }
 
 main().catch((e) => {

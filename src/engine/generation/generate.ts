@@ -45,6 +45,21 @@ export interface GenerateRequest {
   stopOnRepetition?: boolean;
   /** llama.cpp's repeat penalty over the latest context tokens (repeatPenalty.ts). Off by default. */
   repeatPenalty?: RepeatPenalty;
+  /** Called once with a copy of the prefill (before any edit), for another request to reuse. */
+  onPrefill?: (prefill: Prefill) => void;
+  /**
+   * A prefill of exactly this request's prefill tokens (all prompt tokens but the held-back ones),
+   * taken by another request's `onPrefill`: used instead of running the prefill again. It is
+   * consumed (edited and grown in place), so it serves one request.
+   */
+  reusePrefill?: Prefill;
+}
+
+/** The result of prefilling some tokens: the cache and the logits after the last of them. */
+export interface Prefill {
+  ids: readonly number[];
+  cache: KvCache;
+  logits: Float32Array;
 }
 
 export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled' | 'repetition';
@@ -53,6 +68,8 @@ export interface GenerationTimings {
   prefillMs: number;
   /** Prompt tokens in the prefill. */
   prefillTokens: number;
+  /** The prefill came from another request (`reusePrefill`); prefillMs is then the time to adopt it. */
+  prefillReused: boolean;
   /** Time of the cache edit (0 when none). */
   editMs: number;
   /** Wall time of each decoding step (forward + sampling + detokenising). */
@@ -99,7 +116,12 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
   checkCancelled();
   const tp = performance.now();
   const prefillIds = promptIds.slice(0, promptIds.length - holdBack);
-  let step = await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1 });
+  const reused = req.reusePrefill;
+  if (reused && !sameIds(reused.ids, prefillIds)) {
+    throw new KvsteerError('INVALID_ARGUMENT', `the prefill to reuse covers other tokens (${reused.ids.length}) than this request's prefill (${prefillIds.length})`);
+  }
+  let step = reused ? { cache: reused.cache, logits: reused.logits } : await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1 });
+  if (req.onPrefill) req.onPrefill({ ids: prefillIds, cache: step.cache.clone(), logits: step.logits.slice() });
   const prefillMs = performance.now() - tp;
   let editMs = 0;
   if (req.editCache) {
@@ -166,8 +188,12 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     text,
     tokenIds: generated,
     stopReason,
-    timings: { prefillMs, prefillTokens: prefillIds.length, editMs, decodeMs, totalMs: performance.now() - t0 },
+    timings: { prefillMs, prefillTokens: prefillIds.length, prefillReused: reused !== undefined, editMs, decodeMs, totalMs: performance.now() - t0 },
   };
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 function findStop(text: string, stops: string[]): number {

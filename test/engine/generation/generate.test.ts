@@ -4,7 +4,7 @@
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { generate } from '../../../src/engine/generation/generate';
+import { Prefill, generate } from '../../../src/engine/generation/generate';
 import { KvsteerError } from '../../../src/engine/util/errors';
 import { penalizeRepeats } from '../../../src/engine/generation/repeatPenalty';
 import { loadTinyModel } from '../../support/models';
@@ -74,6 +74,33 @@ test('a signal aborted before the start throws a cancellation error', async () =
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(generate(m, { promptIds: await prompt(), maxNewTokens: 5, signal: ac.signal }), (e: unknown) => e instanceof KvsteerError && e.code === 'CANCELLED');
+});
+
+test('a prefill handed on by onPrefill stands in for running it again, token for token, and only for the same tokens', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const decoding = sample(4);
+  const prefills: Prefill[] = [];
+  const first = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding, onPrefill: (p) => prefills.push(p) });
+  assert.equal(prefills.length, 1);
+  assert.deepEqual(prefills[0].ids, ids);
+  assert.equal(first.timings.prefillReused, false);
+  // The copy outlived the first request's decoding, which grew its own cache in place.
+  const again = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding, reusePrefill: prefills[0] });
+  assert.equal(again.timings.prefillReused, true);
+  assert.deepEqual(again.tokenIds, first.tokenIds);
+  // A request that holds the last token back prefills the tokens before it: a prefill of those serves it.
+  const prefix: Prefill[] = [];
+  await generate(m, { promptIds: ids.slice(0, -1), maxNewTokens: 1, onPrefill: (p) => prefix.push(p) });
+  const heldBack = await generate(m, { promptIds: ids, holdBack: 1, maxNewTokens: 16, decoding, reusePrefill: prefix[0] });
+  const heldBackOwn = await generate(m, { promptIds: ids, holdBack: 1, maxNewTokens: 16, decoding });
+  assert.deepEqual(heldBack.tokenIds, heldBackOwn.tokenIds);
+  const other: Prefill[] = [];
+  await generate(m, { promptIds: ids, maxNewTokens: 1, onPrefill: (p) => other.push(p) });
+  await assert.rejects(
+    generate(m, { promptIds: ids, holdBack: 1, maxNewTokens: 4, reusePrefill: other[0] }),
+    (e: unknown) => e instanceof KvsteerError && e.code === 'INVALID_ARGUMENT' && /prefill to reuse covers other tokens/.test(e.message),
+  );
 });
 
 test('an empty prompt, a bad budget and an over-long prompt are refused clearly', async () => {

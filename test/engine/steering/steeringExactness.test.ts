@@ -13,6 +13,7 @@ import { extractDirections } from '../../../src/engine/steering/extract';
 import { ReferenceLlama } from '../../support/referenceLlama';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
+import { ask } from '../../../src/engine/ask';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -42,6 +43,18 @@ test('a non-zero strength changes the generation', async () => {
   const a = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 0, cV: 0 }, maxNewTokens: 24 });
   const b = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
   assert.notDeepEqual(a.tokenIds, b.tokenIds);
+});
+
+test("a comparison's steered side reuses the baseline's prefill and answers exactly as when asked alone", async () => {
+  const m = await modelP;
+  const req = { question: 'tell me about the sea', vector: fakeVector(m, 3), strength: { cK: 1, cV: 6 }, maxNewTokens: 24 };
+  const both = await ask(m, { ...req, mode: 'compare' });
+  const alone = await ask(m, { ...req, mode: 'steered' });
+  assert.equal(both.steered?.prefillReused, true);
+  assert.equal(both.baseline?.prefillReused, false);
+  assert.equal(alone.steered?.prefillReused, false);
+  assert.deepEqual(both.steered?.tokens, alone.steered?.tokens);
+  assert.notDeepEqual(both.steered?.tokens, both.baseline?.tokens, 'the edit must change this answer for the test to mean anything');
 });
 
 test('readying a vector for the edit (the once-per-process warm-up of the edit code) leaves the vector as it was', async () => {
