@@ -7,7 +7,8 @@ import { KvsteerError } from './util/errors';
 import { LoadedModel } from './model/loadModel';
 import { ChatMessage } from './model/chatTokenizer';
 import { Decoding, GREEDY } from './generation/sampler';
-import { GenerationResult, Prefill, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
+import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
+import { PrefillCache } from './generation/prefillCache';
 import { RepeatPenalty } from './generation/repeatPenalty';
 import { SteeringStrength, generateSteered } from './steering/applySteering';
 import { SteeringVector } from './steering/steeringVector';
@@ -33,6 +34,11 @@ export interface AskRequest {
   stopOnRepetition?: boolean;
   /** Applied to both sides alike, so the comparison stays fair (see GenerateRequest.repeatPenalty). */
   repeatPenalty?: RepeatPenalty;
+  /**
+   * Where the last prefill is kept, across requests (a rerun of the steered side, a retry). A
+   * comparison shares its prefill between its sides without one.
+   */
+  prefillCache?: PrefillCache;
   signal?: AbortSignal;
   onToken?: (side: AskSide, e: TokenEvent) => void;
   /** Called when a side starts (after the previous one finished), with the strength it uses. */
@@ -47,7 +53,7 @@ export interface AskSideResult {
   msPerToken: number;
   totalMs: number;
   prefillMs: number;
-  /** The prefill was the baseline's, reused (a comparison's steered side); prefillMs is then ~0. */
+  /** The prefill was a kept one (a comparison's steered side reuses the baseline's); prefillMs is then ~0. */
   prefillReused: boolean;
   editMs: number;
   stopReason: StopReason;
@@ -97,16 +103,15 @@ export function conversation(messages: ChatMessage[]): ChatMessage[] {
 
 export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResult> {
   const messages = req.messages ? conversation(req.messages) : userMessages(req.question ?? '', req.system);
-  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, repeatPenalty: req.repeatPenalty, signal: req.signal };
   const out: AskResult = {};
   // The steered side prefills the same templated prompt as the baseline (its offset token is held
   // back), so a comparison prefills once: the steered side edits a copy of the baseline's prefill.
-  let baselinePrefill: Prefill | undefined;
+  const prefillCache = req.prefillCache ?? (req.mode === 'compare' ? new PrefillCache() : undefined);
+  const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, repeatPenalty: req.repeatPenalty, signal: req.signal, prefillCache };
   if (req.mode !== 'steered') {
     req.onSideStart?.('baseline');
     const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
-    const keepPrefill = req.mode === 'compare' ? (p: Prefill) => (baselinePrefill = p) : undefined;
-    out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onPrefill: keepPrefill, onToken: (e) => req.onToken?.('baseline', e) }));
+    out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onToken: (e) => req.onToken?.('baseline', e) }));
     req.onSideDone?.('baseline', out.baseline);
     if (out.baseline.stopReason === 'cancelled') return out;
   }
@@ -114,7 +119,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
     if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
     const strength = req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty);
     req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV });
-    const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, reusePrefill: baselinePrefill, onToken: (e) => req.onToken?.('steered', e) });
+    const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
     out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };
     req.onSideDone?.('steered', out.steered);
   }

@@ -14,6 +14,7 @@ export { importGguf } from './gguf/importGguf';
 export type { ImportPrecision } from './gguf/importGguf';
 export { generate, msPerToken } from './generation/generate';
 export type { GenerateRequest, GenerationResult, TokenEvent } from './generation/generate';
+export { PrefillCache } from './generation/prefillCache';
 export type { Decoding } from './generation/sampler';
 export { ask } from './ask';
 export type { AskMode, AskRequest, AskResult, AskSide, AskSideResult } from './ask';

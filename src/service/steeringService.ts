@@ -9,6 +9,7 @@
 import type { AskRequest, AskResult } from '../engine/ask';
 import type { LoadedModel, LoadProgress, loadModel as engineLoadModel } from '../engine/model/loadModel';
 import type { SteeringVector } from '../engine/steering/steeringVector';
+import type { PrefillCache } from '../engine/generation/prefillCache';
 import { KvsteerError, isKvsteerError } from '../engine/util/errors';
 import { engine } from './engine';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../config/settingsSchema';
@@ -31,7 +32,8 @@ export interface LoadReporter {
 }
 
 export class SteeringService {
-  private model?: { key: string; loaded: LoadedModel };
+  /** The resident model, with its last prefill (a rerun at another strength or a retry skips it). */
+  private model?: { key: string; loaded: LoadedModel; prefills: PrefillCache };
   private vectorCache?: { key: string; id: string; vector: SteeringVector };
   private readonly queue = new RequestQueue();
   private stateValue: ServiceState = 'idle';
@@ -148,7 +150,7 @@ export class SteeringService {
       // The vector's strength for this decoding (with a repeat penalty it may record a higher one).
       const strength = vector && eng.strengthFor(vector.meta.recommended, settings.repeatPenalty, { cK: settings.cK, cV: req.cV ?? settings.cV, layers: settings.layers });
       const mode = vectorError ? 'baseline' : req.mode;
-      const result = await eng.ask(model, { ...req, mode, onToken, vector, strength, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
+      const result = await eng.ask(model, { ...req, mode, onToken, vector, strength, prefillCache: this.model?.prefills, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
       return { ...result, vectorId: vector ? this.vectorCache?.id : undefined, steeredError: vectorError?.message };
     });
   }
@@ -160,7 +162,8 @@ export class SteeringService {
     this.setState('loading');
     const t0 = performance.now();
     this.deps.log(`Loading model ${settings.model}`);
-    const load = this.deps.loadModel ?? (await engine()).loadModel;
+    const eng = await engine();
+    const load = this.deps.loadModel ?? eng.loadModel;
     const loaded = await load(settings.model, {
       cacheDir: this.deps.cacheDir,
       precision: settings.precision,
@@ -170,7 +173,7 @@ export class SteeringService {
       },
       signal,
     });
-    this.model = { key, loaded };
+    this.model = { key, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
     return loaded;
   }

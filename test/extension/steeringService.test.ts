@@ -78,6 +78,19 @@ test("the vector's strength for the repeat penalty in use is applied unless the 
   assert.equal(await cV({ repeatPenalty: { penalty: 1.1, lastN: 32 }, cV: 5 }), 5);
 });
 
+test("a rerun of the steered side at another strength, or the same question again, skips the prefill; a new question does not", async () => {
+  const first = await service.ask(settings(), { question: 'tell me a story', mode: 'compare' });
+  assert.equal(first.steered!.prefillReused, true, "the comparison's steered side edits the baseline's prefill");
+  const rerun = await service.ask(settings({ cV: 9 }), { question: 'tell me a story', mode: 'steered' });
+  assert.equal(rerun.steered!.prefillReused, true);
+  assert.equal(rerun.steered!.cV, 9);
+  const retry = await service.ask(settings(), { question: 'tell me a story', mode: 'baseline' });
+  assert.equal(retry.baseline!.prefillReused, true);
+  assert.deepEqual(retry.baseline!.tokens, first.baseline!.tokens);
+  const other = await service.ask(settings(), { question: 'tell me a joke', mode: 'steered' });
+  assert.equal(other.steered!.prefillReused, false);
+});
+
 test('two concurrent requests are queued: the second starts when the first is done', async () => {
   const events: string[] = [];
   const req = (name: string) =>

@@ -10,6 +10,7 @@ import { LoadedModel } from '../model/loadModel';
 import { Decoding, GREEDY, Sampler } from './sampler';
 import { hasLoop } from './repetition';
 import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff, penalizeRepeats } from './repeatPenalty';
+import { PrefillCache } from './prefillCache';
 
 export interface TokenEvent {
   id: number;
@@ -45,21 +46,12 @@ export interface GenerateRequest {
   stopOnRepetition?: boolean;
   /** llama.cpp's repeat penalty over the latest context tokens (repeatPenalty.ts). Off by default. */
   repeatPenalty?: RepeatPenalty;
-  /** Called once with a copy of the prefill (before any edit), for another request to reuse. */
-  onPrefill?: (prefill: Prefill) => void;
   /**
-   * A prefill of exactly this request's prefill tokens (all prompt tokens but the held-back ones),
-   * taken by another request's `onPrefill`: used instead of running the prefill again. It is
-   * consumed (edited and grown in place), so it serves one request.
+   * Where the last prefill is kept: a request whose prefill tokens (all prompt tokens but the
+   * held-back ones) are exactly those of the kept one, on this model, starts from a copy of it, and
+   * a request that runs its prefill keeps it there (before any edit).
    */
-  reusePrefill?: Prefill;
-}
-
-/** The result of prefilling some tokens: the cache and the logits after the last of them. */
-export interface Prefill {
-  ids: readonly number[];
-  cache: KvCache;
-  logits: Float32Array;
+  prefillCache?: PrefillCache;
 }
 
 export type StopReason = 'eos' | 'stop-string' | 'max-tokens' | 'context-full' | 'cancelled' | 'repetition';
@@ -68,7 +60,7 @@ export interface GenerationTimings {
   prefillMs: number;
   /** Prompt tokens in the prefill. */
   prefillTokens: number;
-  /** The prefill came from another request (`reusePrefill`); prefillMs is then the time to adopt it. */
+  /** The prefill was a kept one (`prefillCache`); prefillMs is then the time to copy it. */
   prefillReused: boolean;
   /** Time of the cache edit (0 when none). */
   editMs: number;
@@ -116,12 +108,9 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
   checkCancelled();
   const tp = performance.now();
   const prefillIds = promptIds.slice(0, promptIds.length - holdBack);
-  const reused = req.reusePrefill;
-  if (reused && !sameIds(reused.ids, prefillIds)) {
-    throw new KvsteerError('INVALID_ARGUMENT', `the prefill to reuse covers other tokens (${reused.ids.length}) than this request's prefill (${prefillIds.length})`);
-  }
-  let step = reused ? { cache: reused.cache, logits: reused.logits } : await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1 });
-  if (req.onPrefill) req.onPrefill({ ids: prefillIds, cache: step.cache.clone(), logits: step.logits.slice() });
+  const reused = req.prefillCache?.lookup(backend, prefillIds);
+  let step = reused ?? (await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1 }));
+  if (!reused) req.prefillCache?.keep(backend, { ids: prefillIds, cache: step.cache, logits: step.logits });
   const prefillMs = performance.now() - tp;
   let editMs = 0;
   if (req.editCache) {
@@ -190,10 +179,6 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     stopReason,
     timings: { prefillMs, prefillTokens: prefillIds.length, prefillReused: reused !== undefined, editMs, decodeMs, totalMs: performance.now() - t0 },
   };
-}
-
-function sameIds(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 function findStop(text: string, stops: string[]): number {

@@ -40,6 +40,11 @@ export class KvCache {
     return this.views.length;
   }
 
+  /** Bytes of the cached keys and values (not of spare capacity). */
+  get byteLength(): number {
+    return this.numLayers * 2 * this.numKvHeads * this.length * this.headDim * Float32Array.BYTES_PER_ELEMENT;
+  }
+
   /** Per layer, dense [kv_heads, length, head_dim] keys and values (views: edits go into the cache). */
   get layers(): readonly KvLayer[] {
     this.checkFresh();

@@ -4,7 +4,8 @@
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Prefill, generate } from '../../../src/engine/generation/generate';
+import { generate } from '../../../src/engine/generation/generate';
+import { PrefillCache } from '../../../src/engine/generation/prefillCache';
 import { KvsteerError } from '../../../src/engine/util/errors';
 import { penalizeRepeats } from '../../../src/engine/generation/repeatPenalty';
 import { loadTinyModel } from '../../support/models';
@@ -76,31 +77,41 @@ test('a signal aborted before the start throws a cancellation error', async () =
   await assert.rejects(generate(m, { promptIds: await prompt(), maxNewTokens: 5, signal: ac.signal }), (e: unknown) => e instanceof KvsteerError && e.code === 'CANCELLED');
 });
 
-test('a prefill handed on by onPrefill stands in for running it again, token for token, and only for the same tokens', async () => {
+test('a kept prefill stands in for running it again, token for token, only for the same tokens of the same model', async () => {
   const m = await modelP;
   const ids = await prompt();
   const decoding = sample(4);
-  const prefills: Prefill[] = [];
-  const first = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding, onPrefill: (p) => prefills.push(p) });
-  assert.equal(prefills.length, 1);
-  assert.deepEqual(prefills[0].ids, ids);
+  const kept = new PrefillCache();
+  const first = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding, prefillCache: kept });
   assert.equal(first.timings.prefillReused, false);
-  // The copy outlived the first request's decoding, which grew its own cache in place.
-  const again = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding, reusePrefill: prefills[0] });
+  assert.ok(kept.byteLength > 0);
+  // The kept copy outlived the first request's decoding, which grew its own cache in place.
+  const again = await generate(m, { promptIds: ids, maxNewTokens: 16, decoding, prefillCache: kept });
   assert.equal(again.timings.prefillReused, true);
   assert.deepEqual(again.tokenIds, first.tokenIds);
-  // A request that holds the last token back prefills the tokens before it: a prefill of those serves it.
-  const prefix: Prefill[] = [];
-  await generate(m, { promptIds: ids.slice(0, -1), maxNewTokens: 1, onPrefill: (p) => prefix.push(p) });
-  const heldBack = await generate(m, { promptIds: ids, holdBack: 1, maxNewTokens: 16, decoding, reusePrefill: prefix[0] });
-  const heldBackOwn = await generate(m, { promptIds: ids, holdBack: 1, maxNewTokens: 16, decoding });
-  assert.deepEqual(heldBack.tokenIds, heldBackOwn.tokenIds);
-  const other: Prefill[] = [];
-  await generate(m, { promptIds: ids, maxNewTokens: 1, onPrefill: (p) => other.push(p) });
-  await assert.rejects(
-    generate(m, { promptIds: ids, holdBack: 1, maxNewTokens: 4, reusePrefill: other[0] }),
-    (e: unknown) => e instanceof KvsteerError && e.code === 'INVALID_ARGUMENT' && /prefill to reuse covers other tokens/.test(e.message),
-  );
+  // Holding the last token back (as steering does) prefills the tokens before it.
+  const longer = [...ids, ids[ids.length - 1]];
+  const heldBack = await generate(m, { promptIds: longer, holdBack: 1, maxNewTokens: 16, decoding, prefillCache: kept });
+  const heldBackFresh = await generate(m, { promptIds: longer, holdBack: 1, maxNewTokens: 16, decoding });
+  assert.equal(heldBack.timings.prefillReused, true);
+  assert.deepEqual(heldBack.tokenIds, heldBackFresh.tokenIds);
+  // A prefix is not the same tokens; it replaces the kept prefill.
+  assert.equal((await generate(m, { promptIds: ids.slice(0, -1), maxNewTokens: 4, prefillCache: kept })).timings.prefillReused, false);
+  assert.equal((await generate(m, { promptIds: ids, maxNewTokens: 4, prefillCache: kept })).timings.prefillReused, false);
+  // Another model (here another instance of the same file) never gets it.
+  const other = await loadTinyModel();
+  try {
+    const r = await generate(other, { promptIds: ids, maxNewTokens: 16, decoding, prefillCache: kept });
+    assert.equal(r.timings.prefillReused, false);
+    assert.deepEqual(r.tokenIds, first.tokenIds);
+  } finally {
+    await other.dispose();
+  }
+  // Past its size limit nothing is kept.
+  const small = new PrefillCache(1024);
+  await generate(m, { promptIds: ids, maxNewTokens: 2, prefillCache: small });
+  assert.equal(small.byteLength, 0);
+  assert.equal((await generate(m, { promptIds: ids, maxNewTokens: 2, prefillCache: small })).timings.prefillReused, false);
 });
 
 test('an empty prompt, a bad budget and an over-long prompt are refused clearly', async () => {

@@ -14,6 +14,7 @@ import { ReferenceLlama } from '../../support/referenceLlama';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
 import { ask } from '../../../src/engine/ask';
+import { PrefillCache } from '../../../src/engine/generation/prefillCache';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -55,6 +56,17 @@ test("a comparison's steered side reuses the baseline's prefill and answers exac
   assert.equal(alone.steered?.prefillReused, false);
   assert.deepEqual(both.steered?.tokens, alone.steered?.tokens);
   assert.notDeepEqual(both.steered?.tokens, both.baseline?.tokens, 'the edit must change this answer for the test to mean anything');
+});
+
+test('a rerun of the steered side at another strength reuses the kept prefill and answers as a fresh run', async () => {
+  const m = await modelP;
+  const req = { question: 'tell me about the sea', vector: fakeVector(m, 3), maxNewTokens: 24 };
+  const kept = new PrefillCache();
+  await ask(m, { ...req, mode: 'compare', strength: { cK: 0, cV: 2 }, prefillCache: kept });
+  const rerun = await ask(m, { ...req, mode: 'steered', strength: { cK: 0, cV: 9 }, prefillCache: kept });
+  const fresh = await ask(m, { ...req, mode: 'steered', strength: { cK: 0, cV: 9 } });
+  assert.equal(rerun.steered?.prefillReused, true);
+  assert.deepEqual(rerun.steered?.tokens, fresh.steered?.tokens);
 });
 
 test('readying a vector for the edit (the once-per-process warm-up of the edit code) leaves the vector as it was', async () => {
