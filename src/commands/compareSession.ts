@@ -142,7 +142,7 @@ export class CompareSession {
         this.host.log.error(result.steeredError);
         void this.panel.post({ type: 'error', side: 'steered', message: result.steeredError });
       }
-      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token`).join('; ')}`);
+      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token${result[s]?.prefillReused ? ', prefill reused' : ''}`).join('; ')}`);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       this.host.log.error(message);

@@ -87,7 +87,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
     await wb?.close();
     await server?.stop();
     // Report what the extension logged (activation time, time to first token) for the record.
-    if (server) reportLogLines(server.logsDir, /activated in|first token|Loaded |Language model (request|answer)/);
+    if (server) reportLogLines(server.logsDir, /activated in|first token|Loaded |Answered|Language model (request|answer)/);
     if (dirs) removeE2eDirs(dirs);
   });
 
@@ -103,6 +103,14 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assert.equal(await metaField(frame, 'repeat'), '1.1 · last 256');
       assert.equal(await metaField(frame, 'cv'), '8');
       await screenshot(page, 'ask-input');
+      // The slider re-runs the steered side alone at the strength it shows, on the kept prefill.
+      await frame.locator('[data-testid="cv-slider"]').fill('2');
+      await frame.locator('[data-testid="rerun-steered"]').click();
+      const answered = await waitForLogLine(dirs!.userDataDir, /Answered \(steered\)/, ANSWER_TIMEOUT_MS);
+      assert.match(answered, /steered \d+ tokens, [\d.]+ ms\/token, prefill reused/);
+      assert.equal(await metaField(frame, 'cv'), '2');
+      assertAnswered(await sideStats(frame, 'steered'), 'steered at c_v 2');
+      assert.equal((await sideStats(frame, 'baseline')).text, base.text, 'the baseline column stays as it was');
     });
   });
 
