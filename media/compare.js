@@ -210,6 +210,20 @@
     /** @param {number} n */ totalMs: (n) => (isNum(n) ? String(Math.round(n)) : ''),
   };
 
+  /**
+   * Why an answer ended, in a word that fits its column, and in a sentence for the tooltip that
+   * names the setting behind it. The engine's own term (eos, max-tokens, …) is kept in data-reason.
+   * @type {Record<string, [string, string]>}
+   */
+  const STOP_REASONS = {
+    eos: ['end', 'The model ended its answer.'],
+    'max-tokens': ['budget', 'The token budget ran out (kvsteer.maxNewTokens).'],
+    'stop-string': ['stop text', 'A stop text was reached.'],
+    'context-full': ['context', "The model's context window is full."],
+    cancelled: ['stopped', 'You stopped it.'],
+    repetition: ['loop', 'It began to repeat itself, so it was stopped (kvsteer.stopOnRepetition).'],
+  };
+
   /** @param {number} n */
   const clampSlider = (n) => Math.min(Number(ui.slider.max), Math.max(SLIDER_MIN, Math.round(n * 2) / 2));
 
@@ -306,7 +320,11 @@
     u.stats.tokens.textContent = st ? fmtStat.tokens(st.tokens) : '';
     u.stats.msPerToken.textContent = st ? fmtStat.msPerToken(st.msPerToken) : '';
     u.stats.totalMs.textContent = st ? fmtStat.totalMs(st.totalMs) : '';
-    u.stats.stopReason.textContent = st ? String(st.stopReason) : '';
+    const reason = st ? String(st.stopReason) : '';
+    const [word, why] = STOP_REASONS[reason] ?? [reason, ''];
+    u.stats.stopReason.textContent = word;
+    u.stats.stopReason.title = why;
+    u.stats.stopReason.dataset.reason = reason;
   }
 
   /** Replaces a column's answer text (a single text node; never parsed as HTML). @param {Side} side */

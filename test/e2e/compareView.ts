@@ -14,7 +14,11 @@ export interface SideStats {
   tokens: number;
   msPerToken: number;
   totalMs: number;
+  /** Why it ended: the engine's term (eos, max-tokens, …), the word shown and its tooltip. */
+  stop: { reason: string; word: string; title: string };
 }
+
+const STOP_REASONS = ['eos', 'max-tokens', 'stop-string', 'context-full', 'cancelled', 'repetition'];
 
 /** Waits until both columns are done (or one failed) and returns the panel's frame. */
 export async function waitForAnswers(page: Page, question: string): Promise<Frame> {
@@ -43,6 +47,11 @@ export async function sideStats(frame: Frame, side: 'baseline' | 'steered'): Pro
     tokens: await stat('tokens'),
     msPerToken: await stat('msPerToken'),
     totalMs: await stat('totalMs'),
+    stop: await frame.locator(`[data-testid="stats-${side}"] [data-stat="stopReason"]`).evaluate((el) => ({
+      reason: el.getAttribute('data-reason') ?? '',
+      word: el.textContent ?? '',
+      title: el.getAttribute('title') ?? '',
+    })),
   };
 }
 
@@ -51,6 +60,9 @@ export function assertAnswered(s: SideStats, side: string): void {
   assert.ok(s.tokens > 0, `${side} tokens: ${s.tokens}`);
   assert.ok(s.msPerToken > 0, `${side} ms/token: ${s.msPerToken}`);
   assert.ok(s.totalMs > 0, `${side} total: ${s.totalMs}`);
+  // The stop reason reads as a word with a sentence behind it, not as the engine's term.
+  assert.ok(STOP_REASONS.includes(s.stop.reason), `${side} stop reason: ${JSON.stringify(s.stop)}`);
+  assert.ok(s.stop.word && s.stop.word !== s.stop.reason && s.stop.title.length > 10, `${side} stop shown as: ${JSON.stringify(s.stop)}`);
 }
 
 /** The text of one of the view's header fields (`meta-model`, `meta-vector`, `meta-cv`, …). */
@@ -71,4 +83,15 @@ export async function askTypedQuestion(page: Page, question: string): Promise<{ 
   assertAnswered(baseline, 'baseline');
   assertAnswered(steered, 'steered');
   return { frame, baseline, steered };
+}
+
+/** Waits until the view shows a re-run of the steered side at strength `cV` as done. */
+export async function waitForRerun(frame: Frame, cV: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await frame.locator('[data-testid="column-steered"]').getAttribute('data-state');
+    if ((await metaField(frame, 'cv')) === cV && state === 'done') return;
+    if (Date.now() > deadline) throw new Error(`the steered column is ${state} at c_v ${await metaField(frame, 'cv')}, not done at ${cV}, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
