@@ -165,6 +165,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       ['ms/token', r.msPerToken.toFixed(1)],
       ['total', `${(r.totalMs / 1000).toFixed(2)} s`],
       ['stop', r.stopReason],
+      ['prefill', r.prefillReused ? "the baseline's" : `${r.prefillMs.toFixed(0)} ms`],
       ...(repeatPenalty && !isRepeatPenaltyOff(repeatPenalty) ? [['repeat penalty', `${repeatPenalty.penalty} · last ${repeatPenalty.lastN}`] as [string, string]] : []),
     ];
     const width = Math.min(process.stdout.columns || 120, 160);

@@ -32,6 +32,9 @@ test('kvsteer ask --compare --json prints baseline and steered with token ids, m
   assert.equal(out.steered.vector, 'smollm2-135m-reasoning');
   assert.equal(out.steered.cV, 4);
   assert.equal(out.steered.cK, 0);
+  // The steered side edits a copy of the baseline's prefill (the same prompt tokens).
+  assert.equal(out.baseline.prefillReused, false);
+  assert.equal(out.steered.prefillReused, true);
   assert.ok(out.load.loadMs > 0);
 });
 
