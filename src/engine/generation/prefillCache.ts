@@ -43,10 +43,6 @@ export class PrefillCache {
   get byteLength(): number {
     return this.entry ? this.entry.prefill.cache.byteLength + this.entry.prefill.logits.byteLength : 0;
   }
-
-  clear(): void {
-    this.entry = undefined;
-  }
 }
 
 function sameIds(a: readonly number[], b: readonly number[]): boolean {
