@@ -11,6 +11,7 @@ export const COMMANDS = {
   selectVector: 'kvsteer.selectVector',
   extractVector: 'kvsteer.extractVector',
   showLog: 'kvsteer.showLog',
+  freeModel: 'kvsteer.freeModel',
 } as const;
 
 export const CHAT_PARTICIPANT = 'kvsteer.chat';

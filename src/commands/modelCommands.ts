@@ -1,6 +1,7 @@
 /**
  * "Select model…" and "Select steering vector…": quick picks that write the `kvsteer.model` and
- * `kvsteer.vector` settings (the next request uses them; the old model is freed).
+ * `kvsteer.vector` settings (the next request uses them; the old model is freed), and "Free model
+ * memory", which unloads the model before its keep-alive time is up.
  */
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
@@ -69,5 +70,9 @@ export function registerModelCommands(context: vscode.ExtensionContext, host: Se
       host.log.info(`Steering vector set to ${value}`);
     }),
     vscode.commands.registerCommand(COMMANDS.showLog, () => host.log.show()),
+    vscode.commands.registerCommand(COMMANDS.freeModel, async () => {
+      const freed = await host.service.freeModel();
+      void vscode.window.setStatusBarMessage(freed ? `KV Steer: freed ${freed}; the next request loads it again` : 'KV Steer: no model is loaded', 5000);
+    }),
   );
 }

@@ -214,6 +214,19 @@ export class SteeringService {
     }
   }
 
+  /**
+   * Frees the resident model now, at the user's request (after any running or queued request).
+   * Returns the name of the model freed, or undefined when none was loaded.
+   */
+  async freeModel(): Promise<string | undefined> {
+    this.cancelIdleUnload();
+    return this.queue.run(async () => {
+      const name = this.model?.loaded.name;
+      await this.unloadModel('at your request (KV Steer: Free model memory)');
+      return name;
+    });
+  }
+
   /** Called when settings change: frees the model if its identity changed (queued behind running work). */
   async settingsChanged(settings: KvsteerSettings): Promise<void> {
     const key = modelKey(settings);

@@ -233,4 +233,14 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assert.deepEqual(written, []);
     });
   });
+
+  it('frees the loaded model on request ("Free model memory")', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'free-model', async () => {
+      // The extraction above loaded the model; its keep-alive has not run out.
+      await runCommand(page, 'KV Steer: Free model memory');
+      await waitForLogLine(dirs!.userDataDir, /Freeing model .+ at your request \(KV Steer: Free model memory\)/, 30_000);
+      await page.locator('.statusbar-item').filter({ hasText: /KV Steer: freed / }).first().waitFor({ timeout: 10_000 });
+    });
+  });
 });

@@ -224,3 +224,23 @@ test('keep-alive 0 frees the model after each request; -1 keeps it; a changed ke
     await idle.dispose();
   }
 });
+
+test('"Free model memory" frees the model after the request that is running, which still answers', async () => {
+  const lines: string[] = [];
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: (l) => lines.push(l), loadModel: countingLoad });
+  try {
+    assert.equal(await svc.freeModel(), undefined, 'nothing to free before the first request');
+    const running = svc.ask(settings({ keepAliveMinutes: -1, maxNewTokens: 24 }), { question: 'tell me a story', mode: 'compare' });
+    const freed = svc.freeModel();
+    const answer = await running;
+    assert.ok(answer.baseline!.tokens.length > 0 && answer.steered!.tokens.length > 0);
+    assert.equal(await freed, 'tiny');
+    assert.equal(svc.loadedModel, undefined);
+    assert.ok(lines.includes('Freeing model tiny at your request (KV Steer: Free model memory)'), lines.join('\n'));
+    // The next request loads it again.
+    assert.ok((await svc.ask(settings(), { question: 'hello', mode: 'baseline' })).baseline);
+    assert.ok(svc.loadedModel);
+  } finally {
+    await svc.dispose();
+  }
+});
