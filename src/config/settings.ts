@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../ids';
 import { SettingsResult, validateSettings } from './settingsSchema';
-import { Inspect, isRestrictedSetting, pickTarget, userOrDefaultValue } from './settingScopes';
+import { isRestrictedSetting, pickTarget, userOrDefaultValue } from './settingScopes';
 
 export function readSettings(): SettingsResult {
   const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
@@ -14,13 +14,9 @@ export function readSettings(): SettingsResult {
   return validateSettings((key) => (trusted || !isRestrictedSetting(key) ? cfg.get(key) : userOrDefaultValue(cfg.inspect(key))));
 }
 
-export function inspectSettings(): Inspect {
-  const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-  return (key) => cfg.inspect(key);
-}
-
 /** Writes a value the user picked where it will count (see `pickTarget`). */
 export async function updatePickedSetting(key: string, value: string): Promise<void> {
-  const target = pickTarget(key, inspectSettings(), vscode.workspace.isTrusted) === 'workspace' ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-  await vscode.workspace.getConfiguration(SETTINGS_SECTION).update(key, value, target);
+  const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  const target = pickTarget(key, (k) => cfg.inspect(k), vscode.workspace.isTrusted) === 'workspace' ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  await cfg.update(key, value, target);
 }
