@@ -75,12 +75,13 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   const sha256 = await sha256File(file, opts.cacheDir);
   const precision = opts.precision ?? 'exact';
   const folder = path.join(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v${CONVERTER_VERSION}`);
-  if (fs.existsSync(path.join(folder, IMPORT_MARKER))) {
+  const complete = (dir: string) => fs.existsSync(path.join(dir, IMPORT_MARKER));
+  if (complete(folder)) {
     report('done', 1, 'Using the cached import');
     return { folder, sha256, converted: false, seconds: (performance.now() - t0) / 1000 };
   }
   throwIfAborted(opts.signal, 'GGUF import');
-  await buildFolderAtomic(folder, async (tmp) => {
+  const outcome = await buildFolderAtomic(folder, async (tmp) => {
     report('reading', 0.05, `Reading weights (${describeTensorTypes(gguf)})`);
     const weights = llamaWeightsFromGguf(gguf, spec, (done, total) => {
       throwIfAborted(opts.signal, 'GGUF import');
@@ -128,7 +129,9 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     json('tokenizer.json', tokenizer.tokenizerJson);
     json('tokenizer_config.json', tokenizer.tokenizerConfig);
     json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString() });
-  });
-  report('done', 1, 'Import complete');
-  return { folder, sha256, converted: true, seconds: (performance.now() - t0) / 1000 };
+  }, complete);
+  // 'kept': another process (a second VS Code window, the CLI) imported the same file meanwhile and
+  // may be loading from that folder already; it is the same conversion, so ours is dropped.
+  report('done', 1, outcome === 'kept' ? 'Another process imported the same file first; using its folder' : 'Import complete');
+  return { folder, sha256, converted: outcome === 'built', seconds: (performance.now() - t0) / 1000 };
 }

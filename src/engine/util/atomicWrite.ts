@@ -28,16 +28,30 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 /**
  * Builds a folder through `fill(tempDir)` and renames it to `target` at the end. If `fill` throws
  * (or the rename fails) the temporary folder is deleted, so `target` either appears complete or not
- * at all. An existing `target` is replaced only after the new one is complete.
+ * at all. An existing `target` is replaced only after the new one is complete, unless `keepExisting`
+ * says it is already what was being built (another process finished the same work first: replacing
+ * it would pull the folder from under that process while it reads it); then the new one is dropped.
+ * Returns whether `target` is the folder built here.
  */
-export async function buildFolderAtomic(target: string, fill: (tempDir: string) => Promise<void>): Promise<void> {
+export async function buildFolderAtomic(
+  target: string,
+  fill: (tempDir: string) => Promise<void>,
+  keepExisting: (existing: string) => boolean = () => false,
+): Promise<'built' | 'kept'> {
   const tmp = tempSibling(target);
   try {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.mkdirSync(tmp);
     await fill(tmp);
-    if (fs.existsSync(target)) fs.rmSync(target, { recursive: true, force: true });
+    if (fs.existsSync(target)) {
+      if (keepExisting(target)) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        return 'kept';
+      }
+      fs.rmSync(target, { recursive: true, force: true });
+    }
     fs.renameSync(tmp, target);
+    return 'built';
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw describeWriteError(e, target, 'nothing was left there');

@@ -128,3 +128,26 @@ test('a second import of the same file comes from the cache', async () => {
     assert.ok(fs.existsSync(path.join(first.folder, f)), f);
   }
 });
+
+test('an import that another process finishes first keeps that folder and drops its own', async () => {
+  // Two VS Code windows (or the CLI and the editor) importing one file at once: the one that ends
+  // second must not delete the folder the first may be loading from.
+  const donor = await importGguf(good, { cacheDir: path.join(tmp, 'c8-donor') });
+  const cache = path.join(tmp, 'c8');
+  const target = path.join(cache, path.basename(donor.folder));
+  let theirs: { ino: number; marker: string } | undefined;
+  const ours = await importGguf(good, {
+    cacheDir: cache,
+    onProgress: (p) => {
+      if (p.stage !== 'writing') return;
+      fs.cpSync(donor.folder, target, { recursive: true });
+      theirs = { ino: fs.statSync(target).ino, marker: fs.readFileSync(path.join(target, 'kvsteer-import.json'), 'utf8') };
+    },
+  });
+  assert.ok(theirs, 'the other import finished during ours');
+  assert.equal(ours.folder, target);
+  assert.equal(ours.converted, false);
+  assert.equal(fs.statSync(target).ino, theirs.ino, 'the finished folder was replaced');
+  assert.equal(fs.readFileSync(path.join(target, 'kvsteer-import.json'), 'utf8'), theirs.marker);
+  assert.deepEqual(cacheEntries(cache), [path.basename(target)], 'our temporary folder is gone');
+});
