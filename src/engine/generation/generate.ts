@@ -16,6 +16,11 @@ export interface TokenEvent {
   id: number;
   /** Text this token completed (may be empty while a multi-byte character is pending). */
   textDelta: string;
+  /**
+   * The token's place in the answer. After the last token, one more event with the same index may
+   * deliver text held back while streaming: the start of a stop string that never completed, or a
+   * character whose bytes never completed.
+   */
   index: number;
 }
 
@@ -124,6 +129,14 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     checkCancelled();
     step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
   }
+  const stops = (req.stopStrings ?? []).filter((x) => x !== '');
+  // How much of `text` onToken has delivered; streamed text is always a prefix of the answer.
+  let streamed = 0;
+  const stream = (id: number, upTo: number) => {
+    if (upTo <= streamed) return void req.onToken?.({ id, textDelta: '', index: generated.length - 1 });
+    req.onToken?.({ id, textDelta: text.slice(streamed, upTo), index: generated.length - 1 });
+    streamed = upTo;
+  };
   // The penalty's window reads the whole context: prompt (held-back tokens included) and answer.
   const context = penalty ? [...promptIds] : [];
   for (;;) {
@@ -138,22 +151,18 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     generated.push(id);
     if (penalty) context.push(id);
     const full = model.tokenizer.decode(generated);
-    let delta = '';
     // Hold back text that ends in a partial UTF-8 character until the next token completes it.
-    if (!full.endsWith('\uFFFD')) {
-      delta = full.slice(text.length);
-      text = full;
-    }
+    if (!full.endsWith('\uFFFD')) text = full;
     if (pending.length) decodeMs.push(performance.now() - stepStart);
-    const stop = req.stopStrings?.length ? findStop(text, req.stopStrings) : -1;
+    const stop = stops.length ? findStop(text, stops) : -1;
     if (stop >= 0) {
-      const cut = text.slice(0, stop);
-      req.onToken?.({ id, textDelta: cut.slice(text.length - delta.length), index: generated.length - 1 });
-      text = cut;
+      text = text.slice(0, stop);
+      stream(id, text.length);
       stopReason = 'stop-string';
       break;
     }
-    req.onToken?.({ id, textDelta: delta, index: generated.length - 1 });
+    // Text that may be the start of a stop string waits: streamed text cannot be taken back.
+    stream(id, text.length - partialStopLength(text, stops));
     if (req.stopOnRepetition && hasLoop(text)) {
       stopReason = 'repetition';
       break;
@@ -173,6 +182,7 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
   }
   // A partial character held back at the end is decoded as-is (a replacement character).
   if (stopReason !== 'stop-string') text = model.tokenizer.decode(generated);
+  if (text.length > streamed) stream(generated[generated.length - 1], text.length);
   return {
     text,
     tokenIds: generated,
@@ -184,9 +194,22 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
 function findStop(text: string, stops: string[]): number {
   let best = -1;
   for (const s of stops) {
-    if (!s) continue;
     const i = text.indexOf(s);
     if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+/** The length of the longest end of `text` that begins one of `stops` (a stop string not yet complete). */
+function partialStopLength(text: string, stops: string[]): number {
+  let best = 0;
+  for (const s of stops) {
+    for (let n = Math.min(s.length - 1, text.length); n > best; n--) {
+      if (text.endsWith(s.slice(0, n))) {
+        best = n;
+        break;
+      }
+    }
   }
   return best;
 }

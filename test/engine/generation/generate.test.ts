@@ -59,6 +59,30 @@ test('a stop string ends generation and is cut from the text', async () => {
   assert.equal(r.text, free.text.slice(0, free.text.indexOf(stop)));
 });
 
+test('streamed text never runs ahead of a stop string: the deltas add up to the cut answer', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const ends: number[] = [];
+  const free = await generate(m, { promptIds: ids, maxNewTokens: 30, decoding: sample(5), onToken: (e) => ends.push((ends.at(-1) ?? 0) + e.textDelta.length) });
+  assert.ok(free.text.length > 12, 'need some text to find stop strings in');
+  let spanning = 0;
+  for (let k = 0; k + 3 <= free.text.length; k += Math.max(1, Math.floor(free.text.length / 12))) {
+    const stop = free.text.slice(k, k + 3);
+    // A stop string that begins in one token and ends in a later one: its start was streamable.
+    if (ends.some((e) => e > free.text.indexOf(stop) && e < free.text.indexOf(stop) + stop.length)) spanning++;
+    const deltas: string[] = [];
+    const r = await generate(m, { promptIds: ids, maxNewTokens: 30, decoding: sample(5), stopStrings: [stop], onToken: (e) => deltas.push(e.textDelta) });
+    assert.equal(r.text, free.text.slice(0, free.text.indexOf(stop)), JSON.stringify(stop));
+    assert.equal(deltas.join(''), r.text, `streamed past the stop string ${JSON.stringify(stop)}`);
+  }
+  assert.ok(spanning > 0, 'no stop string spanned two tokens, so the hold-back went untested');
+  // A stop string whose start ends the answer but never completes: the held-back text comes at the end.
+  const deltas: string[] = [];
+  const r = await generate(m, { promptIds: ids, maxNewTokens: 30, decoding: sample(5), stopStrings: [free.text.slice(-2) + '\u0001'], onToken: (e) => deltas.push(e.textDelta) });
+  assert.equal(r.text, free.text);
+  assert.equal(deltas.join(''), free.text);
+});
+
 test('cancelling mid-generation returns the partial answer and the model stays usable', async () => {
   const m = await modelP;
   const ids = await prompt();
