@@ -155,7 +155,7 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
     if (!cfg.vector) throw new KvsteerError('INVALID_ARGUMENT', 'cache and activation steering need a steering vector (--vector)');
     checkVectorFitsModel(cfg.vector, model);
   }
-  for (const v of variants) if (v.strength) checkStrength(v.strength, model.config.numLayers);
+  for (const v of variants) if (v.strength) checkStrength(v.strength, model.config.numLayers, cfg.vector?.meta.recommended.fromLayer);
   if (cfg.methods.includes('cache-steering')) offsetTokenId(model, offsetTokenOf(cfg));
   if (cfg.repeatPenalty) checkRepeatPenalty(cfg.repeatPenalty);
   const caaAdd = cfg.methods.includes('activation-steering') ? activationAdditions(model, cfg.vector!, cfg.caa ?? defaultCaa(model)) : undefined;

@@ -105,6 +105,8 @@ export class KvCache {
   /** Adds `coeff · delta` ([kv_heads·head_dim]) to one layer's keys or values at `position`, in place. */
   addAtPosition(layer: number, which: 'key' | 'value', position: number, delta: Float32Array, coeff: number): void {
     this.checkPosition(position);
+    // A short delta would add undefined (NaN) to the cache and silently spoil every later token.
+    if (delta.length !== this.numKvHeads * this.headDim) throw new RangeError(`a ${which} delta of layer ${layer} has ${delta.length} numbers; this cache needs ${this.numKvHeads * this.headDim}`);
     if (coeff === 0) return;
     const dst = this.views[layer][which];
     const hd = this.headDim;

@@ -16,27 +16,31 @@ export interface SteeringStrength {
   cK: number;
   /** Coefficient of the value directions (paper: 1–10 per model and task). */
   cV: number;
-  /** Layers to edit; default every layer from 1 up, as the paper. */
+  /** Layers to edit; default every layer from the vector's `fromLayer` up (1 in every vector made here, as the paper). */
   layers?: number[];
 }
 
 import { MAX_COEFFICIENT } from './limits';
 
-export function checkStrength(s: SteeringStrength, numLayers: number): number[] {
+/** The layers to edit (checked); `fromLayer` is where the default range starts (the vector's recommendation). */
+export function checkStrength(s: SteeringStrength, numLayers: number, fromLayer = 1): number[] {
   for (const [name, c] of [['c_k', s.cK], ['c_v', s.cV]] as const) {
     if (typeof c !== 'number' || !Number.isFinite(c)) throw new KvsteerError('INVALID_ARGUMENT', `steering strength ${name} must be a finite number (got ${String(c)})`);
     if (Math.abs(c) > MAX_COEFFICIENT) throw new KvsteerError('INVALID_ARGUMENT', `steering strength ${name} = ${c} is outside [-${MAX_COEFFICIENT}, ${MAX_COEFFICIENT}]`);
   }
-  const layers = s.layers ?? Array.from({ length: numLayers - 1 }, (_, i) => i + 1);
+  const layers = s.layers ?? Array.from({ length: Math.max(0, numLayers - fromLayer) }, (_, i) => i + fromLayer);
   for (const l of layers) {
     if (!Number.isInteger(l) || l < 0 || l >= numLayers) throw new KvsteerError('INVALID_ARGUMENT', `layer ${l} does not exist (the model has layers 0–${numLayers - 1})`);
   }
+  // A layer listed twice would be edited twice, at double the strength.
+  const twice = layers.find((l, i) => layers.indexOf(l) !== i);
+  if (twice !== undefined) throw new KvsteerError('INVALID_ARGUMENT', `layer ${twice} is listed twice`);
   return layers;
 }
 
 /** Adds c·S to the cache at `position` for the given layers, in place. */
 export function steerCache(cache: KvCache, vector: SteeringVector, strength: SteeringStrength, position = cache.length - 1): void {
-  const layers = checkStrength(strength, cache.numLayers);
+  const layers = checkStrength(strength, cache.numLayers, vector.meta.recommended.fromLayer);
   for (const l of layers) {
     cache.addAtPosition(l, 'key', position, vector.keys[l], strength.cK);
     cache.addAtPosition(l, 'value', position, vector.values[l], strength.cV);
@@ -101,7 +105,7 @@ export type SteeredGenerateRequest = Omit<GenerateRequest, 'promptIds' | 'holdBa
 
 export async function generateSteered(model: LoadedModel, req: SteeredGenerateRequest): Promise<GenerationResult> {
   checkVectorFitsModel(req.vector, model);
-  checkStrength(req.strength, model.config.numLayers);
+  checkStrength(req.strength, model.config.numLayers, req.vector.meta.recommended.fromLayer);
   const { ids } = steeredPromptIds(model, req.messages, req.offsetToken ?? req.vector.meta.recommended.offsetToken);
   return generate(model, {
     ...req,

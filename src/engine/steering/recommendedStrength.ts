@@ -50,7 +50,9 @@ export function strengthFor(rec: Recommendation, repeatPenalty: RepeatPenalty | 
 export function checkRecommendation(rec: Recommendation, label: string): void {
   const bad = (why: string) => new KvsteerError('VECTOR_INVALID', `${label}: ${why}`);
   const coefficient = (c: unknown) => typeof c === 'number' && Number.isFinite(c) && Math.abs(c) <= MAX_COEFFICIENT;
-  if (!rec || !coefficient(rec.cK) || !coefficient(rec.cV)) throw bad(`the recommended strength must be finite numbers within ±${MAX_COEFFICIENT}`);
+  if (typeof rec !== 'object' || rec === null || !coefficient(rec.cK) || !coefficient(rec.cV)) throw bad(`the recommended strength must be finite numbers within ±${MAX_COEFFICIENT}`);
+  if (typeof rec.offsetToken !== 'string' || rec.offsetToken === '') throw bad('the recommended offset token must be a non-empty string');
+  if (!Number.isInteger(rec.fromLayer) || rec.fromLayer < 0) throw bad(`the recommended first layer must be a whole number ≥ 0 (is ${JSON.stringify(rec.fromLayer)})`);
   if (rec.withRepeatPenalty === undefined) return;
   if (!Array.isArray(rec.withRepeatPenalty)) throw bad('withRepeatPenalty must be a list');
   for (const [i, r] of rec.withRepeatPenalty.entries()) {

@@ -77,6 +77,9 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
       `steering vector "${vectorLabel}" was made for ${vector.meta.model.name} (${geometry(want)}), but the loaded model ${model.name} has ${geometry(have)}`,
     );
   }
+  if (vector.hidden && vector.hidden[0].length !== model.config.hiddenSize) {
+    throw new KvsteerError('VECTOR_MISMATCH', `steering vector "${vectorLabel}" holds activation directions of ${vector.hidden[0].length} numbers, but the loaded model ${model.name} has hidden size ${model.config.hiddenSize}`);
+  }
   if (want.tokenizerDigest !== have.tokenizerDigest) {
     throw new KvsteerError(
       'VECTOR_MISMATCH',
@@ -88,8 +91,13 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
 /** Structural checks (shapes, finite numbers) shared by loading and creation. */
 export function validateVector(v: SteeringVector, label: string): void {
   const f = v.meta.model.fingerprint;
+  const whole = (x: unknown, max: number) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= max;
+  if (!whole(f.numLayers, 4096) || !whole(f.numKvHeads, 4096) || !whole(f.headDim, 65536) || !whole(f.vocabSize, 1 << 24) || typeof f.tokenizerDigest !== 'string') {
+    throw new KvsteerError('VECTOR_INVALID', `${label}: the model fingerprint is malformed (${JSON.stringify(f)})`);
+  }
   const size = f.numKvHeads * f.headDim;
   checkRecommendation(v.meta.recommended, label);
+  if (v.meta.recommended.fromLayer >= f.numLayers) throw new KvsteerError('VECTOR_INVALID', `${label}: the recommended first layer ${v.meta.recommended.fromLayer} is not below the model's ${f.numLayers} layers`);
   if (v.keys.length !== f.numLayers || v.values.length !== f.numLayers) {
     throw new KvsteerError('VECTOR_INVALID', `${label}: holds ${v.keys.length} key and ${v.values.length} value layers, metadata says ${f.numLayers}`);
   }

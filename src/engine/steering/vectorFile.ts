@@ -42,17 +42,30 @@ export function saveVector(file: string, v: SteeringVector): void {
 
 export function decodeVector(bytes: Uint8Array, label: string): SteeringVector {
   const bad = (why: string) => new KvsteerError('VECTOR_INVALID', `${label}: not a valid kvsteer vector file (${why})`);
+  try {
+    return decodeVectorBytes(bytes, label, bad);
+  } catch (e) {
+    // Any shape the checks below did not foresee still names the file, not a bare TypeError.
+    if (e instanceof KvsteerError) throw e;
+    throw bad(e instanceof Error ? e.message : String(e));
+  }
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function decodeVectorBytes(bytes: Uint8Array, label: string, bad: (why: string) => KvsteerError): SteeringVector {
   if (bytes.length < 8) throw bad('too short');
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(buf.readBigUInt64LE(0));
   if (n <= 0 || 8 + n > buf.length) throw bad('bad header length');
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(buf.toString('utf8', 8, 8 + n)) as Record<string, unknown>;
+    header = JSON.parse(buf.toString('utf8', 8, 8 + n));
   } catch {
     throw bad('the header is not JSON');
   }
-  const metaRaw = (header.__metadata__ as Record<string, unknown> | undefined)?.kvsteer;
+  if (!isRecord(header)) throw bad('the header is not a JSON object');
+  const metaRaw = isRecord(header.__metadata__) ? header.__metadata__.kvsteer : undefined;
   if (typeof metaRaw !== 'string') throw bad('no kvsteer metadata');
   let meta: SteeringVectorMeta;
   try {
@@ -60,19 +73,20 @@ export function decodeVector(bytes: Uint8Array, label: string): SteeringVector {
   } catch {
     throw bad('the metadata is not JSON');
   }
-  if (meta.format !== 'kvsteer-vector/1' || !meta.model?.fingerprint) throw bad(`unknown format ${String(meta.format)}`);
+  if (!isRecord(meta) || meta.format !== 'kvsteer-vector/1' || !isRecord(meta.model) || !isRecord(meta.model.fingerprint)) throw bad(`unknown format ${isRecord(meta) ? String(meta.format) : 'null'}`);
   const dataStart = 8 + n;
   const tensor = (name: string): Float32Array => {
-    const t = header[name] as { dtype?: string; shape?: number[]; data_offsets?: [number, number] } | undefined;
-    if (!t) throw bad(`tensor ${name} is missing`);
-    if (t.dtype !== 'F32') throw bad(`tensor ${name} is ${t.dtype}, expected F32`);
-    const [b, e] = t.data_offsets ?? [-1, -1];
-    if (!(b >= 0 && e >= b && dataStart + e <= buf.length && (e - b) % 4 === 0)) throw bad(`tensor ${name} lies outside the file`);
+    const t = header[name];
+    if (!isRecord(t)) throw bad(`tensor ${name} is missing`);
+    if (t.dtype !== 'F32') throw bad(`tensor ${name} is ${String(t.dtype)}, expected F32`);
+    const [b, e] = Array.isArray(t.data_offsets) && t.data_offsets.length === 2 ? t.data_offsets : [-1, -1];
+    if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && b >= 0 && e >= b && dataStart + e <= buf.length && (e - b) % 4 === 0)) throw bad(`tensor ${name} lies outside the file`);
     const out = new Float32Array((e - b) / 4);
     for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(dataStart + b + i * 4);
     return out;
   };
   const L = meta.model.fingerprint.numLayers;
+  if (!Number.isInteger(L) || L < 1 || L > 4096) throw bad(`the metadata gives ${JSON.stringify(L)} layers`);
   const v: SteeringVector = {
     keys: Array.from({ length: L }, (_, l) => tensor(`keys.${l}`)),
     values: Array.from({ length: L }, (_, l) => tensor(`values.${l}`)),

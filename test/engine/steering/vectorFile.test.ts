@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { ask } from '../../../src/engine/ask';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
-import { checkStrength, generateSteered } from '../../../src/engine/steering/applySteering';
+import { checkStrength, generateSteered, steerCache } from '../../../src/engine/steering/applySteering';
 import { checkVectorFitsModel } from '../../../src/engine/steering/steeringVector';
 import { encodeVector, loadVector, saveVector } from '../../../src/engine/steering/vectorFile';
 import { findVectorForModel, resolveVector } from '../../../src/engine/steering/findVector';
@@ -69,6 +69,46 @@ test('corrupt vector files are refused with the file name and the problem', asyn
   assert.throws(() => loadVector(path.join(dir, 'missing.safetensors')), is('FILE_NOT_FOUND', /missing\.safetensors/));
 });
 
+/** `good` with its JSON header (and the kvsteer metadata inside it) changed by `edit`. */
+function withHeader(good: Buffer, edit: (header: Record<string, any>, meta: Record<string, any>) => unknown): Buffer {
+  const n = Number(good.readBigUInt64LE(0));
+  const header = JSON.parse(good.toString('utf8', 8, 8 + n));
+  const original = header.__metadata__.kvsteer;
+  const meta = JSON.parse(original);
+  const replaced = edit(header, meta);
+  if (header.__metadata__.kvsteer === original) header.__metadata__.kvsteer = JSON.stringify(meta);
+  const json = Buffer.from(JSON.stringify(replaced === undefined ? header : replaced));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, good.subarray(8 + n)]);
+}
+
+test('malformed headers and metadata are refused with the file name, never as a bare TypeError', async () => {
+  const m = await modelP;
+  const good = Buffer.from(encodeVector(fakeVector(m)));
+  const cases: [string, Buffer, RegExp][] = [
+    ['header-null', withHeader(good, () => null), /header is not a JSON object/],
+    ['header-list', withHeader(good, () => [1, 2]), /header is not a JSON object/],
+    ['meta-null', withHeader(good, (h) => void (h.__metadata__.kvsteer = 'null')), /unknown format null/],
+    ['offsets-number', withHeader(good, (h) => void (h['keys.0'].data_offsets = 5)), /keys\.0 lies outside the file/],
+    ['offsets-fraction', withHeader(good, (h) => void (h['keys.0'].data_offsets = [0.5, 4.5])), /keys\.0 lies outside the file/],
+    ['layers-huge', withHeader(good, (_h, meta) => void (meta.model.fingerprint.numLayers = 1e12)), /gives 1000000000000 layers/],
+    ['heads-text', withHeader(good, (_h, meta) => void (meta.model.fingerprint.numKvHeads = '2')), /model fingerprint is malformed/],
+    ['no-offset-token', withHeader(good, (_h, meta) => void delete meta.recommended.offsetToken), /recommended offset token must be a non-empty string/],
+    ['from-layer-text', withHeader(good, (_h, meta) => void (meta.recommended.fromLayer = 'one')), /recommended first layer must be a whole number/],
+    ['from-layer-high', withHeader(good, (_h, meta) => void (meta.recommended.fromLayer = m.config.numLayers)), /first layer 2 is not below the model's 2 layers/],
+  ];
+  for (const [name, bytes, re] of cases) {
+    const file = path.join(dir, `${name}.safetensors`);
+    fs.writeFileSync(file, bytes);
+    assert.throws(() => loadVector(file), (e: unknown) => is('VECTOR_INVALID', re)(e) && (e as Error).message.includes(file), name);
+  }
+  // The same edits that keep the file valid load: the cases above fail for the field they change.
+  const file = path.join(dir, 'rewritten.safetensors');
+  fs.writeFileSync(file, withHeader(good, () => undefined));
+  assert.doesNotThrow(() => loadVector(file));
+});
+
 test('a vector made for another model is refused, naming both models', async () => {
   const m = await modelP;
   const otherPath = path.join(dir, 'three-layers.gguf');
@@ -90,6 +130,37 @@ test('NaN, Infinity, |c| > 100 and unknown layers are refused', () => {
   for (const [cK, cV] of [[NaN, 1], [0, Infinity], [0, 101], [-100.5, 0]]) assert.throws(() => checkStrength({ cK, cV }, 30), is('INVALID_ARGUMENT', /steering strength/));
   assert.throws(() => checkStrength({ cK: 0, cV: 1, layers: [30] }, 30), is('INVALID_ARGUMENT', /layer 30 does not exist/));
   assert.deepEqual(checkStrength({ cK: 0, cV: -100 }, 3), [1, 2]);
+  assert.throws(() => checkStrength({ cK: 0, cV: 1, layers: [1, 2, 1] }, 3), is('INVALID_ARGUMENT', /layer 1 is listed twice/));
+});
+
+test("the default layers start at the vector's recommended first layer", async () => {
+  const m = await modelP;
+  assert.deepEqual(checkStrength({ cK: 0, cV: 1 }, 4, 0), [0, 1, 2, 3]);
+  assert.deepEqual(checkStrength({ cK: 0, cV: 1 }, 4, 2), [2, 3]);
+  const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }], true));
+  const { cache } = await m.backend.forward({ tokens: ids, cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  const edited = (fromLayer: number) => {
+    const v = fakeVector(m);
+    v.meta.recommended.fromLayer = fromLayer;
+    const c = cache.clone();
+    steerCache(c, v, { cK: 1, cV: 1 });
+    return c.read(0, 'value', c.length - 1);
+  };
+  const before = cache.read(0, 'value', cache.length - 1);
+  assert.deepEqual(edited(1), before, 'layer 0 edited though the vector starts at layer 1');
+  assert.notDeepEqual(edited(0), before, 'layer 0 not edited though the vector starts there');
+});
+
+test('an edit of the wrong length and activation directions of another hidden size are refused', async () => {
+  const m = await modelP;
+  const ids = m.tokenizer.encode('hi');
+  const { cache } = await m.backend.forward({ tokens: ids, cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  const short = fakeVector(m);
+  short.values[1] = short.values[1].subarray(0, 4);
+  assert.throws(() => steerCache(cache, short, { cK: 0, cV: 1 }), /value delta of layer 1 has 4 numbers; this cache needs/);
+  const v = fakeVector(m);
+  v.hidden = v.keys.map(() => new Float32Array(3));
+  assert.throws(() => checkVectorFitsModel(v, m), is('VECTOR_MISMATCH', /activation directions of 3 numbers, but the loaded model tiny has hidden size/));
 });
 
 test('an empty question and a prompt longer than the context window are refused', async () => {
