@@ -59,6 +59,8 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
                 name,
                 datasetName: file,
                 datasetText: text,
+                // An offset token set by hand is the one this vector is meant for; else "\n".
+                offsetToken: read.settings.offsetToken ?? undefined,
                 signal: abort.signal,
                 ...(source.bundled ? { demos: BUNDLED_EXAMPLES.demos } : {}),
                 onProgress: (done, total) => {

@@ -17,7 +17,8 @@ export interface KvsteerSettings {
   cK: number | null;
   /** undefined: the paper's default (layers 1 and up). */
   layers?: number[];
-  offsetToken: string;
+  /** null: the vector's recommended offset token ("\n"; " " for the arithmetic vector). */
+  offsetToken: string | null;
   maxNewTokens: number;
   decoding: Decoding;
   threads: number;
@@ -35,7 +36,7 @@ export const DEFAULT_SETTINGS: KvsteerSettings = {
   vector: 'smollm2-135m-reasoning',
   cV: null,
   cK: null,
-  offsetToken: '\n',
+  offsetToken: null,
   maxNewTokens: 256,
   decoding: { kind: 'greedy' },
   threads: 0,
@@ -81,8 +82,8 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
     if ('error' in r) errors.push(`${name(SETTINGS.layers)}: ${r.error}`);
     else layers = r.layers;
   }
-  const offsetToken = string(SETTINGS.offsetToken, DEFAULT_SETTINGS.offsetToken, true);
-  if (offsetToken.length === 0) errors.push(`${name(SETTINGS.offsetToken)} must not be empty`);
+  // Empty (the settings editor's cleared box) means unset, as null: the vector's own offset token.
+  const offsetToken = string(SETTINGS.offsetToken, '', true) || null;
   const mode = get(SETTINGS.decodingMode) ?? 'greedy';
   if (mode !== 'greedy' && mode !== 'sampling') errors.push(`${name(SETTINGS.decodingMode)} must be "greedy" or "sampling"`);
   const stopOnRepetition = get(SETTINGS.stopOnRepetition) ?? DEFAULT_SETTINGS.stopOnRepetition;

@@ -150,7 +150,7 @@ export class SteeringService {
       // The vector's strength for this decoding (with a repeat penalty it may record a higher one).
       const strength = vector && eng.strengthFor(vector.meta.recommended, settings.repeatPenalty, { cK: settings.cK, cV: req.cV ?? settings.cV, layers: settings.layers });
       const mode = vectorError ? 'baseline' : req.mode;
-      const result = await eng.ask(model, { ...req, mode, onToken, vector, strength, prefillCache: this.model?.prefills, offsetToken: settings.offsetToken, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
+      const result = await eng.ask(model, { ...req, mode, onToken, vector, strength, prefillCache: this.model?.prefills, offsetToken: settings.offsetToken ?? undefined, maxNewTokens: settings.maxNewTokens, decoding: settings.decoding, stopOnRepetition: settings.stopOnRepetition, repeatPenalty: settings.repeatPenalty });
       return { ...result, vectorId: vector ? this.vectorCache?.id : undefined, steeredError: vectorError?.message };
     });
   }

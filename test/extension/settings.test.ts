@@ -50,11 +50,17 @@ test('the stop on repetition is on by default, can be turned off, and must be a 
   assert.match(bad.errors.join('\n'), /kvsteer\.stopOnRepetition must be true or false/);
 });
 
-test('an empty model or offset token is refused', () => {
-  const r = from({ model: '  ', offsetToken: '' });
+test("an empty model is refused; an unset or empty offset token means the vector's own", () => {
+  const r = from({ model: '  ', offsetToken: 5 });
   assert.ok(!r.ok);
   assert.match(r.errors.join('\n'), /kvsteer\.model must be a non-empty string/);
-  assert.match(r.errors.join('\n'), /kvsteer\.offsetToken must not be empty/);
+  assert.match(r.errors.join('\n'), /kvsteer\.offsetToken must be a non-empty string/);
+  for (const unset of [{}, { offsetToken: null }, { offsetToken: '' }]) {
+    const s = from(unset);
+    assert.ok(s.ok && s.settings.offsetToken === null, JSON.stringify(unset));
+  }
+  const space = from({ offsetToken: ' ' });
+  assert.ok(space.ok && space.settings.offsetToken === ' ');
 });
 
 test('the repeat penalty and its window are read and range-checked with the setting name', () => {

@@ -78,6 +78,19 @@ test("the vector's strength for the repeat penalty in use is applied unless the 
   assert.equal(await cV({ repeatPenalty: { penalty: 1.1, lastN: 32 }, cV: 5 }), 5);
 });
 
+test("the steered side uses the vector's offset token unless the settings give one", async () => {
+  const m = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const v = fakeVector(m);
+  await m.dispose();
+  // Several tokens for this model: only a request that really uses the vector's offset token fails.
+  v.meta.recommended.offsetToken = 'kvsteer offset';
+  saveVector(path.join(vectors, 'tiny-offset.safetensors'), v);
+  upsertManifest(vectors, 'tiny-offset', 'tiny-offset.safetensors', v);
+  await assert.rejects(service.ask(settings({ vector: 'tiny-offset' }), { question: 'hello', mode: 'steered' }), /the offset token "kvsteer offset" is \d+ tokens for this model/);
+  const given = await service.ask(settings({ vector: 'tiny-offset', offsetToken: '\n' }), { question: 'hello', mode: 'steered' });
+  assert.ok(given.steered && given.steered.tokens.length > 0);
+});
+
 test("a rerun of the steered side at another strength, or the same question again, skips the prefill; a new question does not", async () => {
   const first = await service.ask(settings(), { question: 'tell me a story', mode: 'compare' });
   assert.equal(first.steered!.prefillReused, true, "the comparison's steered side edits the baseline's prefill");

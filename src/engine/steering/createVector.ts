@@ -9,6 +9,7 @@ import { KVSTEER_VERSION } from '../version';
 import { PairOptions, ReasoningItem, buildContrastivePairs } from './contrastivePairs';
 import { ExtractOptions, extractDirections } from './extract';
 import { SteeringVector, modelFingerprint } from './steeringVector';
+import { offsetTokenId } from './applySteering';
 
 export interface CreateVectorOptions extends PairOptions, ExtractOptions {
   name: string;
@@ -27,6 +28,8 @@ export async function createSteeringVector(model: LoadedModel, items: ReasoningI
   const pairsN = opts.pairs ?? items.length;
   const seed = opts.seed ?? 0;
   const selection = opts.selection ?? 'random';
+  // Checked before the extraction's minutes: a vector recording an unusable offset token is no use.
+  offsetTokenId(model, opts.offsetToken ?? '\n');
   const pairs = buildContrastivePairs(items, model.tokenizer, { demos, pairs: pairsN, seed, system: opts.system, selection });
   const { keys, values, hidden } = await extractDirections(model, pairs, opts);
   return {

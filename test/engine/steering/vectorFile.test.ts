@@ -21,6 +21,8 @@ import { loadTinyModel } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
 import { repoRoot } from '../../support/paths';
 import { BUNDLED_EXAMPLES } from '../../../src/engine/steering/bundledExamples';
+import { createSteeringVector } from '../../../src/engine/steering/createVector';
+import { parseReasoningItems } from '../../../src/engine/steering/contrastivePairs';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -216,4 +218,18 @@ test("the examples offered for models without a vector are the shipped reasoning
   assert.equal(shipped.meta.extraction.dataset, BUNDLED_EXAMPLES.file);
   assert.equal(shipped.meta.extraction.demos, BUNDLED_EXAMPLES.demos);
   assert.ok(fs.existsSync(path.join(repoRoot, 'vectors', 'datasets', BUNDLED_EXAMPLES.file)));
+});
+
+test('an extraction records its offset token, and refuses one that is not a single token before it runs', async () => {
+  const m = await modelP;
+  const items = parseReasoningItems(fs.readFileSync(path.join(repoRoot, 'vectors', 'datasets', BUNDLED_EXAMPLES.file), 'utf8'), 'examples').slice(0, 3);
+  const opts = { name: 'offset', datasetName: 'examples', datasetText: '', demos: 1, pairs: 1 };
+  const v = await createSteeringVector(m, items, { ...opts, offsetToken: ' ' });
+  assert.equal(v.meta.recommended.offsetToken, ' ');
+  let pairsRun = 0;
+  await assert.rejects(
+    createSteeringVector(m, items, { ...opts, offsetToken: 'kvsteer offset', onProgress: () => pairsRun++ }),
+    is('INVALID_ARGUMENT', /the offset token "kvsteer offset" is \d+ tokens for this model/),
+  );
+  assert.equal(pairsRun, 0, 'the extraction ran before the offset token was checked');
 });
