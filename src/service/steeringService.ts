@@ -6,6 +6,8 @@
  * requests so only one runs at a time, and reports its state (idle / loading / generating /
  * extracting) for the status bar.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { AskRequest, AskResult } from '../engine/ask';
 import type { LoadedModel, LoadProgress, loadModel as engineLoadModel } from '../engine/model/loadModel';
 import type { SteeringVector } from '../engine/steering/steeringVector';
@@ -34,7 +36,8 @@ export interface LoadReporter {
 export class SteeringService {
   /** The resident model, with its last prefill (a rerun at another strength or a retry skips it). */
   private model?: { key: string; loaded: LoadedModel; prefills: PrefillCache };
-  private vectorCache?: { key: string; id: string; vector: SteeringVector };
+  /** The vector in use; `stamp` tells when its file or the manifests changed on disk since. */
+  private vectorCache?: { key: string; id: string; vector: SteeringVector; file?: string; stamp: string };
   private readonly queue = new RequestQueue();
   private stateValue: ServiceState = 'idle';
   private readonly listeners = new Set<(s: ServiceState) => void>();
@@ -185,21 +188,41 @@ export class SteeringService {
    */
   private async ensureVector(settings: KvsteerSettings, model: LoadedModel): Promise<SteeringVector> {
     const key = JSON.stringify([settings.vector, this.model?.key]);
-    if (this.vectorCache?.key === key) return this.vectorCache.vector;
-    const { resolveVector, findVectorForModel } = await engine();
+    const cached = this.vectorCache;
+    if (cached?.key === key && cached.stamp === this.vectorStamp(cached.file)) return cached.vector;
+    const { resolveVector, findVectorForModel, vectorFileOf } = await engine();
     let id = settings.vector;
     let vector: SteeringVector;
+    let file = vectorFileOf(settings.vector, this.deps.vectorDirs);
     try {
       vector = resolveVector(settings.vector, this.deps.vectorDirs, model);
     } catch (e) {
       const fits = settings.vector === DEFAULT_SETTINGS.vector && isKvsteerError(e) && e.code === 'VECTOR_MISMATCH' ? findVectorForModel(this.deps.vectorDirs, model) : undefined;
       if (!fits) throw isKvsteerError(e) ? new KvsteerError(e.code, withVectorHint(e.message), { cause: e }) : e;
       this.deps.log(`The default vector ${settings.vector} is for another model; using ${fits.id}, which fits ${model.name}`);
-      ({ id, vector } = fits);
+      ({ id, vector, file } = fits);
     }
-    this.vectorCache = { key, id, vector };
+    if (cached?.key === key) this.deps.log(`Steering vector ${id} changed on disk; reading it again`);
+    this.vectorCache = { key, id, vector, file, stamp: this.vectorStamp(file) };
     this.deps.log(`Using steering vector ${id} (${vector.meta.name}, made for ${vector.meta.model.name})`);
     return vector;
+  }
+
+  /**
+   * What the vector in use was read from, as it is on disk now: its file and every manifest (a
+   * vector extracted again under the same name replaces its file, with the same setting value).
+   * Files are written by rename, so a new one has a new inode; a few stats per request.
+   */
+  private vectorStamp(file: string | undefined): string {
+    const stat = (p: string) => {
+      try {
+        const s = fs.statSync(p);
+        return `${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch {
+        return '-';
+      }
+    };
+    return [file, ...this.deps.vectorDirs.map((d) => path.join(d, 'manifest.json'))].map((p) => (p ? stat(p) : '')).join('|');
   }
 
   /** Frees the resident model (when the model setting changes, after the keep-alive time, or on dispose). */

@@ -91,6 +91,26 @@ test("the steered side uses the vector's offset token unless the settings give o
   assert.ok(given.steered && given.steered.tokens.length > 0);
 });
 
+test('a vector extracted again under the same name is read again on the next request', async () => {
+  const m = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const v = fakeVector(m);
+  await m.dispose();
+  const save = (cV: number) => {
+    v.meta.recommended.cV = cV;
+    saveVector(path.join(vectors, 'tiny-same-name.safetensors'), v);
+    upsertManifest(vectors, 'tiny-same-name', 'tiny-same-name.safetensors', v);
+  };
+  const cV = async () => (await service.ask(settings({ vector: 'tiny-same-name', maxNewTokens: 2 }), { question: 'hello', mode: 'steered' })).steered!.cV;
+  save(3);
+  assert.equal(await cV(), 3);
+  assert.equal(await cV(), 3);
+  const reads = logs.filter((l) => l.startsWith('Using steering vector tiny-same-name')).length;
+  assert.equal(reads, 1, 'an unchanged vector is read once');
+  save(5);
+  assert.equal(await cV(), 5);
+  assert.ok(logs.some((l) => l === 'Steering vector tiny-same-name changed on disk; reading it again'));
+});
+
 test("a rerun of the steered side at another strength, or the same question again, skips the prefill; a new question does not", async () => {
   const first = await service.ask(settings(), { question: 'tell me a story', mode: 'compare' });
   assert.equal(first.steered!.prefillReused, true, "the comparison's steered side edits the baseline's prefill");

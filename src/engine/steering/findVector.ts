@@ -10,19 +10,20 @@ import { loadVector } from './vectorFile';
 import { warmUpCacheEdit } from './applySteering';
 import { readManifest, resolveManifestEntry } from './vectorManifest';
 
+/** The file `spec` names: itself when it is a path, else the first manifest entry of that id in `dirs`. */
+export function vectorFileOf(spec: string, dirs: string[]): string | undefined {
+  if (spec.endsWith('.safetensors') || fs.existsSync(spec)) return spec;
+  for (const d of dirs) {
+    const hit = resolveManifestEntry(d, spec);
+    if (hit) return hit.path;
+  }
+  return undefined;
+}
+
 /** Loads `spec` (a .safetensors path or an id in the manifests of `dirs`) and checks it fits. */
 export function resolveVector(spec: string, dirs: string[], model?: LoadedModel): SteeringVector {
-  let v: SteeringVector | undefined;
-  if (spec.endsWith('.safetensors') || fs.existsSync(spec)) v = loadVector(spec);
-  else {
-    for (const d of dirs) {
-      const hit = resolveManifestEntry(d, spec);
-      if (hit) {
-        v = loadVector(hit.path);
-        break;
-      }
-    }
-  }
+  const file = vectorFileOf(spec, dirs);
+  const v = file === undefined ? undefined : loadVector(file);
   if (!v) {
     const known = dirs.flatMap((d) => readManifest(d).vectors.map((e) => e.id));
     throw new KvsteerError('VECTOR_INVALID', `unknown steering vector "${spec}" (known: ${known.join(', ') || 'none'}; or give a .safetensors path)`);
@@ -33,7 +34,7 @@ export function resolveVector(spec: string, dirs: string[], model?: LoadedModel)
 }
 
 /** The first vector listed in `dirs` that fits `model` (each manifest's default first), or undefined. */
-export function findVectorForModel(dirs: string[], model: LoadedModel): { id: string; vector: SteeringVector } | undefined {
+export function findVectorForModel(dirs: string[], model: LoadedModel): { id: string; vector: SteeringVector; file: string } | undefined {
   for (const d of dirs) {
     const m = readManifest(d);
     const ordered = [...m.vectors].sort((a, b) => Number(b.id === m.default) - Number(a.id === m.default));
@@ -47,7 +48,7 @@ export function findVectorForModel(dirs: string[], model: LoadedModel): { id: st
         continue; // not for this model (or unreadable): try the next one
       }
       warmUpCacheEdit(v);
-      return { id: e.id, vector: v };
+      return { id: e.id, vector: v, file: hit.path };
     }
   }
   return undefined;
