@@ -114,7 +114,7 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
   const tp = performance.now();
   const prefillIds = promptIds.slice(0, promptIds.length - holdBack);
   const reused = req.prefillCache?.lookup(backend, prefillIds);
-  let step = reused ?? (await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1 }));
+  let step = reused ?? (await backend.forward({ tokens: prefillIds, cache: backend.emptyCache(), logitsToKeep: 1, signal: req.signal, cancelled: 'generation' }));
   if (!reused) req.prefillCache?.keep(backend, { ids: prefillIds, cache: step.cache, logits: step.logits });
   const prefillMs = performance.now() - tp;
   let editMs = 0;

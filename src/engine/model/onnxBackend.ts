@@ -5,7 +5,7 @@
  * optional activation-steering inputs. Returns logits and the new cache as a KvCache.
  */
 import * as ort from 'onnxruntime-node';
-import { KvsteerError } from '../util/errors';
+import { KvsteerError, throwIfAborted } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
 import { KvCache } from './kvCache';
 
@@ -18,6 +18,12 @@ export interface ForwardRequest {
   activationAdd?: ReadonlyMap<number, Float32Array>;
   /** Return the residual stream after these blocks, for every position of this call. */
   hiddenStateLayers?: readonly number[];
+  /**
+   * Checked between the chunks of a long prompt, so cancelling does not wait for all of it (a
+   * 2,400-token prompt is seconds, minutes on a busy machine); `cancelled` names the work.
+   */
+  signal?: AbortSignal;
+  cancelled?: string;
 }
 
 export interface ForwardResult {
@@ -109,6 +115,7 @@ export class OnnxBackend {
     const hidden = new Map<number, Float32Array[]>();
     let cache = req.cache;
     for (let start = 0; start < n; start += this.prefillChunk) {
+      if (start > 0) throwIfAborted(req.signal, req.cancelled ?? 'the prompt');
       const end = Math.min(n, start + this.prefillChunk);
       // Positions of this chunk among the last `keep`; the graph returns at least one row.
       const wanted = Math.max(0, end - Math.max(start, n - keep));

@@ -23,7 +23,7 @@ export interface ExtractedDirections {
 }
 
 /** Every layer's key and value at the last position of `prompt` (`what` names it in errors). */
-export async function lastTokenKv(model: LoadedModel, prompt: string, what = 'the prompt'): Promise<ExtractedDirections> {
+export async function lastTokenKv(model: LoadedModel, prompt: string, what = 'the prompt', signal?: AbortSignal): Promise<ExtractedDirections> {
   const ids = model.tokenizer.encode(prompt);
   if (ids.length > model.config.maxPositions) {
     throw new KvsteerError(
@@ -33,7 +33,7 @@ export async function lastTokenKv(model: LoadedModel, prompt: string, what = 'th
   }
   const withHidden = model.backend.supportsActivationSteering;
   const layers = Array.from({ length: model.config.numLayers }, (_, l) => l);
-  const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1, hiddenStateLayers: withHidden ? layers : undefined });
+  const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1, hiddenStateLayers: withHidden ? layers : undefined, signal, cancelled: 'steering vector extraction' });
   const last = r.cache.length - 1;
   const H = model.config.hiddenSize;
   return {
@@ -52,9 +52,9 @@ export async function extractDirections(model: LoadedModel, pairs: ContrastivePa
   const sumH = model.backend.supportsActivationSteering ? Array.from({ length: L }, () => new Float64Array(model.config.hiddenSize)) : undefined;
   for (let p = 0; p < pairs.length; p++) {
     throwIfAborted(opts.signal, 'steering vector extraction');
-    const pos = await lastTokenKv(model, pairs[p].positive, `the positive prompt of contrastive pair ${p + 1}`);
+    const pos = await lastTokenKv(model, pairs[p].positive, `the positive prompt of contrastive pair ${p + 1}`, opts.signal);
     throwIfAborted(opts.signal, 'steering vector extraction');
-    const neg = await lastTokenKv(model, pairs[p].negative, `the negative prompt of contrastive pair ${p + 1}`);
+    const neg = await lastTokenKv(model, pairs[p].negative, `the negative prompt of contrastive pair ${p + 1}`, opts.signal);
     for (let l = 0; l < L; l++) {
       for (let i = 0; i < size; i++) {
         sumK[l][i] += pos.keys[l][i] - neg.keys[l][i];

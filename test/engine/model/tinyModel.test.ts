@@ -10,6 +10,7 @@ import { ReferenceLlama } from '../../support/referenceLlama';
 import { maxAbsDiff } from '../../support/arrays';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { PREFILL_CHUNK } from '../../../src/engine/model/onnxBackend';
+import { isCancellation } from '../../../src/engine/util/errors';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -93,6 +94,18 @@ test('a prompt fed in chunks gives the logits, cache and hidden states of one ca
     }
     for (const l of layers) assert.ok(maxAbsDiff(r.hiddenStates.get(l)!, whole.hiddenStates.get(l)!) < 1e-5, `hidden states after block ${l}`);
   }
+});
+
+test('cancelling stops a long prompt between its chunks, and the model stays usable', async () => {
+  const m = await modelP;
+  const chunked = m.backend.withPrefillChunk(4);
+  const ac = new AbortController();
+  // The first chunk is already running when the signal fires; the second one does not start.
+  const run = chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: 1, signal: ac.signal, cancelled: 'the test prompt' });
+  ac.abort();
+  await assert.rejects(run, (e: unknown) => isCancellation(e) && /the test prompt was cancelled/.test((e as Error).message));
+  const r = await chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: 1, signal: new AbortController().signal });
+  assert.equal(r.cache.length, tokens.length);
 });
 
 test('a prompt longer than a prefill chunk, and decoding after it, give the reference logits', async () => {
