@@ -21,11 +21,41 @@ export interface ChatSink {
 
 export interface ChatOutcome {
   mode: AskMode;
+  /** The question as typed (without attachments): what a follow-up button asks again. */
+  question: string;
   result?: AskResult;
   error?: string;
   cancelled?: boolean;
   /** The answer a later turn sees as this turn's reply: the steered one, or the baseline's. */
   answer?: string;
+}
+
+/** A follow-up button: asks `prompt` again with `command` ('' for the steered answer). */
+export interface ChatFollowup {
+  prompt: string;
+  label: string;
+  command: string;
+}
+
+/**
+ * The follow-up offered under an answer: the same question in the other mode (the steered
+ * answer alone after a comparison; a comparison after one answer). None after an error or a cancel.
+ */
+export function chatFollowups(outcome: Pick<ChatOutcome, 'mode' | 'question' | 'error' | 'cancelled'>): ChatFollowup[] {
+  if (outcome.error || outcome.cancelled || !outcome.question.trim()) return [];
+  return outcome.mode === 'compare'
+    ? [{ prompt: outcome.question, label: 'Steered answer only', command: '' }]
+    : [{ prompt: outcome.question, label: 'Compare with the baseline', command: CHAT_COMMANDS.compare }];
+}
+
+/**
+ * The earlier turns a request sees. Asking the last question again (a follow-up button, or typed
+ * anew) asks it afresh: its own earlier exchange is left out, so the answers are the question's,
+ * not a reply to the earlier answer.
+ */
+function historyFor(prompt: string, history: readonly ChatMessage[]): ChatMessage[] {
+  const asked = history.at(-2);
+  return asked?.role === 'user' && asked.content.trim() === prompt.trim() ? history.slice(0, -2) : [...history];
 }
 
 function modeFor(command: string | undefined): AskMode {
@@ -48,7 +78,7 @@ export async function handleChatRequest(
   const mode = modeFor(request.command);
   if (!request.prompt.trim() && !request.attachments?.length) {
     sink.markdown('Ask a question after `@kvsteer`, e.g. `@kvsteer /compare Why is the sky blue?`');
-    return { mode, error: 'empty prompt' };
+    return { mode, question: request.prompt, error: 'empty prompt' };
   }
   const attached = attachToPrompt(request.prompt, request.attachments ?? []);
   const line = attachmentsLine(attached);
@@ -57,7 +87,7 @@ export async function handleChatRequest(
     const result = await service.ask(
       settings,
       {
-        messages: [...(request.history ?? []), { role: 'user', content: attached.content }],
+        messages: [...historyFor(request.prompt, request.history ?? []), { role: 'user', content: attached.content }],
         mode,
         signal,
         onSideStart: (side) => {
@@ -76,14 +106,14 @@ export async function handleChatRequest(
     if (result.steeredError) sink.markdown(`\n\n---\n\n**No steered answer:** ${result.steeredError}`);
     const cancelled = [result.baseline, result.steered].some((r) => r?.stopReason === 'cancelled') || signal.aborted;
     if (cancelled) sink.markdown('\n\n_Cancelled._');
-    return { mode, result, cancelled, answer: (result.steered ?? result.baseline)?.text };
+    return { mode, question: request.prompt, result, cancelled, answer: (result.steered ?? result.baseline)?.text };
   } catch (e) {
     if (isCancellation(e)) {
       sink.markdown('_Cancelled._');
-      return { mode, cancelled: true };
+      return { mode, question: request.prompt, cancelled: true };
     }
     const message = e instanceof Error ? e.message : String(e);
     sink.markdown(`**kvsteer could not answer:** ${message}`);
-    return { mode, error: message };
+    return { mode, question: request.prompt, error: message };
   }
 }

@@ -4,16 +4,17 @@
  * handleChatRequest (chatHandler.ts), which does the work.
  */
 import * as vscode from 'vscode';
-import { CHAT_COMMANDS, CHAT_PARTICIPANT } from '../ids';
-import { readSettings } from '../config/settings';
+import { CHAT_PARTICIPANT } from '../ids';
+import { readSettingsAfterWrites } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
-import { handleChatRequest } from './chatHandler';
+import { chatFollowups, handleChatRequest } from './chatHandler';
 import { isAttachable } from './chatAttachments';
 import type { PromptAttachment } from '../engine/promptAttachments';
+import type { AskMode } from '../engine/ask';
 
 interface KvsteerChatResult extends vscode.ChatResult {
-  metadata: { mode: string; cancelled?: boolean; error?: string; answer?: string };
+  metadata: { mode: string; question?: string; cancelled?: boolean; error?: string; answer?: string };
 }
 
 /** Earlier turns with @kvsteer (other participants' turns are theirs); answers come from our results' metadata. */
@@ -67,7 +68,7 @@ export function registerChatParticipant(context: vscode.ExtensionContext, host: 
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
     try {
-      const read = readSettings();
+      const read = await readSettingsAfterWrites();
       if (!read.ok) {
         stream.markdown(`**KV Steer settings need fixing:** ${read.errors.join('; ')}`);
         return { metadata: { mode: 'none', error: read.errors.join('; ') } };
@@ -79,7 +80,7 @@ export function registerChatParticipant(context: vscode.ExtensionContext, host: 
         read.settings,
         abort.signal,
       );
-      return { metadata: { mode: outcome.mode, cancelled: outcome.cancelled, error: outcome.error, answer: outcome.answer } };
+      return { metadata: { mode: outcome.mode, question: outcome.question, cancelled: outcome.cancelled, error: outcome.error, answer: outcome.answer } };
     } finally {
       sub.dispose();
     }
@@ -88,10 +89,9 @@ export function registerChatParticipant(context: vscode.ExtensionContext, host: 
   participant.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'icon.png');
   participant.followupProvider = {
     provideFollowups(result: KvsteerChatResult) {
-      if (result.metadata?.error || result.metadata?.cancelled) return [];
-      return result.metadata?.mode === 'compare'
-        ? [{ prompt: 'Ask the same with steering only', label: 'Steered answer only', command: '' }]
-        : [{ prompt: 'Compare the baseline and the steered answer', label: 'Compare with the baseline', command: CHAT_COMMANDS.compare }];
+      const m = result.metadata;
+      // A result without the question (an older session's) offers nothing rather than a wrong prompt.
+      return m?.question === undefined ? [] : chatFollowups({ mode: m.mode as AskMode, question: m.question, error: m.error, cancelled: m.cancelled });
     },
   };
   context.subscriptions.push(participant);

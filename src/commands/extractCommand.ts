@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { COMMANDS, SETTINGS } from '../ids';
-import { readSettings, updatePickedSetting } from '../config/settings';
+import { readSettingsAfterWrites, updatePickedSetting } from '../config/settings';
 import { engine } from '../service/engine';
 import { ServiceHost } from '../service/serviceHost';
 import { isCancellation } from '../engine/util/errors';
@@ -18,7 +18,7 @@ import { isCancellation } from '../engine/util/errors';
 export function registerExtractCommand(context: vscode.ExtensionContext, host: ServiceHost): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(COMMANDS.extractVector, async () => {
-      const read = readSettings();
+      const read = await readSettingsAfterWrites();
       if (!read.ok) return void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
       const source = await vscode.window.showQuickPick(
         [

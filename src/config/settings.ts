@@ -14,9 +14,24 @@ export function readSettings(): SettingsResult {
   return validateSettings((key) => (trusted || !isRestrictedSetting(key) ? cfg.get(key) : userOrDefaultValue(cfg.inspect(key))));
 }
 
+/**
+ * The writes kvsteer started and VS Code has not finished. Writing a setting takes a moment (seconds
+ * on a remote or busy machine); a request made meanwhile, such as asking right after Select
+ * model…, must see the new value, not load the old model.
+ */
+let pendingWrites: Promise<unknown> = Promise.resolve();
+
+/** readSettings, once the setting writes kvsteer started have landed: what every request reads. */
+export async function readSettingsAfterWrites(): Promise<SettingsResult> {
+  await pendingWrites;
+  return readSettings();
+}
+
 /** Writes a value the user picked where it will count (see `pickTarget`). */
 export async function updatePickedSetting(key: string, value: string): Promise<void> {
   const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   const target = pickTarget(key, (k) => cfg.inspect(k), vscode.workspace.isTrusted) === 'workspace' ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-  await cfg.update(key, value, target);
+  const write = Promise.resolve(cfg.update(key, value, target));
+  pendingWrites = Promise.allSettled([pendingWrites, write]);
+  await write;
 }

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { LANGUAGE_MODEL_VENDOR, SETTINGS_SECTION } from '../ids';
-import { readSettings } from '../config/settings';
+import { readSettings, readSettingsAfterWrites } from '../config/settings';
 import { DEFAULT_SETTINGS } from '../config/settingsSchema';
 import { KVSTEER_VERSION } from '../engine/version';
 import { ServiceHost } from '../service/serviceHost';
@@ -26,9 +26,10 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
   // the new one from the setting until it loads. Tell VS Code whenever either changes.
   const onState = host.service.onStateChange(() => {
     const m = host.service.loadedModel;
-    const read = readSettings();
-    if (!m || !read.ok) return;
-    const now: LastLoaded = { setting: read.settings.model, name: m.name, maxPositions: m.config.maxPositions };
+    const setting = host.service.loadedModelSetting;
+    // Recorded under the setting the model was loaded for: the setting may already name another.
+    if (!m || setting === undefined) return;
+    const now: LastLoaded = { setting, name: m.name, maxPositions: m.config.maxPositions };
     const last = context.globalState.get<LastLoaded>(LAST_LOADED_KEY);
     if (last?.setting === now.setting && last.name === now.name && last.maxPositions === now.maxPositions) return;
     void context.globalState.update(LAST_LOADED_KEY, now).then(() => changed.fire());
@@ -51,7 +52,7 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
     },
 
     async provideLanguageModelChatResponse(model, messages, options, progress, token): Promise<void> {
-      const read = readSettings();
+      const read = await readSettingsAfterWrites();
       if (!read.ok) throw new Error(`KV Steer settings need fixing: ${read.errors.join('; ')}`);
       const abort = new AbortController();
       const sub = token.onCancellationRequested(() => abort.abort());

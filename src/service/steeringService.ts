@@ -35,7 +35,7 @@ export interface LoadReporter {
 
 export class SteeringService {
   /** The resident model, with its last prefill (a rerun at another strength or a retry skips it). */
-  private model?: { key: string; loaded: LoadedModel; prefills: PrefillCache };
+  private model?: { key: string; setting: string; loaded: LoadedModel; prefills: PrefillCache };
   /** The vector in use; `stamp` tells when its file or the manifests changed on disk since. */
   private vectorCache?: { key: string; id: string; vector: SteeringVector; file?: string; stamp: string };
   private readonly queue = new RequestQueue();
@@ -55,6 +55,11 @@ export class SteeringService {
 
   get loadedModel(): LoadedModel | undefined {
     return this.model?.loaded;
+  }
+
+  /** The `kvsteer.model` value the resident model was loaded for (the setting may have moved on since). */
+  get loadedModelSetting(): string | undefined {
+    return this.model?.setting;
   }
 
   onStateChange(listener: (s: ServiceState) => void): { dispose(): void } {
@@ -176,7 +181,7 @@ export class SteeringService {
       },
       signal,
     });
-    this.model = { key, loaded, prefills: new eng.PrefillCache() };
+    this.model = { key, setting: settings.model, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
     return loaded;
   }

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
 import { SteeringService } from '../../src/service/steeringService';
-import { handleChatRequest, ChatSink } from '../../src/chat/chatHandler';
+import { chatFollowups, handleChatRequest, ChatSink } from '../../src/chat/chatHandler';
 import { historyMessages, HISTORY_EXCHANGES, type ChatTurn } from '../../src/engine/chatHistory';
 import { cliCacheDir } from '../../src/cli/defaultModel';
 import { repoRoot } from '../support/paths';
@@ -60,17 +60,41 @@ test('@kvsteer /baseline answers with the plain model', { skip: realModelSkip },
   assert.match(s.text, /Paris/);
 });
 
-test('cancelling a chat request stops it, says so, and the next request works', { skip: realModelSkip }, async () => {
+test('cancelling a chat request mid-answer stops it, says so, and the next request works', { skip: realModelSkip }, async () => {
   const ac = new AbortController();
   const { s, api } = sink();
   let chars = 0;
-  const wrapped: ChatSink = { progress: api.progress, markdown: (t) => { api.markdown(t); chars += t.length; if (chars > 10) ac.abort(); } };
+  // Cancelled once the answer itself has streamed a little (the "**Baseline**" header does not count).
+  const wrapped: ChatSink = { progress: api.progress, markdown: (t) => { api.markdown(t); if (!t.startsWith('**')) chars += t.length; if (chars > 10) ac.abort(); } };
   const out = await handleChatRequest({ prompt: 'Tell me a long story about a dragon.', command: 'compare' }, wrapped, service, { ...settings, maxNewTokens: 200 }, ac.signal);
   assert.equal(out.cancelled, true);
   assert.match(s.text, /Cancelled\./);
+  const baseline = out.result?.baseline;
+  assert.equal(baseline?.stopReason, 'cancelled', 'the generation itself stopped');
+  assert.ok(baseline.text.length > 10 && baseline.tokens.length < 200, `${baseline.tokens.length} tokens`);
   assert.ok(!out.result?.steered, 'the steered side did not run after cancellation');
   const next = await handleChatRequest({ prompt: 'Say hi.', command: 'baseline' }, sink().api, service, settings, new AbortController().signal);
   assert.ok(next.result?.baseline?.text);
+});
+
+test('the follow-up button asks the same question in the other mode, afresh', { skip: realModelSkip }, async () => {
+  const question = 'Why do we have seasons?';
+  const steered = await handleChatRequest({ prompt: question }, sink().api, service, settings, new AbortController().signal);
+  const [follow] = chatFollowups(steered);
+  assert.deepEqual(follow, { prompt: question, label: 'Compare with the baseline', command: 'compare' });
+  // VS Code sends the button's prompt and command, with the earlier exchange as history.
+  const history = historyMessages([{ kind: 'request', prompt: question }, { kind: 'response', answer: steered.answer }]);
+  const compared = await handleChatRequest({ prompt: follow.prompt, command: follow.command, history }, sink().api, service, settings, new AbortController().signal);
+  assert.equal(compared.mode, 'compare');
+  // The same question asked afresh: both sides answer as with no history. With the earlier exchange
+  // before it, the baseline would see the steered answer (and tends to repeat it).
+  const baseline = await handleChatRequest({ prompt: question, command: 'baseline' }, sink().api, service, settings, new AbortController().signal);
+  assert.notEqual(baseline.answer, steered.answer, 'the two modes answer alike, so this test could not tell');
+  assert.equal(compared.result?.baseline?.text, baseline.answer);
+  assert.equal(compared.result?.steered?.text, steered.answer);
+  assert.deepEqual(chatFollowups(compared), [{ prompt: question, label: 'Steered answer only', command: '' }]);
+  assert.deepEqual(chatFollowups({ ...compared, cancelled: true }), []);
+  assert.deepEqual(chatFollowups({ mode: 'steered', question, error: 'no model' }), []);
 });
 
 test('an error is shown in the response, not thrown', { skip: realModelSkip }, async () => {

@@ -55,6 +55,7 @@ test('the first request loads the model lazily, later ones reuse it', async () =
   assert.ok(a.baseline && a.steered && b.steered);
   assert.deepEqual(loads, ['tiny']);
   assert.deepEqual(states.slice(0, 3), ['loading', 'generating', 'idle']);
+  assert.equal(service.loadedModelSetting, tinyGgufPath(), 'the setting the resident model was loaded for');
 });
 
 test('the repeat penalty setting reaches both answers of a comparison', async () => {
@@ -163,9 +164,11 @@ test('changing the model setting frees the old model; the next request loads the
   await service.settingsChanged(settings({ model: otherGguf }));
   assert.deepEqual(disposed, ['tiny']);
   assert.equal(service.loadedModel, undefined);
+  assert.equal(service.loadedModelSetting, undefined);
   const r = await service.ask(settings({ model: otherGguf }), { question: 'hi', mode: 'baseline' });
   assert.ok(r.baseline);
   assert.deepEqual(loads, ['tiny', 'other']);
+  assert.equal(service.loadedModelSetting, otherGguf);
 });
 
 test('a vector made for another model gives a clear message and no crash', async () => {
