@@ -19,7 +19,8 @@
    *   | { type: 'token', side: Side, text: string }
    *   | { type: 'sideDone', side: Side, stats: SideStats }
    *   | { type: 'error', side?: Side, message: string }
-   *   | { type: 'status', text: string }} ToWebview
+   *   | { type: 'status', text: string }
+   *   | { type: 'end', cancelled: boolean }} ToWebview
    */
   /**
    * @typedef {{ type: 'ready' }
@@ -273,7 +274,8 @@
       case 'running':
         return 'Generating';
       case 'done':
-        return c.stats && /cancel|abort/i.test(c.stats.stopReason) ? 'Stopped' : 'Done';
+        // No statistics: the run was cancelled before this side started.
+        return !c.stats || /cancel|abort/i.test(c.stats.stopReason) ? 'Stopped' : 'Done';
       case 'error':
         return 'Error';
     }
@@ -287,7 +289,7 @@
       case 'running':
         return 'Generating…';
       case 'done':
-        return '(empty answer)';
+        return c.stats ? '(empty answer)' : 'Cancelled before it started.';
       case 'error':
         return 'No answer.';
     }
@@ -472,6 +474,18 @@
       }
       case 'status':
         state.status = typeof m.text === 'string' ? m.text : '';
+        renderHeader();
+        save();
+        return;
+      case 'end':
+        // A side that never got its turn (the run was cancelled first) stops waiting.
+        for (const s of SIDES) {
+          const c = state.columns[s];
+          if (c.visible && (c.state === 'running' || c.queued)) state.columns[s] = { ...c, state: 'done', queued: false, stats: null };
+          renderColumn(s);
+        }
+        state.cancelling = false;
+        if (m.cancelled === true) state.status = 'Cancelled';
         renderHeader();
         save();
         return;

@@ -8,11 +8,12 @@
 import * as vscode from 'vscode';
 import type { AskMode, AskSideResult } from '../engine/ask';
 import { KvsteerSettings } from '../config/settingsSchema';
-import { readSettings } from '../config/settings';
+import { readSettingsAfterWrites } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ComparePanel } from '../webview/comparePanel';
 import { FromWebview, Side, SideStats } from '../webview/protocol';
-import { insertionText } from './answerInsertion';
+import { insertionText, placeAfterEdit } from './answerInsertion';
+import { isCancellation } from '../engine/util/errors';
 
 /** The editor a question came from: where "Insert" puts an answer. */
 export interface InsertTarget {
@@ -28,19 +29,30 @@ let current: CompareSession | undefined;
 export class CompareSession {
   private readonly texts: Record<Side, string> = { baseline: '', steered: '' };
   private abort?: AbortController;
+  /** Keeps the insert position after the question while the user edits that file. */
+  private readonly targetWatch: vscode.Disposable;
 
   private constructor(
     private readonly host: ServiceHost,
     private readonly panel: ComparePanel,
     private question: string,
     private target: InsertTarget | undefined,
-  ) {}
+  ) {
+    this.targetWatch = vscode.workspace.onDidChangeTextDocument((e) => {
+      const t = this.target;
+      if (!t || e.document.uri.toString() !== t.uri.toString()) return;
+      let at = { line: t.position.line, character: t.position.character };
+      for (const c of e.contentChanges) at = placeAfterEdit(at, { start: c.range.start, end: c.range.end, text: c.text });
+      t.position = new vscode.Position(at.line, at.character);
+    });
+  }
 
   /** Shows the panel (reusing the open one) and answers `question` on both sides. */
   static async show(host: ServiceHost, extensionUri: vscode.Uri, question: string, target?: InsertTarget): Promise<void> {
     let session: CompareSession | undefined;
     const panel = ComparePanel.createOrShow(extensionUri, { onMessage: (m) => session?.onMessage(m) });
     if (current && current.panel === panel) {
+      if (current.abort) host.log.info('Asked again: the running answers stop for the new question');
       current.abort?.abort();
       session = current;
       session.question = question;
@@ -50,6 +62,7 @@ export class CompareSession {
       current = session;
       panel.onDidDispose(() => {
         session?.abort?.abort();
+        session?.targetWatch.dispose();
         if (current === session) current = undefined;
       });
     }
@@ -97,7 +110,7 @@ export class CompareSession {
   }
 
   private async run(mode: AskMode, cV?: number): Promise<void> {
-    const read = readSettings();
+    const read = await readSettingsAfterWrites();
     if (!read.ok) {
       void this.panel.post({ type: 'error', message: read.errors.join('\n') });
       void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
@@ -107,6 +120,9 @@ export class CompareSession {
     this.abort?.abort();
     const abort = new AbortController();
     this.abort = abort;
+    // A run that a newer one replaced (asked again, or the slider) still winds down for a moment:
+    // nothing of it may reach the view or the texts Insert and Copy use, which are the new run's.
+    const live = () => this.abort === abort;
     const sides: Side[] = mode === 'compare' ? ['baseline', 'steered'] : ['steered'];
     for (const s of sides) this.texts[s] = '';
     const insertInto = this.target && vscode.workspace.asRelativePath(this.target.uri);
@@ -120,33 +136,42 @@ export class CompareSession {
             mode,
             cV,
             signal: abort.signal,
-            onSideStart: (side, strength) => void this.panel.post({ type: 'sideStart', side, ...strength }),
+            onSideStart: (side, strength) => void (live() && this.panel.post({ type: 'sideStart', side, ...strength })),
             onSideDone: (side, r) => {
+              if (!live()) return;
               this.texts[side] = r.text;
               void this.panel.post({ type: 'sideDone', side, stats: statsOf(r) });
             },
             onToken: (side, e) => {
-              if (!e.textDelta) return;
+              if (!e.textDelta || !live()) return;
               this.texts[side] += e.textDelta;
               void this.panel.post({ type: 'token', side, text: e.textDelta });
             },
           },
           (p) => {
             onLoad(p);
-            void this.panel.post({ type: 'status', text: p.fraction === undefined ? p.message : `${p.message} (${Math.round(p.fraction * 100)}%)` });
+            if (live()) void this.panel.post({ type: 'status', text: p.fraction === undefined ? p.message : `${p.message} (${Math.round(p.fraction * 100)}%)` });
           },
         ),
       );
+      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token${result[s]?.prefillReused ? ', prefill reused' : ''}${result[s]?.stopReason === 'cancelled' ? ', cancelled' : ''}`).join('; ')}`);
+      if (!live()) return;
       if (result.steered) void this.panel.post({ type: 'status', text: `Steered with ${result.steered.vector}: c_v ${result.steered.cV}, c_k ${result.steered.cK}` });
       if (result.steeredError) {
         this.host.log.error(result.steeredError);
         void this.panel.post({ type: 'error', side: 'steered', message: result.steeredError });
       }
-      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token${result[s]?.prefillReused ? ', prefill reused' : ''}`).join('; ')}`);
+      void this.panel.post({ type: 'end', cancelled: abort.signal.aborted });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
+      // Cancelled while waiting for the model or its turn: the user's choice, or a newer run's.
+      if (isCancellation(e) && abort.signal.aborted) {
+        this.host.log.info(`Cancelled (${mode}) before it answered`);
+        if (live()) void this.panel.post({ type: 'end', cancelled: true });
+        return;
+      }
       this.host.log.error(message);
-      void this.panel.post({ type: 'error', message });
+      if (live()) void this.panel.post({ type: 'error', message });
     } finally {
       if (this.abort === abort) this.abort = undefined;
     }

@@ -18,7 +18,9 @@ export type ToWebview =
   | { type: 'token'; side: Side; text: string }
   | { type: 'sideDone'; side: Side; stats: SideStats }
   | { type: 'error'; side?: Side; message: string }
-  | { type: 'status'; text: string };
+  | { type: 'status'; text: string }
+  /** The run is over. A side still running or waiting then stopped (cancelled before it answered). */
+  | { type: 'end'; cancelled: boolean };
 
 export type FromWebview =
   | { type: 'ready' }

@@ -16,12 +16,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { installExtension, makeE2eDirs, packageExtensionFolder, removeE2eDirs, startServer, type E2eDirs, type RunningServer } from './vscodeServer';
 import {
   answerInputBox,
   chatInputRecognises,
   dismissNotifications,
+  findWebviewFrame,
   openFileAndSelect,
   openWorkbench,
   pickQuickPickItem,
@@ -39,6 +40,11 @@ import { repoRoot } from '../support/paths';
 import { addToOllamaStore } from '../support/ollamaStore';
 
 const reason = missingPrerequisite();
+
+/** The text of the view's element with this data-testid, trimmed. */
+async function frameText(frame: Frame, testId: string): Promise<string> {
+  return ((await frame.locator(`[data-testid="${testId}"]`).textContent()) ?? '').trim();
+}
 
 /**
  * The kvsteer rows of Chat: Manage Language Models ("<name> (steered, local)8K"), once `done`
@@ -140,6 +146,50 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       }
       assert.ok(saved.startsWith(`# Questions\n\n${question}\n\n`) && saved.includes(steered.text), JSON.stringify(saved));
       await screenshot(page, 'ask-insert');
+    });
+  });
+
+  it('asking again while answers stream shows only the new answers; Cancel stops a run', async () => {
+    const page = wb!.page;
+    await withScreenshotOnFailure(page, 'ask-again', async () => {
+      const story = 'Write a long story about a dragon who learns to fly.';
+      const shows = (question: string) => async (f: Frame) => (await f.locator('[data-testid="question"]').textContent())?.trim() === question;
+      // A long first question (about 1,000 tokens to read before it answers), so that it is still
+      // running when the next one comes, however fast this machine is.
+      const long = `${story} It lives in ${Array.from({ length: 60 }, (_, i) => `valley number ${i + 1}, where the wind is strong`).join('; ')}.`;
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      await answerInputBox(page, long);
+      await findWebviewFrame(page, shows(long), { timeoutMs: 60_000 });
+      // At once, while the first run waits for its turn or answers: a new question.
+      const question = 'What is 2 + 2?';
+      const interrupted = await askTypedQuestion(page, question);
+      await waitForLogLine(dirs!.userDataDir, /Asked again: the running answers stop for the new question/, 10_000);
+      assert.equal(await frameText(interrupted.frame, 'error-global'), '', 'the stopped run reported an error');
+      for (const side of ['baseline', 'steered'] as const) assert.notEqual((await sideStats(interrupted.frame, side)).stop.reason, 'cancelled', `${side} shows the stopped run`);
+      // Nothing of the stopped run reached the new answers: they are those of the question asked alone.
+      await askTypedQuestion(page, 'Name a primary color.');
+      const alone = await askTypedQuestion(page, question);
+      assert.equal(interrupted.baseline.text, alone.baseline.text);
+      assert.equal(interrupted.steered.text, alone.steered.text);
+
+      // Cancel while the baseline streams: the run stops, and a side that had not started says so.
+      await runCommand(page, 'KV Steer: Ask with reasoning steering');
+      await answerInputBox(page, story);
+      const frame = await findWebviewFrame(page, shows(story), { timeoutMs: 60_000 });
+      const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+      while (!(await frameText(frame, 'answer-baseline')) && Date.now() < deadline) await page.waitForTimeout(50);
+      await frame.locator('[data-testid="cancel"]').click();
+      const cancel = frame.locator('[data-testid="cancel"]');
+      const stopBy = Date.now() + 15_000;
+      while (!(await cancel.isHidden()) && Date.now() < stopBy) await page.waitForTimeout(100);
+      assert.ok(await cancel.isHidden(), 'the view still offers Cancel 15 s after it was clicked');
+      const states = await frame.locator('[data-testid^="column-"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+      assert.deepEqual(states, ['done', 'done'], `columns after Cancel: ${states.join(', ')}`);
+      const badges = [await frameText(frame, 'badge-baseline'), await frameText(frame, 'badge-steered')];
+      assert.ok(badges.includes('Stopped'), `badges after Cancel: ${badges.join(', ')}`);
+      assert.equal(await frameText(frame, 'status'), 'Cancelled');
+      assert.equal(await frameText(frame, 'error-global'), '');
+      await screenshot(page, 'ask-cancelled');
     });
   });
 

@@ -1,7 +1,7 @@
 /** What "Insert" in the side-by-side view writes, and the message that asks for it. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { insertionText } from '../../src/commands/answerInsertion';
+import { insertionText, placeAfterEdit } from '../../src/commands/answerInsertion';
 import { parseFromWebview } from '../../src/webview/protocol';
 
 test('an answer to a selection goes on lines of its own after it, a blank line between', () => {
@@ -20,4 +20,18 @@ test("the webview's insert request names a side; anything else is ignored", () =
   assert.deepEqual(parseFromWebview({ type: 'insert', side: 'steered' }), { type: 'insert', side: 'steered' });
   assert.equal(parseFromWebview({ type: 'insert', side: 'both' }), undefined);
   assert.equal(parseFromWebview({ type: 'insert' }), undefined);
+});
+
+test('the place an answer goes follows edits made while it is generated', () => {
+  const at = { line: 4, character: 10 };
+  const edit = (sl: number, sc: number, el: number, ec: number, text: string) => placeAfterEdit(at, { start: { line: sl, character: sc }, end: { line: el, character: ec }, text });
+  assert.deepEqual(edit(6, 0, 6, 0, 'later\n'), at, 'an edit after it');
+  assert.deepEqual(edit(4, 11, 4, 12, ''), at, 'an edit just after it on its line');
+  assert.deepEqual(edit(1, 0, 1, 0, 'new line\n'), { line: 5, character: 10 }, 'a line added above');
+  assert.deepEqual(edit(1, 0, 3, 0, ''), { line: 2, character: 10 }, 'two lines deleted above');
+  assert.deepEqual(edit(4, 2, 4, 2, 'abc'), { line: 4, character: 13 }, 'text typed earlier on its line');
+  assert.deepEqual(edit(4, 2, 4, 2, 'a\r\nbc'), { line: 5, character: 10 }, 'a line break typed earlier on its line (CRLF)');
+  assert.deepEqual(edit(3, 5, 4, 4, 'x'), { line: 3, character: 12 }, 'a join of its line with the one above');
+  assert.deepEqual(edit(4, 10, 4, 10, 'typed'), { line: 4, character: 15 }, 'text typed exactly there: the answer goes after it');
+  assert.deepEqual(edit(2, 0, 6, 0, 'replaced\nall'), { line: 3, character: 3 }, 'an edit around it: the end of the new text');
 });
