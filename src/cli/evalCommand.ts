@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
 import { applyFilters } from '../engine/eval/answerFilters';
-import { EVAL_METHODS, EvalMethod, runEval, readGenerations } from '../engine/eval/runEval';
+import { EVAL_METHODS, EvalMethod, PAPER_SEEDS, runEval, readGenerations } from '../engine/eval/runEval';
+import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
@@ -77,8 +78,12 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const data = str(flags, 'data');
   const outDir = str(flags, 'out');
   if (!data || !outDir) throw new KvsteerError('INVALID_ARGUMENT', `eval needs --data and --out\n${USAGE}`);
+  // Checked before the model loads: a file given as the results folder.
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new KvsteerError('INVALID_ARGUMENT', `--out ${outDir} is a file; it must be a folder (new or one this command made)`);
   const methods = (str(flags, 'methods') ?? EVAL_METHODS.join(',')).split(',').map((m) => m.trim()) as EvalMethod[];
   for (const m of methods) if (!EVAL_METHODS.includes(m)) throw new KvsteerError('INVALID_ARGUMENT', `unknown method "${m}" (methods: ${EVAL_METHODS.join(', ')})`);
+  const twice = methods.find((m, i) => methods.indexOf(m) !== i);
+  if (twice) throw new KvsteerError('INVALID_ARGUMENT', `--methods names ${twice} twice`);
   const decoding = str(flags, 'decoding') ?? 'greedy';
   if (decoding !== 'greedy' && decoding !== 'sampling') throw new KvsteerError('INVALID_ARGUMENT', `--decoding must be greedy or sampling`);
   let sweep: { param: 'c_v' | 'c_k'; values: number[] } | undefined;
@@ -86,8 +91,10 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   if (sweepSpec) {
     const m = /^(c_v|c_k)=(.+)$/.exec(sweepSpec);
     if (!m) throw new KvsteerError('INVALID_ARGUMENT', `--sweep must look like c_v=0,1,2,4 (got ${sweepSpec})`);
-    const values = m[2].split(',').map((x) => Number(x));
-    if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100]`);
+    // Number('') is 0: an empty item ("c_v=4,") must not add a run at 0.
+    const items = m[2].split(',').map((x) => x.trim());
+    const values = items.map((x) => (x === '' ? NaN : Number(x)));
+    if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100] (got ${items.map((x) => JSON.stringify(x)).join(', ')})`);
     sweep = { param: m[1] as 'c_v' | 'c_k', values };
   }
   const { rows: allRows, bad } = readEvalRows(data);
@@ -141,9 +148,21 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       },
     });
     process.stderr.write('\n');
-    // Summarise everything the folder holds for the requested methods (earlier runs included).
+    // Summarise what the folder holds for the requested methods and items (earlier runs' variants
+    // included, e.g. another c_v), decoded as this run decodes: the same model, token budget,
+    // decoding, seeds and penalty. A greedy row is never averaged in as one more seed.
     const wanted = new Set(rows.map((r) => r.id));
-    const all = readGenerations(outDir).filter((r) => r.task === task && methods.includes(r.method) && wanted.has(r.id));
+    const runSeeds = new Set<number | null>(decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, seeds));
+    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+    const penalty = isRepeatPenaltyOff(repeatPenalty) ? undefined : repeatPenalty;
+    const all = readGenerations(outDir).filter(
+      (r) =>
+        r.task === task &&
+        methods.includes(r.method) &&
+        wanted.has(r.id) &&
+        runSeeds.has(r.seed ?? null) &&
+        (r.model === undefined || (r.model === model.name && r.max_new_tokens === maxNewTokens && same(r.repeat_penalty, penalty) && (r.seed === null || same(r.sampling, sampling)))),
+    );
     const summary = summarize(all, { task, model: model.name, decoding, maxNewTokens, command });
     writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     const md = toMarkdown(summary);
@@ -175,6 +194,10 @@ function scoreCommand(task: ReturnType<typeof parseTask>, flags: Flags): number 
       row = JSON.parse(line) as Record<string, unknown>;
     } catch {
       process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped (not valid JSON)\n`);
+      return;
+    }
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped (not a JSON object)\n`);
       return;
     }
     if (typeof row.input !== 'string' || typeof row.response !== 'string') {

@@ -162,7 +162,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     const b = result.baseline!, s = result.steered;
     const stats = (r: AskSideResult): [string, string][] => [
       ['tokens', String(r.tokens.length)],
-      ['ms/token', r.msPerToken.toFixed(1)],
+      ['ms/token', Number.isFinite(r.msPerToken) ? r.msPerToken.toFixed(1) : '—'],
       ['total', `${(r.totalMs / 1000).toFixed(2)} s`],
       ['stop', r.stopReason],
       ['prefill', r.prefillReused ? "the baseline's" : `${r.prefillMs.toFixed(0)} ms`],

@@ -89,6 +89,10 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     const evalOut = path.join(dir, 'eval');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--cv', 'Infinity'), '--cv must be a finite number in [-100, 100] (got "Infinity")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--repeat-penalty', '1.1', '--repeat-last-n', '0'), '--repeat-last-n must be an integer in [1, 32768] (got "0")');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,'), '--sweep values must be finite numbers in [-100, 100] (got "4", "")');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,baseline'), '--methods names baseline twice');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', data), `--out ${data} is a file; it must be a folder (new or one this command made)`);
+    oneLine(run('eval', '--task', 'constructor', '--data', data, '--out', evalOut), 'unknown task "constructor" (tasks: gsm8k, arc-challenge, commonsense-qa, piqa)');
     assert.deepEqual(fs.readdirSync(dir), ['arc.jsonl']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -187,6 +191,13 @@ test("kvsteer ask and eval apply a repeat penalty when asked, report it, use the
     const mixed = evalRun();
     assert.notEqual(mixed.status, 0);
     assert.match(mixed.stderr, /made with repeat_penalty = \{"penalty":1.1,"lastN":64\}; this run asks for the default/);
+    // Sampled rows added to the folder's greedy ones: each summary counts only its own decoding.
+    const sampled = evalRun('--repeat-penalty', '1.1', '--decoding', 'sampling', '--seeds', '2');
+    assert.equal(sampled.status, 0, sampled.stderr);
+    const summary = () => JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).methods[0];
+    assert.equal(summary().seeds, 2, 'the greedy row was averaged in as a third seed');
+    assert.equal(evalRun('--repeat-penalty', '1.1').status, 0);
+    assert.equal(summary().seeds, 1);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

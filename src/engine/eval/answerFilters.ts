@@ -75,8 +75,11 @@ export function stripTrailingEndTokens(generated: readonly number[], endTokenIds
  * "Force choice" rescue used in all the paper's runs (`--force_choice` defaults to true, eval_baseline.py:45;
  * evaluator.py:299-303, 335-364): rows whose `augmented_extract` is `[invalid]` are regenerated from
  * `input + response.split(MC_ANSWER_PROMPT)[0] + MC_ANSWER_PROMPT` for exactly 1 token restricted to these
- * letters (evaluator.py:83-84, first token id of each), the response is replaced by that continuation, and
- * the filters are run again. So recorded multiple-choice responses rarely stay `[invalid]`.
+ * letters (evaluator.py:83-84, first token id of each); the response becomes
+ * `response.split(MC_ANSWER_PROMPT)[0] + MC_ANSWER_PROMPT` + that letter, and the filters are run again. So
+ * recorded multiple-choice responses never stay `[invalid]`: in the paper's own generations
+ * (`../shared/reference/paper-generations`) none does, and rows ending in a bare forced letter after the
+ * prompt (342 of 1172 in its SmolLM2-360M ARC cache-steering file) score that letter.
  */
 export const FORCE_CHOICE_LETTERS: readonly string[] = ['A', ' A', 'B', ' B', 'C', ' C', 'D', ' D', ' E', 'E'];
 export const FORCE_CHOICE_MAX_NEW_TOKENS = 1;

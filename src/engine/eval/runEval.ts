@@ -19,6 +19,7 @@ import {
   FORCE_CHOICE_LETTERS,
   FilterValues,
   INVALID,
+  MC_ANSWER_PROMPT,
   MC_FOLLOW_UP,
   MC_FOLLOW_UP_MAX_NEW_TOKENS,
   STOP_STRINGS,
@@ -163,7 +164,11 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
   if (cfg.decoding === 'sampling' && (cfg.seeds < 1 || cfg.seeds > PAPER_SEEDS.length)) {
     throw new KvsteerError('INVALID_ARGUMENT', `--seeds must be between 1 and ${PAPER_SEEDS.length}`);
   }
-  fs.mkdirSync(cfg.outDir, { recursive: true });
+  try {
+    fs.mkdirSync(cfg.outDir, { recursive: true });
+  } catch (e) {
+    throw describeWriteError(e, cfg.outDir, 'nothing was written');
+  }
   const done = new Map(readGenerations(cfg.outDir).map((r) => [rowKey(r), r]));
   const out: GenerationRow[] = [];
   const total = variants.length * seeds.length * cfg.rows.length;
@@ -176,6 +181,7 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
         const key = rowKey({ method: v.method, variant: v.variant, seed, id: row.id });
         const prior = done.get(key);
         if (prior) {
+          checkSameItem(prior, cfg.task, row, file);
           checkSameSettings(prior, rowSettings(model, cfg, v, seed), file);
           out.push(prior);
           skipped++;
@@ -257,7 +263,10 @@ async function runItem(
     filtered = applyFilters(task.paperTask, { input, response, target: row.answer });
     if ((cfg.forceChoice ?? true) && filtered.augmented_extract === INVALID) {
       forced = await forceChoice(model, [...promptIds, ...result.tokenIds, ...tok.encode(MC_FOLLOW_UP)]);
-      filtered = applyFilters(task.paperTask, { input, response: forced, target: row.answer });
+      // The paper records the answer, the follow-up prompt and the forced letter in place of the
+      // follow-up's own continuation, and scores that (its rescued rows end "… is B").
+      response = response.split(MC_ANSWER_PROMPT)[0] + MC_ANSWER_PROMPT + forced;
+      filtered = applyFilters(task.paperTask, { input, response, target: row.answer });
     }
   } else {
     filtered = applyFilters(task.paperTask, { input, response, target: row.answer });
@@ -304,6 +313,18 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;
+}
+
+/**
+ * A finished row stands for this item only if it answered the same question of the same task: rows
+ * are keyed by the item's id, which for data without ids is its line number, so another data file
+ * (or task) in the same folder would otherwise be taken for done and scored against old targets.
+ */
+function checkSameItem(prior: GenerationRow, task: EvalTask, row: EvalRow, file: string): void {
+  if (prior.task !== task) throw new KvsteerError('INVALID_ARGUMENT', `${file} holds ${prior.task} results; this run is ${task}. Use another --out folder.`);
+  if (prior.target !== row.answer || !prior.input.includes(row.question)) {
+    throw new KvsteerError('INVALID_ARGUMENT', `${file} holds an answer to another question as item ${row.id}: it was made from other data. Use another --out folder for other data.`);
+  }
 }
 
 /**

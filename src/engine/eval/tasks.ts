@@ -27,7 +27,8 @@ export const TASKS: Record<EvalTask, TaskInfo> = {
 };
 
 export function parseTask(s: string): EvalTask {
-  if (s in TASKS) return s as EvalTask;
+  // Own keys only: `in` also finds "constructor" and the like on the prototype.
+  if (Object.hasOwn(TASKS, s)) return s as EvalTask;
   throw new KvsteerError('INVALID_ARGUMENT', `unknown task "${s}" (tasks: ${Object.keys(TASKS).join(', ')})`);
 }
 

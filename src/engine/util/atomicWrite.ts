@@ -8,6 +8,23 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeWriteError } from './errors';
 
+/** Cleanup after a failed write; the write's own error is the one to report. */
+function removeQuietly(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    // e.g. ENOTDIR: the temporary file could not have been made either
+  }
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
@@ -20,8 +37,8 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw describeWriteError(e, file, fs.existsSync(file) ? 'the previous file is unchanged' : 'nothing was written there');
+    removeQuietly(tmp);
+    throw describeWriteError(e, file, isFile(file) ? 'the previous file is unchanged' : 'nothing was written there');
   }
 }
 
@@ -53,7 +70,7 @@ export async function buildFolderAtomic(
     fs.renameSync(tmp, target);
     return 'built';
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeQuietly(tmp);
     throw describeWriteError(e, target, 'nothing was left there');
   }
 }

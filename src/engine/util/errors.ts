@@ -53,8 +53,9 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
 }
 
 /**
- * Says what a failed write means for the user: a full disk or a place they cannot write to, naming
- * the target and what was kept. Any other error (including a KvsteerError) passes through as is.
+ * Says what a failed write means for the user: a full disk, a place they cannot write to, or a path
+ * that is not a folder where one is needed (or is one where a file is), naming the target and what
+ * was kept. Any other error (including a KvsteerError) passes through as is.
  */
 export function describeWriteError(e: unknown, target: string, kept = 'nothing was written there'): unknown {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
@@ -64,5 +65,12 @@ export function describeWriteError(e: unknown, target: string, kept = 'nothing w
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new KvsteerError('WRITE_FAILED', `${target}: cannot write there (${code}); ${kept}.`, { cause: e });
   }
+  const path = {
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    EEXIST: 'a file is in the way of a folder',
+    EISDIR: 'it is a folder',
+    ENOENT: 'its folder does not exist',
+  }[code ?? ''];
+  if (path) return new KvsteerError('WRITE_FAILED', `${target}: cannot write there (${path}); ${kept}.`, { cause: e });
   return e;
 }

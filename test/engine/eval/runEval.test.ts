@@ -101,6 +101,37 @@ test('a folder refuses to resume rows made with other settings, and writes nothi
   assert.ok(saved.every((r) => r.model === m.name));
 });
 
+test('a folder refuses rows of another task or of other data under the same ids', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'other-data');
+  const rows = readEvalRows(data).rows.slice(0, 1);
+  const cfg = { ...arcConfig(m, rows, out, 2), methods: ['baseline' as const] };
+  await runEval(m, cfg);
+  const before = fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8');
+  const otherQuestion = [{ ...rows[0], question: 'Which is a gas?\n\nChoices:\nA: air\nB: iron\nC: glass\nD: paper' }];
+  await assert.rejects(runEval(m, { ...cfg, rows: otherQuestion }), /holds an answer to another question as item q1: it was made from other data/);
+  await assert.rejects(runEval(m, { ...cfg, rows: [{ ...rows[0], answer: 'C' }] }), /another question as item q1/);
+  await assert.rejects(runEval(m, { ...cfg, task: 'commonsense-qa' }), /holds arc-challenge results; this run is commonsense-qa/);
+  assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by refused runs');
+});
+
+test("a rescued multiple-choice answer is recorded and scored as the paper's: the answer, the prompt, the forced letter", async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'rescue');
+  // The tiny random model's answers name no choice, so each one needs the rescue.
+  const saved = await runEval(m, { ...arcConfig(m, readEvalRows(data).rows, out, 6), methods: ['baseline'] });
+  const rescued = saved.filter((r) => r.forced_choice !== undefined);
+  assert.ok(rescued.length > 0, 'no answer needed the rescue, so it went untested');
+  for (const r of rescued) {
+    const letter = r.forced_choice!.trim();
+    assert.match(letter, /^[A-E]$/);
+    assert.ok(r.response.endsWith(`So the correct choice is${r.forced_choice}`), JSON.stringify(r.response.slice(-60)));
+    assert.equal(r.response.split('So the correct choice is').length, 2, 'the follow-up text is replaced, not kept before the letter');
+    assert.equal(r.filtered_response.augmented_extract, letter);
+    assert.equal(r.correct.augmented_extract, letter === r.target);
+  }
+});
+
 test('sampling runs one pass per paper seed and reports mean ± std over seeds', async () => {
   const m = await modelP;
   const { rows } = readEvalRows(data);
