@@ -34,6 +34,7 @@ export interface GgufFile {
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const MAX_STRING = 1 << 26;
 const MAX_ARRAY = 1 << 26;
+const MAX_ARRAY_DEPTH = 8;
 
 /** Value type ids of GGUF metadata. */
 enum ValueType { U8 = 0, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 }
@@ -85,7 +86,7 @@ class Cursor {
   }
 }
 
-function readValue(c: Cursor, type: number, file: string): GgufValue {
+function readValue(c: Cursor, type: number, file: string, depth = 0): GgufValue {
   switch (type) {
     case ValueType.U8: return c.u8();
     case ValueType.I8: return c.i8();
@@ -100,10 +101,13 @@ function readValue(c: Cursor, type: number, file: string): GgufValue {
     case ValueType.I64: return c.i64();
     case ValueType.F64: return c.f64();
     case ValueType.ARRAY: {
+      // GGUF metadata nests arrays one level deep at most in practice; a deeper file is crafted
+      // (and would exhaust the stack long before a useful error).
+      if (depth >= MAX_ARRAY_DEPTH) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata arrays nested more than ${MAX_ARRAY_DEPTH} deep at byte ${c.pos}`);
       const itemType = c.u32();
       const n = c.count('array length', MAX_ARRAY);
       const out: GgufValue[] = new Array(n);
-      for (let i = 0; i < n; i++) out[i] = readValue(c, itemType, file);
+      for (let i = 0; i < n; i++) out[i] = readValue(c, itemType, file, depth + 1);
       return out;
     }
     default:
@@ -164,7 +168,11 @@ export function openGguf(file: string): GgufFile {
       const type = c.u32();
       raw.push({ name, dims, type, offset: c.count(`offset of ${name}`) });
     }
-    const alignment = Number(metadata.get('general.alignment') ?? 32);
+    const alignment = metadata.get('general.alignment') ?? 32;
+    // llama.cpp accepts only a power of two; 0 or a string would put every tensor at NaN.
+    if (typeof alignment !== 'number' || !Number.isInteger(alignment) || alignment < 1 || (alignment & (alignment - 1)) !== 0) {
+      throw new KvsteerError('GGUF_CORRUPT', `${file}: general.alignment is ${JSON.stringify(alignment)}, not a power of two`);
+    }
     const dataStart = Math.ceil(c.pos / alignment) * alignment;
     const tensors = new Map<string, GgufTensorInfo>();
     for (const t of raw) {

@@ -13,8 +13,15 @@ import { KvsteerError } from '../util/errors';
 import { GgufFile, GgufValue, metaArray, metaString } from './ggufFile';
 
 /** llama.cpp token types. */
+const TOKEN_TYPE_UNKNOWN = 2;
 const TOKEN_TYPE_CONTROL = 3;
 const TOKEN_TYPE_USER_DEFINED = 4;
+
+/**
+ * The pre-tokenizer names for which llama.cpp looks a whole pre-tokenized word up in the vocabulary
+ * before merging (`ignore_merges`), and adds BOS unless the file says otherwise (llama-vocab.cpp).
+ */
+const LLAMA3_STYLE_PRE = new Set(['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'pixtral']);
 
 const LLAMA3_REGEX =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -150,17 +157,21 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const pad = id('tokenizer.ggml.padding_token_id');
   const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
   tokens.forEach((t, i) => END_OF_GENERATION_TEXTS.has(t) && eosIds.push(i));
-  const addBos = f.metadata.get('tokenizer.ggml.add_bos_token') === true;
+  // Absent, llama.cpp's default: BOS for SentencePiece vocabularies and the Llama 3 family.
+  const addBosKey = f.metadata.get('tokenizer.ggml.add_bos_token');
+  const addBos = typeof addBosKey === 'boolean' ? addBosKey : spm || LLAMA3_STYLE_PRE.has(pre);
   // llama.cpp's default for SentencePiece vocabularies is to add the space prefix.
   const addSpacePrefix = spm && f.metadata.get('tokenizer.ggml.add_space_prefix') !== false;
 
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => {
-    if (!(t in vocab)) vocab[t] = i;
+    // Own keys only: a token spelled "constructor" or "toString" is `in` any object.
+    if (!Object.hasOwn(vocab, t)) vocab[t] = i;
   });
   const addedTokens = tokens
     .map((content, i) => ({ content, i, type: types[i] }))
-    .filter((t) => t.type === TOKEN_TYPE_CONTROL || t.type === TOKEN_TYPE_USER_DEFINED)
+    // llama.cpp matches control, user-defined and unknown tokens (e.g. "<unk>") in text as themselves.
+    .filter((t) => t.type === TOKEN_TYPE_CONTROL || t.type === TOKEN_TYPE_USER_DEFINED || t.type === TOKEN_TYPE_UNKNOWN)
     .map((t) => ({
       id: t.i,
       content: t.content,
@@ -168,7 +179,7 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
       lstrip: false,
       rstrip: false,
       normalized: false,
-      special: t.type === TOKEN_TYPE_CONTROL,
+      special: t.type !== TOKEN_TYPE_USER_DEFINED,
     }));
 
   const postProcessor = addBos && bos !== undefined
@@ -219,7 +230,7 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
       end_of_word_suffix: null,
       fuse_unk: spm,
       byte_fallback: spm,
-      ignore_merges: false,
+      ignore_merges: !spm && LLAMA3_STYLE_PRE.has(pre),
       vocab,
       merges,
     },

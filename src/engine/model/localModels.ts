@@ -89,7 +89,14 @@ function ollamaModelBlob(manifest: string, root: string): string | undefined {
 }
 
 function describe(name: string, source: LocalGguf['source'], file: string): LocalGguf {
-  const entry: LocalGguf = { name, source, path: file, bytes: fs.statSync(file).size };
+  const entry: LocalGguf = { name, source, path: file, bytes: 0 };
+  try {
+    entry.bytes = fs.statSync(file).size;
+  } catch {
+    // A link whose target moved (LM Studio can import by symbolic link): listed, not fatal.
+    entry.unsupported = 'cannot read the file (a link whose target is gone?)';
+    return entry;
+  }
   try {
     const f = openGguf(file);
     const arch = f.metadata.get('general.architecture');

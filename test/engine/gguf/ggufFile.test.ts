@@ -67,6 +67,24 @@ test('a GGUF cut inside its header is reported as truncated', async () => {
   await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c3') }), expectError('GGUF_CORRUPT', /header\.gguf: the GGUF header is truncated/));
 });
 
+test('an alignment that is not a power of two, or arrays nested without end, are refused as corrupt', () => {
+  for (const [name, value] of [['zero', 0], ['three', 3]] as const) {
+    const p = path.join(tmp, `align-${name}.gguf`);
+    writeTinyRandomGguf(p, { metadata: { 'general.alignment': { type: 'u32', value } } });
+    assert.throws(() => openGguf(p), (e: unknown) => expectError('GGUF_CORRUPT', new RegExp(`align-${name}\\.gguf: general\\.alignment is ${value}, not a power of two`))(e));
+  }
+  // A crafted header: one metadata key holding an array of an array of … 100,000 deep.
+  const parts: Buffer[] = [Buffer.from('GGUF')];
+  const u32 = (v: number) => parts.push(Buffer.from(new Uint32Array([v]).buffer));
+  const u64 = (v: number) => parts.push(Buffer.from(new BigUint64Array([BigInt(v)]).buffer));
+  u32(3), u64(0), u64(1), u64(1), parts.push(Buffer.from('a')), u32(9);
+  for (let i = 0; i < 100_000; i++) u32(9), u64(1);
+  u32(0), u64(0);
+  const nested = path.join(tmp, 'nested.gguf');
+  fs.writeFileSync(nested, Buffer.concat(parts));
+  assert.throws(() => openGguf(nested), (e: unknown) => expectError('GGUF_CORRUPT', /nested\.gguf: metadata arrays nested more than 8 deep/)(e));
+});
+
 test('an unsupported architecture is refused by name', async () => {
   const p = path.join(tmp, 'mamba.gguf');
   writeTinyRandomGguf(p, { metadata: { 'general.architecture': { type: 'string', value: 'mamba' } } });

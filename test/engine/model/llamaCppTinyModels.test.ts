@@ -139,6 +139,44 @@ test("every pre-tokenizer name kvsteer reads splits text as llama.cpp's does", a
   assert.deepEqual(mismatches, []);
 });
 
+test("vocabularies llama.cpp reads its own way tokenize as llama.cpp's: whole words first for the Llama 3 family, tokens named like object properties, a literal <unk>, BOS when the file does not say", async () => {
+  const llama = await llamaP;
+  const word = 'constructor';
+  const spellIt = Array.from({ length: word.length - 1 }, (_, k) => `${word.slice(0, k + 1)} ${word[k + 1]}`);
+  const cases: { name: string; options: Parameters<typeof writeTinyRandomGguf>[1]; strings: string[]; noBosKey?: boolean }[] = [
+    // "the" is a vocabulary token the merges reach only through "th e" after "t h"; llama.cpp's Llama 3 family looks the word up whole.
+    { name: 'llama-bpe', options: { merges: ['h e', 't h', 'th e'], metadata: { 'tokenizer.ggml.pre': { type: 'string', value: 'llama-bpe' } } }, strings: ['the', 'the sea'] },
+    { name: 'constructor', options: { merges: spellIt }, strings: ['a.constructor', 'x.toString'] },
+    { name: 'spm-unk', options: { vocabulary: 'spm' }, strings: ['a<unk>b'] },
+    { name: 'spm-no-bos-key', options: { vocabulary: 'spm' }, strings: [], noBosKey: true },
+    { name: 'llama-bpe-no-bos-key', options: { metadata: { 'tokenizer.ggml.pre': { type: 'string', value: 'llama-bpe' } } }, strings: [], noBosKey: true },
+  ];
+  const mismatches: string[] = [];
+  for (const c of cases) {
+    const file = path.join(dir, `vocab-${c.name}.gguf`);
+    writeTinyRandomGguf(file, c.options);
+    if (c.noBosKey) {
+      // An older file: no tokenizer.ggml.add_bos_token key (renamed in place, same length).
+      const bytes = fs.readFileSync(file);
+      const at = bytes.indexOf('tokenizer.ggml.add_bos_token');
+      assert.ok(at > 0);
+      bytes.write('tokenizer.ggml.add_bos_tokex', at);
+      fs.writeFileSync(file, bytes);
+    }
+    const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+    const model = await llama.loadModel({ modelPath: file });
+    for (const str of c.strings) {
+      const a = ours.tokenizer.encode(str), b = Array.from(model.tokenize(str, true), Number);
+      if (a.join() !== b.join()) mismatches.push(`${c.name} ${JSON.stringify(str)}: ours [${a}] llama.cpp [${b}]`);
+    }
+    const bos = ours.tokenizer.encode(ours.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }], true))[0] === model.tokens.bos;
+    if (c.noBosKey && (model.tokens.shouldPrependBosToken !== true || !bos)) mismatches.push(`${c.name}: llama.cpp adds BOS: ${model.tokens.shouldPrependBosToken}; ours starts with it: ${bos}`);
+    await model.dispose();
+    await ours.dispose();
+  }
+  assert.deepEqual(mismatches, []);
+});
+
 test("greedy decoding with a repeat penalty picks llama.cpp's tokens under the same penalty and window", async (t) => {
   const file = path.join(dir, 'repeat-penalty.gguf');
   writeTinyRandomGguf(file, { matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7 });

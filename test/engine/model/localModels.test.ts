@@ -63,6 +63,22 @@ test('a model found in the Ollama store loads from its blob', async () => {
   await model.dispose();
 });
 
+test('a link whose target is gone is listed as unreadable, and the other models still are', () => {
+  const other = path.join(home, 'linked');
+  const folder = path.join(other, '.lmstudio', 'models', 'someone', 'linked-GGUF');
+  fs.mkdirSync(folder, { recursive: true });
+  writeTinyRandomGguf(path.join(folder, 'kept-Q4_1.gguf'), { seed: 7 });
+  fs.symlinkSync(path.join(other, 'moved-away.gguf'), path.join(folder, 'gone-Q4_1.gguf'));
+  const found = findLocalGgufs(defaultLocalModelRoots({}, other)).filter((m) => m.path.startsWith(other));
+  assert.deepEqual(
+    found.map((m) => [path.basename(m.path), m.unsupported ?? 'ok']),
+    [
+      ['kept-Q4_1.gguf', 'ok'],
+      ['gone-Q4_1.gguf', 'cannot read the file (a link whose target is gone?)'],
+    ],
+  );
+});
+
 test('missing folders give an empty list, not an error', () => {
   assert.deepEqual(findLocalGgufs(defaultLocalModelRoots({}, path.join(home, 'nobody'))).filter((m) => m.path.startsWith(home)), []);
 });
