@@ -109,6 +109,23 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Flags only `extract` reads: elsewhere they would be taken and silently do nothing. */
+const EXTRACT_FLAGS = ['pairs', 'out', 'name', 'id', 'demos', 'num-pairs', 'demo-selection'];
+
+/**
+ * Refuses what a command would ignore: extract's flags on another command, and words beyond the
+ * one question (an unquoted `kvsteer ask What is 2+2` would ask "What").
+ */
+function checkCommandLine(command: string, positionals: string[], flags: Flags): void {
+  const takesQuestion = command === 'ask' || command === 'generate';
+  if (takesQuestion && positionals.length > 1) {
+    throw new KvsteerError('INVALID_ARGUMENT', `${command} takes one question in quotes: kvsteer ${command} "${positionals.join(' ')}"`);
+  }
+  if (!takesQuestion && positionals.length > 0) throw new KvsteerError('INVALID_ARGUMENT', `${command} takes no words besides its flags (got "${positionals[0]}")`);
+  const foreign = command === 'extract' ? undefined : EXTRACT_FLAGS.find((f) => flags[f] !== undefined);
+  if (foreign) throw new KvsteerError('INVALID_ARGUMENT', `--${foreign} is a flag of kvsteer extract; ${command} does not take it`);
+}
+
 /** ask flags that only a steered answer uses. */
 const STEERING_FLAGS = ['vector', 'cv', 'ck', 'layers', 'offset-token'];
 
@@ -264,6 +281,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  checkCommandLine(command, parsed.positionals, flags);
   switch (command) {
     case 'ask':
       await cmdAsk(parsed.positionals[0], flags);

@@ -80,6 +80,9 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   oneLine(run('ask', 'hi', '--temperature', '9'), '--temperature must be a finite number in [0, 5] (got "9")');
   oneLine(run('ask', 'hi', '--repeat-penalty', '0.8'), '--repeat-penalty must be a finite number in [1, 2] (got "0.8")');
   oneLine(run('ask', 'hi', '--repeat-last-n', '64'), '--repeat-last-n needs --repeat-penalty');
+  oneLine(run('ask', 'What', 'is', '2+2?'), 'ask takes one question in quotes: kvsteer ask "What is 2+2?"');
+  oneLine(run('ask', 'hi', '--out', 'answer.txt'), '--out is a flag of kvsteer extract; ask does not take it');
+  oneLine(run('models', 'qwen'), 'models takes no words besides its flags (got "qwen")');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-'));
   try {
     const out = path.join(dir, 'v.safetensors');
