@@ -12,13 +12,13 @@ import * as path from 'node:path';
  * file into the store (the digest is of its contents, as Ollama's); 'link' leaves a big file where
  * it is and links to it (the digest is then of its path, which is enough for kvsteer's lookup).
  */
-export function addToOllamaStore(root: string, gguf: string, opts: { model: string; tag: string; namespace?: string; how: 'move' | 'link' }): string {
+export function addToOllamaStore(root: string, gguf: string, opts: { model: string; tag: string; namespace?: string; registry?: string; how: 'move' | 'link' }): string {
   const hex = crypto.createHash('sha256').update(opts.how === 'move' ? fs.readFileSync(gguf) : gguf).digest('hex');
   const blob = path.join(root, 'blobs', `sha256-${hex}`);
   fs.mkdirSync(path.dirname(blob), { recursive: true });
   if (opts.how === 'move') fs.renameSync(gguf, blob);
   else fs.symlinkSync(gguf, blob);
-  const manifest = path.join(root, 'manifests', 'registry.ollama.ai', opts.namespace ?? 'library', opts.model, opts.tag);
+  const manifest = path.join(root, 'manifests', opts.registry ?? 'registry.ollama.ai', opts.namespace ?? 'library', opts.model, opts.tag);
   fs.mkdirSync(path.dirname(manifest), { recursive: true });
   fs.writeFileSync(
     manifest,

@@ -38,6 +38,7 @@ export function defaultLocalModelRoots(env: NodeJS.ProcessEnv = process.env, hom
 }
 
 const OLLAMA_MODEL_LAYER = 'application/vnd.ollama.image.model';
+const OLLAMA_REGISTRY = 'registry.ollama.ai';
 
 /** Every GGUF found under the roots, supported ones first, then by name. Unreadable entries are skipped. */
 export function findLocalGgufs(roots: LocalModelRoots = defaultLocalModelRoots()): LocalGguf[] {
@@ -55,16 +56,21 @@ export function findLocalGgufs(roots: LocalModelRoots = defaultLocalModelRoots()
   return [...found.values()].sort((a, b) => Number(!!a.unsupported) - Number(!!b.unsupported) || a.name.localeCompare(b.name));
 }
 
-/** Ollama's model names (`model:tag`, `namespace/model:tag` outside "library") and their blobs. */
+/**
+ * Ollama's model names and their blobs: `model:tag`, `namespace/model:tag` outside "library", and
+ * `registry/namespace/model:tag` for models pulled from elsewhere (`ollama pull hf.co/…`).
+ */
 export function ollamaModels(roots: string[]): { name: string; path: string }[] {
   const out: { name: string; path: string }[] = [];
   for (const root of roots) {
     for (const manifest of filesBelow(path.join(root, 'manifests'), 4)) {
       const blob = ollamaModelBlob(manifest, root);
       if (!blob) continue;
-      // manifests/<registry>/<namespace>/<model>/<tag>; the default namespace "library" is left out.
-      const [, namespace, model, tag] = path.relative(path.join(root, 'manifests'), manifest).split(path.sep);
-      out.push({ name: `${namespace === 'library' ? '' : `${namespace}/`}${model}:${tag}`, path: blob });
+      // manifests/<registry>/<namespace>/<model>/<tag>; Ollama leaves out its own registry, and its
+      // namespace "library" there.
+      const [registry, namespace, model, tag] = path.relative(path.join(root, 'manifests'), manifest).split(path.sep);
+      const prefix = registry !== OLLAMA_REGISTRY ? `${registry}/${namespace}/` : namespace === 'library' ? '' : `${namespace}/`;
+      out.push({ name: `${prefix}${model}:${tag}`, path: blob });
     }
   }
   return out;

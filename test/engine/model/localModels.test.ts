@@ -20,16 +20,17 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-home-'));
 const roots = defaultLocalModelRoots({}, home);
 
 /** Writes a GGUF with `write` and stores it as Ollama does under ~/.ollama/models. */
-function ollamaPull(model: string, tag: string, write: (file: string) => void, namespace = 'library'): string {
+function ollamaPull(model: string, tag: string, write: (file: string) => void, namespace = 'library', registry?: string): string {
   const base = path.join(home, '.ollama', 'models');
   const tmp = path.join(base, 'incoming.gguf');
   fs.mkdirSync(base, { recursive: true });
   write(tmp);
-  return addToOllamaStore(base, tmp, { model, tag, namespace, how: 'move' });
+  return addToOllamaStore(base, tmp, { model, tag, namespace, registry, how: 'move' });
 }
 
 const tinyBlob = ollamaPull('tiny-smol', 'latest', (f) => writeTinyRandomGguf(f));
 ollamaPull('tiny-qwen', '0.5b', (f) => writeTinyRandomGguf(f, { architecture: 'qwen2', seed: 3 }), 'someone');
+const hfBlob = ollamaPull('Tiny-GGUF', 'Q4_K_M', (f) => writeTinyRandomGguf(f, { seed: 8 }), 'someone', 'hf.co');
 ollamaPull('mamba', 'latest', (f) => writeTinyRandomGguf(f, { seed: 4, metadata: { 'general.architecture': { type: 'string', value: 'mamba' } } }));
 // A manifest whose blob is missing (an interrupted pull) is not listed.
 fs.mkdirSync(path.join(home, '.ollama', 'models', 'manifests', 'registry.ollama.ai', 'library', 'gone'), { recursive: true });
@@ -45,6 +46,7 @@ test('Ollama and LM Studio models are found by the names those tools give them',
   assert.deepEqual(
     found.map((m) => [m.name, m.source, m.architecture, m.unsupported ?? 'ok']),
     [
+      ['hf.co/someone/Tiny-GGUF:Q4_K_M', 'Ollama', 'llama', 'ok'],
       ['someone/tiny-qwen:0.5b', 'Ollama', 'qwen2', 'ok'],
       ['someone/tiny-spm-GGUF/tiny-spm-Q4_1.gguf', 'LM Studio', 'llama', 'ok'],
       ['tiny-smol:latest', 'Ollama', 'llama', 'ok'],
@@ -89,6 +91,8 @@ test('ollama:<name> resolves to the blob, "latest" when no tag is given, and a m
   try {
     assert.deepEqual(parseModelSource('ollama:tiny-smol'), { kind: 'gguf', path: tinyBlob });
     assert.deepEqual(parseModelSource('ollama:tiny-smol:latest'), { kind: 'gguf', path: tinyBlob });
+    // A model pulled from another registry, by the name Ollama gives it.
+    assert.deepEqual(parseModelSource('ollama:hf.co/someone/Tiny-GGUF:Q4_K_M'), { kind: 'gguf', path: hfBlob });
     assert.throws(() => parseModelSource('ollama:nothere:7b'), /no Ollama model "nothere:7b" on this machine \(`ollama pull nothere:7b` fetches it/);
     // A blob path given directly is read as GGUF by its magic bytes, without the extension.
     assert.deepEqual(parseModelSource(tinyBlob), { kind: 'gguf', path: tinyBlob });
@@ -107,7 +111,7 @@ test('kvsteer models lists them, and kvsteer ask runs one by its Ollama name', (
   assert.match(list.stdout, /tiny-smol:latest {2}\(Ollama, llama, 0 MB\)\n {4}--model ollama:tiny-smol:latest/);
   assert.match(list.stdout, /mamba:latest {2}\(Ollama, mamba, 0 MB\)\n {4}not supported: architecture "mamba"/);
   const json = JSON.parse(run('models', '--json').stdout) as { name: string }[];
-  assert.equal(json.length, 4);
+  assert.equal(json.length, 5);
   const answer = run('ask', 'the sea', '--model', 'ollama:tiny-smol', '--max-new-tokens', '4', '--json', '--threads', '1');
   assert.equal(answer.status, 0, answer.stderr);
   assert.equal(JSON.parse(answer.stdout).baseline.tokens.length, 4);
