@@ -109,9 +109,14 @@ export function unpermuteQK(w: LinearWeight, heads: number, headDim: number): Li
 }
 
 export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (done: number, total: number) => void): LlamaWeights {
-  const lin = (name: string): LinearWeight => {
+  /** A [rows (outputs) × cols (inputs)] matrix; its shape is checked against the spec the metadata gives. */
+  const lin = (name: string, rows: number, cols: number): LinearWeight => {
     const t = tensor(f, name);
     if (t.dims.length !== 2) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} should be 2-D`);
+    // Caught here, before minutes of conversion end in ONNX Runtime's shape error without the cause.
+    if (t.dims[1] !== rows || t.dims[0] !== cols) {
+      throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} is ${t.dims[1]} × ${t.dims[0]}, but the metadata's sizes make it ${rows} × ${cols}`);
+    }
     try {
       return linearFromGgml(t.type, readTensorBytes(f, t), t.dims[1], t.dims[0]);
     } catch (e) {
@@ -153,12 +158,13 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
         if (f.tensors.has(p + bias)) throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: attention biases (${p + bias}) are not supported for architecture "${spec.architecture}"`);
       }
     }
-    const q = lin(p + 'attn_q.weight'), k = lin(p + 'attn_k.weight');
+    const qDim = spec.numHeads * spec.headDim, kvDim = spec.numKvHeads * spec.headDim, F = spec.intermediateSize;
+    const q = lin(p + 'attn_q.weight', qDim, H), k = lin(p + 'attn_k.weight', kvDim, H);
     layers.push({
       attnNorm: vec(p + 'attn_norm.weight', H),
       q: neox ? q : unpermuteQK(q, spec.numHeads, spec.headDim),
       k: neox ? k : unpermuteQK(k, spec.numKvHeads, spec.headDim),
-      v: lin(p + 'attn_v.weight'),
+      v: lin(p + 'attn_v.weight', kvDim, H),
       ...(headNorms ? { qNorm: vec(p + 'attn_q_norm.weight', spec.headDim), kNorm: vec(p + 'attn_k_norm.weight', spec.headDim) } : {}),
       ...(gemma3 ? { postAttnNorm: vec(p + 'post_attention_norm.weight', H), postFfnNorm: vec(p + 'post_ffw_norm.weight', H) } : {}),
       // Qwen2 always has them (llama.cpp requires them too).
@@ -169,11 +175,11 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
             vBias: vec(p + 'attn_v.bias', spec.numKvHeads * spec.headDim),
           }
         : {}),
-      o: lin(p + 'attn_output.weight'),
+      o: lin(p + 'attn_output.weight', H, qDim),
       ffnNorm: vec(p + 'ffn_norm.weight', H),
-      gate: lin(p + 'ffn_gate.weight'),
-      up: lin(p + 'ffn_up.weight'),
-      down: lin(p + 'ffn_down.weight'),
+      gate: lin(p + 'ffn_gate.weight', F, H),
+      up: lin(p + 'ffn_up.weight', F, H),
+      down: lin(p + 'ffn_down.weight', H, F),
     });
     onLayer?.(l + 1, spec.numLayers);
   }
@@ -182,7 +188,7 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
     layers,
     finalNorm: vec('output_norm.weight', H),
     // No `output` tensor means the head is tied to the embeddings.
-    lmHead: f.tensors.has('output.weight') ? lin('output.weight') : lin('token_embd.weight'),
+    lmHead: f.tensors.has('output.weight') ? lin('output.weight', spec.vocabSize, H) : lin('token_embd.weight', spec.vocabSize, H),
   };
 }
 

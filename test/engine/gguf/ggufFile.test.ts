@@ -85,6 +85,16 @@ test('an alignment that is not a power of two, or arrays nested without end, are
   assert.throws(() => openGguf(nested), (e: unknown) => expectError('GGUF_CORRUPT', /nested\.gguf: metadata arrays nested more than 8 deep/)(e));
 });
 
+test('tensors whose shapes disagree with the metadata are refused before conversion, leaving nothing in the cache', async () => {
+  // Built for heads of 32 dims, while the metadata says 16.
+  const p = path.join(tmp, 'shape.gguf');
+  const sixteen = { type: 'u32' as const, value: 16 };
+  writeTinyRandomGguf(p, { headDim: 32, metadata: { 'llama.attention.key_length': sixteen, 'llama.attention.value_length': sixteen, 'llama.rope.dimension_count': sixteen } });
+  const cache = path.join(tmp, 'c-shape');
+  await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_CORRUPT', /shape\.gguf: tensor blk\.0\.attn_q\.weight is \d+ × \d+, but the metadata's sizes make it \d+ × \d+/));
+  assert.deepEqual(cacheEntries(cache), []);
+});
+
 test('an unsupported architecture is refused by name', async () => {
   const p = path.join(tmp, 'mamba.gguf');
   writeTinyRandomGguf(p, { metadata: { 'general.architecture': { type: 'string', value: 'mamba' } } });
