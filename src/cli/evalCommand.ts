@@ -86,6 +86,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   if (twice) throw new KvsteerError('INVALID_ARGUMENT', `--methods names ${twice} twice`);
   const decoding = str(flags, 'decoding') ?? 'greedy';
   if (decoding !== 'greedy' && decoding !== 'sampling') throw new KvsteerError('INVALID_ARGUMENT', `--decoding must be greedy or sampling`);
+  // A greedy evaluation would ignore them, and its summary would say "greedy".
+  const samplingFlag = ['temperature', 'top-p', 'top-k', 'seeds'].find((f) => flags[f] !== undefined);
+  if (decoding === 'greedy' && samplingFlag) throw new KvsteerError('INVALID_ARGUMENT', `--${samplingFlag} needs --decoding sampling`);
   let sweep: { param: 'c_v' | 'c_k'; values: number[] } | undefined;
   const sweepSpec = str(flags, 'sweep');
   if (sweepSpec) {
