@@ -53,6 +53,9 @@ export interface SteeringVector {
   meta: SteeringVectorMeta;
 }
 
+/** The most layers a vector file may claim: checked before its tensors are read, and again on the value. */
+export const MAX_VECTOR_LAYERS = 4096;
+
 export const FINGERPRINT_PROBE = 'kvsteer fingerprint: The quick brown fox jumps over 13 lazy dogs. ¿Qué? 日本 <|im_start|>';
 
 export function modelFingerprint(model: LoadedModel): ModelFingerprint {
@@ -92,7 +95,7 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
 export function validateVector(v: SteeringVector, label: string): void {
   const f = v.meta.model.fingerprint;
   const whole = (x: unknown, max: number) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= max;
-  if (!whole(f.numLayers, 4096) || !whole(f.numKvHeads, 4096) || !whole(f.headDim, 65536) || !whole(f.vocabSize, 1 << 24) || typeof f.tokenizerDigest !== 'string') {
+  if (!whole(f.numLayers, MAX_VECTOR_LAYERS) || !whole(f.numKvHeads, 4096) || !whole(f.headDim, 65536) || !whole(f.vocabSize, 1 << 24) || typeof f.tokenizerDigest !== 'string') {
     throw new KvsteerError('VECTOR_INVALID', `${label}: the model fingerprint is malformed (${JSON.stringify(f)})`);
   }
   const size = f.numKvHeads * f.headDim;

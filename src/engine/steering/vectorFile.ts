@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomicWrite';
 import { KvsteerError } from '../util/errors';
-import { SteeringVector, SteeringVectorMeta, validateVector } from './steeringVector';
+import { MAX_VECTOR_LAYERS, SteeringVector, SteeringVectorMeta, validateVector } from './steeringVector';
 
 export function encodeVector(v: SteeringVector): Uint8Array {
   validateVector(v, v.meta.name);
@@ -86,7 +86,7 @@ function decodeVectorBytes(bytes: Uint8Array, label: string, bad: (why: string) 
     return out;
   };
   const L = meta.model.fingerprint.numLayers;
-  if (!Number.isInteger(L) || L < 1 || L > 4096) throw bad(`the metadata gives ${JSON.stringify(L)} layers`);
+  if (!Number.isInteger(L) || L < 1 || L > MAX_VECTOR_LAYERS) throw bad(`the metadata gives ${JSON.stringify(L)} layers`);
   const v: SteeringVector = {
     keys: Array.from({ length: L }, (_, l) => tensor(`keys.${l}`)),
     values: Array.from({ length: L }, (_, l) => tensor(`values.${l}`)),
