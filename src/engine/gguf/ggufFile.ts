@@ -8,7 +8,12 @@ import * as fs from 'node:fs';
 import { KvsteerError } from '../util/errors';
 import { ggmlBlockLayout, ggmlTypeName } from './ggmlTypes';
 
-export type GgufValue = number | bigint | string | boolean | GgufValue[];
+/** A metadata array of fixed-size numbers, kept as the file stores it (one byte per u8, not a JS number each). */
+export type GgufNumberArray =
+  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
+  | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
+
+export type GgufValue = number | bigint | string | boolean | GgufNumberArray | GgufValue[];
 
 export interface GgufTensorInfo {
   name: string;
@@ -84,7 +89,32 @@ class Cursor {
     const o = this.at(n);
     return this.buf.toString('utf8', o, o + n);
   }
+  /** The next n bytes in a fresh (aligned) ArrayBuffer, read straight from the file when large. */
+  bytes(n: number): ArrayBuffer {
+    if (this.pos + n > this.fileSize) this.need(n); // throws the truncation error
+    const out = new ArrayBuffer(n);
+    const view = new Uint8Array(out);
+    if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length) {
+      const o = this.pos - this.bufStart;
+      view.set(this.buf.subarray(o, o + n));
+    } else {
+      for (let done = 0; done < n; ) {
+        const got = fs.readSync(this.fd, view, done, n - done, this.pos + done);
+        if (got === 0) this.need(n);
+        done += got;
+      }
+    }
+    this.pos += n;
+    return out;
+  }
 }
+
+/** Typed-array constructors for the fixed-size numeric value types (GGUF is little-endian, as are the hosts Node runs on here). */
+const NUMBER_ARRAYS: Partial<Record<number, { BYTES_PER_ELEMENT: number; new (b: ArrayBuffer): GgufNumberArray }>> = {
+  [ValueType.U8]: Uint8Array, [ValueType.I8]: Int8Array, [ValueType.U16]: Uint16Array, [ValueType.I16]: Int16Array,
+  [ValueType.U32]: Uint32Array, [ValueType.I32]: Int32Array, [ValueType.F32]: Float32Array, [ValueType.F64]: Float64Array,
+  [ValueType.U64]: BigUint64Array, [ValueType.I64]: BigInt64Array,
+};
 
 function readValue(c: Cursor, type: number, file: string, depth = 0): GgufValue {
   switch (type) {
@@ -106,8 +136,13 @@ function readValue(c: Cursor, type: number, file: string, depth = 0): GgufValue 
       if (depth >= MAX_ARRAY_DEPTH) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata arrays nested more than ${MAX_ARRAY_DEPTH} deep at byte ${c.pos}`);
       const itemType = c.u32();
       const n = c.count('array length', MAX_ARRAY);
-      const out: GgufValue[] = new Array(n);
-      for (let i = 0; i < n; i++) out[i] = readValue(c, itemType, file, depth + 1);
+      // Numbers stay in a typed array: a JS array costs 8 to 20 bytes per element, so a crafted
+      // 64 MB array of u8 took 1.2 GB before anything looked at it.
+      const numbers = NUMBER_ARRAYS[itemType];
+      if (numbers) return new numbers(c.bytes(n * numbers.BYTES_PER_ELEMENT));
+      // Grown by push: `new Array(n)` for a large n is a slow dictionary, not a packed array.
+      const out: GgufValue[] = [];
+      for (let i = 0; i < n; i++) out.push(readValue(c, itemType, file, depth + 1));
       return out;
     }
     default:
@@ -237,9 +272,18 @@ export function metaString(f: GgufFile, key: string, fallback?: string): string 
   throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} should be a string`);
 }
 
-export function metaArray<T extends GgufValue>(f: GgufFile, key: string, check: (x: GgufValue) => x is T): T[] | undefined {
+/** An array-valued key; with `length`, one of another length is refused before it is copied out. */
+export function metaArray<T extends GgufValue>(f: GgufFile, key: string, check: (x: GgufValue) => x is T, length?: number): T[] | undefined {
   const v = f.metadata.get(key);
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || !v.every(check)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
-  return v as T[];
+  if (length !== undefined && (Array.isArray(v) || isNumberArray(v)) && v.length !== length) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${v.length} entries, not ${length}`);
+  }
+  const items: GgufValue[] | undefined = Array.isArray(v) ? v : isNumberArray(v) ? Array.from<number | bigint>(v) : undefined;
+  if (!items || !items.every(check)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  return items as T[];
+}
+
+export function isNumberArray(v: GgufValue): v is GgufNumberArray {
+  return ArrayBuffer.isView(v);
 }

@@ -135,11 +135,12 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const spm = model === 'llama';
   const tokens = metaArray(f, 'tokenizer.ggml.tokens', isString);
   if (!tokens) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
-  const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber) ?? [];
+  // One type and score per token, as llama.cpp reads them (it indexes both by token id).
+  const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber, tokens.length) ?? [];
   let merges: string[] | [string, string][];
   if (spm) {
-    const scores = metaArray(f, 'tokenizer.ggml.scores', isNumber);
-    if (!scores || scores.length !== tokens.length) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the SentencePiece scores are missing or do not match the vocabulary`);
+    const scores = metaArray(f, 'tokenizer.ggml.scores', isNumber, tokens.length);
+    if (!scores) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the SentencePiece scores are missing or do not match the vocabulary`);
     merges = spmMerges(tokens, types, scores);
   } else {
     const m = metaArray(f, 'tokenizer.ggml.merges', isString);

@@ -85,6 +85,40 @@ test('an alignment that is not a power of two, or arrays nested without end, are
   assert.throws(() => openGguf(nested), (e: unknown) => expectError('GGUF_CORRUPT', /nested\.gguf: metadata arrays nested more than 8 deep/)(e));
 });
 
+test('a large numeric metadata array costs about its size in the file, not a JS value per element', () => {
+  // A crafted header: one key holding 32 M u8 values, the kind of array nothing reads.
+  const n = 32 << 20;
+  const head = Buffer.alloc(4 + 4 + 8 + 8 + 8 + 3 + 4 + 4 + 8);
+  let o = head.write('GGUF');
+  o = head.writeUInt32LE(3, o);
+  o = head.writeBigUInt64LE(0n, o); // tensors
+  o = head.writeBigUInt64LE(1n, o); // metadata keys
+  o = head.writeBigUInt64LE(3n, o);
+  o += head.write('big', o);
+  o = head.writeUInt32LE(9, o); // array
+  o = head.writeUInt32LE(0, o); // of u8
+  head.writeBigUInt64LE(BigInt(n), o);
+  const values = Buffer.alloc(n);
+  for (let i = 0; i < n; i += 4099) values[i] = i % 251;
+  const p = path.join(tmp, 'big-array.gguf');
+  fs.writeFileSync(p, Buffer.concat([head, values]));
+  const used = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+  const before = used();
+  const f = openGguf(p);
+  const grew = used() - before;
+  const big = f.metadata.get('big') as Uint8Array;
+  assert.equal(big.length, n);
+  assert.ok(Buffer.from(big.buffer, big.byteOffset, big.byteLength).equals(values), 'the values read back as written');
+  // Before: 1.2 GB for a 64 MB array (a JS number per element, in a dictionary-mode array).
+  assert.ok(grew < 3 * n, `opening a ${n >> 20} MB array grew memory by ${(grew / 2 ** 20).toFixed(0)} MB`);
+});
+
+test('a token type or score list of another length than the vocabulary is refused by name', async () => {
+  const p = path.join(tmp, 'short-types.gguf');
+  writeTinyRandomGguf(p, { metadata: { 'tokenizer.ggml.token_type': { type: 'i32[]', value: [1, 1, 1] } } });
+  await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4d') }), expectError('GGUF_CORRUPT', /short-types\.gguf: metadata tokenizer\.ggml\.token_type has 3 entries, not \d+/));
+});
+
 test('tensors whose shapes disagree with the metadata are refused before conversion, leaving nothing in the cache', async () => {
   // Built for heads of 32 dims, while the metadata says 16.
   const p = path.join(tmp, 'shape.gguf');
