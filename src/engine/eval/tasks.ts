@@ -1,9 +1,11 @@
 /**
  * The benchmark tasks of the paper's Table 1 and how their data files are read: rows
- * `{id?, question, answer}` (GSM8K also `solution`), one JSON object per line. A malformed row is
+ * `{id?, question, answer}` (GSM8K also `solution`, or as published: the worked solution in `answer`
+ * ending "#### N"), one JSON object per line. A malformed row is
  * reported with its line number and skipped, never fatal.
  */
 import * as fs from 'node:fs';
+import { gsm8kFinalAnswer } from '../steering/contrastivePairs';
 import { KvsteerError } from '../util/errors';
 import { PaperTask, TaskKind } from './answerFilters';
 
@@ -64,8 +66,15 @@ export function readEvalRows(file: string): { rows: EvalRow[]; bad: BadRow[] } {
     }
     if (typeof r !== 'object' || r === null) return bad.push({ line: i + 1, reason: 'not a JSON object' }), undefined;
     if (typeof r.question !== 'string' || !r.question.trim()) return bad.push({ line: i + 1, reason: '"question" must be a non-empty string' }), undefined;
-    const answer = typeof r.answer === 'number' ? String(r.answer) : r.answer;
-    if (typeof answer !== 'string' || !answer.trim()) return bad.push({ line: i + 1, reason: '"answer" must be a non-empty string' }), undefined;
+    // GSM8K as published: the worked solution in `answer`, the number after its "#### ".
+    const answer = typeof r.answer === 'number' ? String(r.answer) : typeof r.answer === 'string' ? gsm8kFinalAnswer(r.answer) ?? r.answer : r.answer;
+    if (typeof answer !== 'string' || !answer.trim()) {
+      // Hugging Face's multiple-choice rows (`choices`, `answerKey`) score nothing as they are.
+      const reason = r.answer === undefined && (r.answerKey !== undefined || r.choices !== undefined)
+        ? '"answer" is missing: write the choices into "question" ("A: …" lines) and the right letter as "answer" (kvsteer eval --help)'
+        : '"answer" must be a non-empty string';
+      return bad.push({ line: i + 1, reason }), undefined;
+    }
     const id = typeof r.id === 'string' && r.id ? r.id : `line-${i + 1}`;
     if (seen.has(id)) return bad.push({ line: i + 1, reason: `duplicate id ${id}` }), undefined;
     seen.add(id);

@@ -65,7 +65,12 @@ export function parseReasoningItems(jsonl: string, source: string): ReasoningIte
     } catch {
       throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: not valid JSON`);
     }
-    const r = row as Record<string, unknown>;
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: not a JSON object`);
+    const r = { ...(row as Record<string, unknown>) };
+    // GSM8K as published keeps the worked solution in `answer`, ending "#### N".
+    const published = r.steps === undefined && r.solution === undefined && typeof r.answer === 'string' ? gsm8kFinalAnswer(r.answer) : undefined;
+    if (published !== undefined) [r.solution, r.answer] = [r.answer, published];
+    if (typeof r.answer === 'number') r.answer = String(r.answer);
     // GSM8K rows carry a worked `solution` instead of `steps`: calculator notes and the final
     // "#### N" line removed, newlines joined, as the paper prepares them.
     if (r.steps === undefined && typeof r.solution === 'string') r.steps = gsm8kSteps(r.solution);
@@ -75,6 +80,13 @@ export function parseReasoningItems(jsonl: string, source: string): ReasoningIte
     items.push({ id: typeof r.id === 'string' ? r.id : `line-${i + 1}`, question: r.question as string, steps: r.steps as string, answer: r.answer as string });
   });
   return items;
+}
+
+/** The final answer of a GSM8K solution, after its "#### " line (commas dropped), if it has one. */
+export function gsm8kFinalAnswer(solution: string): string | undefined {
+  const m = /\n?####([^\n]*)\s*$/.exec(solution);
+  const answer = m?.[1].replace(/,/g, '').trim();
+  return answer || undefined;
 }
 
 export function gsm8kSteps(solution: string): string {

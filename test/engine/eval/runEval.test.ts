@@ -39,6 +39,17 @@ test('a malformed data row is reported with its line number and skipped', () => 
   ]);
 });
 
+test('GSM8K rows as published score against the number after "####"; Hugging Face choice rows are refused with what to change', () => {
+  const file = path.join(dir, 'formats.jsonl');
+  fs.writeFileSync(file, [
+    JSON.stringify({ question: 'Natalia sold 48 clips in April and half as many in May. How many in all?', answer: 'Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 1,072' }),
+    JSON.stringify({ id: 'arc-hf', question: 'Which is a metal?', choices: { text: ['wood', 'iron'], label: ['A', 'B'] }, answerKey: 'B' }),
+  ].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(rows.map((r) => r.answer), ['1072']);
+  assert.deepEqual(bad, [{ line: 2, reason: '"answer" is missing: write the choices into "question" ("A: …" lines) and the right letter as "answer" (kvsteer eval --help)' }]);
+});
+
 test('a stopped run resumes without recomputing finished items', async () => {
   const m = await modelP;
   const out = path.join(dir, 'run');

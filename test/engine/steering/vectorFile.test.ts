@@ -29,6 +29,20 @@ after(async () => (await modelP).dispose());
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-vec-'));
 const is = (code: KvsteerErrorCode, re?: RegExp) => (e: unknown) => e instanceof KvsteerError && e.code === code && (!re || re.test(e.message));
 
+test('extraction rows: GSM8K as published, with `solution`, or with steps give the same item; a row that is not an object is refused by line', () => {
+  const solution = 'She sold 48/2 = <<48/2=24>>24 in May.\nIn all 48+24 = <<48+24=72>>72.\n#### 72';
+  const rows = [
+    { question: 'How many clips?', answer: solution },
+    { question: 'How many clips?', solution, answer: 72 },
+    { question: 'How many clips?', steps: 'She sold 48/2 = 24 in May. In all 48+24 = 72.', answer: '72' },
+  ];
+  const items = parseReasoningItems(rows.map((r) => JSON.stringify(r)).join('\n'), 'gsm8k.jsonl');
+  assert.deepEqual(new Set(items.map((it) => JSON.stringify([it.question, it.steps, it.answer]))).size, 1);
+  assert.equal(items[0].answer, '72');
+  assert.equal(items[0].steps, 'She sold 48/2 = 24 in May. In all 48+24 = 72.');
+  assert.throws(() => parseReasoningItems('null\n', 'rows.jsonl'), is('DATA_INVALID', /^rows\.jsonl:1: not a JSON object$/));
+});
+
 test('a saved vector loads back bit for bit', async () => {
   const m = await modelP;
   const v = fakeVector(m);
