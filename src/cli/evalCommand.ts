@@ -20,7 +20,8 @@ import { Flags, num, offsetTokenFlag, parseLayers, repeatPenaltyFromFlags, str, 
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
-  --model M                 hub id, folder or .gguf (default: the fetched SmolLM2 GGUF)
+  --model M                 hub id, folder, .gguf or ollama:name (default: the fetched SmolLM2 GGUF)
+  --precision exact|fast    arithmetic of GGUF imports (default exact)  --threads N (default: all)
   --methods LIST            baseline,cot-prompt,cache-steering,activation-steering (default: all four)
   --limit N --offset N      evaluate rows offset..offset+N of the data file
   --decoding greedy|sampling  --seeds N (sampling, 1–5; default 5)

@@ -50,7 +50,8 @@ ask options:
   --cv N --ck N        value / key strength (default: the vector's recommendation, or the one
                        it records for the --repeat-penalty and --repeat-last-n given)
   --layers 1-29        layers to steer (default: 1 and up)
-  --offset-token S     offset token appended before steering (default "\\n"; "\\s" = space)
+  --offset-token S     offset token appended before steering (default: the vector's own,
+                       "\\n" or a space; "\\s" = space)
   --max-new-tokens N   (default 256)
   --stop-on-repetition stop an answer once a run of four words has come five times
   --repeat-penalty P   llama.cpp's repeat penalty on both answers, 1 (off) to 2; 1.1 is
@@ -73,6 +74,9 @@ extract options:
   --num-pairs N        pairs (default: one per row) --seed N (default 0)
   --demo-selection random|similar   demos drawn at random (default) or the closest questions (TF-IDF)
   --cv N --ck N        recommended strengths to record (default 6 and 0)
+  --offset-token S     offset token to record and extract with (default "\\n"; "\\s" = space,
+                       the paper's arithmetic setting)
+  also --model, --precision, --threads
 `;
 
 const OPTIONS = {
@@ -112,6 +116,13 @@ const OPTIONS = {
 /** Flags only `extract` reads: elsewhere they would be taken and silently do nothing. */
 const EXTRACT_FLAGS = ['pairs', 'out', 'name', 'id', 'demos', 'num-pairs', 'demo-selection'];
 
+/** Every flag each command without a question reads; any other would be silently ignored. */
+const FLAGS_READ: Record<string, string[]> = {
+  extract: [...EXTRACT_FLAGS, 'model', 'precision', 'threads', 'seed', 'cv', 'ck', 'offset-token'],
+  models: ['json'],
+  'fetch-model': [],
+};
+
 /**
  * Refuses what a command would ignore: extract's flags on another command, and words beyond the
  * one question (an unquoted `kvsteer ask What is 2+2` would ask "What").
@@ -124,6 +135,9 @@ function checkCommandLine(command: string, positionals: string[], flags: Flags):
   if (!takesQuestion && positionals.length > 0) throw new KvsteerError('INVALID_ARGUMENT', `${command} takes no words besides its flags (got "${positionals[0]}")`);
   const foreign = command === 'extract' ? undefined : EXTRACT_FLAGS.find((f) => flags[f] !== undefined);
   if (foreign) throw new KvsteerError('INVALID_ARGUMENT', `--${foreign} is a flag of kvsteer extract; ${command} does not take it`);
+  const reads = FLAGS_READ[command];
+  const ignored = reads && Object.keys(flags).find((f) => flags[f] !== undefined && !reads.includes(f));
+  if (ignored) throw new KvsteerError('INVALID_ARGUMENT', `${command} does not take --${ignored} (see kvsteer --help)`);
 }
 
 /** ask flags that only a steered answer uses. */

@@ -87,6 +87,8 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   try {
     const out = path.join(dir, 'v.safetensors');
     oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--demos', '0'), '--demos must be an integer in [1, ∞] (got "0")');
+    oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--system', 'Be brief.'), 'extract does not take --system (see kvsteer --help)');
+    oneLine(run('fetch-model', '--json'), 'fetch-model does not take --json (see kvsteer --help)');
     const data = path.join(dir, 'arc.jsonl');
     fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
     const evalOut = path.join(dir, 'eval');
