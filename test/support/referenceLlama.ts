@@ -26,6 +26,14 @@ export interface ReferenceOutput {
    */
   keys: Float32Array[];
   values: Float32Array[];
+  /** Per layer: the residual stream after the block, [tokens, hidden] (activation steering's). */
+  hidden: Float32Array[];
+}
+
+/** Activation steering: `add.get(l)` is added to block l's output at positions `from` and later. */
+export interface ReferenceActivationAdd {
+  from: number;
+  add: ReadonlyMap<number, Float32Array>;
 }
 
 export class ReferenceLlama {
@@ -79,7 +87,7 @@ export class ReferenceLlama {
     }
   }
 
-  forward(tokens: number[]): ReferenceOutput {
+  forward(tokens: number[], steer?: ReferenceActivationAdd): ReferenceOutput {
     const { H, nHead, nKv, hd, nLayer } = this;
     const T = tokens.length;
     let x = new Float32Array(T * H);
@@ -87,6 +95,7 @@ export class ReferenceLlama {
     if (this.gemma) for (let i = 0; i < x.length; i++) x[i] *= Math.sqrt(H);
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
+    const hidden: Float32Array[] = [];
     for (let l = 0; l < nLayer; l++) {
       const L = this.layers[l];
       const h = rmsNorm(x, L.attnNorm, T, H, this.eps);
@@ -151,10 +160,13 @@ export class ReferenceLlama {
       if (L.postFfnNorm) down = rmsNorm(down, L.postFfnNorm, T, H, this.eps);
       const nx = new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) nx[i] = x[i] + down[i];
+      const add = steer?.add.get(l);
+      if (add) for (let i = steer!.from; i < T; i++) for (let j = 0; j < H; j++) nx[i * H + j] += add[j];
+      hidden.push(nx.slice()); // a copy: the next block adds its attention output to x in place
       x = nx;
     }
     const fin = rmsNorm(x, this.outNorm, T, H, this.eps);
-    return { logits: matmul(fin, this.out, T, H, this.vocab), keys, values };
+    return { logits: matmul(fin, this.out, T, H, this.vocab), keys, values, hidden };
   }
 }
 

@@ -12,7 +12,12 @@ import { runEval, readGenerations, GENERATIONS_FILE } from '../../../src/engine/
 import { readEvalRows } from '../../../src/engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
 import { hasLoop } from '../../../src/engine/eval/metrics';
-import { loadTinyModel } from '../../support/models';
+import { loadTinyModel, tinyGgufPath } from '../../support/models';
+import { fakeVector } from '../../support/fakeVector';
+import { ReferenceLlama } from '../../support/referenceLlama';
+import { openGguf } from '../../../src/engine/gguf/ggufFile';
+import { generateSteered } from '../../../src/engine/steering/applySteering';
+import { MC_FOLLOW_UP, STOP_STRINGS } from '../../../src/engine/eval/answerFilters';
 import { arcConfig } from '../../support/evalConfig';
 
 const modelP = loadTinyModel();
@@ -88,6 +93,57 @@ test('cache steering takes another offset token when asked, records it, and refu
   const [plain] = await runEval(m, { ...cfg, outDir: path.join(dir, 'offset-default'), offsetToken: '\n' });
   assert.ok(plain.response.startsWith('\n'));
   assert.equal(plain.offset_token, undefined);
+});
+
+test("cache steering's answers are generateSteered's at the strength and offset token asked, not the baseline's", async () => {
+  const m = await modelP;
+  const rows = readEvalRows(data).rows.slice(0, 2);
+  // Keys too: on the tiny random model an edit of the values alone never moves a greedy token.
+  const vector = fakeVector(m, 3);
+  const strength = { cK: 8, cV: 8 };
+  const saved = await runEval(m, { ...arcConfig(m, rows, path.join(dir, 'steered-equal'), 8), vector, strength, offsetToken: ' ', forceChoice: false });
+  let differs = 0;
+  for (const row of rows) {
+    const steered = saved.find((r) => r.method === 'cache-steering' && r.id === row.id)!;
+    const baseline = saved.find((r) => r.method === 'baseline' && r.id === row.id)!;
+    const want = await generateSteered(m, { messages: [{ role: 'user', content: row.question }], vector, strength, offsetToken: ' ', maxNewTokens: 8, stopStrings: [...STOP_STRINGS] });
+    assert.ok(steered.response.startsWith(' ' + want.text + MC_FOLLOW_UP), `${JSON.stringify(steered.response)} vs ${JSON.stringify(want.text)}`);
+    if (steered.response.split(MC_FOLLOW_UP)[0].trim() !== baseline.response.split(MC_FOLLOW_UP)[0].trim()) differs++;
+  }
+  assert.ok(differs > 0, 'the steered answers equal the baseline ones, so the edit went untested');
+});
+
+test("activation steering's answers follow a reference forward pass with the direction added after the block, not the baseline's", async () => {
+  const m = await modelP;
+  const rows = readEvalRows(data).rows.slice(0, 2);
+  const H = m.config.hiddenSize;
+  const vector = { ...fakeVector(m), hidden: Array.from({ length: m.config.numLayers }, (_, l) => Float32Array.from({ length: H }, (_, i) => Math.cos(l * 5 + i * 0.9))) };
+  const caa = { layers: [0], coefficient: 4 };
+  const saved = await runEval(m, { ...arcConfig(m, rows, path.join(dir, 'caa'), 6), methods: ['baseline', 'activation-steering'], vector, caa, forceChoice: false });
+  const ref = new ReferenceLlama(openGguf(tinyGgufPath()));
+  const add = new Map([[0, Float32Array.from(vector.hidden[0], (x) => x * caa.coefficient)]]);
+  let differs = 0;
+  for (const row of rows) {
+    const steered = saved.find((r) => r.method === 'activation-steering' && r.id === row.id)!;
+    const baseline = saved.find((r) => r.method === 'baseline' && r.id === row.id)!;
+    // Greedy decoding on the reference: the direction is added from the last prompt token on.
+    const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: row.question }], true));
+    const from = ids.length - 1;
+    const out: number[] = [];
+    for (let step = 0; step < 6; step++) {
+      const logits = ref.forward([...ids, ...out], { from, add }).logits;
+      const last = logits.subarray(logits.length - m.config.vocabSize);
+      const sorted = [...last].sort((a, b) => b - a);
+      assert.ok(sorted[0] - sorted[1] > 1e-3, 'a near tie: the test would compare rounding, not steering');
+      const next = last.indexOf(sorted[0]);
+      if (m.config.eosTokenIds.includes(next)) break;
+      out.push(next);
+    }
+    const answer = steered.response.split(MC_FOLLOW_UP)[0];
+    assert.equal(answer, m.tokenizer.decode(out), 'activation-steered answer');
+    if (answer.trim() !== baseline.response.split(MC_FOLLOW_UP)[0].trim()) differs++;
+  }
+  assert.ok(differs > 0, 'the activation-steered answers equal the baseline ones, so the addition went untested');
 });
 
 test('a folder refuses to resume rows made with other settings, and writes nothing', async () => {

@@ -146,6 +146,8 @@ test('extraction equals an independent reference loop over 3 pairs', async () =>
   const { numKvHeads: kvh, headDim: hd, numLayers: L } = m.config;
   const wantK = Array.from({ length: L }, () => new Float64Array(kvh * hd));
   const wantV = Array.from({ length: L }, () => new Float64Array(kvh * hd));
+  const H = m.config.hiddenSize;
+  const wantH = Array.from({ length: L }, () => new Float64Array(H));
   for (const p of pairs) {
     for (const [text, sign] of [[p.positive, 1], [p.negative, -1]] as const) {
       const ids = m.tokenizer.encode(text);
@@ -156,10 +158,16 @@ test('extraction equals an independent reference loop over 3 pairs', async () =>
         wantK[l][h * hd + j * (hd / 2) + i] += (sign * out.keys[l][(h * T + T - 1) * hd + 2 * i + j]) / pairs.length;
         wantV[l][h * hd + j * (hd / 2) + i] += (sign * out.values[l][(h * T + T - 1) * hd + j * (hd / 2) + i]) / pairs.length;
       }
+      // Activation steering's direction: the residual stream after each block at the last token.
+      for (let l = 0; l < L; l++) for (let i = 0; i < H; i++) wantH[l][i] += (sign * out.hidden[l][(T - 1) * H + i]) / pairs.length;
     }
   }
   for (let l = 0; l < L; l++) for (let i = 0; i < kvh * hd; i++) {
     assert.ok(Math.abs(got.keys[l][i] - wantK[l][i]) < 1e-4, `keys[${l}][${i}] ${got.keys[l][i]} vs ${wantK[l][i]}`);
     assert.ok(Math.abs(got.values[l][i] - wantV[l][i]) < 1e-4, `values[${l}][${i}] ${got.values[l][i]} vs ${wantV[l][i]}`);
+  }
+  assert.ok(got.hidden, 'a GGUF import exposes the residual stream, so extraction returns activation directions');
+  for (let l = 0; l < L; l++) for (let i = 0; i < H; i++) {
+    assert.ok(Math.abs(got.hidden[l][i] - wantH[l][i]) < 1e-4, `hidden[${l}][${i}] ${got.hidden[l][i]} vs ${wantH[l][i]}`);
   }
 });
