@@ -68,7 +68,10 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
       assert.match(await metaField(frame, 'model'), /SmolLM2-135M-Instruct\.Q4_1\.gguf$/);
       assert.equal(await metaField(frame, 'vector'), 'smollm2-135m-reasoning');
       // The folder's other settings still apply: its token budget caps both answers.
+      // (The baseline ends on its own after a few tokens; the steered answer runs into the folder's
+      // budget, where the user's 48 would let it run on, so the check can fail.)
       assert.ok(base.tokens <= WORKSPACE_MAX_TOKENS && steered.tokens <= WORKSPACE_MAX_TOKENS, `tokens ${base.tokens} and ${steered.tokens}`);
+      assert.equal(Math.max(base.tokens, steered.tokens), WORKSPACE_MAX_TOKENS, 'neither answer reached the folder budget, so it went untested');
       // The log says which settings are set aside, and how to use the folder's.
       assert.match(await waitForLogLine(dirs!.userDataDir, /Restricted Mode/, 10_000), /kvsteer\.model and kvsteer\.vector come from your user settings only/);
       // The user's keep-alive of 0 frees the model once the answers are done.

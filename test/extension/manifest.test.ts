@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CHAT_COMMANDS, CHAT_PARTICIPANT, CHAT_PARTICIPANT_NAME, COMMANDS, LANGUAGE_MODEL_VENDOR, SETTINGS, SETTINGS_SECTION } from '../../src/ids';
-import { DEFAULT_SETTINGS } from '../../src/config/settingsSchema';
+import { DEFAULT_SETTINGS, validateSettings } from '../../src/config/settingsSchema';
 import { RESTRICTED_SETTINGS } from '../../src/config/settingScopes';
 import { KVSTEER_VERSION } from '../../src/engine/version';
 import { repoRoot } from '../support/paths';
@@ -37,15 +37,22 @@ test('every setting key is contributed with a description, and defaults agree wi
   const keys = Object.values(SETTINGS).map((k) => `${SETTINGS_SECTION}.${k}`);
   assert.deepEqual(Object.keys(props).sort(), keys.sort());
   for (const [k, v] of Object.entries(props)) assert.ok(v.description || v.markdownDescription, `${k} has no description`);
-  assert.equal(props['kvsteer.model'].default, DEFAULT_SETTINGS.model);
-  assert.equal(props['kvsteer.vector'].default, DEFAULT_SETTINGS.vector);
-  assert.equal(props['kvsteer.maxNewTokens'].default, DEFAULT_SETTINGS.maxNewTokens);
-  assert.equal(props['kvsteer.offsetToken'].default, DEFAULT_SETTINGS.offsetToken);
-  assert.equal(props['kvsteer.precision'].default, DEFAULT_SETTINGS.precision);
-  assert.equal(props['kvsteer.stopOnRepetition'].default, DEFAULT_SETTINGS.stopOnRepetition);
-  assert.equal(props['kvsteer.repeatPenalty.penalty'].default, DEFAULT_SETTINGS.repeatPenalty.penalty);
-  assert.equal(props['kvsteer.repeatPenalty.lastN'].default, DEFAULT_SETTINGS.repeatPenalty.lastN);
-  assert.equal(props['kvsteer.keepAlive'].default, DEFAULT_SETTINGS.keepAliveMinutes);
+  // Every contributed default, read as a configured value, gives what the code uses when nothing
+  // is set; with sampling on too, so the sampling defaults are read as well.
+  const contributed = (extra: Record<string, unknown>) => {
+    const values: Record<string, unknown> = { ...extra };
+    for (const [k, v] of Object.entries(props)) if (!(k.slice(SETTINGS_SECTION.length + 1) in values)) values[k.slice(SETTINGS_SECTION.length + 1)] = v.default;
+    return validateSettings((k) => values[k]);
+  };
+  for (const extra of [{}, { 'decoding.mode': 'sampling' }]) {
+    const got = contributed(extra);
+    const unset = validateSettings((k) => (extra as Record<string, unknown>)[k]);
+    assert.ok(got.ok && unset.ok, JSON.stringify([got, unset]));
+    assert.deepEqual(got.settings, unset.settings, `with ${JSON.stringify(extra)}`);
+  }
+  const plain = contributed({});
+  assert.ok(plain.ok);
+  assert.deepEqual(plain.settings, DEFAULT_SETTINGS);
 });
 
 test('in an untrusted workspace the extension runs, with the settings that name files to load restricted', () => {

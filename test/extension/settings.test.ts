@@ -32,12 +32,30 @@ test('layers, decoding, token budget and precision are validated', () => {
   assert.deepEqual(r.settings.layers, [1, 2, 3, 7]);
   assert.deepEqual(r.settings.decoding, { kind: 'sample', temperature: 0.6, topP: 0.9, topK: 50, seed: 9 });
   assert.equal(r.settings.precision, 'fast');
-  const bad = from({ layers: 'one', 'decoding.mode': 'beam', maxNewTokens: 0, precision: 'int4', 'decoding.topP': 2 });
+  const bad = from({ layers: 'one', 'decoding.mode': 'beam', maxNewTokens: 0, precision: 'int4' });
   assert.ok(!bad.ok);
   const text = bad.errors.join('\n');
   for (const re of [/kvsteer\.layers: cannot read "one"/, /kvsteer\.decoding\.mode must be "greedy" or "sampling"/, /kvsteer\.maxNewTokens must be an integer between 1 and 4096/, /kvsteer\.precision must be "exact" or "fast"/]) {
     assert.match(text, re);
   }
+});
+
+test('sampling settings out of range are refused, each by name, while sampling is on', () => {
+  const cases: [string, unknown, RegExp][] = [
+    ['decoding.temperature', 5.5, /kvsteer\.decoding\.temperature must be a number between 0 and 5 \(is 5\.5\)/],
+    ['decoding.topP', 2, /kvsteer\.decoding\.topP must be a number between 0 and 1 \(is 2\)/],
+    ['decoding.topK', 2.5, /kvsteer\.decoding\.topK must be an integer between 0 and 100000 \(is 2\.5\)/],
+    ['decoding.seed', -1, /kvsteer\.decoding\.seed must be an integer between 0 and 2147483647 \(is -1\)/],
+    ['threads', 1000, /kvsteer\.threads must be an integer between 0 and 256 \(is 1000\)/],
+  ];
+  for (const [key, value, re] of cases) {
+    const r = from({ 'decoding.mode': 'sampling', [key]: value });
+    assert.ok(!r.ok, `${key} = ${JSON.stringify(value)} was accepted`);
+    assert.match(r.errors.join('\n'), re);
+  }
+  const edge = from({ 'decoding.mode': 'sampling', 'decoding.temperature': 5, 'decoding.topP': 1, 'decoding.topK': 0, 'decoding.seed': 2 ** 31 - 1 });
+  assert.ok(edge.ok && edge.settings.decoding.kind === 'sample');
+  assert.deepEqual(edge.settings.decoding, { kind: 'sample', temperature: 5, topP: 1, topK: 0, seed: 2 ** 31 - 1 });
 });
 
 test('the stop on repetition is on by default, can be turned off, and must be a boolean', () => {

@@ -48,8 +48,14 @@ test('a clone keeps its values when the original grows, and a grown-from cache r
   for (const use of [() => base.layers, () => base.read(0, 'key', 0), () => base.clone(), () => base.addAtPosition(0, 'value', 1, new Float32Array(KV * HD), 1), () => base.appended([rows(1), rows(1)], 1)]) {
     assert.throws(use, /extended in place/);
   }
-  // Growing the clone is independent of the original's storage.
-  const other = copy.appended([rows(2), rows(2)], 2);
+  // Growing the clone is independent of the original's storage: the original's fifth position
+  // keeps its values, and the clone's grown copy holds its own.
+  const grownFifth = grown.read(0, 'key', 4).slice();
+  const added = [rows(2), rows(2)];
+  const other = copy.appended(added, 2);
   assert.equal(other.length, 6);
-  assert.deepEqual(grown.read(0, 'key', 4).length, KV * HD);
+  assert.deepEqual(grown.read(0, 'key', 4), grownFifth);
+  const wantFifth = Float32Array.from({ length: KV * HD }, (_, i) => added[0].key[(Math.floor(i / HD) * 2) * HD + (i % HD)]);
+  assert.deepEqual(other.read(0, 'key', 4), wantFifth);
+  assert.deepEqual(other.read(1, 'value', 3), copy.read(1, 'value', 3));
 });

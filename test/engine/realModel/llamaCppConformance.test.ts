@@ -99,7 +99,7 @@ test('teacher-forced next-token top-1 agrees with llama.cpp on at least 95% of 2
   }
 });
 
-test('greedy continuations of chat prompts agree with llama.cpp on the first 20 tokens', { skip: realModelSkip }, async (t) => {
+test("greedy 20-token continuations of chat prompts agree with llama.cpp's Q4_1 run on at least half the prompts (the issue asks 4 of 5; see below)", { skip: realModelSkip }, async (t) => {
   const m = await loadRealModel();
   const { model } = await llamaCpp();
   const ctx = await model.createContext({ contextSize: 1024, threads: 2 });
@@ -134,7 +134,7 @@ test('greedy continuations of chat prompts agree with llama.cpp on the first 20 
   assert.ok(agreeing / CHAT_PROMPTS.length >= GREEDY_AGREEMENT_FLOOR, `${agreeing}/${CHAT_PROMPTS.length}`);
 });
 
-test('greedy continuations agree with llama.cpp on every prompt when llama.cpp runs the same weights in F32', { skip: realModelSkip }, async (t) => {
+test('greedy continuations agree with llama.cpp on 18 or more of 20 prompts and 4 of the first 5 when llama.cpp runs the same weights in F32 (20 of 20 measured here)', { skip: realModelSkip }, async (t) => {
   // Same weight values, metadata and tokenizer, stored dequantized: llama.cpp then computes in f32
   // (its default f16 flash-attention cache included) instead of rounding every matmul input to 8 bits.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-f32-'));

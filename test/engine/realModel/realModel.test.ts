@@ -1,6 +1,7 @@
 /**
  * Behaviour of the engine on the real SmolLM2-135M-Instruct GGUF: a sensible answer, reproducible
- * seeded sampling, the stop on repetition, and the import path (cached second load) on a real file.
+ * seeded sampling, timings, and the stop on repetition. (The import cache is tested on tiny files in
+ * test/engine/gguf/ggufFile.test.ts; every real-model test here loads through it.)
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';

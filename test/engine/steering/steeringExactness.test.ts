@@ -116,7 +116,11 @@ test('the edit scales linearly with strength and honours an explicit layer list'
   const last = base.length - 1;
   for (let l = 1; l < m.config.numLayers; l++) {
     const b = base.read(l, 'value', last), d1 = one.read(l, 'value', last), d2 = two.read(l, 'value', last);
-    for (let i = 0; i < b.length; i++) assert.ok(Math.abs((d2[i] - b[i]) - 2 * (d1[i] - b[i])) < 1e-5);
+    for (let i = 0; i < b.length; i++) {
+      // The edit is the vector itself at c_v 1 (so a missing edit cannot pass as linear), twice that at 2.
+      assert.ok(Math.abs(d1[i] - b[i] - v.values[l][i]) < 1e-5, `layer ${l} [${i}]: edit ${d1[i] - b[i]} vs ${v.values[l][i]}`);
+      assert.ok(Math.abs((d2[i] - b[i]) - 2 * (d1[i] - b[i])) < 1e-5);
+    }
   }
   assert.notDeepEqual(only0.read(0, 'value', last), base.read(0, 'value', last));
   assert.deepEqual(only0.read(1, 'value', last), base.read(1, 'value', last));
