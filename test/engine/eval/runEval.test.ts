@@ -8,7 +8,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runEval, readGenerations, GENERATIONS_FILE } from '../../../src/engine/eval/runEval';
+import { runEval, readGenerations, GENERATIONS_FILE, COT_PREFIX } from '../../../src/engine/eval/runEval';
+import { generate } from '../../../src/engine/generation/generate';
 import { readEvalRows } from '../../../src/engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
 import { hasLoop } from '../../../src/engine/eval/metrics';
@@ -111,6 +112,16 @@ test("cache steering's answers are generateSteered's at the strength and offset 
     if (steered.response.split(MC_FOLLOW_UP)[0].trim() !== baseline.response.split(MC_FOLLOW_UP)[0].trim()) differs++;
   }
   assert.ok(differs > 0, 'the steered answers equal the baseline ones, so the edit went untested');
+});
+
+test('CoT prompting appends "Let\'s think step by step." after the generation prompt and answers from there', async () => {
+  const m = await modelP;
+  const rows = readEvalRows(data).rows.slice(0, 1);
+  const [cot] = await runEval(m, { ...arcConfig(m, rows, path.join(dir, 'cot'), 6), methods: ['cot-prompt'], forceChoice: false });
+  const template = m.tokenizer.applyChatTemplate([{ role: 'user', content: rows[0].question }], true);
+  assert.equal(cot.input, template + COT_PREFIX);
+  const want = await generate(m, { promptIds: m.tokenizer.encode(template + COT_PREFIX), maxNewTokens: 6, stopStrings: [...STOP_STRINGS] });
+  assert.ok(cot.response.startsWith(want.text + MC_FOLLOW_UP), JSON.stringify([cot.response, want.text]));
 });
 
 test("activation steering's answers follow a reference forward pass with the direction added after the block, not the baseline's", async () => {

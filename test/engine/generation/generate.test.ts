@@ -147,6 +147,18 @@ test('an empty prompt, a bad budget and an over-long prompt are refused clearly'
   await assert.rejects(generate(m, { promptIds: long, maxNewTokens: 5 }), (e: unknown) => is('PROMPT_TOO_LONG')(e) && /context window is 512/.test((e as Error).message));
 });
 
+test('an answer that reaches the end of the context window stops there, with the window full', async () => {
+  const m = await modelP;
+  const ids = Array.from({ length: m.config.maxPositions - 5 }, (_, i) => 40 + (i % 50));
+  const r = await generate(m, { promptIds: ids, maxNewTokens: 100 });
+  assert.equal(r.stopReason, 'context-full');
+  assert.equal(ids.length + r.tokenIds.length, m.config.maxPositions);
+  // The same answer as with a budget of exactly what fits: the stop cuts nothing short.
+  const fits = await generate(m, { promptIds: ids, maxNewTokens: 5 });
+  assert.deepEqual(fits.tokenIds, r.tokenIds);
+  assert.equal(fits.stopReason, 'max-tokens');
+});
+
 test('a repeat penalty of 1 changes nothing, and a bad penalty or window is refused before anything runs', async () => {
   const m = await modelP;
   const ids = await prompt();

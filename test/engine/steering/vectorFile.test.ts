@@ -43,16 +43,20 @@ test('extraction rows: GSM8K as published, with `solution`, or with steps give t
   assert.throws(() => parseReasoningItems('null\n', 'rows.jsonl'), is('DATA_INVALID', /^rows\.jsonl:1: not a JSON object$/));
 });
 
-test('a saved vector loads back bit for bit', async () => {
+test('a saved vector loads back bit for bit, activation directions included', async () => {
   const m = await modelP;
-  const v = fakeVector(m);
+  const H = m.config.hiddenSize;
+  const v = { ...fakeVector(m), hidden: Array.from({ length: m.config.numLayers }, (_, l) => Float32Array.from({ length: H }, (_, i) => Math.cos(l + i / 3) / 7)) };
   const file = path.join(dir, 'v.safetensors');
   saveVector(file, v);
   const back = loadVector(file);
   assert.deepEqual(back.meta, v.meta);
+  const bytes = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+  assert.equal(back.hidden?.length, v.hidden.length, 'activation directions saved and read');
   for (let l = 0; l < v.keys.length; l++) {
-    assert.deepEqual(Buffer.from(back.keys[l].buffer), Buffer.from(v.keys[l].buffer));
-    assert.deepEqual(Buffer.from(back.values[l].buffer), Buffer.from(v.values[l].buffer));
+    assert.deepEqual(bytes(back.keys[l]), bytes(v.keys[l]));
+    assert.deepEqual(bytes(back.values[l]), bytes(v.values[l]));
+    assert.deepEqual(bytes(back.hidden![l]), bytes(v.hidden[l]));
   }
 });
 
