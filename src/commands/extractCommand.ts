@@ -52,7 +52,11 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
           { location: vscode.ProgressLocation.Notification, title: `KV Steer: extracting "${name}"`, cancellable: true },
           async (progress, token) => {
             const abort = new AbortController();
-            token.onCancellationRequested(() => abort.abort());
+            token.onCancellationRequested(() => {
+              // Logged so a slow stop can be told apart from a cancel that never arrived.
+              host.log.info(`Extraction of ${name}: cancel requested`);
+              abort.abort();
+            });
             let last = 0;
             return host.service.run(read.settings, { needVector: false, signal: abort.signal, activity: 'extracting', onLoad: (p) => progress.report({ message: p.message }) }, async (model) => {
               const vector = await createSteeringVector(model, items, {

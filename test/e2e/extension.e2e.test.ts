@@ -278,6 +278,8 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       await screenshot(page, 'extract');
       const toast = page.locator('.notifications-toasts .notification-toast').filter({ hasText: 'extracting "e2e-reasoning"' }).first();
       await toast.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+      // First that the click reached the extension, then that the extraction stopped.
+      await waitForLogLine(dirs!.userDataDir, /Extraction of e2e-reasoning: cancel requested/, 30_000);
       await waitForNotification(page, 'extraction of "e2e-reasoning" cancelled; nothing was saved', { timeoutMs: 60_000 });
       const written = fs.readdirSync(dirs!.root, { recursive: true }).map(String).filter((f) => f.includes('e2e-reasoning'));
       assert.deepEqual(written, []);

@@ -37,6 +37,9 @@ test('every setting key is contributed with a description, and defaults agree wi
   const keys = Object.values(SETTINGS).map((k) => `${SETTINGS_SECTION}.${k}`);
   assert.deepEqual(Object.keys(props).sort(), keys.sort());
   for (const [k, v] of Object.entries(props)) assert.ok(v.description || v.markdownDescription, `${k} has no description`);
+  // The Settings editor lists them by `order`: one place each.
+  const orders = Object.values(props).map((v) => (v as { order?: number }).order);
+  assert.equal(new Set(orders).size, orders.length, `orders: ${orders.join(', ')}`);
   // Every contributed default, read as a configured value, gives what the code uses when nothing
   // is set; with sampling on too, so the sampling defaults are read as well.
   const contributed = (extra: Record<string, unknown>) => {
