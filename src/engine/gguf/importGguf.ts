@@ -77,6 +77,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   const folder = path.join(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v${CONVERTER_VERSION}`);
   const complete = (dir: string) => fs.existsSync(path.join(dir, IMPORT_MARKER));
   if (complete(folder)) {
+    removeOlderImports(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v`);
     report('done', 1, 'Using the cached import');
     return { folder, sha256, converted: false, seconds: (performance.now() - t0) / 1000 };
   }
@@ -130,8 +131,32 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     json('tokenizer_config.json', tokenizer.tokenizerConfig);
     json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString() });
   }, complete);
+  removeOlderImports(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v`);
   // 'kept': another process (a second VS Code window, the CLI) imported the same file meanwhile and
   // may be loading from that folder already; it is the same conversion, so ours is dropped.
   report('done', 1, outcome === 'kept' ? 'Another process imported the same file first; using its folder' : 'Import complete');
   return { folder, sha256, converted: outcome === 'built', seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Imports of the same file by earlier converter versions are never read again (each version
+ * rebuilds), and each is as large as the model: removed once this version's folder exists.
+ */
+function removeOlderImports(cacheDir: string, prefix: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(cacheDir);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const version = e.startsWith(prefix) ? Number(e.slice(prefix.length)) : NaN;
+    if (Number.isInteger(version) && version < CONVERTER_VERSION) {
+      try {
+        fs.rmSync(path.join(cacheDir, e), { recursive: true, force: true });
+      } catch {
+        // In use elsewhere (Windows) or not ours to remove: it stays, as before.
+      }
+    }
+  }
 }

@@ -25,8 +25,37 @@ function isFile(p: string): boolean {
   }
 }
 
-function tempSibling(target: string): string {
+/** A temporary sibling of `target`, named so that removeStaleTempSiblings knows whose it is. */
+export function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+function processIsGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Removes temporary siblings of `target` left by processes that died mid-write (killed, or a
+ * window reloaded during a GGUF import): nothing else ever would, and an import's is as large as
+ * the model. Those of live processes are theirs to finish.
+ */
+export function removeStaleTempSiblings(target: string): void {
+  const prefix = `.${path.basename(target)}.tmp-`;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(path.dirname(target));
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const pid = e.startsWith(prefix) ? Number(/^(\d+)-[0-9a-f]{8}$/.exec(e.slice(prefix.length))?.[1]) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processIsGone(pid)) removeQuietly(path.join(path.dirname(target), e));
+  }
 }
 
 /** Writes `data` to `file` via a temp file + rename; the temp file is removed on failure. */
@@ -55,6 +84,7 @@ export async function buildFolderAtomic(
   fill: (tempDir: string) => Promise<void>,
   keepExisting: (existing: string) => boolean = () => false,
 ): Promise<'built' | 'kept'> {
+  removeStaleTempSiblings(target);
   const tmp = tempSibling(target);
   try {
     fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -5,12 +5,14 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openGguf, readTensorBytes } from '../../../src/engine/gguf/ggufFile';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
-import { importGguf } from '../../../src/engine/gguf/importGguf';
+import { importGguf, CONVERTER_VERSION } from '../../../src/engine/gguf/importGguf';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 
@@ -177,6 +179,26 @@ test('a cancelled import leaves nothing in the cache', async () => {
   });
   await assert.rejects(run, expectError('CANCELLED', /cancelled/));
   assert.deepEqual(cacheEntries(cache), []);
+});
+
+test("an import removes what dead processes' imports left half-built and this file's imports by older converters", async () => {
+  const cache = path.join(tmp, 'c7b');
+  const hash = crypto.createHash('sha256').update(fs.readFileSync(good)).digest('hex').slice(0, 16);
+  const folder = `gguf-${hash}-exact-v${CONVERTER_VERSION}`;
+  const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const stale = path.join(cache, `.${folder}.tmp-${deadPid}-0badc0de`);
+  const live = path.join(cache, `.${folder}.tmp-${process.ppid}-0123abcd`); // a running process's
+  const older = path.join(cache, `gguf-${hash}-exact-v${CONVERTER_VERSION - 1}`);
+  const otherFile = path.join(cache, `gguf-0000000000000000-exact-v${CONVERTER_VERSION - 1}`);
+  const otherPrecision = path.join(cache, `gguf-${hash}-fast-v${CONVERTER_VERSION - 1}`);
+  for (const d of [stale, live, older, otherFile, otherPrecision]) {
+    fs.mkdirSync(path.join(d, 'onnx'), { recursive: true });
+    fs.writeFileSync(path.join(d, 'onnx', 'model.onnx_data'), 'weights');
+  }
+  const r = await importGguf(good, { cacheDir: cache });
+  assert.equal(r.folder, path.join(cache, folder));
+  const left = fs.readdirSync(cache).sort();
+  assert.deepEqual(left, [path.basename(live), folder, path.basename(otherFile), path.basename(otherPrecision), 'hash-index.json'].sort());
 });
 
 test('a second import of the same file comes from the cache', async () => {
