@@ -13,7 +13,7 @@ import { sha256File } from '../util/fileHash';
 import { LlamaSpec, buildLlamaGraph } from '../onnx/llamaGraph';
 import { DEQUANTIZABLE } from './dequantize';
 import { ggmlTypeName } from './ggmlTypes';
-import { GgufFile, openGguf, metaString } from './ggufFile';
+import { GgufFile, openGguf, metaNumber, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
 import { GgufTokenizer, tokenizerFromGguf } from './tokenizerFromGguf';
 
@@ -57,8 +57,20 @@ export interface ImportResult {
  * every tensor of a type it can decode. Throws the error naming the file and the problem.
  */
 export function checkGgufSupported(gguf: GgufFile): { spec: LlamaSpec; tokenizer: GgufTokenizer } {
+  // llama.cpp's gguf-split shards: the first holds the metadata but only some of the tensors.
+  const parts = metaNumber(gguf, 'split.count', 1);
+  if (parts > 1) {
+    const part = metaNumber(gguf, 'split.no', 0) + 1;
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${gguf.path}: part ${part} of a GGUF split into ${parts} files; kvsteer reads single-file GGUFs (\`llama-gguf-split --merge\` joins them)`);
+  }
   const spec = llamaSpecFromGguf(gguf);
   const tokenizer = tokenizerFromGguf(gguf);
+  // Every prompt goes through the chat template: a base model's file would import, then fail on
+  // its first question.
+  const template = gguf.metadata.get('tokenizer.chat_template');
+  if (typeof template !== 'string' || !template.trim()) {
+    throw new KvsteerError('GGUF_UNSUPPORTED', `${gguf.path}: no chat template (tokenizer.chat_template): kvsteer needs an instruction-tuned (chat) model`);
+  }
   const bad = [...gguf.tensors.values()].find((t) => !DEQUANTIZABLE.has(t.type));
   if (bad) throw new KvsteerError('GGUF_UNSUPPORTED', `${gguf.path}: tensor ${bad.name}: tensor type ${ggmlTypeName(bad.type)} is not supported`);
   return { spec, tokenizer };

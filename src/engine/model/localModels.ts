@@ -43,8 +43,14 @@ const OLLAMA_REGISTRY = 'registry.ollama.ai';
 /** Every GGUF found under the roots, supported ones first, then by name. Unreadable entries are skipped. */
 export function findLocalGgufs(roots: LocalModelRoots = defaultLocalModelRoots()): LocalGguf[] {
   const found = new Map<string, LocalGguf>();
+  // One entry per Ollama name: aliases (`ollama cp`, several tags) share a blob, read once.
+  const blobs = new Map<string, LocalGguf>();
   for (const { name, path: blob } of ollamaModels(roots.ollama ?? [])) {
-    if (!found.has(blob)) found.set(blob, describe(name, 'Ollama', blob));
+    const key = `ollama:${name}`;
+    if (found.has(key)) continue; // the same name in a second store: Ollama reads one
+    const described = blobs.get(blob) ?? describe(name, 'Ollama', blob);
+    blobs.set(blob, described);
+    found.set(key, { ...described, name });
   }
   for (const root of roots.lmStudio ?? []) {
     for (const file of filesBelow(root, 3)) {
@@ -76,9 +82,14 @@ export function ollamaModels(roots: string[]): { name: string; path: string }[] 
   return out;
 }
 
-/** The blob of Ollama model `name` ("qwen2.5:0.5b"; no tag means "latest"), or undefined. */
+/**
+ * The blob of Ollama model `name` ("qwen2.5:0.5b"; no tag means "latest", as for Ollama; a
+ * registry with a port, "localhost:5000/ns/model", is not a tag; Ollama's own registry and its
+ * "library" namespace may be spelled out), or undefined.
+ */
 export function ollamaModelPath(name: string, roots = defaultLocalModelRoots().ollama): string | undefined {
-  const want = name.includes(':') ? name : `${name}:latest`;
+  const tagged = name.slice(name.lastIndexOf('/') + 1).includes(':') ? name : `${name}:latest`;
+  const want = tagged.replace(`${OLLAMA_REGISTRY}/`, '').replace(/^library\//, '');
   return ollamaModels(roots).find((m) => m.name === want)?.path;
 }
 

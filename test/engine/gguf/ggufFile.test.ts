@@ -143,6 +143,17 @@ test('an unsupported RoPE scaling type is refused by name', async () => {
   await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, 'c4c') }), expectError('GGUF_UNSUPPORTED', /yarn\.gguf: rope scaling "yarn" is not supported \(only none and linear\)/));
 });
 
+test('a base model without a chat template, or one part of a split GGUF, is refused by name before anything is imported', async () => {
+  const cache = path.join(tmp, 'c4e');
+  const base = path.join(tmp, 'base-model.gguf');
+  writeTinyRandomGguf(base, { metadata: { 'tokenizer.chat_template': { type: 'string', value: ' ' } } });
+  await assert.rejects(importGguf(base, { cacheDir: cache }), expectError('GGUF_UNSUPPORTED', /base-model\.gguf: no chat template \(tokenizer\.chat_template\): kvsteer needs an instruction-tuned \(chat\) model/));
+  const shard = path.join(tmp, 'model-00001-of-00003.gguf');
+  writeTinyRandomGguf(shard, { metadata: { 'split.count': { type: 'u32', value: 3 }, 'split.no': { type: 'u32', value: 0 } } });
+  await assert.rejects(importGguf(shard, { cacheDir: cache }), expectError('GGUF_UNSUPPORTED', /model-00001-of-00003\.gguf: part 1 of a GGUF split into 3 files; kvsteer reads single-file GGUFs/));
+  assert.deepEqual(cacheEntries(path.join(cache)), []);
+});
+
 test('an unsupported tokenizer model is refused by name', async () => {
   const p = path.join(tmp, 'rwkv-vocab.gguf');
   writeTinyRandomGguf(p, { metadata: { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } } });

@@ -35,6 +35,12 @@ ollamaPull('mamba', 'latest', (f) => writeTinyRandomGguf(f, { seed: 4, metadata:
 // A manifest whose blob is missing (an interrupted pull) is not listed.
 fs.mkdirSync(path.join(home, '.ollama', 'models', 'manifests', 'registry.ollama.ai', 'library', 'gone'), { recursive: true });
 fs.writeFileSync(path.join(home, '.ollama', 'models', 'manifests', 'registry.ollama.ai', 'library', 'gone', 'latest'), JSON.stringify({ layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${'a'.repeat(64)}` }] }));
+// An alias (`ollama cp tiny-smol smol-alias:v1`): a second manifest naming the same blob.
+const manifests = path.join(home, '.ollama', 'models', 'manifests');
+fs.mkdirSync(path.join(manifests, 'registry.ollama.ai', 'library', 'smol-alias'), { recursive: true });
+fs.copyFileSync(path.join(manifests, 'registry.ollama.ai', 'library', 'tiny-smol', 'latest'), path.join(manifests, 'registry.ollama.ai', 'library', 'smol-alias', 'v1'));
+// A model from a registry with a port.
+const portBlob = ollamaPull('tiny', 'latest', (f) => writeTinyRandomGguf(f, { seed: 9 }), 'ns', 'localhost:5000');
 const lms = path.join(home, '.lmstudio', 'models', 'someone', 'tiny-spm-GGUF');
 fs.mkdirSync(lms, { recursive: true });
 writeTinyRandomGguf(path.join(lms, 'tiny-spm-Q4_1.gguf'), { vocabulary: 'spm', seed: 5 });
@@ -47,6 +53,8 @@ test('Ollama and LM Studio models are found by the names those tools give them',
     found.map((m) => [m.name, m.source, m.architecture, m.unsupported ?? 'ok']),
     [
       ['hf.co/someone/Tiny-GGUF:Q4_K_M', 'Ollama', 'llama', 'ok'],
+      ['localhost:5000/ns/tiny:latest', 'Ollama', 'llama', 'ok'],
+      ['smol-alias:v1', 'Ollama', 'llama', 'ok'],
       ['someone/tiny-qwen:0.5b', 'Ollama', 'qwen2', 'ok'],
       ['someone/tiny-spm-GGUF/tiny-spm-Q4_1.gguf', 'LM Studio', 'llama', 'ok'],
       ['tiny-smol:latest', 'Ollama', 'llama', 'ok'],
@@ -54,6 +62,7 @@ test('Ollama and LM Studio models are found by the names those tools give them',
     ],
   );
   assert.equal(found.find((m) => m.name === 'tiny-smol:latest')!.path, tinyBlob);
+  assert.equal(found.find((m) => m.name === 'smol-alias:v1')!.path, tinyBlob);
   assert.ok(found.every((m) => m.bytes === fs.statSync(m.path).size));
 });
 
@@ -93,6 +102,10 @@ test('ollama:<name> resolves to the blob, "latest" when no tag is given, and a m
     assert.deepEqual(parseModelSource('ollama:tiny-smol:latest'), { kind: 'gguf', path: tinyBlob });
     // A model pulled from another registry, by the name Ollama gives it.
     assert.deepEqual(parseModelSource('ollama:hf.co/someone/Tiny-GGUF:Q4_K_M'), { kind: 'gguf', path: hfBlob });
+    // A registry's port is not a tag; Ollama's own registry and namespace may be spelled out.
+    assert.deepEqual(parseModelSource('ollama:localhost:5000/ns/tiny'), { kind: 'gguf', path: portBlob });
+    assert.deepEqual(parseModelSource('ollama:registry.ollama.ai/library/tiny-smol:latest'), { kind: 'gguf', path: tinyBlob });
+    assert.deepEqual(parseModelSource('ollama:library/smol-alias:v1'), { kind: 'gguf', path: tinyBlob });
     assert.throws(() => parseModelSource('ollama:nothere:7b'), /no Ollama model "nothere:7b" on this machine \(`ollama pull nothere:7b` fetches it/);
     // A blob path given directly is read as GGUF by its magic bytes, without the extension.
     assert.deepEqual(parseModelSource(tinyBlob), { kind: 'gguf', path: tinyBlob });
@@ -111,7 +124,7 @@ test('kvsteer models lists them, and kvsteer ask runs one by its Ollama name', (
   assert.match(list.stdout, /tiny-smol:latest {2}\(Ollama, llama, 0 MB\)\n {4}--model ollama:tiny-smol:latest/);
   assert.match(list.stdout, /mamba:latest {2}\(Ollama, mamba, 0 MB\)\n {4}not supported: architecture "mamba"/);
   const json = JSON.parse(run('models', '--json').stdout) as { name: string }[];
-  assert.equal(json.length, 5);
+  assert.equal(json.length, 7);
   const answer = run('ask', 'the sea', '--model', 'ollama:tiny-smol', '--max-new-tokens', '4', '--json', '--threads', '1');
   assert.equal(answer.status, 0, answer.stderr);
   assert.equal(JSON.parse(answer.stdout).baseline.tokens.length, 4);
