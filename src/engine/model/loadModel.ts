@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { ImportPrecision, importGguf, ImportProgress } from '../gguf/importGguf';
 import { KvsteerError, throwIfAborted } from '../util/errors';
 import { ChatTokenizer } from './chatTokenizer';
-import { ModelConfig, readModelConfig } from './modelConfig';
+import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { OnnxBackend, OrtSessionLike } from './onnxBackend';
 
@@ -83,9 +83,6 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     folder = source.path;
     name = path.basename(folder);
     id = name;
-    for (const f of ['config.json', 'tokenizer.json']) {
-      if (!fs.existsSync(path.join(folder, f))) throw new KvsteerError('MODEL_LOAD_FAILED', `${folder}: ${f} is missing (expected a Hugging Face–layout folder)`);
-    }
   } else {
     folder = source.id;
     name = source.id;
@@ -95,6 +92,8 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const t1 = performance.now();
   opts.onProgress?.({ stage: 'load', message: `Loading ${name}` });
   const local = source.kind !== 'hub';
+  // Checked here so a broken folder is one error naming the file, not transformers.js's TypeError.
+  const localConfig = local ? checkLocalFolder(folder) : undefined;
   const progress_callback = (info: { status: string; file?: string; progress?: number }) => {
     // transformers.js reports reads of local files as progress too; only hub fetches are downloads.
     if (!local && info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
@@ -112,11 +111,18 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   } catch (e) {
     throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
   }
-  const configFolder = local ? folder : path.join(tf.env.cacheDir, source.id);
-  const config = fs.existsSync(path.join(configFolder, 'config.json')) ? readModelConfig(configFolder) : configFromTransformers(model.config as unknown as Record<string, unknown>);
-  const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
-  if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
-  const backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
+  let config: ModelConfig;
+  let backend: OnnxBackend;
+  try {
+    config = localConfig ?? hubConfig(path.join(tf.env.cacheDir, folder), model.config as unknown as Record<string, unknown>);
+    const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
+    if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
+    backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
+  } catch (e) {
+    // The session holds native memory: a model that fails its checks is released.
+    await model.dispose().catch(() => undefined);
+    throw e;
+  }
   opts.onProgress?.({ stage: 'ready', fraction: 1, message: `${name} ready` });
   return {
     name,
@@ -131,6 +137,26 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       await model.dispose();
     },
   };
+}
+
+/** Files transformers.js needs in a local folder; each JSON one must parse to an object. */
+const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
+
+/** Checks a local model folder's files and reads its config, naming the first file that is wrong. */
+function checkLocalFolder(folder: string): ModelConfig {
+  for (const f of REQUIRED_FILES) {
+    const file = path.join(folder, f);
+    if (!fs.existsSync(file)) {
+      throw new KvsteerError('MODEL_LOAD_FAILED', `${file} is missing (a model folder needs ${REQUIRED_FILES.join(', ')})`);
+    }
+  }
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) readJsonObject(path.join(folder, f));
+  return readModelConfig(folder);
+}
+
+/** A hub model's config from its cached config.json, else from what transformers.js read. */
+function hubConfig(cached: string, c: Record<string, unknown>): ModelConfig {
+  return fs.existsSync(path.join(cached, 'config.json')) ? readModelConfig(cached) : configFromTransformers(c);
 }
 
 function configFromTransformers(c: Record<string, unknown>): ModelConfig {
