@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel } from '../../../src/engine/model/loadModel';
+import { parseModelSource } from '../../../src/engine/model/modelSource';
 import { loadTinyModel } from '../../support/models';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-folders-'));
@@ -59,3 +60,17 @@ for (const f of ['config.json', 'generation_config.json', 'tokenizer_config.json
     await failsWith(load(folder), esc(`${path.join(folder, f)}: expected a JSON object, found null`));
   });
 }
+
+test('a folder named like a GGUF file is a folder source and loads as one', async () => {
+  const folder = await folderCopy(() => undefined, 'looks-like.gguf');
+  assert.deepEqual(parseModelSource(folder), { kind: 'folder', path: folder });
+  const m = await load(folder);
+  assert.equal(m.config.numLayers, (await tinyP).config.numLayers);
+  await m.dispose();
+});
+
+test('a folder named like a GGUF file that is not a model folder names the missing file', async () => {
+  const folder = path.join(dir, 'empty.gguf');
+  fs.mkdirSync(folder);
+  await failsWith(load(folder), esc(`${path.join(folder, 'config.json')} is missing`));
+});
