@@ -11,7 +11,7 @@ import { KvsteerError, throwIfAborted } from '../util/errors';
 import { ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
-import { OnnxBackend, OrtSessionLike } from './onnxBackend';
+import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
@@ -117,6 +117,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     config = localConfig ?? hubConfig(path.join(tf.env.cacheDir, folder), model.config as unknown as Record<string, unknown>);
     const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
     if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
+    checkGeometry(session, config, local ? path.join(folder, 'config.json') : `config.json of ${folder}`, model.config as unknown as Record<string, unknown>);
     backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
   } catch (e) {
     // The session holds native memory: a model that fails its checks is released.
@@ -152,6 +153,27 @@ function checkLocalFolder(folder: string): ModelConfig {
   }
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) readJsonObject(path.join(folder, f));
   return readModelConfig(folder);
+}
+
+const CONFIG_FIELD: Record<keyof GraphGeometry, string> = {
+  numLayers: 'num_hidden_layers',
+  numKvHeads: 'num_key_value_heads',
+  headDim: 'head_dim',
+  vocabSize: 'vocab_size',
+};
+/** What a field defaults to when config.json leaves it out. */
+const CONFIG_DEFAULT: Partial<Record<keyof GraphGeometry, string>> = { numKvHeads: 'num_attention_heads', headDim: 'hidden_size / num_attention_heads' };
+
+/** Refuses a config.json that disagrees with the graph's declared shapes, naming both values. */
+function checkGeometry(session: OrtSessionLike, config: ModelConfig, configFile: string, raw: Record<string, unknown>): void {
+  const m = graphGeometryMismatch(session, config);
+  if (!m) return;
+  const field = CONFIG_FIELD[m.field];
+  const derived = raw[field] === undefined && CONFIG_DEFAULT[m.field] ? ` (absent, so ${CONFIG_DEFAULT[m.field]})` : '';
+  throw new KvsteerError(
+    'MODEL_LOAD_FAILED',
+    `${configFile}: ${field} is ${m.configValue}${derived} but onnx/model.onnx has ${m.graphValue} ${m.where}; the config does not match the graph`,
+  );
 }
 
 /** A hub model's config from its cached config.json, else from what transformers.js read. */
