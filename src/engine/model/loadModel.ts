@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ImportPrecision, importGguf, ImportProgress } from '../gguf/importGguf';
 import { KvsteerError, throwIfAborted } from '../util/errors';
-import { ChatTokenizer } from './chatTokenizer';
+import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
@@ -100,8 +100,12 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   };
   let tokenizer;
   let model;
+  let templateSource: ChatTemplateSource = {};
   try {
     tokenizer = await tf.AutoTokenizer.from_pretrained(folder, { local_files_only: local, progress_callback });
+    if (!ChatTokenizer.tokenizerHasTemplate(tokenizer)) {
+      templateSource = await chatTemplateFile(tf, source, folder, { local_files_only: local, progress_callback });
+    }
     model = await tf.AutoModelForCausalLM.from_pretrained(folder, {
       local_files_only: local,
       progress_callback,
@@ -131,7 +135,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     source,
     folder,
     config,
-    tokenizer: new ChatTokenizer(tokenizer),
+    tokenizer: new ChatTokenizer(tokenizer, templateSource),
     backend,
     timings: { importMs, loadMs: performance.now() - t1, converted },
     dispose: async () => {
@@ -153,6 +157,36 @@ function checkLocalFolder(folder: string): ModelConfig {
   }
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) readJsonObject(path.join(folder, f));
   return readModelConfig(folder);
+}
+
+/** Newer Python transformers save the chat template here instead of in tokenizer_config.json. */
+const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
+
+/**
+ * The chat template of a model whose tokenizer has none: chat_template.jinja, which transformers.js
+ * 4.3.2's AutoTokenizer does not read. Hub files come through its own download and cache.
+ */
+async function chatTemplateFile(tf: Transformers, source: ModelSource, folder: string, options: { local_files_only: boolean; progress_callback: (info: never) => void }): Promise<ChatTemplateSource> {
+  if (source.kind === 'gguf') return { model: source.path, lookedIn: ['its tokenizer.chat_template metadata'] };
+  if (source.kind === 'folder') {
+    const file = path.join(folder, CHAT_TEMPLATE_FILE);
+    const template = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+    return { template, model: folder, lookedIn: [path.join(folder, 'tokenizer_config.json'), file] };
+  }
+  // A processor with no components fetches just chat_template.jinja (fatal, so errors other than
+  // "not there" are seen).
+  class TemplateOnly extends tf.Processor {
+    static override classes: string[] = [];
+    static override uses_chat_template_file = true;
+  }
+  const found = { model: source.id, lookedIn: ['tokenizer_config.json', CHAT_TEMPLATE_FILE] };
+  try {
+    const p = await TemplateOnly.from_pretrained(source.id, options as object);
+    return { ...found, template: typeof p.chat_template === 'string' ? p.chat_template : undefined };
+  } catch (e) {
+    if (e instanceof tf.ModelFileNotFoundError) return found;
+    throw e;
+  }
 }
 
 const CONFIG_FIELD: Record<keyof GraphGeometry, string> = {

@@ -74,3 +74,36 @@ test('a folder named like a GGUF file that is not a model folder names the missi
   fs.mkdirSync(folder);
   await failsWith(load(folder), esc(`${path.join(folder, 'config.json')} is missing`));
 });
+
+/** Moves tokenizer_config.json's chat_template out (into chat_template.jinja when `toFile`). */
+function takeTemplateOut(folder: string, toFile: boolean): void {
+  const file = path.join(folder, 'tokenizer_config.json');
+  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as { chat_template?: string };
+  if (toFile) fs.writeFileSync(path.join(folder, 'chat_template.jinja'), c.chat_template!);
+  delete c.chat_template;
+  fs.writeFileSync(file, JSON.stringify(c));
+}
+
+const chat = [
+  { role: 'system' as const, content: 'Be brief.' },
+  { role: 'user' as const, content: 'hi there' },
+];
+
+test('a chat template saved as chat_template.jinja renders prompts as the same template in tokenizer_config.json does', async () => {
+  const folder = await folderCopy((d) => takeTemplateOut(d, true));
+  const m = await load(folder);
+  assert.ok(m.tokenizer.hasChatTemplate);
+  assert.equal(m.tokenizer.applyChatTemplate(chat), (await tinyP).tokenizer.applyChatTemplate(chat));
+  await m.dispose();
+});
+
+test('a folder with no chat template anywhere is refused at the first prompt naming the model and the files looked in', async () => {
+  const folder = await folderCopy((d) => takeTemplateOut(d, false));
+  const m = await load(folder);
+  assert.equal(m.tokenizer.hasChatTemplate, false);
+  assert.throws(
+    () => m.tokenizer.applyChatTemplate(chat),
+    esc(`${folder} has no chat template (looked in ${path.join(folder, 'tokenizer_config.json')} and ${path.join(folder, 'chat_template.jinja')})`),
+  );
+  await m.dispose();
+});
