@@ -94,27 +94,40 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const local = source.kind !== 'hub';
   // Checked here so a broken folder is one error naming the file, not transformers.js's TypeError.
   const localConfig = local ? checkLocalFolder(folder) : undefined;
-  const progress_callback = (info: { status: string; file?: string; progress?: number }) => {
-    // transformers.js reports reads of local files as progress too; only hub fetches are downloads.
-    if (!local && info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
+  const downloadProgress = (info: { status: string; file?: string; progress?: number }) => {
+    if (info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
   };
-  let tokenizer;
-  let model;
-  let templateSource: ChatTemplateSource = {};
+  const sessionOptions = { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 as const };
+  /** Tokenizer, chat template and model; `online` lets transformers.js fetch what its cache lacks. */
+  const fromPretrained = async (online: boolean) => {
+    // transformers.js reports reads of local and cached files as progress too: not downloads.
+    const options = { local_files_only: !online, progress_callback: online ? downloadProgress : () => undefined };
+    const tokenizer = await tf.AutoTokenizer.from_pretrained(folder, options);
+    const templateSource = ChatTokenizer.tokenizerHasTemplate(tokenizer) ? {} : await chatTemplateFile(tf, source, folder, options);
+    const model = await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
+    return { tokenizer, templateSource, model };
+  };
+  let loaded: Awaited<ReturnType<typeof fromPretrained>>;
   try {
-    tokenizer = await tf.AutoTokenizer.from_pretrained(folder, { local_files_only: local, progress_callback });
-    if (!ChatTokenizer.tokenizerHasTemplate(tokenizer)) {
-      templateSource = await chatTemplateFile(tf, source, folder, { local_files_only: local, progress_callback });
+    if (local) loaded = await fromPretrained(false);
+    else {
+      // The cache first: a downloaded model loads offline (transformers.js would fetch the optional
+      // generation_config.json and fail); the hub only for files the cache lacks.
+      try {
+        loaded = await fromPretrained(false);
+      } catch (e) {
+        if (!(e instanceof tf.ModelFileNotFoundError)) throw e;
+        loaded = await fromPretrained(true);
+      }
     }
-    model = await tf.AutoModelForCausalLM.from_pretrained(folder, {
-      local_files_only: local,
-      progress_callback,
-      dtype: 'fp32',
-      session_options: { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 },
-    });
   } catch (e) {
+    const cause = networkFailure(e);
+    if (cause !== undefined && source.kind === 'hub') {
+      throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${source.id} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${tf.env.cacheDir}`, { cause: e });
+    }
     throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
   }
+  const { tokenizer, templateSource, model } = loaded;
   let config: ModelConfig;
   let backend: OnnxBackend;
   try {
@@ -180,12 +193,44 @@ async function chatTemplateFile(tf: Transformers, source: ModelSource, folder: s
     static override uses_chat_template_file = true;
   }
   const found = { model: source.id, lookedIn: ['tokenizer_config.json', CHAT_TEMPLATE_FILE] };
-  try {
-    const p = await TemplateOnly.from_pretrained(source.id, options as object);
+  const fetchTemplate = async (local_files_only: boolean) => {
+    const p = await TemplateOnly.from_pretrained(source.id, { ...options, local_files_only } as object);
     return { ...found, template: typeof p.chat_template === 'string' ? p.chat_template : undefined };
+  };
+  try {
+    return await fetchTemplate(true);
   } catch (e) {
-    if (e instanceof tf.ModelFileNotFoundError) return found;
+    if (!(e instanceof tf.ModelFileNotFoundError)) throw e;
+  }
+  // Not cached: the hub may have it. A model without one is still loaded (the first prompt says
+  // what is missing), so a hub out of reach counts as no template here.
+  try {
+    return await fetchTemplate(false);
+  } catch (e) {
+    if (e instanceof tf.ModelFileNotFoundError || networkFailure(e) !== undefined) return found;
     throw e;
+  }
+}
+
+/**
+ * What broke when a download failed for want of a network (Node's fetch: "fetch failed" caused by
+ * ENOTFOUND, ECONNREFUSED…; "terminated" when a response breaks off), else undefined.
+ */
+export function networkFailure(e: unknown): string | undefined {
+  const chain: Error[] = [];
+  for (let x: unknown = e; x instanceof Error && chain.length < 8; x = x.cause) chain.push(x);
+  const network = /fetch failed|terminated|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR/;
+  if (!chain.some((x) => network.test(`${x.message} ${(x as NodeJS.ErrnoException).code ?? ''}`))) return undefined;
+  // The innermost error says the most ("getaddrinfo ENOTFOUND huggingface.co").
+  const last = chain[chain.length - 1];
+  return last.message || (last as NodeJS.ErrnoException).code || 'network error';
+}
+
+function hubHost(tf: Transformers): string {
+  try {
+    return new URL(tf.env.remoteHost).host;
+  } catch {
+    return tf.env.remoteHost;
   }
 }
 
