@@ -15,9 +15,11 @@ import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } fro
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
-  /** 0..1 when known. */
+  /** 0..1 when known; for downloads, over the bytes of every file fetched. */
   fraction?: number;
   message: string;
+  /** The file being downloaded (download stage). */
+  file?: string;
 }
 
 export interface LoadOptions {
@@ -64,7 +66,8 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   let converted = false;
   let importMs = 0;
   const tf = await transformers();
-  tf.env.cacheDir = path.join(cacheDir, 'hub');
+  const hubCache = path.join(cacheDir, 'hub');
+  tf.env.cacheDir = hubCache;
   if (source.kind === 'gguf') {
     const r = await importGguf(source.path, {
       cacheDir: path.join(cacheDir, 'models'),
@@ -94,14 +97,12 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const local = source.kind !== 'hub';
   // Checked here so a broken folder is one error naming the file, not transformers.js's TypeError.
   const localConfig = local ? checkLocalFolder(folder) : undefined;
-  const downloadProgress = (info: { status: string; file?: string; progress?: number }) => {
-    if (info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
-  };
   const sessionOptions = { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 as const };
   /** Tokenizer, chat template and model; `online` lets transformers.js fetch what its cache lacks. */
   const fromPretrained = async (online: boolean) => {
-    // transformers.js reports reads of local and cached files as progress too: not downloads.
-    const options = { local_files_only: !online, progress_callback: online ? downloadProgress : () => undefined };
+    // Reads of local and cached files come as progress events too; only the online pass reports.
+    const progress_callback = online && source.kind === 'hub' ? downloadReporter(source.id, cachedFiles(path.join(hubCache, source.id)), (p) => opts.onProgress?.(p)) : () => undefined;
+    const options = { local_files_only: !online, progress_callback };
     const tokenizer = await tf.AutoTokenizer.from_pretrained(folder, options);
     const templateSource = ChatTokenizer.tokenizerHasTemplate(tokenizer) ? {} : await chatTemplateFile(tf, source, folder, options);
     const model = await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
@@ -123,7 +124,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   } catch (e) {
     const cause = networkFailure(e);
     if (cause !== undefined && source.kind === 'hub') {
-      throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${source.id} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${tf.env.cacheDir}`, { cause: e });
+      throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${source.id} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${hubCache}`, { cause: e });
     }
     throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
   }
@@ -131,7 +132,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   let config: ModelConfig;
   let backend: OnnxBackend;
   try {
-    config = localConfig ?? hubConfig(path.join(tf.env.cacheDir, folder), model.config as unknown as Record<string, unknown>);
+    config = localConfig ?? hubConfig(path.join(hubCache, folder), model.config as unknown as Record<string, unknown>);
     const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
     if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
     checkGeometry(session, config, local ? path.join(folder, 'config.json') : `config.json of ${folder}`, model.config as unknown as Record<string, unknown>);
@@ -210,6 +211,71 @@ async function chatTemplateFile(tf: Transformers, source: ModelSource, folder: s
     if (e instanceof tf.ModelFileNotFoundError || networkFailure(e) !== undefined) return found;
     throw e;
   }
+}
+
+/** transformers.js's progress events, as far as they are used here. */
+interface ProgressInfo {
+  status: string;
+  file?: string;
+  loaded?: number;
+  total?: number;
+  /** 'progress_total': every file of the model's from_pretrained, sizes known before they start. */
+  files?: Record<string, { loaded: number; total: number }>;
+}
+
+/** Paths (with "/") of the files under a hub model's cache folder. */
+function cachedFiles(dir: string): Set<string> {
+  const out = new Set<string>();
+  const walk = (rel: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else out.add(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * Download progress over all the files fetched: transformers.js reports each file's bytes
+ * separately (and reads from its cache as progress too). Files that were in the cache are not
+ * downloads. The fraction waits for the model's 'progress_total' event, which brings the sizes
+ * of the large files: before it, the small tokenizer files alone would fill the bar.
+ */
+function downloadReporter(id: string, cached: ReadonlySet<string>, report: (p: LoadProgress) => void): (info: ProgressInfo) => void {
+  const files = new Map<string, { loaded: number; total: number }>();
+  let sizesKnown = false;
+  return (info) => {
+    if (info.status === 'progress_total' && info.files) {
+      sizesKnown = true;
+      for (const [f, v] of Object.entries(info.files)) if (!cached.has(f)) files.set(f, { loaded: v.loaded, total: v.total });
+      return;
+    }
+    if (info.status !== 'progress' || !info.file || cached.has(info.file)) return;
+    files.set(info.file, { loaded: info.loaded ?? 0, total: info.total ?? 0 });
+    let loaded = 0;
+    let total = 0;
+    for (const v of files.values()) {
+      loaded += v.loaded;
+      total += Math.max(v.total, v.loaded);
+    }
+    const known = sizesKnown && total > 0;
+    report({
+      stage: 'download',
+      file: info.file,
+      fraction: known ? loaded / total : undefined,
+      message: `Downloading ${id}: ${info.file}${known ? ` (${mb(loaded)} of ${mb(total)})` : ''}`,
+    });
+  };
 }
 
 /**

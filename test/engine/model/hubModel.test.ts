@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadModel, LoadOptions } from '../../../src/engine/model/loadModel';
+import { loadModel, LoadOptions, LoadProgress } from '../../../src/engine/model/loadModel';
 import { loadTinyModel } from '../../support/models';
 
 type Transformers = typeof import('@huggingface/transformers', { with: { 'resolution-mode': 'import' } });
@@ -157,4 +157,46 @@ test('a hub model with no chat template loads, online and offline, and its first
     assert.throws(() => m.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }]), new RegExp(`${id} has no chat template \\(looked in tokenizer_config\\.json and chat_template\\.jinja\\)`));
     await m.dispose();
   }
+});
+
+/** Sizes of the files a fresh download fetches from the served folder. */
+function servedBytes(folder: string, files: string[]): number {
+  return files.reduce((n, f) => n + fs.statSync(path.join(folder, f)).size, 0);
+}
+
+test('download progress is over the bytes of all the files: it rises steadily and is full only when the weights are in', async () => {
+  const id = await serve();
+  const events: LoadProgress[] = [];
+  const m = await load(id, { onProgress: (p) => events.push(p) });
+  await m.dispose();
+  const downloads = events.filter((p) => p.stage === 'download');
+  const fractions = downloads.map((p) => p.fraction).filter((f): f is number => f !== undefined);
+  assert.ok(fractions.length > 4, 'the weights report along the way');
+  fractions.forEach((f, i) => assert.ok(i === 0 || f >= fractions[i - 1], `fraction ${f} after ${fractions[i - 1]}`));
+  assert.equal(fractions.at(-1), 1);
+  // Before the weights, the small files alone never fill the bar.
+  const firstFull = downloads.findIndex((p) => p.fraction === 1);
+  assert.ok(downloads.slice(0, firstFull).some((p) => p.file === 'onnx/model.onnx_data'), 'full only once the weights came');
+  for (const p of downloads.filter((d) => /tokenizer|config/.test(d.file ?? ''))) assert.ok((p.fraction ?? 0) < 0.5, `${p.file}: ${p.fraction}`);
+  const files = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model.onnx_data'];
+  const total = servedBytes(repos.get(id)!, files);
+  assert.deepEqual(new Set(downloads.map((p) => p.file)), new Set(files));
+  assert.match(downloads.at(-1)!.message, new RegExp(`^Downloading ${id}: .* \\(${(total / 1e6).toFixed(1)} MB of ${(total / 1e6).toFixed(1)} MB\\)$`));
+});
+
+test('files served from the cache are not reported as downloads', async () => {
+  const id = await serve();
+  await (await load(id)).dispose();
+  const events: LoadProgress[] = [];
+  await (await load(id, { onProgress: (p) => events.push(p) })).dispose();
+  assert.deepEqual(events.filter((p) => p.stage === 'download'), [], 'all cached');
+  fs.rmSync(path.join(cacheDir, 'hub', id, 'onnx', 'model.onnx_data'));
+  events.length = 0;
+  await (await load(id, { onProgress: (p) => events.push(p) })).dispose();
+  const downloads = events.filter((p) => p.stage === 'download');
+  assert.ok(downloads.length > 0);
+  assert.deepEqual(new Set(downloads.map((p) => p.file)), new Set(['onnx/model.onnx_data']));
+  // The fraction is over that file alone: its first chunk is a quarter of it.
+  assert.ok(downloads[0].fraction !== undefined && downloads[0].fraction <= 0.3, `first fraction ${downloads[0].fraction}`);
+  assert.equal(downloads.at(-1)!.fraction, 1);
 });
