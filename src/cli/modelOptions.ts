@@ -25,17 +25,31 @@ export async function openModel(flags: Flags): Promise<LoadedModel> {
   }
   const precision = str(flags, 'precision') ?? 'exact';
   if (precision !== 'exact' && precision !== 'fast') throw new KvsteerError('INVALID_ARGUMENT', `--precision must be exact or fast (got ${precision})`);
-  let lastStage = '';
   const m = await loadModel(spec, {
     cacheDir: cliCacheDir(),
     precision,
     threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
-    onProgress: (p: LoadProgress) => {
-      if (p.stage !== lastStage && !flags.json) log(`… ${p.message}`);
-      lastStage = p.stage;
-    },
+    onProgress: flags.json ? undefined : loadProgressLogger(log),
   });
   return m;
+}
+
+/** Least time between two progress lines of the same stage and file. */
+export const PROGRESS_INTERVAL_MS = 2000;
+
+/**
+ * Progress lines for a terminal: a new stage or file at once, any other changed message at most
+ * every PROGRESS_INTERVAL_MS (a download reports every chunk).
+ */
+export function loadProgressLogger(write: (line: string) => void, now: () => number = Date.now): (p: LoadProgress) => void {
+  let last: { stage?: string; file?: string; message?: string; at: number } = { at: -Infinity };
+  return (p) => {
+    const t = now();
+    const fresh = p.stage !== last.stage || p.file !== last.file;
+    if (!fresh && (p.message === last.message || t - last.at < PROGRESS_INTERVAL_MS)) return;
+    write(`… ${p.message}`);
+    last = { stage: p.stage, file: p.file, message: p.message, at: t };
+  };
 }
 
 /**

@@ -12,16 +12,33 @@ export interface ChatMessage {
   content: string;
 }
 
-export class ChatTokenizer {
-  constructor(private readonly tok: PreTrainedTokenizer) {}
+/** Where a template was looked for, for the error when there is none. */
+export interface ChatTemplateSource {
+  /** Chat template from a file beside the tokenizer (chat_template.jinja), used when the tokenizer has none. */
+  template?: string;
+  model?: string;
+  /** The files searched, e.g. ["tokenizer_config.json", "chat_template.jinja"]. */
+  lookedIn?: readonly string[];
+}
 
-  get hasChatTemplate(): boolean {
+export class ChatTokenizer {
+  constructor(
+    private readonly tok: PreTrainedTokenizer,
+    private readonly templateSource: ChatTemplateSource = {},
+  ) {}
+
+  /** Whether the tokenizer itself carries a chat template (tokenizer_config.json's chat_template). */
+  static tokenizerHasTemplate(tok: PreTrainedTokenizer): boolean {
     try {
-      this.tok.get_chat_template();
+      tok.get_chat_template();
       return true;
     } catch {
       return false;
     }
+  }
+
+  get hasChatTemplate(): boolean {
+    return ChatTokenizer.tokenizerHasTemplate(this.tok) || this.templateSource.template !== undefined;
   }
 
   /**
@@ -32,11 +49,19 @@ export class ChatTokenizer {
    * its own reasoning block first leaves nothing for the steering to change.
    */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
-    if (!this.hasChatTemplate) {
-      throw new KvsteerError('MODEL_LOAD_FAILED', 'this model has no chat template; kvsteer needs an instruction-tuned (chat) model');
+    const own = ChatTokenizer.tokenizerHasTemplate(this.tok);
+    if (!own && this.templateSource.template === undefined) {
+      const { model, lookedIn } = this.templateSource;
+      const where = lookedIn?.length ? ` (looked in ${lookedIn.join(' and ')})` : '';
+      throw new KvsteerError('MODEL_LOAD_FAILED', `${model ?? 'this model'} has no chat template${where}; kvsteer needs an instruction-tuned (chat) model`);
     }
     // Keys beyond transformers.js's own options reach the template as variables.
-    const options = { tokenize: false as const, add_generation_prompt: addGenerationPrompt, enable_thinking: false };
+    const options = {
+      tokenize: false as const,
+      add_generation_prompt: addGenerationPrompt,
+      enable_thinking: false,
+      ...(own ? {} : { chat_template: this.templateSource.template }),
+    };
     const text = this.tok.apply_chat_template(messages, options) as string;
     const bos = this.addedBos();
     return bos && !text.startsWith(bos) ? bos + text : text;

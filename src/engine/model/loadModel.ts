@@ -8,16 +8,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ImportPrecision, importGguf, ImportProgress } from '../gguf/importGguf';
 import { KvsteerError, throwIfAborted } from '../util/errors';
-import { ChatTokenizer } from './chatTokenizer';
-import { ModelConfig, readModelConfig } from './modelConfig';
+import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
+import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
-import { OnnxBackend, OrtSessionLike } from './onnxBackend';
+import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
-  /** 0..1 when known. */
+  /** 0..1 when known; for downloads, over the bytes of every file fetched. */
   fraction?: number;
   message: string;
+  /** The file being downloaded (download stage). */
+  file?: string;
 }
 
 export interface LoadOptions {
@@ -64,7 +66,8 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   let converted = false;
   let importMs = 0;
   const tf = await transformers();
-  tf.env.cacheDir = path.join(cacheDir, 'hub');
+  const hubCache = path.join(cacheDir, 'hub');
+  tf.env.cacheDir = hubCache;
   if (source.kind === 'gguf') {
     const r = await importGguf(source.path, {
       cacheDir: path.join(cacheDir, 'models'),
@@ -83,9 +86,6 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     folder = source.path;
     name = path.basename(folder);
     id = name;
-    for (const f of ['config.json', 'tokenizer.json']) {
-      if (!fs.existsSync(path.join(folder, f))) throw new KvsteerError('MODEL_LOAD_FAILED', `${folder}: ${f} is missing (expected a Hugging Face–layout folder)`);
-    }
   } else {
     folder = source.id;
     name = source.id;
@@ -95,28 +95,53 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const t1 = performance.now();
   opts.onProgress?.({ stage: 'load', message: `Loading ${name}` });
   const local = source.kind !== 'hub';
-  const progress_callback = (info: { status: string; file?: string; progress?: number }) => {
-    // transformers.js reports reads of local files as progress too; only hub fetches are downloads.
-    if (!local && info.status === 'progress' && info.file) opts.onProgress?.({ stage: 'download', fraction: (info.progress ?? 0) / 100, message: `Downloading ${info.file}` });
+  // Checked here so a broken folder is one error naming the file, not transformers.js's TypeError.
+  const localConfig = local ? checkLocalFolder(folder) : undefined;
+  const sessionOptions = { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 as const };
+  /** Tokenizer, chat template and model; `online` lets transformers.js fetch what its cache lacks. */
+  const fromPretrained = async (online: boolean) => {
+    // Reads of local and cached files come as progress events too; only the online pass reports.
+    const progress_callback = online && source.kind === 'hub' ? downloadReporter(source.id, cachedFiles(path.join(hubCache, source.id)), (p) => opts.onProgress?.(p)) : () => undefined;
+    const options = { local_files_only: !online, progress_callback };
+    const tokenizer = await tf.AutoTokenizer.from_pretrained(folder, options);
+    const templateSource = ChatTokenizer.tokenizerHasTemplate(tokenizer) ? {} : await chatTemplateFile(tf, source, folder, options);
+    const model = await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
+    return { tokenizer, templateSource, model };
   };
-  let tokenizer;
-  let model;
+  let loaded: Awaited<ReturnType<typeof fromPretrained>>;
   try {
-    tokenizer = await tf.AutoTokenizer.from_pretrained(folder, { local_files_only: local, progress_callback });
-    model = await tf.AutoModelForCausalLM.from_pretrained(folder, {
-      local_files_only: local,
-      progress_callback,
-      dtype: 'fp32',
-      session_options: { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 },
-    });
+    if (local) loaded = await fromPretrained(false);
+    else {
+      // The cache first: a downloaded model loads offline (transformers.js would fetch the optional
+      // generation_config.json and fail); the hub only for files the cache lacks.
+      try {
+        loaded = await fromPretrained(false);
+      } catch (e) {
+        if (!(e instanceof tf.ModelFileNotFoundError)) throw e;
+        loaded = await fromPretrained(true);
+      }
+    }
   } catch (e) {
+    const cause = networkFailure(e);
+    if (cause !== undefined && source.kind === 'hub') {
+      throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${source.id} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${hubCache}`, { cause: e });
+    }
     throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
   }
-  const configFolder = local ? folder : path.join(tf.env.cacheDir, source.id);
-  const config = fs.existsSync(path.join(configFolder, 'config.json')) ? readModelConfig(configFolder) : configFromTransformers(model.config as unknown as Record<string, unknown>);
-  const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
-  if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
-  const backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
+  const { tokenizer, templateSource, model } = loaded;
+  let config: ModelConfig;
+  let backend: OnnxBackend;
+  try {
+    config = localConfig ?? hubConfig(path.join(hubCache, folder), model.config as unknown as Record<string, unknown>);
+    const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
+    if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
+    checkGeometry(session, config, local ? path.join(folder, 'config.json') : `config.json of ${folder}`, model.config as unknown as Record<string, unknown>);
+    backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
+  } catch (e) {
+    // The session holds native memory: a model that fails its checks is released.
+    await model.dispose().catch(() => undefined);
+    throw e;
+  }
   opts.onProgress?.({ stage: 'ready', fraction: 1, message: `${name} ready` });
   return {
     name,
@@ -124,13 +149,181 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     source,
     folder,
     config,
-    tokenizer: new ChatTokenizer(tokenizer),
+    tokenizer: new ChatTokenizer(tokenizer, templateSource),
     backend,
     timings: { importMs, loadMs: performance.now() - t1, converted },
     dispose: async () => {
       await model.dispose();
     },
   };
+}
+
+/** Files transformers.js needs in a local folder; each JSON one must parse to an object. */
+const REQUIRED_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
+
+/** Checks a local model folder's files and reads its config, naming the first file that is wrong. */
+function checkLocalFolder(folder: string): ModelConfig {
+  for (const f of REQUIRED_FILES) {
+    const file = path.join(folder, f);
+    if (!fs.existsSync(file)) {
+      throw new KvsteerError('MODEL_LOAD_FAILED', `${file} is missing (a model folder needs ${REQUIRED_FILES.join(', ')})`);
+    }
+  }
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) readJsonObject(path.join(folder, f));
+  return readModelConfig(folder);
+}
+
+/** Newer Python transformers save the chat template here instead of in tokenizer_config.json. */
+const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
+
+/**
+ * The chat template of a model whose tokenizer has none: chat_template.jinja, which transformers.js
+ * 4.3.2's AutoTokenizer does not read. Hub files come through its own download and cache.
+ */
+async function chatTemplateFile(tf: Transformers, source: ModelSource, folder: string, options: { local_files_only: boolean; progress_callback: (info: never) => void }): Promise<ChatTemplateSource> {
+  if (source.kind === 'gguf') return { model: source.path, lookedIn: ['its tokenizer.chat_template metadata'] };
+  if (source.kind === 'folder') {
+    const file = path.join(folder, CHAT_TEMPLATE_FILE);
+    const template = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+    return { template, model: folder, lookedIn: [path.join(folder, 'tokenizer_config.json'), file] };
+  }
+  // A processor with no components fetches just chat_template.jinja (fatal, so errors other than
+  // "not there" are seen).
+  class TemplateOnly extends tf.Processor {
+    static override classes: string[] = [];
+    static override uses_chat_template_file = true;
+  }
+  const found = { model: source.id, lookedIn: ['tokenizer_config.json', CHAT_TEMPLATE_FILE] };
+  const fetchTemplate = async (local_files_only: boolean) => {
+    const p = await TemplateOnly.from_pretrained(source.id, { ...options, local_files_only } as object);
+    return { ...found, template: typeof p.chat_template === 'string' ? p.chat_template : undefined };
+  };
+  try {
+    return await fetchTemplate(true);
+  } catch (e) {
+    if (!(e instanceof tf.ModelFileNotFoundError)) throw e;
+  }
+  // Not cached: the hub may have it. A model without one is still loaded (the first prompt says
+  // what is missing), so a hub out of reach counts as no template here.
+  try {
+    return await fetchTemplate(false);
+  } catch (e) {
+    if (e instanceof tf.ModelFileNotFoundError || networkFailure(e) !== undefined) return found;
+    throw e;
+  }
+}
+
+/** transformers.js's progress events, as far as they are used here. */
+interface ProgressInfo {
+  status: string;
+  file?: string;
+  loaded?: number;
+  total?: number;
+  /** 'progress_total': every file of the model's from_pretrained, sizes known before they start. */
+  files?: Record<string, { loaded: number; total: number }>;
+}
+
+/** Paths (with "/") of the files under a hub model's cache folder. */
+function cachedFiles(dir: string): Set<string> {
+  const out = new Set<string>();
+  const walk = (rel: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else out.add(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * Download progress over all the files fetched: transformers.js reports each file's bytes
+ * separately (and reads from its cache as progress too). Files that were in the cache are not
+ * downloads. The fraction waits for the model's 'progress_total' event, which brings the sizes
+ * of the large files: before it, the small tokenizer files alone would fill the bar.
+ */
+function downloadReporter(id: string, cached: ReadonlySet<string>, report: (p: LoadProgress) => void): (info: ProgressInfo) => void {
+  const files = new Map<string, { loaded: number; total: number }>();
+  let sizesKnown = false;
+  return (info) => {
+    if (info.status === 'progress_total' && info.files) {
+      sizesKnown = true;
+      for (const [f, v] of Object.entries(info.files)) if (!cached.has(f)) files.set(f, { loaded: v.loaded, total: v.total });
+      return;
+    }
+    if (info.status !== 'progress' || !info.file || cached.has(info.file)) return;
+    files.set(info.file, { loaded: info.loaded ?? 0, total: info.total ?? 0 });
+    let loaded = 0;
+    let total = 0;
+    for (const v of files.values()) {
+      loaded += v.loaded;
+      total += Math.max(v.total, v.loaded);
+    }
+    const known = sizesKnown && total > 0;
+    report({
+      stage: 'download',
+      file: info.file,
+      fraction: known ? loaded / total : undefined,
+      message: `Downloading ${id}: ${info.file}${known ? ` (${mb(loaded)} of ${mb(total)})` : ''}`,
+    });
+  };
+}
+
+/**
+ * What broke when a download failed for want of a network (Node's fetch: "fetch failed" caused by
+ * ENOTFOUND, ECONNREFUSED…; "terminated" when a response breaks off), else undefined.
+ */
+export function networkFailure(e: unknown): string | undefined {
+  const chain: Error[] = [];
+  for (let x: unknown = e; x instanceof Error && chain.length < 8; x = x.cause) chain.push(x);
+  const network = /fetch failed|terminated|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR/;
+  if (!chain.some((x) => network.test(`${x.message} ${(x as NodeJS.ErrnoException).code ?? ''}`))) return undefined;
+  // The innermost error says the most ("getaddrinfo ENOTFOUND huggingface.co").
+  const last = chain[chain.length - 1];
+  return last.message || (last as NodeJS.ErrnoException).code || 'network error';
+}
+
+function hubHost(tf: Transformers): string {
+  try {
+    return new URL(tf.env.remoteHost).host;
+  } catch {
+    return tf.env.remoteHost;
+  }
+}
+
+const CONFIG_FIELD: Record<keyof GraphGeometry, string> = {
+  numLayers: 'num_hidden_layers',
+  numKvHeads: 'num_key_value_heads',
+  headDim: 'head_dim',
+  vocabSize: 'vocab_size',
+};
+/** What a field defaults to when config.json leaves it out. */
+const CONFIG_DEFAULT: Partial<Record<keyof GraphGeometry, string>> = { numKvHeads: 'num_attention_heads', headDim: 'hidden_size / num_attention_heads' };
+
+/** Refuses a config.json that disagrees with the graph's declared shapes, naming both values. */
+function checkGeometry(session: OrtSessionLike, config: ModelConfig, configFile: string, raw: Record<string, unknown>): void {
+  const m = graphGeometryMismatch(session, config);
+  if (!m) return;
+  const field = CONFIG_FIELD[m.field];
+  const derived = raw[field] === undefined && CONFIG_DEFAULT[m.field] ? ` (absent, so ${CONFIG_DEFAULT[m.field]})` : '';
+  throw new KvsteerError(
+    'MODEL_LOAD_FAILED',
+    `${configFile}: ${field} is ${m.configValue}${derived} but onnx/model.onnx has ${m.graphValue} ${m.where}; the config does not match the graph`,
+  );
+}
+
+/** A hub model's config from its cached config.json, else from what transformers.js read. */
+function hubConfig(cached: string, c: Record<string, unknown>): ModelConfig {
+  return fs.existsSync(path.join(cached, 'config.json')) ? readModelConfig(cached) : configFromTransformers(c);
 }
 
 function configFromTransformers(c: Record<string, unknown>): ModelConfig {

@@ -20,21 +20,33 @@ export interface ModelConfig {
   bosTokenId?: number;
 }
 
-function readJson(file: string): Record<string, unknown> {
+/** A JSON file that must hold an object; any other content is an error naming the file. */
+export function readJsonObject(file: string): Record<string, unknown> {
+  let text: string;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new KvsteerError('MODEL_LOAD_FAILED', `${file}: cannot read (${(e as Error).message})`);
+    throw new KvsteerError('MODEL_LOAD_FAILED', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
   }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new KvsteerError('MODEL_LOAD_FAILED', `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new KvsteerError('MODEL_LOAD_FAILED', `${file}: expected a JSON object, found ${v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`}`);
+  }
+  return v as Record<string, unknown>;
 }
 
 const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : typeof v === 'number' ? [v] : []);
 
 export function readModelConfig(folder: string): ModelConfig {
   const cfgFile = path.join(folder, 'config.json');
-  const c = readJson(cfgFile);
+  const c = readJsonObject(cfgFile);
   const genFile = path.join(folder, 'generation_config.json');
-  const gen = fs.existsSync(genFile) ? readJson(genFile) : {};
+  const gen = fs.existsSync(genFile) ? readJsonObject(genFile) : {};
   const num = (key: string, fallback?: number): number => {
     const v = c[key];
     if (typeof v === 'number') return v;

@@ -33,10 +33,12 @@ export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource
     if (!blob) throw new KvsteerError('FILE_NOT_FOUND', `no Ollama model "${name}" on this machine (\`ollama pull ${name}\` fetches it; \`kvsteer models\` lists what is here)`);
     return { kind: 'gguf', path: blob };
   }
-  if (s.toLowerCase().endsWith('.gguf')) return { kind: 'gguf', path: expand(s, cwd) };
   const local = expand(s, cwd);
+  // A folder is a folder source whatever its name ends in (`model.gguf/` holding an HF layout).
+  const isDir = fs.existsSync(local) && fs.statSync(local).isDirectory();
+  if (isDir) return { kind: 'folder', path: local };
+  if (s.toLowerCase().endsWith('.gguf')) return { kind: 'gguf', path: local };
   if (fs.existsSync(local)) {
-    if (fs.statSync(local).isDirectory()) return { kind: 'folder', path: local };
     // Ollama stores GGUF weights as blobs named by their digest, without the extension.
     if (hasGgufMagic(local)) return { kind: 'gguf', path: local };
     throw new KvsteerError('INVALID_ARGUMENT', `${local}: not a folder or a GGUF file`);

@@ -40,6 +40,49 @@ export interface OrtSessionLike {
   readonly outputNames: readonly string[];
   run(feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>>;
   release?(): Promise<void>;
+  /** Shapes as the graph declares them (onnxruntime-node ≥ 1.22); absent or shapeless on older ones. */
+  readonly inputMetadata?: readonly ort.InferenceSession.ValueMetadata[];
+  readonly outputMetadata?: readonly ort.InferenceSession.ValueMetadata[];
+}
+
+/** What config.json says about the graph, each with the config field it came from. */
+export interface GraphGeometry {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+}
+
+export interface GeometryMismatch {
+  field: keyof GraphGeometry;
+  configValue: number;
+  graphValue: number;
+  /** Where the graph says it, e.g. "as the logits' last dimension". */
+  where: string;
+}
+
+/**
+ * The first place the graph's declared shapes disagree with the config, or undefined. A wrong
+ * config otherwise gives garbage tokens (vocab size) or an ORT shape error at the first forward
+ * pass. Dimensions the graph leaves symbolic or undeclared are not checked.
+ */
+export function graphGeometryMismatch(session: OrtSessionLike, g: GraphGeometry): GeometryMismatch | undefined {
+  const dims = (meta: readonly ort.InferenceSession.ValueMetadata[] | undefined, name: string): ReadonlyArray<number | string> | undefined => {
+    const m = meta?.find((x) => x.name === name);
+    return m && m.isTensor && m.shape.length > 0 ? m.shape : undefined;
+  };
+  const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
+  const logits = dims(session.outputMetadata, 'logits');
+  const vocab = logits?.[logits.length - 1];
+  if (fixed(vocab) && vocab !== g.vocabSize) return { field: 'vocabSize', configValue: g.vocabSize, graphValue: vocab, where: "as the logits' last dimension" };
+  const pastInputs = session.inputNames.filter((n) => /^past_key_values\.\d+\.(key|value)$/.test(n)).length;
+  if (pastInputs !== 2 * g.numLayers) return { field: 'numLayers', configValue: g.numLayers, graphValue: pastInputs / 2, where: `layers (${pastInputs} past_key_values inputs, two per layer)` };
+  const key = dims(session.inputMetadata, 'past_key_values.0.key');
+  if (key?.length === 4) {
+    if (fixed(key[1]) && key[1] !== g.numKvHeads) return { field: 'numKvHeads', configValue: g.numKvHeads, graphValue: key[1], where: 'as dimension 1 of past_key_values.0.key' };
+    if (fixed(key[3]) && key[3] !== g.headDim) return { field: 'headDim', configValue: g.headDim, graphValue: key[3], where: 'as dimension 3 of past_key_values.0.key' };
+  }
+  return undefined;
 }
 
 /**
