@@ -12,6 +12,7 @@ import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
+import { cachedFiles, downloadReporter, networkFailure } from './hubDownload';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
@@ -211,85 +212,6 @@ async function chatTemplateFile(tf: Transformers, source: ModelSource, folder: s
     if (e instanceof tf.ModelFileNotFoundError || networkFailure(e) !== undefined) return found;
     throw e;
   }
-}
-
-/** transformers.js's progress events, as far as they are used here. */
-interface ProgressInfo {
-  status: string;
-  file?: string;
-  loaded?: number;
-  total?: number;
-  /** 'progress_total': every file of the model's from_pretrained, sizes known before they start. */
-  files?: Record<string, { loaded: number; total: number }>;
-}
-
-/** Paths (with "/") of the files under a hub model's cache folder. */
-function cachedFiles(dir: string): Set<string> {
-  const out = new Set<string>();
-  const walk = (rel: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else out.add(r);
-    }
-  };
-  walk('');
-  return out;
-}
-
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-
-/**
- * Download progress over all the files fetched: transformers.js reports each file's bytes
- * separately (and reads from its cache as progress too). Files that were in the cache are not
- * downloads. The fraction waits for the model's 'progress_total' event, which brings the sizes
- * of the large files: before it, the small tokenizer files alone would fill the bar.
- */
-function downloadReporter(id: string, cached: ReadonlySet<string>, report: (p: LoadProgress) => void): (info: ProgressInfo) => void {
-  const files = new Map<string, { loaded: number; total: number }>();
-  let sizesKnown = false;
-  return (info) => {
-    if (info.status === 'progress_total' && info.files) {
-      sizesKnown = true;
-      for (const [f, v] of Object.entries(info.files)) if (!cached.has(f)) files.set(f, { loaded: v.loaded, total: v.total });
-      return;
-    }
-    if (info.status !== 'progress' || !info.file || cached.has(info.file)) return;
-    files.set(info.file, { loaded: info.loaded ?? 0, total: info.total ?? 0 });
-    let loaded = 0;
-    let total = 0;
-    for (const v of files.values()) {
-      loaded += v.loaded;
-      total += Math.max(v.total, v.loaded);
-    }
-    const known = sizesKnown && total > 0;
-    report({
-      stage: 'download',
-      file: info.file,
-      fraction: known ? loaded / total : undefined,
-      message: `Downloading ${id}: ${info.file}${known ? ` (${mb(loaded)} of ${mb(total)})` : ''}`,
-    });
-  };
-}
-
-/**
- * What broke when a download failed for want of a network (Node's fetch: "fetch failed" caused by
- * ENOTFOUND, ECONNREFUSED…; "terminated" when a response breaks off), else undefined.
- */
-export function networkFailure(e: unknown): string | undefined {
-  const chain: Error[] = [];
-  for (let x: unknown = e; x instanceof Error && chain.length < 8; x = x.cause) chain.push(x);
-  const network = /fetch failed|terminated|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR/;
-  if (!chain.some((x) => network.test(`${x.message} ${(x as NodeJS.ErrnoException).code ?? ''}`))) return undefined;
-  // The innermost error says the most ("getaddrinfo ENOTFOUND huggingface.co").
-  const last = chain[chain.length - 1];
-  return last.message || (last as NodeJS.ErrnoException).code || 'network error';
 }
 
 function hubHost(tf: Transformers): string {
