@@ -49,6 +49,16 @@ for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx
   });
 }
 
+test('a config.json without model_type is refused naming the file and the field', async () => {
+  const folder = await folderCopy((d) => {
+    const file = path.join(d, 'config.json');
+    const c = JSON.parse(fs.readFileSync(file, 'utf8'));
+    delete c.model_type;
+    fs.writeFileSync(file, JSON.stringify(c));
+  });
+  await failsWith(load(folder), esc(`${path.join(folder, 'config.json')}: model_type is missing`));
+});
+
 for (const f of ['config.json', 'generation_config.json', 'tokenizer_config.json', 'tokenizer.json']) {
   test(`malformed JSON in ${f} is refused naming the file`, async () => {
     const folder = await folderCopy((d) => fs.writeFileSync(path.join(d, f), '{ "a": 1, }'));
