@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel, LoadOptions, LoadProgress } from '../../../src/engine/model/loadModel';
 import { loadTinyModel } from '../../support/models';
+import { takeTemplateOut } from '../../support/modelFolders';
 
 type Transformers = typeof import('@huggingface/transformers', { with: { 'resolution-mode': 'import' } });
 
@@ -127,14 +128,6 @@ test('a download that breaks off midway names the model and the cause', async ()
   });
 });
 
-/** Moves the chat template out of tokenizer_config.json (into chat_template.jinja when `toFile`). */
-function takeTemplateOut(folder: string, toFile: boolean): void {
-  const file = path.join(folder, 'tokenizer_config.json');
-  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as { chat_template?: string };
-  if (toFile) fs.writeFileSync(path.join(folder, 'chat_template.jinja'), c.chat_template!);
-  delete c.chat_template;
-  fs.writeFileSync(file, JSON.stringify(c));
-}
 
 test("a hub model's chat_template.jinja is downloaded, cached and used when its tokenizer has no template", async () => {
   const id = await serve((d) => takeTemplateOut(d, true));

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { parseModelSource } from '../../../src/engine/model/modelSource';
 import { loadTinyModel } from '../../support/models';
+import { copyModelFolder, editJsonFile, takeTemplateOut } from '../../support/modelFolders';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-folders-'));
 const tinyP = loadTinyModel();
@@ -22,10 +23,7 @@ after(async () => {
 let copies = 0;
 /** A copy of the tiny model's folder, changed by `edit`. */
 async function folderCopy(edit: (folder: string) => void, name = `m${++copies}`): Promise<string> {
-  const folder = path.join(dir, name);
-  fs.cpSync((await tinyP).folder, folder, { recursive: true });
-  edit(folder);
-  return folder;
+  return copyModelFolder((await tinyP).folder, path.join(dir, name), edit);
 }
 
 const load = (folder: string) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
@@ -50,12 +48,7 @@ for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx
 }
 
 test('a config.json without model_type is refused naming the file and the field', async () => {
-  const folder = await folderCopy((d) => {
-    const file = path.join(d, 'config.json');
-    const c = JSON.parse(fs.readFileSync(file, 'utf8'));
-    delete c.model_type;
-    fs.writeFileSync(file, JSON.stringify(c));
-  });
+  const folder = await folderCopy((d) => editJsonFile(path.join(d, 'config.json'), (c) => delete c.model_type));
   await failsWith(load(folder), esc(`${path.join(folder, 'config.json')}: model_type is missing`));
 });
 
@@ -85,14 +78,6 @@ test('a folder named like a GGUF file that is not a model folder names the missi
   await failsWith(load(folder), esc(`${path.join(folder, 'config.json')} is missing`));
 });
 
-/** Moves tokenizer_config.json's chat_template out (into chat_template.jinja when `toFile`). */
-function takeTemplateOut(folder: string, toFile: boolean): void {
-  const file = path.join(folder, 'tokenizer_config.json');
-  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as { chat_template?: string };
-  if (toFile) fs.writeFileSync(path.join(folder, 'chat_template.jinja'), c.chat_template!);
-  delete c.chat_template;
-  fs.writeFileSync(file, JSON.stringify(c));
-}
 
 const chat = [
   { role: 'system' as const, content: 'Be brief.' },

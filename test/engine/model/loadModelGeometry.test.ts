@@ -16,6 +16,7 @@ import { buildLlamaGraph } from '../../../src/engine/onnx/llamaGraph';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { OnnxBackend, OrtSessionLike, graphGeometryMismatch } from '../../../src/engine/model/onnxBackend';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
+import { copyModelFolder, editJsonFile } from '../../support/modelFolders';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-geometry-'));
 const tinyP = loadTinyModel();
@@ -26,19 +27,15 @@ after(async () => {
 
 let copies = 0;
 async function folderCopy(edit: (folder: string) => void): Promise<string> {
-  const folder = path.join(dir, `m${++copies}`);
-  fs.cpSync((await tinyP).folder, folder, { recursive: true });
-  edit(folder);
-  return folder;
+  return copyModelFolder((await tinyP).folder, path.join(dir, `m${++copies}`), edit);
 }
 /** The tiny folder with config.json fields replaced (undefined deletes one). */
 const withConfig = (fields: Record<string, number | undefined>) =>
-  folderCopy((d) => {
-    const file = path.join(d, 'config.json');
-    const c = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(fields)) v === undefined ? delete c[k] : (c[k] = v);
-    fs.writeFileSync(file, JSON.stringify(c));
-  });
+  folderCopy((d) =>
+    editJsonFile(path.join(d, 'config.json'), (c) => {
+      for (const [k, v] of Object.entries(fields)) v === undefined ? delete c[k] : (c[k] = v);
+    }),
+  );
 
 const load = (folder: string) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
 
