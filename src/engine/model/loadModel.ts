@@ -171,10 +171,6 @@ function checkLocalFolder(folder: string): ModelConfig {
     }
   }
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) readJsonObject(path.join(folder, f));
-  const configFile = path.join(folder, 'config.json');
-  const modelType = readJsonObject(configFile).model_type;
-  // transformers.js picks the model class by it ("Unsupported model type: null" otherwise).
-  if (typeof modelType !== 'string' || !modelType) throw new KvsteerError('MODEL_LOAD_FAILED', `${configFile}: model_type is missing (e.g. "llama", "qwen2")`);
   return readModelConfig(folder);
 }
 

@@ -53,12 +53,14 @@ export function readModelConfig(folder: string): ModelConfig {
     if (fallback !== undefined) return fallback;
     throw new KvsteerError('MODEL_LOAD_FAILED', `${cfgFile}: ${key} is missing`);
   };
+  // transformers.js picks the model class by it ("Unsupported model type: null" otherwise).
+  if (typeof c.model_type !== 'string' || !c.model_type) throw new KvsteerError('MODEL_LOAD_FAILED', `${cfgFile}: model_type is missing (e.g. "llama", "qwen2")`);
   const hiddenSize = num('hidden_size');
   const numHeads = num('num_attention_heads');
   const eos = [...new Set([...ids(gen.eos_token_id), ...ids(c.eos_token_id)])];
   const bos = typeof c.bos_token_id === 'number' ? c.bos_token_id : undefined;
   return {
-    modelType: typeof c.model_type === 'string' ? c.model_type : 'unknown',
+    modelType: c.model_type,
     numLayers: num('num_hidden_layers'),
     numHeads,
     numKvHeads: num('num_key_value_heads', numHeads),
