@@ -86,10 +86,12 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
   const sha256 = await sha256File(file, opts.cacheDir);
   const precision = opts.precision ?? 'exact';
-  const folder = path.join(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v${CONVERTER_VERSION}`);
+  // One folder per file, precision and converter version; older versions' folders share the stem.
+  const stem = `gguf-${sha256.slice(0, 16)}-${precision}-v`;
+  const folder = path.join(opts.cacheDir, `${stem}${CONVERTER_VERSION}`);
   const complete = (dir: string) => fs.existsSync(path.join(dir, IMPORT_MARKER));
   if (complete(folder)) {
-    removeOlderImports(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v`);
+    removeOlderImports(opts.cacheDir, stem);
     report('done', 1, 'Using the cached import');
     return { folder, sha256, converted: false, seconds: (performance.now() - t0) / 1000 };
   }
@@ -143,7 +145,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     json('tokenizer_config.json', tokenizer.tokenizerConfig);
     json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString() });
   }, complete);
-  removeOlderImports(opts.cacheDir, `gguf-${sha256.slice(0, 16)}-${precision}-v`);
+  removeOlderImports(opts.cacheDir, stem);
   // 'kept': another process (a second VS Code window, the CLI) imported the same file meanwhile and
   // may be loading from that folder already; it is the same conversion, so ours is dropped.
   report('done', 1, outcome === 'kept' ? 'Another process imported the same file first; using its folder' : 'Import complete');
@@ -154,7 +156,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
  * Imports of the same file by earlier converter versions are never read again (each version
  * rebuilds), and each is as large as the model: removed once this version's folder exists.
  */
-function removeOlderImports(cacheDir: string, prefix: string): void {
+function removeOlderImports(cacheDir: string, stem: string): void {
   let entries: string[];
   try {
     entries = fs.readdirSync(cacheDir);
@@ -162,7 +164,7 @@ function removeOlderImports(cacheDir: string, prefix: string): void {
     return;
   }
   for (const e of entries) {
-    const version = e.startsWith(prefix) ? Number(e.slice(prefix.length)) : NaN;
+    const version = e.startsWith(stem) ? Number(e.slice(stem.length)) : NaN;
     if (Number.isInteger(version) && version < CONVERTER_VERSION) {
       try {
         fs.rmSync(path.join(cacheDir, e), { recursive: true, force: true });
