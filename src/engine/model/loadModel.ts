@@ -136,7 +136,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     config = localConfig ?? hubConfig(path.join(hubCache, folder), model.config as unknown as Record<string, unknown>);
     const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
     if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
-    checkGeometry(session, config, local ? path.join(folder, 'config.json') : `config.json of ${folder}`, model.config as unknown as Record<string, unknown>);
+    checkGeometry(session, config, path.join(local ? folder : path.join(hubCache, folder), 'config.json'), model.config as unknown as Record<string, unknown>);
     backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
   } catch (e) {
     // The session holds native memory: a model that fails its checks is released.

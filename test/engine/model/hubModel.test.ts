@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel, LoadOptions, LoadProgress } from '../../../src/engine/model/loadModel';
 import { loadTinyModel } from '../../support/models';
-import { takeTemplateOut } from '../../support/modelFolders';
+import { editJsonFile, takeTemplateOut } from '../../support/modelFolders';
 
 type Transformers = typeof import('@huggingface/transformers', { with: { 'resolution-mode': 'import' } });
 
@@ -192,4 +192,16 @@ test('files served from the cache are not reported as downloads', async () => {
   // The fraction is over that file alone: its first chunk is a quarter of it.
   assert.ok(downloads[0].fraction !== undefined && downloads[0].fraction <= 0.3, `first fraction ${downloads[0].fraction}`);
   assert.equal(downloads.at(-1)!.fraction, 1);
+});
+
+test("a hub model whose config.json disagrees with its graph is refused naming the cached config.json and both values", async () => {
+  const id = await serve((d) => editJsonFile(path.join(d, 'config.json'), (c) => (c.vocab_size = 300)));
+  await assert.rejects(load(id), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+    const file = path.join(cacheDir, 'hub', id, 'config.json');
+    assert.ok(fs.existsSync(file), `${file} is where the cache keeps it`);
+    assert.ok(e.message.startsWith(`${file}: `), e.message);
+    assert.match(e.message, /vocab_size is 300 but onnx\/model\.onnx has 288 as the logits' last dimension/);
+    return true;
+  });
 });
