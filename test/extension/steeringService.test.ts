@@ -280,3 +280,29 @@ test('"Free model memory" frees the model after the request that is running, whi
     await svc.dispose();
   }
 });
+
+test('another kvsteer.precision reloads a model imported from GGUF, and no other (it applies to GGUF imports only)', async () => {
+  // The tiny GGUF's import is a folder in the Hugging Face layout: loaded as a folder, precision has nothing to change.
+  const imported = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const folder = imported.folder;
+  await imported.dispose();
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  try {
+    const before = loads.length;
+    const exact = settings({ model: folder, precision: 'exact', keepAliveMinutes: -1 });
+    const fast = { ...exact, precision: 'fast' } as const;
+    await svc.ask(exact, { question: 'hello', mode: 'baseline' });
+    await svc.settingsChanged(fast);
+    assert.ok(svc.loadedModel, 'the folder model stays loaded when the precision changes');
+    await svc.ask(fast, { question: 'hello', mode: 'baseline' });
+    assert.equal(loads.length - before, 1, 'the folder model was not loaded again');
+    // A GGUF import is converted with the precision: another one is another model.
+    const gguf = settings({ precision: 'exact', keepAliveMinutes: -1 });
+    await svc.ask(gguf, { question: 'hello', mode: 'baseline' });
+    await svc.settingsChanged({ ...gguf, precision: 'fast' });
+    assert.equal(svc.loadedModel, undefined, 'the GGUF model is freed when the precision changes');
+    assert.equal(loads.length - before, 2);
+  } finally {
+    await svc.dispose();
+  }
+});
