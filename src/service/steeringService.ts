@@ -109,7 +109,9 @@ export class SteeringService {
     job: (m: LoadedModel, v?: SteeringVector, vectorError?: Error) => Promise<T>,
   ): Promise<T> {
     this.cancelIdleUnload();
-    return this.queue.run(async () => {
+    let started = false;
+    const queued = this.queue.run(async () => {
+      started = true;
       try {
         if (opts.signal?.aborted) throw new KvsteerError('CANCELLED', 'the request was cancelled');
         const model = await this.ensureModel(settings, opts.onLoad, opts.signal);
@@ -130,6 +132,17 @@ export class SteeringService {
         // This job still counts as pending: more than one means others wait, and they reschedule.
         if (this.queue.pending <= 1) this.scheduleIdleUnload(settings.keepAliveMinutes);
       }
+    });
+    const signal = opts.signal;
+    if (!signal) return queued;
+    // Cancelled while it waits for its turn, a request ends now, not once the requests before it
+    // are done (its turn then passes at once); once started, the job itself stops and answers.
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        if (!started) reject(new KvsteerError('CANCELLED', 'the request was cancelled'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      void queued.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 

@@ -306,3 +306,34 @@ test('another kvsteer.precision reloads a model imported from GGUF, and no other
     await svc.dispose();
   }
 });
+
+test('a request cancelled while it waits for its turn ends at once, and the queue goes on', async () => {
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  try {
+    // A request that holds the model until the test lets it go (an answer of a minute, in the editor).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    const first = svc.run(settings(), { needVector: false }, async () => {
+      running();
+      await held;
+      return 'first';
+    });
+    await started;
+    const ac = new AbortController();
+    let answered = false;
+    const waiting = svc.ask(settings(), { question: 'hello', mode: 'baseline', signal: ac.signal, onToken: () => void (answered = true) });
+    ac.abort();
+    const outcome = await Promise.race([waiting.then(() => 'answered', (e: unknown) => (e instanceof KvsteerError && e.code === 'CANCELLED' ? 'cancelled' : `failed: ${String(e)}`)), new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    assert.equal(outcome, 'cancelled', 'the cancelled request ended while the one before it was running');
+    release();
+    assert.equal(await first, 'first');
+    assert.equal(answered, false, 'the cancelled request never generated');
+    const next = await svc.ask(settings(), { question: 'hello', mode: 'baseline' });
+    assert.ok(next.baseline && next.baseline.tokens.length > 0);
+    assert.equal(svc.pendingRequests, 0);
+  } finally {
+    await svc.dispose();
+  }
+});
