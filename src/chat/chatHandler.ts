@@ -64,6 +64,25 @@ function modeFor(command: string | undefined): AskMode {
   return 'steered';
 }
 
+/**
+ * The fence that closes a code block `text` leaves open, or '' when none is open. An answer cut
+ * off inside a code block (the token budget, a cancel) would otherwise draw kvsteer's own lines
+ * after it (the steered header, the statistics) as code.
+ */
+export function openFenceCloser(text: string): string {
+  let open: { char: string; length: number } | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^ {0,3}(`{3,}|~{3,})(.*)$/.exec(line);
+    if (!m) continue;
+    const [fence, rest] = [m[1], m[2]];
+    if (!open) {
+      // A backtick fence's info string may not contain a backtick.
+      if (fence[0] === '~' || !rest.includes('`')) open = { char: fence[0], length: fence.length };
+    } else if (fence[0] === open.char && fence.length >= open.length && !rest.trim()) open = undefined;
+  }
+  return open ? `\n${open.char.repeat(open.length)}\n` : '';
+}
+
 function stats(r: AskSideResult): string {
   return `_${r.tokens.length} tokens · ${r.msPerToken.toFixed(1)} ms/token · ${(r.totalMs / 1000).toFixed(1)} s${r.stopReason === 'cancelled' ? ' · cancelled' : ''}_`;
 }
@@ -71,7 +90,7 @@ function stats(r: AskSideResult): string {
 export async function handleChatRequest(
   request: { prompt: string; command?: string; history?: ChatMessage[]; attachments?: readonly PromptAttachment[] },
   sink: ChatSink,
-  service: SteeringService,
+  service: Pick<SteeringService, 'ask'>,
   settings: KvsteerSettings,
   signal: AbortSignal,
 ): Promise<ChatOutcome> {
@@ -83,6 +102,13 @@ export async function handleChatRequest(
   const attached = attachToPrompt(request.prompt, request.attachments ?? []);
   const line = attachmentsLine(attached);
   if (line) sink.markdown(`_${line}_\n\n`);
+  // The answer streamed since the last line of kvsteer's own: a code block it leaves open is closed first.
+  let streamed = '';
+  const closeAnswer = () => {
+    const closer = openFenceCloser(streamed);
+    if (closer) sink.markdown(closer);
+    streamed = '';
+  };
   try {
     const result = await service.ask(
       settings,
@@ -91,15 +117,19 @@ export async function handleChatRequest(
         mode,
         signal,
         onSideStart: (side) => {
+          closeAnswer();
           if (mode === 'compare') sink.markdown(side === 'baseline' ? '**Baseline**\n\n' : '\n\n---\n\n**Steered**\n\n');
           sink.progress(side === 'baseline' ? 'Generating the baseline answer…' : 'Generating the steered answer…');
         },
         onToken: (_side, e) => {
-          if (e.textDelta) sink.markdown(e.textDelta);
+          if (!e.textDelta) return;
+          streamed += e.textDelta;
+          sink.markdown(e.textDelta);
         },
       },
       (p) => sink.progress(p.message),
     );
+    closeAnswer();
     if (result.baseline && mode === 'compare') sink.markdown(`\n\n${stats(result.baseline)}`);
     if (result.steered) sink.markdown(`\n\n${stats(result.steered)} · vector \`${result.steered.vector}\`, c_v ${result.steered.cV}, c_k ${result.steered.cK}`);
     else if (result.baseline && mode === 'baseline') sink.markdown(`\n\n${stats(result.baseline)}`);
@@ -108,6 +138,7 @@ export async function handleChatRequest(
     if (cancelled) sink.markdown('\n\n_Cancelled._');
     return { mode, question: request.prompt, result, cancelled, answer: (result.steered ?? result.baseline)?.text };
   } catch (e) {
+    closeAnswer();
     if (isCancellation(e)) {
       sink.markdown('_Cancelled._');
       return { mode, question: request.prompt, cancelled: true };

@@ -35,7 +35,7 @@ export interface LoadReporter {
 
 export class SteeringService {
   /** The resident model, with its last prefill (a rerun at another strength or a retry skips it). */
-  private model?: { key: string; setting: string; loaded: LoadedModel; prefills: PrefillCache };
+  private model?: { key: string; setting: string; usesPrecision: boolean; loaded: LoadedModel; prefills: PrefillCache };
   /** The vector in use; `stamp` tells when its file or the manifests changed on disk since. */
   private vectorCache?: { key: string; id: string; vector: SteeringVector; file?: string; stamp: string };
   private readonly queue = new RequestQueue();
@@ -109,7 +109,9 @@ export class SteeringService {
     job: (m: LoadedModel, v?: SteeringVector, vectorError?: Error) => Promise<T>,
   ): Promise<T> {
     this.cancelIdleUnload();
-    return this.queue.run(async () => {
+    let started = false;
+    const queued = this.queue.run(async () => {
+      started = true;
       try {
         if (opts.signal?.aborted) throw new KvsteerError('CANCELLED', 'the request was cancelled');
         const model = await this.ensureModel(settings, opts.onLoad, opts.signal);
@@ -130,6 +132,17 @@ export class SteeringService {
         // This job still counts as pending: more than one means others wait, and they reschedule.
         if (this.queue.pending <= 1) this.scheduleIdleUnload(settings.keepAliveMinutes);
       }
+    });
+    const signal = opts.signal;
+    if (!signal) return queued;
+    // Cancelled while it waits for its turn, a request ends now, not once the requests before it
+    // are done (its turn then passes at once); once started, the job itself stops and answers.
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        if (!started) reject(new KvsteerError('CANCELLED', 'the request was cancelled'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      void queued.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
@@ -164,8 +177,7 @@ export class SteeringService {
   }
 
   private async ensureModel(settings: KvsteerSettings, onLoad?: LoadReporter, signal?: AbortSignal): Promise<LoadedModel> {
-    const key = modelKey(settings);
-    if (this.model?.key === key) return this.model.loaded;
+    if (this.model && this.holds(settings)) return this.model.loaded;
     await this.unloadModel();
     this.setState('loading');
     const t0 = performance.now();
@@ -181,7 +193,9 @@ export class SteeringService {
       },
       signal,
     });
-    this.model = { key, setting: settings.model, loaded, prefills: new eng.PrefillCache() };
+    // kvsteer.precision is the arithmetic of GGUF imports: another value reloads only those.
+    const usesPrecision = loaded.source.kind === 'gguf';
+    this.model = { key: modelKey(settings, usesPrecision), setting: settings.model, usesPrecision, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
     return loaded;
   }
@@ -257,10 +271,14 @@ export class SteeringService {
 
   /** Called when settings change: frees the model if its identity changed (queued behind running work). */
   async settingsChanged(settings: KvsteerSettings): Promise<void> {
-    const key = modelKey(settings);
-    if (this.model && this.model.key !== key) await this.queue.run(() => this.unloadModel());
+    if (this.model && !this.holds(settings)) await this.queue.run(() => this.unloadModel());
     // A changed keep-alive counts from now.
     else if (this.model && this.queue.pending === 0) this.scheduleIdleUnload(settings.keepAliveMinutes);
+  }
+
+  /** Whether the resident model is the one these settings load. */
+  private holds(settings: KvsteerSettings): boolean {
+    return this.model?.key === modelKey(settings, this.model?.usesPrecision ?? true);
   }
 
   async dispose(): Promise<void> {
@@ -270,9 +288,12 @@ export class SteeringService {
   }
 }
 
-/** What identifies the loaded model: another value of any of these settings needs another load. */
-function modelKey(settings: KvsteerSettings): string {
-  return JSON.stringify([settings.model, settings.precision, settings.threads]);
+/**
+ * What identifies the loaded model: another value of any of these settings needs another load
+ * (the precision only for a model imported from GGUF, the only ones it applies to).
+ */
+function modelKey(settings: KvsteerSettings, usesPrecision: boolean): string {
+  return JSON.stringify([settings.model, usesPrecision ? settings.precision : null, settings.threads]);
 }
 
 /** Adds what the user can do about a vector that does not fit. */

@@ -35,3 +35,11 @@ test('the place an answer goes follows edits made while it is generated', () => 
   assert.deepEqual(edit(4, 10, 4, 10, 'typed'), { line: 4, character: 15 }, 'text typed exactly there: the answer goes after it');
   assert.deepEqual(edit(2, 0, 6, 0, 'replaced\nall'), { line: 3, character: 3 }, 'an edit around it: the end of the new text');
 });
+
+test("the webview's re-run request carries a finite strength within the limit; anything else is ignored", () => {
+  assert.deepEqual(parseFromWebview({ type: 'rerunSteered', cV: 4.5 }), { type: 'rerunSteered', cV: 4.5 });
+  assert.deepEqual(parseFromWebview({ type: 'rerunSteered', cV: -100, extra: 'dropped' }), { type: 'rerunSteered', cV: -100 });
+  for (const cV of [Number.NaN, Infinity, 100.5, -1e9, '4', null, undefined]) assert.equal(parseFromWebview({ type: 'rerunSteered', cV }), undefined, String(cV));
+  assert.deepEqual(parseFromWebview({ type: 'cancel', side: 'x' }), { type: 'cancel' });
+  for (const junk of [null, 'ready', 42, { type: 'eval', code: '1' }, { type: 'copy', side: '__proto__' }]) assert.equal(parseFromWebview(junk), undefined, JSON.stringify(junk));
+});

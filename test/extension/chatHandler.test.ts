@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
 import { SteeringService } from '../../src/service/steeringService';
-import { chatFollowups, handleChatRequest, ChatSink } from '../../src/chat/chatHandler';
+import { chatFollowups, handleChatRequest, openFenceCloser, ChatSink } from '../../src/chat/chatHandler';
+import type { AskSideResult } from '../../src/engine/ask';
 import { historyMessages, HISTORY_EXCHANGES, type ChatTurn } from '../../src/engine/chatHistory';
 import { cliCacheDir } from '../../src/cli/defaultModel';
 import { repoRoot } from '../support/paths';
@@ -158,4 +159,48 @@ test('an attached selection reaches the model and the response names it', { skip
   // The question alone does not say when.
   const alone = await handleChatRequest({ prompt: 'When is the meeting?', command: 'baseline' }, sink().api, service, settings, new AbortController().signal);
   assert.doesNotMatch(alone.answer ?? '', /Thursday/);
+});
+
+/** Stands in for the service: streams the given answer text for each side, as the engine does. */
+function scriptedService(answers: { baseline?: string; steered?: string }): Parameters<typeof handleChatRequest>[2] {
+  const side = (text: string): AskSideResult => ({ text, tokens: [1, 2, 3], msPerToken: 10, totalMs: 30, prefillMs: 0, prefillReused: false, editMs: 0, stopReason: 'max-tokens' });
+  return {
+    ask: async (_settings, req) => {
+      const out: Awaited<ReturnType<SteeringService['ask']>> = {};
+      for (const s of ['baseline', 'steered'] as const) {
+        const text = answers[s];
+        if (text === undefined) continue;
+        req.onSideStart?.(s);
+        req.onToken?.(s, { id: 1, textDelta: text, index: 0 });
+        if (s === 'steered') out.steered = { ...side(text), cK: 0, cV: 4, vector: 'v' };
+        else out.baseline = side(text);
+      }
+      return out;
+    },
+  };
+}
+
+/** Whether the markdown leaves a code block open at `at` (lines of three or more backticks, as the answers below write them). */
+const insideCode = (md: string, at: number) => (md.slice(0, at).match(/^```/gm) ?? []).length % 2 === 1;
+
+test("an answer cut off inside a code block does not draw kvsteer's own lines after it as code", async () => {
+  const { s, api } = sink();
+  const cut = 'Here is the code:\n\n```python\ndef area(r):\n    return 3.14 * r';
+  await handleChatRequest({ prompt: 'area of a circle in python', command: 'compare' }, api, scriptedService({ baseline: cut, steered: cut }), settings, new AbortController().signal);
+  const steeredHeader = s.text.indexOf('**Steered**');
+  assert.ok(steeredHeader > 0 && !insideCode(s.text, steeredHeader), s.text);
+  assert.ok(!insideCode(s.text, s.text.indexOf('tokens ·')), s.text);
+  assert.ok(!insideCode(s.text, s.text.length), s.text);
+  // An answer whose code blocks are closed gets nothing added.
+  const { s: closed, api: closedApi } = sink();
+  await handleChatRequest({ prompt: 'q', command: 'baseline' }, closedApi, scriptedService({ baseline: 'A\n```js\nx()\n```\nB' }), settings, new AbortController().signal);
+  assert.equal((closed.text.match(/```/g) ?? []).length, 2, closed.text);
+});
+
+test('the closing fence matches the open one', () => {
+  assert.equal(openFenceCloser('no code'), '');
+  assert.equal(openFenceCloser('```\ncode\n```'), '');
+  assert.equal(openFenceCloser('````md\n```\ninner'), '\n````\n');
+  assert.equal(openFenceCloser('~~~\ncode'), '\n~~~\n');
+  assert.equal(openFenceCloser('inline ```code``` only'), '');
 });

@@ -109,3 +109,14 @@ test('the keep-alive is in minutes, 5 by default, -1 to keep the model, and rang
     assert.match(r.errors.join('\n'), /kvsteer\.keepAlive must be a number between -1 and 1440/);
   }
 });
+
+test('a layer range beyond any model is refused with the setting name instead of being expanded', () => {
+  // 20 million layers: expanded one by one, this threw a RangeError out of the settings reader (larger ones ran out of memory).
+  for (const layers of ['0-20000000', '1-29, 4000000000', '1000']) {
+    const r = from({ layers });
+    assert.ok(!r.ok, layers);
+    assert.match(r.errors.join('\n'), /kvsteer\.layers: cannot read ".*": layer numbers go up to 999/);
+  }
+  const deepest = from({ layers: '990-999' });
+  assert.ok(deepest.ok && deepest.settings.layers?.length === 10);
+});

@@ -280,3 +280,60 @@ test('"Free model memory" frees the model after the request that is running, whi
     await svc.dispose();
   }
 });
+
+test('another kvsteer.precision reloads a model imported from GGUF, and no other (it applies to GGUF imports only)', async () => {
+  // The tiny GGUF's import is a folder in the Hugging Face layout: loaded as a folder, precision has nothing to change.
+  const imported = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const folder = imported.folder;
+  await imported.dispose();
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  try {
+    const before = loads.length;
+    const exact = settings({ model: folder, precision: 'exact', keepAliveMinutes: -1 });
+    const fast = { ...exact, precision: 'fast' } as const;
+    await svc.ask(exact, { question: 'hello', mode: 'baseline' });
+    await svc.settingsChanged(fast);
+    assert.ok(svc.loadedModel, 'the folder model stays loaded when the precision changes');
+    await svc.ask(fast, { question: 'hello', mode: 'baseline' });
+    assert.equal(loads.length - before, 1, 'the folder model was not loaded again');
+    // A GGUF import is converted with the precision: another one is another model.
+    const gguf = settings({ precision: 'exact', keepAliveMinutes: -1 });
+    await svc.ask(gguf, { question: 'hello', mode: 'baseline' });
+    await svc.settingsChanged({ ...gguf, precision: 'fast' });
+    assert.equal(svc.loadedModel, undefined, 'the GGUF model is freed when the precision changes');
+    assert.equal(loads.length - before, 2);
+  } finally {
+    await svc.dispose();
+  }
+});
+
+test('a request cancelled while it waits for its turn ends at once, and the queue goes on', async () => {
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  try {
+    // A request that holds the model until the test lets it go (an answer of a minute, in the editor).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let running!: () => void;
+    const started = new Promise<void>((r) => (running = r));
+    const first = svc.run(settings(), { needVector: false }, async () => {
+      running();
+      await held;
+      return 'first';
+    });
+    await started;
+    const ac = new AbortController();
+    let answered = false;
+    const waiting = svc.ask(settings(), { question: 'hello', mode: 'baseline', signal: ac.signal, onToken: () => void (answered = true) });
+    ac.abort();
+    const outcome = await Promise.race([waiting.then(() => 'answered', (e: unknown) => (e instanceof KvsteerError && e.code === 'CANCELLED' ? 'cancelled' : `failed: ${String(e)}`)), new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    assert.equal(outcome, 'cancelled', 'the cancelled request ended while the one before it was running');
+    release();
+    assert.equal(await first, 'first');
+    assert.equal(answered, false, 'the cancelled request never generated');
+    const next = await svc.ask(settings(), { question: 'hello', mode: 'baseline' });
+    assert.ok(next.baseline && next.baseline.tokens.length > 0);
+    assert.equal(svc.pendingRequests, 0);
+  } finally {
+    await svc.dispose();
+  }
+});
