@@ -31,7 +31,16 @@ export function readManifest(dir: string): VectorManifest {
   if (!fs.existsSync(file)) return { version: 1, vectors: [] };
   try {
     const m = JSON.parse(fs.readFileSync(file, 'utf8')) as VectorManifest;
-    if (m.version !== 1 || !Array.isArray(m.vectors)) throw new Error('unknown manifest version');
+    if (m?.version !== 1 || !Array.isArray(m.vectors)) throw new Error('unknown manifest version');
+    if (m.default !== undefined && typeof m.default !== 'string') throw new Error('"default" must be a vector id');
+    // Every entry is used by id and file: one without them would fail later as a bare TypeError.
+    m.vectors.forEach((e: unknown, i) => {
+      const entry = e as Partial<ManifestEntry> | null;
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error(`vectors[${i}] is not an object`);
+      for (const key of ['id', 'file'] as const) {
+        if (typeof entry[key] !== 'string' || entry[key] === '') throw new Error(`vectors[${i}] has no "${key}" (a non-empty string)`);
+      }
+    });
     return m;
   } catch (e) {
     throw new KvsteerError('VECTOR_INVALID', `${file}: ${(e as Error).message}`);

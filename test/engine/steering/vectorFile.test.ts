@@ -251,3 +251,21 @@ test('an extraction records its offset token, and refuses one that is not a sing
   );
   assert.equal(pairsRun, 0, 'the extraction ran before the offset token was checked');
 });
+
+test('a manifest entry without an id or a file is refused naming the manifest, not as a bare TypeError', async () => {
+  const m = await modelP;
+  const cases: [string, unknown, RegExp][] = [
+    ['no-file', { version: 1, vectors: [{ id: 'x', name: 'x' }] }, /vectors\[0\] has no "file"/],
+    ['null-entry', { version: 1, vectors: [null] }, /vectors\[0\] is not an object/],
+    ['id-number', { version: 1, vectors: [{ id: 7, file: 'x.safetensors' }] }, /vectors\[0\] has no "id"/],
+    ['default-number', { version: 1, default: 3, vectors: [] }, /"default" must be a vector id/],
+  ];
+  for (const [name, manifest, re] of cases) {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), `kvsteer-manifest-${name}-`));
+    const file = path.join(d, 'manifest.json');
+    fs.writeFileSync(file, JSON.stringify(manifest));
+    const named = (e: unknown) => is('VECTOR_INVALID', re)(e) && (e as Error).message.startsWith(`${file}: `);
+    assert.throws(() => findVectorForModel([d], m), named, name);
+    assert.throws(() => resolveVector('x', [d], m), named, name);
+  }
+});
