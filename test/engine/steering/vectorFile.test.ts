@@ -269,3 +269,24 @@ test('a manifest entry without an id or a file is refused naming the manifest, n
     assert.throws(() => resolveVector('x', [d], m), named, name);
   }
 });
+
+test('a corrupt or missing listed vector is an error naming its file, not a quiet fall-back to the next one', async () => {
+  const m = await modelP;
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-broken-'));
+  const a = fakeVector(m), b = fakeVector(m, 0.1);
+  saveVector(path.join(d, 'a.safetensors'), a);
+  saveVector(path.join(d, 'z.safetensors'), b);
+  upsertManifest(d, 'a-other', 'a.safetensors', a);
+  upsertManifest(d, 'z-default', 'z.safetensors', b);
+  fs.writeFileSync(path.join(d, 'manifest.json'), JSON.stringify({ ...readManifest(d), default: 'z-default' }));
+  const z = path.join(d, 'z.safetensors');
+  fs.truncateSync(z, 100);
+  assert.throws(() => findVectorForModel([d], m), (e: unknown) => is('VECTOR_INVALID')(e) && (e as Error).message.includes(z));
+  fs.rmSync(z);
+  assert.throws(() => findVectorForModel([d], m), (e: unknown) => is('FILE_NOT_FOUND')(e) && (e as Error).message.includes(z));
+  // A vector made for another model is still passed over.
+  const other = fakeVector(m);
+  other.meta.model.fingerprint = { ...other.meta.model.fingerprint, tokenizerDigest: '0000000000000000' };
+  saveVector(z, other);
+  assert.equal(findVectorForModel([d], m)?.id, 'a-other');
+});
