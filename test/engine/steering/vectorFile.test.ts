@@ -117,6 +117,8 @@ test('malformed headers and metadata are refused with the file name, never as a 
     ['no-offset-token', withHeader(good, (_h, meta) => void delete meta.recommended.offsetToken), /recommended offset token must be a non-empty string/],
     ['from-layer-text', withHeader(good, (_h, meta) => void (meta.recommended.fromLayer = 'one')), /recommended first layer must be a whole number/],
     ['from-layer-high', withHeader(good, (_h, meta) => void (meta.recommended.fromLayer = m.config.numLayers)), /first layer 2 is not below the model's 2 layers/],
+    ['shape-transposed', withHeader(good, (h) => void (h['values.1'].shape = [m.config.headDim, m.config.numKvHeads])), /tensor values\.1 has shape \[\d+,\d+\], expected \[\d+,\d+\]/],
+    ['shape-missing', withHeader(good, (h) => void delete h['keys.0'].shape), /tensor keys\.0 has shape undefined/],
   ];
   for (const [name, bytes, re] of cases) {
     const file = path.join(dir, `${name}.safetensors`);
