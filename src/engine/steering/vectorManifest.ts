@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../util/atomicWrite';
+import { withFileLock, writeFileAtomic } from '../util/atomicWrite';
 import { KvsteerError } from '../util/errors';
 import { SteeringVector } from './steeringVector';
 
@@ -47,13 +47,17 @@ export function readManifest(dir: string): VectorManifest {
   }
 }
 
-/** Adds or replaces the entry for `id` and writes the manifest atomically. */
+/** Adds or replaces the entry for `id` and writes the manifest atomically, under a lock. */
 export function upsertManifest(dir: string, id: string, file: string, v: SteeringVector): VectorManifest {
-  const m = readManifest(dir);
-  const entry: ManifestEntry = { id, file, name: v.meta.name, description: v.meta.description, model: v.meta.model.name, recommended: v.meta.recommended };
-  m.vectors = [...m.vectors.filter((e) => e.id !== id), entry].sort((a, b) => a.id.localeCompare(b.id));
-  writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
-  return m;
+  const target = path.join(dir, 'manifest.json');
+  // Locked from read to write: two extractions into one folder would otherwise drop an entry.
+  return withFileLock(target, () => {
+    const m = readManifest(dir);
+    const entry: ManifestEntry = { id, file, name: v.meta.name, description: v.meta.description, model: v.meta.model.name, recommended: v.meta.recommended };
+    m.vectors = [...m.vectors.filter((e) => e.id !== id), entry].sort((a, b) => a.id.localeCompare(b.id));
+    writeFileAtomic(target, JSON.stringify(m, null, 2) + '\n');
+    return m;
+  });
 }
 
 export function resolveManifestEntry(dir: string, id: string): { entry: ManifestEntry; path: string } | undefined {

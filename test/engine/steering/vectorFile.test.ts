@@ -292,3 +292,22 @@ test('a corrupt or missing listed vector is an error naming its file, not a quie
   saveVector(z, other);
   assert.equal(findVectorForModel([d], m)?.id, 'a-other');
 });
+
+test('processes adding vectors to one manifest at once keep every entry; a lock left by a dead process is taken over', async () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-race-'));
+  const writer = `
+    const { upsertManifest } = require(${JSON.stringify(require.resolve('../../../src/engine/steering/vectorManifest'))});
+    const v = { meta: { name: 'n', model: { name: 'm' }, recommended: { cK: 0, cV: 1, offsetToken: '\\n', fromLayer: 1 } } };
+    for (let i = 0; i < 25; i++) upsertManifest(process.argv[1], 'w' + process.argv[2] + '-' + i, 'x.safetensors', v);`;
+  const { spawn, spawnSync } = await import('node:child_process');
+  const codes = await Promise.all(
+    [1, 2, 3, 4].map((w) => new Promise<number | null>((resolve) => spawn(process.execPath, ['-e', writer, d, String(w)], { stdio: 'inherit' }).on('exit', resolve))),
+  );
+  assert.deepEqual(codes, [0, 0, 0, 0]);
+  assert.equal(readManifest(d).vectors.length, 100, 'entries lost to concurrent writers');
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  fs.writeFileSync(path.join(d, '.manifest.json.lock'), String(dead));
+  upsertManifest(d, 'after-crash', 'x.safetensors', fakeVector(await modelP));
+  assert.equal(readManifest(d).vectors.length, 101);
+  assert.deepEqual(fs.readdirSync(d), ['manifest.json'], 'no lock or temporary file left behind');
+});
