@@ -81,6 +81,10 @@ test('corrupt vector files are refused with the file name and the problem', asyn
   const nan = Buffer.from(good);
   nan.writeFloatLE(NaN, nan.length - 8);
   cases.push(['nan', nan, /NaN or Infinity/]);
+  // Finite, but c·S overflows float32 in the cache: every later token would read NaN.
+  const huge = Buffer.from(good);
+  huge.writeFloatLE(1e30, huge.length - 8);
+  cases.push(['huge', huge, /values\.1 holds numbers beyond ±1000000/]);
   for (const [name, bytes, re] of cases) {
     const file = path.join(dir, `${name}.safetensors`);
     fs.writeFileSync(file, bytes);
