@@ -3,7 +3,7 @@
  * shipped vector that fits a loaded model when none is named.
  */
 import * as fs from 'node:fs';
-import { KvsteerError } from '../util/errors';
+import { KvsteerError, isKvsteerError } from '../util/errors';
 import { LoadedModel } from '../model/loadModel';
 import { SteeringVector, checkVectorFitsModel } from './steeringVector';
 import { loadVector } from './vectorFile';
@@ -33,7 +33,10 @@ export function resolveVector(spec: string, dirs: string[], model?: LoadedModel)
   return v;
 }
 
-/** The first vector listed in `dirs` that fits `model` (each manifest's default first), or undefined. */
+/**
+ * The first vector listed in `dirs` that fits `model` (each manifest's default first), or undefined.
+ * Throws for a listed vector that cannot be read.
+ */
 export function findVectorForModel(dirs: string[], model: LoadedModel): { id: string; vector: SteeringVector; file: string } | undefined {
   for (const d of dirs) {
     const m = readManifest(d);
@@ -44,8 +47,11 @@ export function findVectorForModel(dirs: string[], model: LoadedModel): { id: st
       try {
         v = loadVector(hit.path);
         checkVectorFitsModel(v, model);
-      } catch {
-        continue; // not for this model (or unreadable): try the next one
+      } catch (e) {
+        // Not for this model: try the next one. A listed file that is missing or corrupt is an error
+        // naming it: skipping it would quietly steer with the next vector listed (or with none).
+        if (isKvsteerError(e) && e.code === 'VECTOR_MISMATCH') continue;
+        throw e;
       }
       warmUpCacheEdit(v);
       return { id: e.id, vector: v, file: hit.path };

@@ -56,6 +56,13 @@ export interface SteeringVector {
 /** The most layers a vector file may claim: checked before its tensors are read, and again on the value. */
 export const MAX_VECTOR_LAYERS = 4096;
 
+/**
+ * The largest |number| a vector may hold: the shipped vectors' largest is about 520. A finite but
+ * absurd one (1e30) times a strength overflows float32 in the cache or the next layer's sums, and
+ * every later token reads NaN.
+ */
+export const MAX_VECTOR_ENTRY = 1e6;
+
 export const FINGERPRINT_PROBE = 'kvsteer fingerprint: The quick brown fox jumps over 13 lazy dogs. ¿Qué? 日本 <|im_start|>';
 
 export function modelFingerprint(model: LoadedModel): ModelFingerprint {
@@ -108,12 +115,13 @@ export function validateVector(v: SteeringVector, label: string): void {
     for (const [kind, arr] of [['keys', v.keys[l]], ['values', v.values[l]]] as const) {
       if (arr.length !== size) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} has ${arr.length} numbers, expected ${size}`);
       if (!arr.every(Number.isFinite)) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} contains NaN or Infinity`);
+      if (!arr.every((x) => Math.abs(x) <= MAX_VECTOR_ENTRY)) throw new KvsteerError('VECTOR_INVALID', `${label}: ${kind}.${l} holds numbers beyond ±${MAX_VECTOR_ENTRY}`);
     }
   }
   if (v.hidden) {
     if (v.hidden.length !== f.numLayers) throw new KvsteerError('VECTOR_INVALID', `${label}: holds ${v.hidden.length} hidden layers, metadata says ${f.numLayers}`);
     for (let l = 0; l < v.hidden.length; l++) {
-      if (v.hidden[l].length !== v.hidden[0].length || !v.hidden[l].every(Number.isFinite)) throw new KvsteerError('VECTOR_INVALID', `${label}: hidden.${l} is malformed`);
+      if (v.hidden[l].length !== v.hidden[0].length || !v.hidden[l].every((x) => Math.abs(x) <= MAX_VECTOR_ENTRY)) throw new KvsteerError('VECTOR_INVALID', `${label}: hidden.${l} is malformed`);
     }
   }
 }

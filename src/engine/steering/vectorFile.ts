@@ -1,7 +1,7 @@
 /**
  * Reads and writes steering vectors as safetensors files: F32 tensors `keys.{l}` and `values.{l}`
  * of shape [kv_heads, head_dim], and the metadata as JSON under `__metadata__.kvsteer`. Writes are
- * atomic; reads check every length, offset and number and name the file and the problem.
+ * atomic; reads check every length, shape, offset and number and name the file and the problem.
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomicWrite';
@@ -75,6 +75,7 @@ function decodeVectorBytes(bytes: Uint8Array, label: string, bad: (why: string) 
   }
   if (!isRecord(meta) || meta.format !== 'kvsteer-vector/1' || !isRecord(meta.model) || !isRecord(meta.model.fingerprint)) throw bad(`unknown format ${isRecord(meta) ? String(meta.format) : 'null'}`);
   const dataStart = 8 + n;
+  const shapes = new Map<string, unknown>();
   const tensor = (name: string): Float32Array => {
     const t = header[name];
     if (!isRecord(t)) throw bad(`tensor ${name} is missing`);
@@ -82,6 +83,7 @@ function decodeVectorBytes(bytes: Uint8Array, label: string, bad: (why: string) 
     const [b, e] = Array.isArray(t.data_offsets) && t.data_offsets.length === 2 ? t.data_offsets : [-1, -1];
     if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && b >= 0 && e >= b && dataStart + e <= buf.length && (e - b) % 4 === 0)) throw bad(`tensor ${name} lies outside the file`);
     const out = new Float32Array((e - b) / 4);
+    shapes.set(name, t.shape);
     for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(dataStart + b + i * 4);
     return out;
   };
@@ -94,6 +96,13 @@ function decodeVectorBytes(bytes: Uint8Array, label: string, bad: (why: string) 
     meta,
   };
   validateVector(v, label);
+  // The lengths fit (checked above); the declared shape must too, or the numbers are laid out
+  // otherwise than [kv_heads, head_dim] (a transposed export has the same length).
+  const { numKvHeads, headDim } = meta.model.fingerprint;
+  for (const [name, shape] of shapes) {
+    const want = name.startsWith('hidden.') ? [v.hidden![0].length] : [numKvHeads, headDim];
+    if (JSON.stringify(shape) !== JSON.stringify(want)) throw bad(`tensor ${name} has shape ${JSON.stringify(shape)}, expected ${JSON.stringify(want)}`);
+  }
   return v;
 }
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../util/atomicWrite';
+import { withFileLock, writeFileAtomic } from '../util/atomicWrite';
 import { KvsteerError } from '../util/errors';
 import { SteeringVector } from './steeringVector';
 
@@ -31,20 +31,33 @@ export function readManifest(dir: string): VectorManifest {
   if (!fs.existsSync(file)) return { version: 1, vectors: [] };
   try {
     const m = JSON.parse(fs.readFileSync(file, 'utf8')) as VectorManifest;
-    if (m.version !== 1 || !Array.isArray(m.vectors)) throw new Error('unknown manifest version');
+    if (m?.version !== 1 || !Array.isArray(m.vectors)) throw new Error('unknown manifest version');
+    if (m.default !== undefined && typeof m.default !== 'string') throw new Error('"default" must be a vector id');
+    // Every entry is used by id and file: one without them would fail later as a bare TypeError.
+    m.vectors.forEach((e: unknown, i) => {
+      const entry = e as Partial<ManifestEntry> | null;
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Error(`vectors[${i}] is not an object`);
+      for (const key of ['id', 'file'] as const) {
+        if (typeof entry[key] !== 'string' || entry[key] === '') throw new Error(`vectors[${i}] has no "${key}" (a non-empty string)`);
+      }
+    });
     return m;
   } catch (e) {
     throw new KvsteerError('VECTOR_INVALID', `${file}: ${(e as Error).message}`);
   }
 }
 
-/** Adds or replaces the entry for `id` and writes the manifest atomically. */
+/** Adds or replaces the entry for `id` and writes the manifest atomically, under a lock. */
 export function upsertManifest(dir: string, id: string, file: string, v: SteeringVector): VectorManifest {
-  const m = readManifest(dir);
-  const entry: ManifestEntry = { id, file, name: v.meta.name, description: v.meta.description, model: v.meta.model.name, recommended: v.meta.recommended };
-  m.vectors = [...m.vectors.filter((e) => e.id !== id), entry].sort((a, b) => a.id.localeCompare(b.id));
-  writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
-  return m;
+  const target = path.join(dir, 'manifest.json');
+  // Locked from read to write: two extractions into one folder would otherwise drop an entry.
+  return withFileLock(target, () => {
+    const m = readManifest(dir);
+    const entry: ManifestEntry = { id, file, name: v.meta.name, description: v.meta.description, model: v.meta.model.name, recommended: v.meta.recommended };
+    m.vectors = [...m.vectors.filter((e) => e.id !== id), entry].sort((a, b) => a.id.localeCompare(b.id));
+    writeFileAtomic(target, JSON.stringify(m, null, 2) + '\n');
+    return m;
+  });
 }
 
 export function resolveManifestEntry(dir: string, id: string): { entry: ManifestEntry; path: string } | undefined {

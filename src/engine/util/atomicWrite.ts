@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { describeWriteError } from './errors';
+import { KvsteerError, describeWriteError } from './errors';
 
 /** Cleanup after a failed write; the write's own error is the one to report. */
 function removeQuietly(p: string): void {
@@ -102,5 +102,57 @@ export async function buildFolderAtomic(
   } catch (e) {
     removeQuietly(tmp);
     throw describeWriteError(e, target, 'nothing was left there');
+  }
+}
+
+/** How long withFileLock waits for another process's lock before giving up. */
+export const LOCK_WAIT_MS = 10_000;
+
+/**
+ * Runs `fn` holding an exclusive lock on `target` (a `.NAME.lock` sibling holding this process's
+ * id), so that read-modify-write cycles of one file by several processes (two `kvsteer extract
+ * --id` runs into one folder) do not lose each other's changes. A lock left by a process that has
+ * died is taken over; one held longer than LOCK_WAIT_MS is an error naming both files.
+ */
+export function withFileLock<T>(target: string, fn: () => T): T {
+  const lock = path.join(path.dirname(target), `.${path.basename(target)}.lock`);
+  const until = Date.now() + LOCK_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let fd: number;
+    try {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fd = fs.openSync(lock, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw describeWriteError(e, target, isFile(target) ? 'the previous file is unchanged' : 'nothing was written there');
+      let holder = NaN;
+      try {
+        holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
+      } catch {
+        continue; // released meanwhile
+      }
+      // The holder may not have written its id yet (NaN): it is alive, wait for it.
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsGone(holder)) {
+        removeQuietly(lock);
+        continue;
+      }
+      if (Date.now() > until) {
+        throw new KvsteerError('WRITE_FAILED', `${target}: another process${Number.isInteger(holder) ? ` (${holder})` : ''} has been writing it for over ${LOCK_WAIT_MS / 1000} s (its lock is ${lock}); nothing was written. Try again, or delete the lock if no kvsteer is running.`);
+      }
+      Atomics.wait(pause, 0, 0, 5 + Math.random() * 10);
+      continue;
+    }
+    try {
+      try {
+        fs.writeSync(fd, String(process.pid));
+      } finally {
+        fs.closeSync(fd);
+      }
+      return fn();
+    } catch (e) {
+      throw describeWriteError(e, target, isFile(target) ? 'the previous file is unchanged' : 'nothing was written there');
+    } finally {
+      removeQuietly(lock);
+    }
   }
 }

@@ -81,6 +81,10 @@ test('corrupt vector files are refused with the file name and the problem', asyn
   const nan = Buffer.from(good);
   nan.writeFloatLE(NaN, nan.length - 8);
   cases.push(['nan', nan, /NaN or Infinity/]);
+  // Finite, but c·S overflows float32 in the cache: every later token would read NaN.
+  const huge = Buffer.from(good);
+  huge.writeFloatLE(1e30, huge.length - 8);
+  cases.push(['huge', huge, /values\.1 holds numbers beyond ±1000000/]);
   for (const [name, bytes, re] of cases) {
     const file = path.join(dir, `${name}.safetensors`);
     fs.writeFileSync(file, bytes);
@@ -117,6 +121,8 @@ test('malformed headers and metadata are refused with the file name, never as a 
     ['no-offset-token', withHeader(good, (_h, meta) => void delete meta.recommended.offsetToken), /recommended offset token must be a non-empty string/],
     ['from-layer-text', withHeader(good, (_h, meta) => void (meta.recommended.fromLayer = 'one')), /recommended first layer must be a whole number/],
     ['from-layer-high', withHeader(good, (_h, meta) => void (meta.recommended.fromLayer = m.config.numLayers)), /first layer 2 is not below the model's 2 layers/],
+    ['shape-transposed', withHeader(good, (h) => void (h['values.1'].shape = [m.config.headDim, m.config.numKvHeads])), /tensor values\.1 has shape \[\d+,\d+\], expected \[\d+,\d+\]/],
+    ['shape-missing', withHeader(good, (h) => void delete h['keys.0'].shape), /tensor keys\.0 has shape undefined/],
   ];
   for (const [name, bytes, re] of cases) {
     const file = path.join(dir, `${name}.safetensors`);
@@ -250,4 +256,62 @@ test('an extraction records its offset token, and refuses one that is not a sing
     is('INVALID_ARGUMENT', /the offset token "kvsteer offset" is \d+ tokens for this model/),
   );
   assert.equal(pairsRun, 0, 'the extraction ran before the offset token was checked');
+});
+
+test('a manifest entry without an id or a file is refused naming the manifest, not as a bare TypeError', async () => {
+  const m = await modelP;
+  const cases: [string, unknown, RegExp][] = [
+    ['no-file', { version: 1, vectors: [{ id: 'x', name: 'x' }] }, /vectors\[0\] has no "file"/],
+    ['null-entry', { version: 1, vectors: [null] }, /vectors\[0\] is not an object/],
+    ['id-number', { version: 1, vectors: [{ id: 7, file: 'x.safetensors' }] }, /vectors\[0\] has no "id"/],
+    ['default-number', { version: 1, default: 3, vectors: [] }, /"default" must be a vector id/],
+  ];
+  for (const [name, manifest, re] of cases) {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), `kvsteer-manifest-${name}-`));
+    const file = path.join(d, 'manifest.json');
+    fs.writeFileSync(file, JSON.stringify(manifest));
+    const named = (e: unknown) => is('VECTOR_INVALID', re)(e) && (e as Error).message.startsWith(`${file}: `);
+    assert.throws(() => findVectorForModel([d], m), named, name);
+    assert.throws(() => resolveVector('x', [d], m), named, name);
+  }
+});
+
+test('a corrupt or missing listed vector is an error naming its file, not a quiet fall-back to the next one', async () => {
+  const m = await modelP;
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-broken-'));
+  const a = fakeVector(m), b = fakeVector(m, 0.1);
+  saveVector(path.join(d, 'a.safetensors'), a);
+  saveVector(path.join(d, 'z.safetensors'), b);
+  upsertManifest(d, 'a-other', 'a.safetensors', a);
+  upsertManifest(d, 'z-default', 'z.safetensors', b);
+  fs.writeFileSync(path.join(d, 'manifest.json'), JSON.stringify({ ...readManifest(d), default: 'z-default' }));
+  const z = path.join(d, 'z.safetensors');
+  fs.truncateSync(z, 100);
+  assert.throws(() => findVectorForModel([d], m), (e: unknown) => is('VECTOR_INVALID')(e) && (e as Error).message.includes(z));
+  fs.rmSync(z);
+  assert.throws(() => findVectorForModel([d], m), (e: unknown) => is('FILE_NOT_FOUND')(e) && (e as Error).message.includes(z));
+  // A vector made for another model is still passed over.
+  const other = fakeVector(m);
+  other.meta.model.fingerprint = { ...other.meta.model.fingerprint, tokenizerDigest: '0000000000000000' };
+  saveVector(z, other);
+  assert.equal(findVectorForModel([d], m)?.id, 'a-other');
+});
+
+test('processes adding vectors to one manifest at once keep every entry; a lock left by a dead process is taken over', async () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-race-'));
+  const writer = `
+    const { upsertManifest } = require(${JSON.stringify(require.resolve('../../../src/engine/steering/vectorManifest'))});
+    const v = { meta: { name: 'n', model: { name: 'm' }, recommended: { cK: 0, cV: 1, offsetToken: '\\n', fromLayer: 1 } } };
+    for (let i = 0; i < 25; i++) upsertManifest(process.argv[1], 'w' + process.argv[2] + '-' + i, 'x.safetensors', v);`;
+  const { spawn, spawnSync } = await import('node:child_process');
+  const codes = await Promise.all(
+    [1, 2, 3, 4].map((w) => new Promise<number | null>((resolve) => spawn(process.execPath, ['-e', writer, d, String(w)], { stdio: 'inherit' }).on('exit', resolve))),
+  );
+  assert.deepEqual(codes, [0, 0, 0, 0]);
+  assert.equal(readManifest(d).vectors.length, 100, 'entries lost to concurrent writers');
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  fs.writeFileSync(path.join(d, '.manifest.json.lock'), String(dead));
+  upsertManifest(d, 'after-crash', 'x.safetensors', fakeVector(await modelP));
+  assert.equal(readManifest(d).vectors.length, 101);
+  assert.deepEqual(fs.readdirSync(d), ['manifest.json'], 'no lock or temporary file left behind');
 });
