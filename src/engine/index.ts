@@ -27,7 +27,7 @@ export { BUNDLED_EXAMPLES } from './steering/bundledExamples';
 export { extractDirections } from './steering/extract';
 export { loadVector, saveVector } from './steering/vectorFile';
 export { readManifest, upsertManifest } from './steering/vectorManifest';
-export { resolveVector, findVectorForModel, vectorFileOf } from './steering/findVector';
+export { resolveVector, resolveVectorFile, findVectorForModel } from './steering/findVector';
 export { checkVectorFitsModel, modelFingerprint } from './steering/steeringVector';
 export type { SteeringVector } from './steering/steeringVector';
 export { runEval } from './eval/runEval';

@@ -209,12 +209,12 @@ export class SteeringService {
     const key = JSON.stringify([settings.vector, this.model?.key]);
     const cached = this.vectorCache;
     if (cached?.key === key && cached.stamp === this.vectorStamp(cached.file)) return cached.vector;
-    const { resolveVector, findVectorForModel, vectorFileOf } = await engine();
+    const { resolveVectorFile, findVectorForModel } = await engine();
     let id = settings.vector;
     let vector: SteeringVector;
-    let file = vectorFileOf(settings.vector, this.deps.vectorDirs);
+    let file: string;
     try {
-      vector = resolveVector(settings.vector, this.deps.vectorDirs, model);
+      ({ vector, file } = resolveVectorFile(settings.vector, this.deps.vectorDirs, model));
     } catch (e) {
       const fits = settings.vector === DEFAULT_SETTINGS.vector && isKvsteerError(e) && e.code === 'VECTOR_MISMATCH' ? findVectorForModel(this.deps.vectorDirs, model) : undefined;
       if (!fits) throw isKvsteerError(e) ? new KvsteerError(e.code, withVectorHint(e.message), { cause: e }) : e;

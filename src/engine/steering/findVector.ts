@@ -22,15 +22,20 @@ export function vectorFileOf(spec: string, dirs: string[]): string | undefined {
 
 /** Loads `spec` (a .safetensors path or an id in the manifests of `dirs`) and checks it fits. */
 export function resolveVector(spec: string, dirs: string[], model?: LoadedModel): SteeringVector {
+  return resolveVectorFile(spec, dirs, model).vector;
+}
+
+/** resolveVector, also giving the file the vector was read from. */
+export function resolveVectorFile(spec: string, dirs: string[], model?: LoadedModel): { vector: SteeringVector; file: string } {
   const file = vectorFileOf(spec, dirs);
   const v = file === undefined ? undefined : loadVector(file);
-  if (!v) {
+  if (!v || file === undefined) {
     const known = dirs.flatMap((d) => readManifest(d).vectors.map((e) => e.id));
     throw new KvsteerError('VECTOR_INVALID', `unknown steering vector "${spec}" (known: ${known.join(', ') || 'none'}; or give a .safetensors path)`);
   }
   if (model) checkVectorFitsModel(v, model, spec);
   warmUpCacheEdit(v);
-  return v;
+  return { vector: v, file };
 }
 
 /**
