@@ -14,7 +14,7 @@ import { strengthFor } from '../engine/steering/recommendedStrength';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
-import { upsertManifest } from '../engine/steering/vectorManifest';
+import { readManifest, upsertManifest } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
 import { Flags, answerFlags, num, offsetTokenFlag, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
@@ -241,6 +241,12 @@ async function cmdExtract(flags: Flags): Promise<void> {
     recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
     offsetToken: offsetTokenFlag(flags) ?? '\n',
   };
+  const id = str(flags, 'id');
+  if (id !== undefined) {
+    if (!id.trim()) throw new KvsteerError('INVALID_ARGUMENT', '--id is empty (give the id to list the vector under, or leave --id out)');
+    // A manifest that cannot take the entry would fail only after the whole extraction.
+    readManifest(path.dirname(out));
+  }
   const model = await openModel(flags);
   try {
     const t0 = performance.now();
@@ -250,7 +256,6 @@ async function cmdExtract(flags: Flags): Promise<void> {
     });
     process.stderr.write('\n');
     saveVector(out, vector);
-    const id = str(flags, 'id');
     if (id) upsertManifest(path.dirname(out), id, path.basename(out), vector);
     log(`Saved ${out} (${vector.meta.extraction.pairs} pairs, ${((performance.now() - t0) / 1000).toFixed(1)} s)${id ? `, manifest id ${id}` : ''}`);
   } finally {

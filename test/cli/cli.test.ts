@@ -88,6 +88,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     const out = path.join(dir, 'v.safetensors');
     oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--demos', '0'), '--demos must be an integer in [1, ∞] (got "0")');
     oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--system', 'Be brief.'), 'extract does not take --system (see kvsteer --help)');
+    oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--id', ' '), '--id is empty (give the id to list the vector under, or leave --id out)');
     oneLine(run('fetch-model', '--json'), 'fetch-model does not take --json (see kvsteer --help)');
     const data = path.join(dir, 'arc.jsonl');
     fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
@@ -100,6 +101,20 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', data), `--out ${data} is a file; it must be a folder (new or one this command made)`);
     oneLine(run('eval', '--task', 'constructor', '--data', data, '--out', evalOut), 'unknown task "constructor" (tasks: gsm8k, arc-challenge, commonsense-qa, piqa)');
     assert.deepEqual(fs.readdirSync(dir), ['arc.jsonl']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('extract --id into a folder whose manifest is corrupt fails naming the manifest before the model loads, and writes nothing', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-manifest-'));
+  try {
+    const manifest = path.join(dir, 'manifest.json');
+    fs.writeFileSync(manifest, '{"version":1,"vectors":[{"id":"x"}]}');
+    const r = run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', path.join(dir, 'v.safetensors'), '--id', 'mine');
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.trim(), `kvsteer: ${manifest}: vectors[0] has no "file" (a non-empty string)`); // no model-loading progress before it
+    assert.deepEqual(fs.readdirSync(dir), ['manifest.json']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
