@@ -16,6 +16,7 @@ import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { upsertManifest } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
+import { MAX_SEED } from '../engine/generation/sampler';
 import { Flags, answerFlags, num, offsetTokenFlag, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
@@ -235,7 +236,7 @@ async function cmdExtract(flags: Flags): Promise<void> {
     datasetText: text,
     demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
     pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
-    seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+    seed: num(flags, 'seed', 0, { integer: true, min: 0, max: MAX_SEED }),
     selection,
     recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
     recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
