@@ -264,3 +264,22 @@ test('of several stop strings completed by the same token, the one earliest in t
     assert.equal(r.text, 'a', JSON.stringify(stopStrings));
   }
 });
+
+test('a kept prefill is a copy both ways: what one request does to its logits (a repeat penalty, ignoreEos) never reaches the next', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const fresh = await generate(m, { promptIds: ids, maxNewTokens: 8 });
+  const kept = new PrefillCache();
+  const changed = { repeatPenalty: { penalty: 2, lastN: 64 }, ignoreEos: true };
+  // The first request keeps its prefill, the second reuses it; each edits the logits it got.
+  for (let i = 0; i < 2; i++) await generate(m, { promptIds: ids, maxNewTokens: 8, prefillCache: kept, ...changed });
+  const again = await generate(m, { promptIds: ids, maxNewTokens: 8, prefillCache: kept });
+  assert.equal(again.timings.prefillReused, true);
+  assert.deepEqual(again.tokenIds, fresh.tokenIds);
+  const { logits } = await m.backend.forward({ tokens: ids, cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  const pre = kept.lookup(m.backend, ids);
+  assert.ok(pre);
+  assert.deepEqual([...pre.logits], [...logits], 'the kept logits are not those of the prefill');
+  pre.logits.fill(0);
+  assert.deepEqual([...kept.lookup(m.backend, ids)!.logits], [...logits]);
+});
