@@ -10,6 +10,7 @@ import type { OnnxBackend } from '../../../src/engine/model/onnxBackend';
 import { PrefillCache } from '../../../src/engine/generation/prefillCache';
 import { KvsteerError } from '../../../src/engine/util/errors';
 import { penalizeRepeats } from '../../../src/engine/generation/repeatPenalty';
+import { hasLoop } from '../../../src/engine/generation/repetition';
 import { loadTinyModel } from '../../support/models';
 
 const modelP = loadTinyModel();
@@ -282,4 +283,32 @@ test('a kept prefill is a copy both ways: what one request does to its logits (a
   assert.deepEqual([...pre.logits], [...logits], 'the kept logits are not those of the prefill');
   pre.logits.fill(0);
   assert.deepEqual([...kept.lookup(m.backend, ids)!.logits], [...logits]);
+});
+
+test('the repetition stop ends an answer at the token that completes the fifth run of four words, not before', async () => {
+  const m = await modelP;
+  const script = m.tokenizer.encode('the cat sat on '.repeat(8));
+  const r = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length, stopOnRepetition: true });
+  assert.equal(r.stopReason, 'repetition');
+  assert.ok(hasLoop(r.text) && !hasLoop(m.tokenizer.decode(r.tokenIds.slice(0, -1))), JSON.stringify(r.text));
+  const off = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length });
+  assert.equal(off.stopReason, 'max-tokens');
+});
+
+test("the repeat penalty's window takes in the prompt, not only the answer", async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const [inPrompt, other] = [ids[ids.length - 1], m.tokenizer.encode('z')[0]];
+  assert.ok(!ids.includes(other));
+  // Logits that favour a prompt token over another by less than the penalty takes off.
+  const backend: OnnxBackend = Object.create(m.backend);
+  backend.forward = async (req) => {
+    const r = await m.backend.forward(req);
+    r.logits.fill(0);
+    r.logits[inPrompt] = 10;
+    r.logits[other] = 9;
+    return r;
+  };
+  const r = await generate({ ...m, backend }, { promptIds: ids, maxNewTokens: 1, repeatPenalty: { penalty: 1.5, lastN: 64 } });
+  assert.deepEqual(r.tokenIds, [other]);
 });
