@@ -3,7 +3,7 @@
  * commands receive numbers, never strings (a bad value is a usage error naming the flag).
  */
 import { KvsteerError } from '../engine/util/errors';
-import { Decoding } from '../engine/generation/sampler';
+import { Decoding, MAX_SEED } from '../engine/generation/sampler';
 import { parseLayerList } from '../engine/steering/limits';
 import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 
@@ -57,7 +57,7 @@ export function decodingFromFlags(flags: Flags): Decoding {
     temperature: num(flags, 'temperature', 0.6, { min: 0, max: 5 }),
     topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }),
     topK: num(flags, 'top-k', 50, { integer: true, min: 0 }),
-    seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+    seed: num(flags, 'seed', 0, { integer: true, min: 0, max: MAX_SEED }),
   };
 }
 

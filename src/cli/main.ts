@@ -11,11 +11,13 @@ import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { strengthFor } from '../engine/steering/recommendedStrength';
+import { checkStrength } from '../engine/steering/applySteering';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { readManifest, upsertManifest } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
+import { MAX_SEED } from '../engine/generation/sampler';
 import { Flags, answerFlags, num, offsetTokenFlag, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
@@ -177,7 +179,13 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     });
     if (flags.json) {
       const files = attachedLine ? { attached: { used: attached.used, leftOut: attached.leftOut } } : {};
-      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), ...files, load: model.timings, ...result }) + '\n');
+      // The steered side with what shaped it besides its strength: the layers edited and the offset token.
+      const steered = result.steered && vector && strength && {
+        ...result.steered,
+        layers: checkStrength(strength, model.config.numLayers, vector.meta.recommended.fromLayer),
+        offsetToken: options.offsetToken ?? vector.meta.recommended.offsetToken,
+      };
+      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), ...files, load: model.timings, ...result, ...(steered ? { steered } : {}) }) + '\n');
       return;
     }
     if (stream) {
@@ -235,7 +243,7 @@ async function cmdExtract(flags: Flags): Promise<void> {
     datasetText: text,
     demos: num(flags, 'demos', 6, { integer: true, min: 1 }),
     pairs: flags['num-pairs'] === undefined ? undefined : num(flags, 'num-pairs', 1, { integer: true, min: 1 }),
-    seed: num(flags, 'seed', 0, { integer: true, min: 0 }),
+    seed: num(flags, 'seed', 0, { integer: true, min: 0, max: MAX_SEED }),
     selection,
     recommendedCV: num(flags, 'cv', 6, { min: -100, max: 100 }),
     recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),

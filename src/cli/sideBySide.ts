@@ -15,8 +15,11 @@ export function wrap(text: string, width: number): string[] {
       let w = word;
       while (w.length > width) {
         if (line.trim().length) lines.push(line.trimEnd());
-        lines.push(w.slice(0, width));
-        w = w.slice(width);
+        // Cut before a surrogate pair that would not fit whole (an emoji is two UTF-16 units).
+        const c = w.charCodeAt(width - 1);
+        const cut = c >= 0xd800 && c <= 0xdbff && width > 1 ? width - 1 : width;
+        lines.push(w.slice(0, cut));
+        w = w.slice(cut);
         line = '';
       }
       if ((line + w).length > width) {

@@ -2,5 +2,7 @@
 import type { AskSideResult } from '../engine/ask';
 
 export function statsLine(r: AskSideResult): string {
-  return `[${r.tokens.length} tokens, ${r.msPerToken.toFixed(1)} ms/token, ${(r.totalMs / 1000).toFixed(2)} s, stop: ${r.stopReason}]`;
+  // msPerToken is NaN when no decoding step ran (a budget of one token, or EOS first).
+  const ms = Number.isFinite(r.msPerToken) ? r.msPerToken.toFixed(1) : '—';
+  return `[${r.tokens.length} tokens, ${ms} ms/token, ${(r.totalMs / 1000).toFixed(2)} s, stop: ${r.stopReason}]`;
 }

@@ -3,7 +3,7 @@
  * with the baseline model, with cache steering, or both one after the other, streaming tokens and
  * reporting per-side statistics.
  */
-import { KvsteerError } from './util/errors';
+import { KvsteerError, isCancellation } from './util/errors';
 import { LoadedModel } from './model/loadModel';
 import { ChatMessage } from './model/chatTokenizer';
 import { Decoding, GREEDY } from './generation/sampler';
@@ -113,13 +113,21 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
     const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
     out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onToken: (e) => req.onToken?.('baseline', e) }));
     req.onSideDone?.('baseline', out.baseline);
-    if (out.baseline.stopReason === 'cancelled') return out;
+    // Cancelled during the baseline or just after it: the baseline is the answer, as it stands.
+    if (out.baseline.stopReason === 'cancelled' || req.signal?.aborted) return out;
   }
   if (req.mode !== 'baseline') {
     if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
     const strength = req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty);
     req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV });
-    const r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
+    let r: GenerationResult;
+    try {
+      r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
+    } catch (e) {
+      // Cancelled before the steered side's first token (in its prefill): keep the baseline.
+      if (out.baseline && isCancellation(e)) return out;
+      throw e;
+    }
     out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };
     req.onSideDone?.('steered', out.steered);
   }

@@ -33,6 +33,12 @@ function fenceFor(text: string): string {
   return '`'.repeat(Math.max(3, longest + 1));
 }
 
+/** The first `n` UTF-16 units of `text`, one fewer when the last would be half a surrogate pair (an emoji). */
+function cutAt(text: string, n: number): string {
+  const c = text.charCodeAt(n - 1);
+  return text.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+}
+
 export function attachToPrompt(prompt: string, attachments: readonly PromptAttachment[], maxChars = MAX_ATTACHED_CHARS): AttachedPrompt {
   const used: AttachedPrompt['used'] = [];
   const leftOut: AttachedPrompt['leftOut'] = [];
@@ -48,7 +54,11 @@ export function attachToPrompt(prompt: string, attachments: readonly PromptAttac
       continue;
     }
     const cut = a.text.length > left;
-    const text = cut ? a.text.slice(0, left) : a.text;
+    const text = cut ? cutAt(a.text, left) : a.text;
+    if (!text) {
+      leftOut.push({ name: a.name, why: `the ${maxChars}-character budget for attachments is used` });
+      continue;
+    }
     left -= text.length;
     const fence = fenceFor(text);
     blocks.push(`${a.name}:\n${fence}\n${text.replace(/\n$/, '')}\n${fence}`);

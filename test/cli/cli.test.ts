@@ -296,3 +296,26 @@ test('kvsteer ask --file puts the file before the question, says so, and refuses
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('kvsteer ask --json reports the layers it steered and the offset token, the defaults and the flags alike', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-layers-'));
+  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+  try {
+    const m = await loadTinyModel();
+    const vector = path.join(dir, 'fake.safetensors');
+    saveVector(vector, fakeVector(m));
+    await m.dispose();
+    const steered = (...extra: string[]) => {
+      const r = spawnSync(process.execPath, [cli, 'ask', 'the sea', '--vector', vector, '--json', '--max-new-tokens', '2', '--model', tinyGgufPath(), '--threads', '1', ...extra], { encoding: 'utf8', env });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).steered;
+    };
+    const byDefault = steered();
+    assert.deepEqual([byDefault.layers, byDefault.offsetToken], [[1], '\n'], "the vector's layers from 1 up and its offset token");
+    const given = steered('--layers', '0-1', '--offset-token', '\\s');
+    assert.deepEqual([given.layers, given.offsetToken], [[0, 1], ' ']);
+    assert.notDeepEqual(given.tokens, undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

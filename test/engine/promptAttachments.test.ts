@@ -45,3 +45,16 @@ test('empty and unreadable attachments are left out by name; an attachment alone
   assert.equal(a.content, 'notes.md:\n```\nMeeting on Thursday.\n```');
   assert.equal(attachmentsLine(a), 'Attached: notes.md, empty.txt left out (empty), logo.png left out (not text)');
 });
+
+test('an attachment cut at the budget never ends in half a character (an emoji split into a lone surrogate)', () => {
+  // 9 characters then an emoji (two UTF-16 units) across the 10-character budget.
+  const a = attachToPrompt('Q?', [{ name: 'e.txt', text: 'aaaaaaaaa😀 after' }], 10);
+  assert.doesNotMatch(a.content, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])/, 'a lone high surrogate reached the model (it reads U+FFFD)');
+  assert.match(a.content, /^e\.txt:\n```\naaaaaaaaa\n```\n\nQ\?$/);
+  assert.deepEqual(a.used, [{ name: 'e.txt', note: 'cut to its first 9 characters' }]);
+  assert.equal(Buffer.from(a.content, 'utf8').toString('utf8'), a.content);
+  // One unit of budget left and an emoji first: nothing of it fits, so it is left out, not an empty block.
+  const b = attachToPrompt('Q?', [{ name: 'a.txt', text: 'aaaaaaaaa' }, { name: 'e.txt', text: '😀' }], 10);
+  assert.equal(b.content, 'a.txt:\n```\naaaaaaaaa\n```\n\nQ?');
+  assert.deepEqual(b.leftOut.map((l) => l.name), ['e.txt']);
+});

@@ -4,15 +4,34 @@
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { generate } from '../../../src/engine/generation/generate';
+import { generate, msPerToken } from '../../../src/engine/generation/generate';
+import type { LoadedModel } from '../../../src/engine/model/loadModel';
+import type { OnnxBackend } from '../../../src/engine/model/onnxBackend';
 import { PrefillCache } from '../../../src/engine/generation/prefillCache';
 import { KvsteerError } from '../../../src/engine/util/errors';
 import { penalizeRepeats } from '../../../src/engine/generation/repeatPenalty';
+import { hasLoop } from '../../../src/engine/generation/repetition';
 import { loadTinyModel } from '../../support/models';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
 const sample = (seed: number) => ({ kind: 'sample' as const, temperature: 1, topP: 0.95, topK: 50, seed });
+
+/**
+ * The tiny model made to answer exactly `script` (then its EOS): each forward pass runs as usual,
+ * and its logits are replaced by ones whose largest entry is the next scripted id.
+ */
+function scripted(m: LoadedModel, script: number[]): LoadedModel {
+  let n = 0;
+  const backend: OnnxBackend = Object.create(m.backend);
+  backend.forward = async (req) => {
+    const r = await m.backend.forward(req);
+    r.logits.fill(0);
+    r.logits[n < script.length ? script[n++] : m.config.eosTokenIds[0]] = 10;
+    return r;
+  };
+  return { ...m, backend };
+}
 
 async function prompt() {
   const m = await modelP;
@@ -195,4 +214,101 @@ test("the repeat penalty divides positive logits and multiplies negative ones, o
   const window = logits();
   penalizeRepeats(window, [0, 4, 1, 3], { penalty: 2, lastN: 2 });
   assert.deepEqual([...window], [2, -4, 1, 0.25, 3]);
+});
+
+test('a character split across tokens (é, an emoji, CJK) streams whole, once, and the deltas add up to the answer', async () => {
+  const m = await modelP;
+  const answer = 'hé 😀 你好!';
+  const script = m.tokenizer.encode(answer);
+  assert.ok(script.some((id) => m.tokenizer.decode([id]).includes('\uFFFD')), 'the vocabulary spelled every character whole: nothing to hold back');
+  const deltas: string[] = [];
+  const r = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: 50, onToken: (e) => deltas.push(e.textDelta) });
+  assert.equal(r.stopReason, 'eos');
+  assert.equal(r.text, answer);
+  assert.deepEqual(deltas.filter((d) => d.includes('\uFFFD')), []);
+  assert.equal(deltas.join(''), answer);
+  // A character whose bytes never complete ends the answer as a replacement character, streamed last.
+  const cut = script.slice(0, script.findIndex((id) => m.tokenizer.decode([id]).includes('\uFFFD')) + 1);
+  const tail: string[] = [];
+  const t = await generate(scripted(m, cut), { promptIds: await prompt(), maxNewTokens: 50, onToken: (e) => tail.push(e.textDelta) });
+  assert.equal(t.text, m.tokenizer.decode(cut));
+  assert.ok(t.text.endsWith('\uFFFD'));
+  assert.equal(tail.join(''), t.text);
+});
+
+test('EOS ends the answer without joining it, also as the first token (no decoding step, NaN ms/token); ignoreEos decodes past it', async () => {
+  const m = await modelP;
+  const eos = m.config.eosTokenIds[0];
+  const [a, b, c] = m.tokenizer.encode('abc');
+  const r = await generate(scripted(m, [a, b, eos, c]), { promptIds: await prompt(), maxNewTokens: 10 });
+  assert.deepEqual(r.tokenIds, [a, b]);
+  assert.equal(r.stopReason, 'eos');
+  assert.equal(r.timings.decodeMs.length, 2, 'the step that picked EOS is a decoding step');
+  let events = 0;
+  const first = await generate(scripted(m, [eos]), { promptIds: await prompt(), maxNewTokens: 10, onToken: () => events++ });
+  assert.deepEqual([first.tokenIds, first.text, first.stopReason, events], [[], '', 'eos', 0]);
+  assert.ok(Number.isNaN(msPerToken(first.timings)));
+  const past = await generate(scripted(m, [a, eos, b]), { promptIds: await prompt(), maxNewTokens: 3, ignoreEos: true });
+  assert.equal(past.stopReason, 'max-tokens');
+  assert.equal(past.tokenIds.length, 3);
+  assert.ok(past.tokenIds.every((id) => !m.config.eosTokenIds.includes(id)), String(past.tokenIds));
+  assert.equal(past.tokenIds[2], b);
+});
+
+test('of several stop strings completed by the same token, the one earliest in the text cuts it, whatever their order', async () => {
+  const m = await modelP;
+  const script = m.tokenizer.encode('a the end');
+  assert.ok(script.some((id) => m.tokenizer.decode([id]) === ' the'), '" the" is one token of the tiny vocabulary');
+  for (const stopStrings of [[' the', 'he'], ['he', ' the']]) {
+    const r = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: 20, stopStrings });
+    assert.equal(r.stopReason, 'stop-string');
+    assert.equal(r.text, 'a', JSON.stringify(stopStrings));
+  }
+});
+
+test('a kept prefill is a copy both ways: what one request does to its logits (a repeat penalty, ignoreEos) never reaches the next', async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const fresh = await generate(m, { promptIds: ids, maxNewTokens: 8 });
+  const kept = new PrefillCache();
+  const changed = { repeatPenalty: { penalty: 2, lastN: 64 }, ignoreEos: true };
+  // The first request keeps its prefill, the second reuses it; each edits the logits it got.
+  for (let i = 0; i < 2; i++) await generate(m, { promptIds: ids, maxNewTokens: 8, prefillCache: kept, ...changed });
+  const again = await generate(m, { promptIds: ids, maxNewTokens: 8, prefillCache: kept });
+  assert.equal(again.timings.prefillReused, true);
+  assert.deepEqual(again.tokenIds, fresh.tokenIds);
+  const { logits } = await m.backend.forward({ tokens: ids, cache: m.backend.emptyCache(), logitsToKeep: 1 });
+  const pre = kept.lookup(m.backend, ids);
+  assert.ok(pre);
+  assert.deepEqual([...pre.logits], [...logits], 'the kept logits are not those of the prefill');
+  pre.logits.fill(0);
+  assert.deepEqual([...kept.lookup(m.backend, ids)!.logits], [...logits]);
+});
+
+test('the repetition stop ends an answer at the token that completes the fifth run of four words, not before', async () => {
+  const m = await modelP;
+  const script = m.tokenizer.encode('the cat sat on '.repeat(8));
+  const r = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length, stopOnRepetition: true });
+  assert.equal(r.stopReason, 'repetition');
+  assert.ok(hasLoop(r.text) && !hasLoop(m.tokenizer.decode(r.tokenIds.slice(0, -1))), JSON.stringify(r.text));
+  const off = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length });
+  assert.equal(off.stopReason, 'max-tokens');
+});
+
+test("the repeat penalty's window takes in the prompt, not only the answer", async () => {
+  const m = await modelP;
+  const ids = await prompt();
+  const [inPrompt, other] = [ids[ids.length - 1], m.tokenizer.encode('z')[0]];
+  assert.ok(!ids.includes(other));
+  // Logits that favour a prompt token over another by less than the penalty takes off.
+  const backend: OnnxBackend = Object.create(m.backend);
+  backend.forward = async (req) => {
+    const r = await m.backend.forward(req);
+    r.logits.fill(0);
+    r.logits[inPrompt] = 10;
+    r.logits[other] = 9;
+    return r;
+  };
+  const r = await generate({ ...m, backend }, { promptIds: ids, maxNewTokens: 1, repeatPenalty: { penalty: 1.5, lastN: 64 } });
+  assert.deepEqual(r.tokenIds, [other]);
 });

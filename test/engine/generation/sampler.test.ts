@@ -52,3 +52,13 @@ test('sampled frequencies follow softmax(logits / temperature)', () => {
     want.forEach((w, i) => assert.ok(Math.abs(f[i] - w) < 0.015, `T=${t}, token ${i}: ${f[i]} vs ${w}`));
   }
 });
+
+test('edge settings: top-k past the vocabulary is no cut, top-p 0 keeps only the best token, and tied logits keep id order', () => {
+  assert.deepEqual(frequencies({ temperature: 1, topP: 1, topK: 1000 }, 4000), frequencies({ temperature: 1, topP: 1, topK: 0 }, 4000));
+  assert.deepEqual(frequencies({ temperature: 1, topP: 0, topK: 0 }, 500), [0, 1, 0, 0, 0]);
+  // Two tied best logits: within top-k the lower id comes first, so a nucleus of one keeps it.
+  for (const topK of [2, 3, 0]) {
+    const s = new Sampler({ kind: 'sample', temperature: 1, topP: 0.1, topK, seed: 5 });
+    for (let i = 0; i < 50; i++) assert.equal(s.next(Float32Array.from([1, 5, 5, 0])), 1, `top-k ${topK}`);
+  }
+});
