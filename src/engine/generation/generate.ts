@@ -8,7 +8,7 @@ import { KvsteerError, cancelledError } from '../util/errors';
 import { KvCache } from '../model/kvCache';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding, GREEDY, Sampler } from './sampler';
-import { hasLoop } from './repetition';
+import { hasWordLoop } from './repetition';
 import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff, penalizeRepeats } from './repeatPenalty';
 import { PrefillCache } from './prefillCache';
 
@@ -163,7 +163,7 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     }
     // Text that may be the start of a stop string waits: streamed text cannot be taken back.
     stream(id, text.length - partialStopLength(text, stops));
-    if (req.stopOnRepetition && hasLoop(text)) {
+    if (req.stopOnRepetition && hasWordLoop(text)) {
       stopReason = 'repetition';
       break;
     }

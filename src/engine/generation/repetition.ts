@@ -15,3 +15,15 @@ export function hasLoop(text: string, n = 4, times = 5): boolean {
   }
   return false;
 }
+
+/** A word with a letter or a digit: a run of table rules (`| --- |`) or closing braces is layout. */
+const isWord = (w: string) => /[\p{L}\p{N}]/u.test(w);
+
+/**
+ * The generation stop's measure: hasLoop over the words that hold a letter or a digit, so that a
+ * Markdown table's separator row (`| --- |` six times) or nested closing braces, whose "words"
+ * repeat by design, do not end an answer there.
+ */
+export function hasWordLoop(text: string, n = 4, times = 5): boolean {
+  return hasLoop(text.split(/\s+/).filter(isWord).join(' '), n, times);
+}

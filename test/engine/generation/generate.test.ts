@@ -10,7 +10,7 @@ import type { OnnxBackend } from '../../../src/engine/model/onnxBackend';
 import { PrefillCache } from '../../../src/engine/generation/prefillCache';
 import { KvsteerError } from '../../../src/engine/util/errors';
 import { penalizeRepeats } from '../../../src/engine/generation/repeatPenalty';
-import { hasLoop } from '../../../src/engine/generation/repetition';
+import { hasWordLoop } from '../../../src/engine/generation/repetition';
 import { loadTinyModel } from '../../support/models';
 
 const modelP = loadTinyModel();
@@ -290,9 +290,22 @@ test('the repetition stop ends an answer at the token that completes the fifth r
   const script = m.tokenizer.encode('the cat sat on '.repeat(8));
   const r = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length, stopOnRepetition: true });
   assert.equal(r.stopReason, 'repetition');
-  assert.ok(hasLoop(r.text) && !hasLoop(m.tokenizer.decode(r.tokenIds.slice(0, -1))), JSON.stringify(r.text));
+  assert.ok(hasWordLoop(r.text) && !hasWordLoop(m.tokenizer.decode(r.tokenIds.slice(0, -1))), JSON.stringify(r.text));
   const off = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length });
   assert.equal(off.stopReason, 'max-tokens');
+});
+
+test('the repetition stop lets a Markdown table and nested code run on: rules, pipes and braces are not words', async () => {
+  const m = await modelP;
+  const table = '| a | b | c | d | e | f |\n| --- | --- | --- | --- | --- | --- |\n| 1 | 2 | 3 | 4 | 5 | 6 |\n';
+  // Three functions, each closing five blocks: "} } } }" comes six times.
+  const code = ['f', 'g', 'h'].map((n) => `function ${n}() {\n  if (a) {\n    for (;;) {\n      while (b) {\n        if (c) {\n          ${n}();\n        }\n      }\n    }\n  }\n}\n`).join('');
+  for (const text of [table, code]) {
+    const script = m.tokenizer.encode(text);
+    const r = await generate(scripted(m, script), { promptIds: await prompt(), maxNewTokens: script.length, stopOnRepetition: true });
+    assert.equal(r.stopReason, 'max-tokens', JSON.stringify(r.text));
+    assert.equal(r.text, text);
+  }
 });
 
 test("the repeat penalty's window takes in the prompt, not only the answer", async () => {

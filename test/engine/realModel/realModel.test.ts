@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ask } from '../../../src/engine/ask';
-import { hasLoop } from '../../../src/engine/generation/repetition';
+import { hasWordLoop } from '../../../src/engine/generation/repetition';
 import { loadRealModel, realModelSkip } from '../../support/models';
 
 const sample = (seed: number) => ({ kind: 'sample' as const, temperature: 0.7, topP: 0.9, topK: 50, seed });
@@ -42,8 +42,8 @@ test('an answer that falls into a loop stops there when asked to, and runs on to
   const cut = (await ask(m, { ...q, stopOnRepetition: true })).baseline!;
   assert.equal(full.stopReason, 'max-tokens', full.text);
   assert.equal(cut.stopReason, 'repetition', cut.text);
-  assert.ok(hasLoop(cut.text) && cut.tokens.length < full.tokens.length);
+  assert.ok(hasWordLoop(cut.text) && cut.tokens.length < full.tokens.length);
   // It stops at the first token that completes the loop: one token earlier there was none.
   assert.deepEqual(cut.tokens, full.tokens.slice(0, cut.tokens.length));
-  assert.ok(!hasLoop(m.tokenizer.decode(cut.tokens.slice(0, -1))));
+  assert.ok(!hasWordLoop(m.tokenizer.decode(cut.tokens.slice(0, -1))));
 });
