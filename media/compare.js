@@ -12,7 +12,7 @@
   // ── protocol (mirrors src/webview/protocol.ts) ──────────────────────────────────────────
 
   /** @typedef {'baseline' | 'steered'} Side */
-  /** @typedef {{ tokens: number, msPerToken: number, totalMs: number, stopReason: string }} SideStats */
+  /** @typedef {{ tokens: number, msPerToken: number | null, totalMs: number, stopReason: string }} SideStats */
   /**
    * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[], repeatPenalty?: { penalty: number, lastN: number }, insertInto?: string }
    *   | { type: 'sideStart', side: Side, cV?: number, cK?: number }
@@ -207,7 +207,7 @@
   /** Stats are shown as bare numbers (units sit outside the [data-stat] element). */
   const fmtStat = {
     /** @param {number} n */ tokens: (n) => (isNum(n) ? String(Math.round(n)) : ''),
-    /** @param {number} n */ msPerToken: (n) => (isNum(n) ? n.toFixed(1) : ''),
+    /** @param {number | null} n */ msPerToken: (n) => (isNum(n) ? n.toFixed(1) : '—'),
     /** @param {number} n */ totalMs: (n) => (isNum(n) ? String(Math.round(n)) : ''),
   };
 

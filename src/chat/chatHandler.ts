@@ -9,6 +9,7 @@
 import type { AskMode, AskResult, AskSideResult } from '../engine/ask';
 import type { ChatMessage } from '../engine/model/chatTokenizer';
 import { isCancellation } from '../engine/util/errors';
+import { formatMsPerToken } from '../engine/generation/formatMsPerToken';
 import { KvsteerSettings } from '../config/settingsSchema';
 import { SteeringService } from '../service/steeringService';
 import { CHAT_COMMANDS } from '../ids';
@@ -84,7 +85,7 @@ export function openFenceCloser(text: string): string {
 }
 
 function stats(r: AskSideResult): string {
-  return `_${r.tokens.length} tokens · ${r.msPerToken.toFixed(1)} ms/token · ${(r.totalMs / 1000).toFixed(1)} s${r.stopReason === 'cancelled' ? ' · cancelled' : ''}_`;
+  return `_${r.tokens.length} tokens · ${formatMsPerToken(r.msPerToken)} ms/token · ${(r.totalMs / 1000).toFixed(1)} s${r.stopReason === 'cancelled' ? ' · cancelled' : ''}_`;
 }
 
 export async function handleChatRequest(

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { generate, msPerToken } from '../engine/generation/generate';
+import { formatMsPerToken } from '../engine/generation/formatMsPerToken';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { strengthFor } from '../engine/steering/recommendedStrength';
 import { checkStrength } from '../engine/steering/applySteering';
@@ -201,7 +202,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     const b = result.baseline!, s = result.steered;
     const stats = (r: AskSideResult): [string, string][] => [
       ['tokens', String(r.tokens.length)],
-      ['ms/token', Number.isFinite(r.msPerToken) ? r.msPerToken.toFixed(1) : '—'],
+      ['ms/token', formatMsPerToken(r.msPerToken)],
       ['total', `${(r.totalMs / 1000).toFixed(2)} s`],
       ['stop', r.stopReason],
       ['prefill', r.prefillReused ? "the baseline's" : `${r.prefillMs.toFixed(0)} ms`],

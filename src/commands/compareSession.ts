@@ -6,12 +6,13 @@
  * textContent), never as HTML.
  */
 import * as vscode from 'vscode';
-import type { AskMode, AskSideResult } from '../engine/ask';
+import type { AskMode } from '../engine/ask';
 import { KvsteerSettings } from '../config/settingsSchema';
 import { readSettingsAfterWrites } from '../config/settings';
 import { ServiceHost } from '../service/serviceHost';
 import { ComparePanel } from '../webview/comparePanel';
-import { FromWebview, Side, SideStats } from '../webview/protocol';
+import { FromWebview, Side, sideStats } from '../webview/protocol';
+import { formatMsPerToken } from '../engine/generation/formatMsPerToken';
 import { insertionText, placeAfterEdit } from './answerInsertion';
 import { isCancellation } from '../engine/util/errors';
 
@@ -140,7 +141,7 @@ export class CompareSession {
             onSideDone: (side, r) => {
               if (!live()) return;
               this.texts[side] = r.text;
-              void this.panel.post({ type: 'sideDone', side, stats: statsOf(r) });
+              void this.panel.post({ type: 'sideDone', side, stats: sideStats(r) });
             },
             onToken: (side, e) => {
               if (!e.textDelta || !live()) return;
@@ -154,7 +155,7 @@ export class CompareSession {
           },
         ),
       );
-      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${result[s]?.msPerToken.toFixed(1)} ms/token${result[s]?.prefillReused ? ', prefill reused' : ''}${result[s]?.stopReason === 'cancelled' ? ', cancelled' : ''}`).join('; ')}`);
+      this.host.log.info(`Answered (${mode}): ${sides.map((s) => `${s} ${result[s]?.tokens.length ?? 0} tokens, ${formatMsPerToken(result[s]?.msPerToken ?? NaN)} ms/token${result[s]?.prefillReused ? ', prefill reused' : ''}${result[s]?.stopReason === 'cancelled' ? ', cancelled' : ''}`).join('; ')}`);
       if (!live()) return;
       if (result.steered) void this.panel.post({ type: 'status', text: `Steered with ${result.steered.vector}: c_v ${result.steered.cV}, c_k ${result.steered.cK}` });
       if (result.steeredError) {
@@ -178,6 +179,3 @@ export class CompareSession {
   }
 }
 
-function statsOf(r: AskSideResult): SideStats {
-  return { tokens: r.tokens.length, msPerToken: Number.isFinite(r.msPerToken) ? r.msPerToken : 0, totalMs: r.totalMs, stopReason: r.stopReason };
-}

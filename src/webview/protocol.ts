@@ -3,13 +3,21 @@
  * (the webview script mirrors these shapes); incoming messages are validated, never trusted.
  */
 
+import type { AskSideResult } from '../engine/ask';
+
 export type Side = 'baseline' | 'steered';
 
 export interface SideStats {
   tokens: number;
-  msPerToken: number;
+  /** null when no decoding step ran (a one-token answer): shown as a dash, not as 0. */
+  msPerToken: number | null;
   totalMs: number;
   stopReason: string;
+}
+
+/** A finished side's statistics for the view. */
+export function sideStats(r: AskSideResult): SideStats {
+  return { tokens: r.tokens.length, msPerToken: Number.isFinite(r.msPerToken) ? r.msPerToken : null, totalMs: r.totalMs, stopReason: r.stopReason };
 }
 
 export type ToWebview =

@@ -162,8 +162,8 @@ test('an attached selection reaches the model and the response names it', { skip
 });
 
 /** Stands in for the service: streams the given answer text for each side, as the engine does. */
-function scriptedService(answers: { baseline?: string; steered?: string }): Parameters<typeof handleChatRequest>[2] {
-  const side = (text: string): AskSideResult => ({ text, tokens: [1, 2, 3], msPerToken: 10, totalMs: 30, prefillMs: 0, prefillReused: false, editMs: 0, stopReason: 'max-tokens' });
+function scriptedService(answers: { baseline?: string; steered?: string }, stats: Partial<AskSideResult> = {}): Parameters<typeof handleChatRequest>[2] {
+  const side = (text: string): AskSideResult => ({ text, tokens: [1, 2, 3], msPerToken: 10, totalMs: 30, prefillMs: 0, prefillReused: false, editMs: 0, stopReason: 'max-tokens', ...stats });
   return {
     ask: async (_settings, req) => {
       const out: Awaited<ReturnType<SteeringService['ask']>> = {};
@@ -203,4 +203,11 @@ test('the closing fence matches the open one', () => {
   assert.equal(openFenceCloser('````md\n```\ninner'), '\n````\n');
   assert.equal(openFenceCloser('~~~\ncode'), '\n~~~\n');
   assert.equal(openFenceCloser('inline ```code``` only'), '');
+});
+
+test("a one-token answer's statistics show a dash for ms/token, not NaN (no decoding step ran)", async () => {
+  const { s, api } = sink();
+  await handleChatRequest({ prompt: 'q', command: 'compare' }, api, scriptedService({ baseline: 'Yes', steered: 'Yes' }, { tokens: [1], msPerToken: NaN }), settings, new AbortController().signal);
+  assert.doesNotMatch(s.text, /NaN/, s.text);
+  assert.equal((s.text.match(/_1 tokens · — ms\/token · /g) ?? []).length, 2, s.text);
 });
