@@ -59,6 +59,11 @@ const builds = [
  */
 function writeVscodeignore(target) {
   const [platform, arch] = target.split('-');
+  const bin = `node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}`;
+  // npm stores the macOS library's version symlink (libonnxruntime.1.30.0.dylib) as a second 44 MB
+  // copy; the binding loads @rpath/libonnxruntime.1.dylib only. (In .vscodeignore a `!` line wins
+  // over every exclusion, so the files to keep are named, not the copy to drop.)
+  const binaries = platform === 'darwin' ? [`!${bin}/onnxruntime_binding.node`, `!${bin}/libonnxruntime.1.dylib`] : [`!${bin}/**`];
   const lines = [
     '**',
     '!package.json', '!README.md', '!CHANGELOG.md', '!LICENSE',
@@ -66,7 +71,7 @@ function writeVscodeignore(target) {
     '!media/**', '!vectors/manifest.json', '!vectors/*.safetensors', '!vectors/datasets/**',
     '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**',
     '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/**',
-    `!node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/**`,
+    ...binaries,
   ];
   fs.writeFileSync('.vscodeignore', lines.join('\n') + '\n');
 }
