@@ -48,6 +48,19 @@ const common = {
   logLevel: 'warning',
 };
 
+/**
+ * In watch mode, the lines the "kvsteer: watch" task (.vscode/tasks.json) waits for: a background
+ * task is busy from `[watch] build started` to `[watch] build finished`. esbuild logs nothing of
+ * the kind by itself; its errors (`✘ [ERROR] …`, a blank line, `    file:line:column:`) it does.
+ */
+const watchLog = {
+  name: 'watch-log',
+  setup(build) {
+    build.onStart(() => console.log('[watch] build started'));
+    build.onEnd(() => console.log('[watch] build finished'));
+  },
+};
+
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [engineExternal] },
   { ...common, entryPoints: ['src/engine/index.ts'], outfile: 'dist/engine.js', plugins: [sharpStub] },
@@ -78,7 +91,7 @@ function writeVscodeignore(target) {
 
 if (targetArg >= 0) writeVscodeignore(process.argv[targetArg + 1] ?? 'linux-x64');
 if (watch) {
-  for (const b of builds) await (await esbuild.context(b)).watch();
+  for (const b of builds) await (await esbuild.context({ ...b, plugins: [...b.plugins, watchLog] })).watch();
 } else {
   const t0 = Date.now();
   await Promise.all(builds.map((b) => esbuild.build(b)));
