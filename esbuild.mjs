@@ -73,10 +73,14 @@ const builds = [
 function writeVscodeignore(target) {
   const [platform, arch] = target.split('-');
   const bin = `node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}`;
-  // npm stores the macOS library's version symlink (libonnxruntime.1.30.0.dylib) as a second 44 MB
-  // copy; the binding loads @rpath/libonnxruntime.1.dylib only. (In .vscodeignore a `!` line wins
-  // over every exclusion, so the files to keep are named, not the copy to drop.)
-  const binaries = platform === 'darwin' ? [`!${bin}/onnxruntime_binding.node`, `!${bin}/libonnxruntime.1.dylib`] : [`!${bin}/**`];
+  // The binding and the library it loads, by name (in .vscodeignore a `!` line wins over every
+  // exclusion, so what to keep is named, not what to drop). macOS: npm stores the library's version
+  // symlink (libonnxruntime.1.30.0.dylib) as a second 44 MB copy that nothing loads. linux-x64:
+  // without .npmrc's onnxruntime-node-install=skip (which npm 11 warns it will stop passing on),
+  // onnxruntime-node's postinstall downloads the CUDA 12 providers into the same folder. Windows
+  // keeps the folder: onnxruntime.dll comes with DirectML and its shader compiler.
+  const runtime = { darwin: 'libonnxruntime.1.dylib', linux: 'libonnxruntime.so.1' }[platform];
+  const binaries = runtime ? [`!${bin}/onnxruntime_binding.node`, `!${bin}/${runtime}`] : [`!${bin}/**`];
   const lines = [
     '**',
     '!package.json', '!README.md', '!CHANGELOG.md', '!LICENSE',
