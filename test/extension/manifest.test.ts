@@ -107,7 +107,8 @@ test('nothing activation loads reaches ONNX Runtime or transformers.js, directly
   // modules' own imports and into directory imports (`../engine` is engine/index).
   const heavy = new Set(['onnxruntime-node', 'onnxruntime-common', '@huggingface/transformers', 'protobufjs']);
   const lazyLoader = path.join(repoRoot, 'src', 'service', 'engine.ts');
-  const statement = /^(?:import|export)\s+(?!type\b)[^;]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  // Also a bare `import './x'`, loaded for its side effects.
+  const statement = /^(?:import|export)\s+(?!type\b)[^;]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm;
   const resolve = (from: string, spec: string): string => {
     const p = path.resolve(path.dirname(from), spec);
     const file = [`${p}.ts`, path.join(p, 'index.ts')].find((f) => fs.existsSync(f));
@@ -118,7 +119,7 @@ test('nothing activation loads reaches ONNX Runtime or transformers.js, directly
   const queue = [...reached.keys()];
   for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
     for (const m of fs.readFileSync(f, 'utf8').matchAll(statement)) {
-      const spec = m[1] ?? m[2];
+      const spec = m[1] ?? m[2] ?? m[3]!;
       // The one lazy require, at the first request.
       if (f === lazyLoader && m[2] === '../engine/index') continue;
       assert.ok(!heavy.has(spec), `activation loads ${spec}: ${[f, ...chain(f)].map((x) => path.relative(repoRoot, x)).join(' ← ')}`);
