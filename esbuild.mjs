@@ -48,6 +48,19 @@ const common = {
   logLevel: 'warning',
 };
 
+/**
+ * In watch mode, the lines the "kvsteer: watch" task (.vscode/tasks.json) waits for: a background
+ * task is busy from `[watch] build started` to `[watch] build finished`. esbuild logs nothing of
+ * the kind by itself; its errors (`✘ [ERROR] …`, a blank line, `    file:line:column:`) it does.
+ */
+const watchLog = {
+  name: 'watch-log',
+  setup(build) {
+    build.onStart(() => console.log('[watch] build started'));
+    build.onEnd(() => console.log('[watch] build finished'));
+  },
+};
+
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [engineExternal] },
   { ...common, entryPoints: ['src/engine/index.ts'], outfile: 'dist/engine.js', plugins: [sharpStub] },
@@ -59,6 +72,15 @@ const builds = [
  */
 function writeVscodeignore(target) {
   const [platform, arch] = target.split('-');
+  const bin = `node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}`;
+  // The binding and the library it loads, by name (in .vscodeignore a `!` line wins over every
+  // exclusion, so what to keep is named, not what to drop). macOS: npm stores the library's version
+  // symlink (libonnxruntime.1.30.0.dylib) as a second 44 MB copy that nothing loads. linux-x64:
+  // without .npmrc's onnxruntime-node-install=skip (which npm 11 warns it will stop passing on),
+  // onnxruntime-node's postinstall downloads the CUDA 12 providers into the same folder. Windows
+  // keeps the folder: onnxruntime.dll comes with DirectML and its shader compiler.
+  const runtime = { darwin: 'libonnxruntime.1.dylib', linux: 'libonnxruntime.so.1' }[platform];
+  const binaries = runtime ? [`!${bin}/onnxruntime_binding.node`, `!${bin}/${runtime}`] : [`!${bin}/**`];
   const lines = [
     '**',
     '!package.json', '!README.md', '!CHANGELOG.md', '!LICENSE',
@@ -66,14 +88,14 @@ function writeVscodeignore(target) {
     '!media/**', '!vectors/manifest.json', '!vectors/*.safetensors', '!vectors/datasets/**',
     '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**',
     '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/**',
-    `!node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/**`,
+    ...binaries,
   ];
   fs.writeFileSync('.vscodeignore', lines.join('\n') + '\n');
 }
 
 if (targetArg >= 0) writeVscodeignore(process.argv[targetArg + 1] ?? 'linux-x64');
 if (watch) {
-  for (const b of builds) await (await esbuild.context(b)).watch();
+  for (const b of builds) await (await esbuild.context({ ...b, plugins: [...b.plugins, watchLog] })).watch();
 } else {
   const t0 = Date.now();
   await Promise.all(builds.map((b) => esbuild.build(b)));

@@ -64,3 +64,30 @@ test("every platform's .vsix holds the same extension and only that platform's O
   });
   for (const c of contents.slice(1)) assert.deepEqual(c, contents[0], 'the packages differ in more than their binaries');
 });
+
+test("every platform's .vsix ships the ONNX Runtime library its binding loads, once, and no GPU providers", { skip: skipAll }, () => {
+  for (const t of TARGETS) {
+    const file = path.join(packagesDir!, `kvsteer-${t}.vsix`);
+    const list = spawnSync('python3', ['-c', 'import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print(i.CRC, i.file_size, i.filename)', file], { encoding: 'utf8' });
+    assert.equal(list.status, 0, list.stderr);
+    const byContent = new Map<string, string[]>();
+    const binaries: string[] = [];
+    for (const l of list.stdout.trim().split('\n')) {
+      const [crc, size, name] = l.split(' ', 3) as [string, string, string];
+      if (!name.includes('/onnxruntime-node/bin/')) continue;
+      binaries.push(name);
+      if (Number(size) >= 1e6) byContent.set(`${crc} ${size}`, [...(byContent.get(`${crc} ${size}`) ?? []), name]);
+    }
+    // npm turns the macOS library's version symlink into a second copy.
+    const twice = [...byContent.values()].filter((names) => names.length > 1);
+    assert.deepEqual(twice, [], `${file}: the same binary under several names`);
+    // onnxruntime-node's postinstall puts the CUDA 12 providers beside the binding on linux-x64
+    // unless told to skip (.npmrc); kvsteer runs on the CPU.
+    const providers = binaries.filter((f) => /onnxruntime_providers_/.test(f));
+    assert.deepEqual(providers, [], `${file}: execution-provider libraries`);
+    // The one the binding loads is kept.
+    const [platform, arch] = t.split('-');
+    const runtime = { linux: 'libonnxruntime.so.1', darwin: 'libonnxruntime.1.dylib', win32: 'onnxruntime.dll' }[platform!]!;
+    assert.ok(binaries.includes(`extension/node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/${runtime}`), `${file}: no ${runtime}`);
+  }
+});

@@ -101,3 +101,33 @@ test('the editor layer reaches engine runtime code only through the lazy loader'
   // The check reads a statement spread over lines, as written by a formatter.
   assert.equal([..."import {\n  loadModel,\n} from '../engine/model/loadModel';".matchAll(statement)][0]?.[1], '../engine/model/loadModel');
 });
+
+test('nothing activation loads reaches ONNX Runtime or transformers.js, directly or through another module', () => {
+  // Follows every static value import from src/extension.ts, as the bundler does, into light
+  // modules' own imports and into directory imports (`../engine` is engine/index).
+  const heavy = new Set(['onnxruntime-node', 'onnxruntime-common', '@huggingface/transformers', 'protobufjs']);
+  const lazyLoader = path.join(repoRoot, 'src', 'service', 'engine.ts');
+  // Also a bare `import './x'`, loaded for its side effects.
+  const statement = /^(?:import|export)\s+(?!type\b)[^;]*?from\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm;
+  const resolve = (from: string, spec: string): string => {
+    const p = path.resolve(path.dirname(from), spec);
+    const file = [`${p}.ts`, path.join(p, 'index.ts')].find((f) => fs.existsSync(f));
+    assert.ok(file, `${from}: cannot resolve ${spec}`);
+    return file;
+  };
+  const reached = new Map<string, string>([[path.join(repoRoot, 'src', 'extension.ts'), 'activate']]);
+  const queue = [...reached.keys()];
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(statement)) {
+      const spec = m[1] ?? m[2] ?? m[3]!;
+      // The one lazy require, at the first request.
+      if (f === lazyLoader && m[2] === '../engine/index') continue;
+      assert.ok(!heavy.has(spec), `activation loads ${spec}: ${[f, ...chain(f)].map((x) => path.relative(repoRoot, x)).join(' ← ')}`);
+      if (!spec.startsWith('.')) continue;
+      const target = resolve(f, spec);
+      if (!reached.has(target)) { reached.set(target, f); queue.push(target); }
+    }
+  }
+  function chain(f: string): string[] { const up = reached.get(f); return up && up !== 'activate' ? [up, ...chain(up)] : []; }
+  assert.ok(reached.size > 10, `followed ${reached.size} files`);
+});
