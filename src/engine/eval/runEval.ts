@@ -106,7 +106,10 @@ export function rowKey(r: Pick<GenerationRow, 'method' | 'variant' | 'seed' | 'i
   return `${r.method}|${r.variant}|${r.seed ?? 'greedy'}|${r.id}`;
 }
 
-/** Reads finished rows; a torn last line (killed mid-write) is cut off so appends stay valid. */
+/**
+ * Reads finished rows; a torn last line (killed mid-write) is cut off, and a whole last row that
+ * lost its newline (a write stopped by a full disk) gets one, so appends stay on lines of their own.
+ */
 export function readGenerations(outDir: string): GenerationRow[] {
   const file = path.join(outDir, GENERATIONS_FILE);
   if (!fs.existsSync(file)) return [];
@@ -126,7 +129,12 @@ export function readGenerations(outDir: string): GenerationRow[] {
     }
     at = end;
   }
-  if (goodEnd < text.length && text.slice(goodEnd).trim()) fs.truncateSync(file, Buffer.byteLength(text.slice(0, goodEnd)));
+  try {
+    if (goodEnd < text.length && text.slice(goodEnd).trim()) fs.truncateSync(file, Buffer.byteLength(text.slice(0, goodEnd)));
+    else if (text.trim() && !text.endsWith('\n')) fs.appendFileSync(file, '\n');
+  } catch (e) {
+    throw describeWriteError(e, file, 'its finished answers are kept');
+  }
   return rows;
 }
 

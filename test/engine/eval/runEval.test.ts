@@ -81,6 +81,16 @@ test('a stopped run resumes without recomputing finished items', async () => {
   }
 });
 
+test('a last row written without its newline (a full disk) is closed on resume, so the next row does not join its line', () => {
+  const out = fs.mkdtempSync(path.join(dir, 'no-newline-'));
+  const file = path.join(out, GENERATIONS_FILE);
+  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id });
+  fs.writeFileSync(file, row('a') + '\n' + row('b'));
+  assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b']);
+  fs.appendFileSync(file, row('c') + '\n'); // what runEval appends next
+  assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b', 'c']);
+});
+
 test('cache steering takes another offset token when asked, records it, and refuses one of several tokens before writing', async () => {
   const m = await modelP;
   const out = path.join(dir, 'offset');
