@@ -98,6 +98,8 @@ export interface GenerationRow {
   repeat_penalty?: RepeatPenalty;
   caa?: ActivationSteering;
   sampling?: { temperature: number; topP: number; topK: number };
+  /** false when a multiple-choice run kept [invalid] answers (--no-force-choice); absent: rescued. */
+  force_choice?: false;
 }
 
 export const GENERATIONS_FILE = 'generations.jsonl';
@@ -304,13 +306,14 @@ async function runItem(
 }
 
 /** The row fields that record settings, compared when a folder is resumed. */
-const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'c_k', 'c_v'] as const;
+const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
   const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
   if (seed !== null) s.sampling = { ...cfg.sampling };
+  if (TASKS[cfg.task].kind === 'multiple-choice' && cfg.forceChoice === false) s.force_choice = false;
   if (!isRepeatPenaltyOff(cfg.repeatPenalty)) s.repeat_penalty = { ...cfg.repeatPenalty! };
   if (v.method === 'cache-steering' || v.method === 'activation-steering') s.vector = cfg.vector?.meta.name;
   if (v.strength) {

@@ -189,6 +189,18 @@ test('a folder refuses to resume rows made with other settings, and writes nothi
   assert.ok(saved.every((r) => r.model === m.name));
 });
 
+test('a folder refuses to resume multiple-choice rows made with the other force-choice setting', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'force-choice');
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 2), methods: ['baseline' as const] };
+  await runEval(m, { ...cfg, forceChoice: false });
+  const before = fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8');
+  await assert.rejects(runEval(m, cfg), /baseline results made with force_choice = false; this run asks for the default/);
+  assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by the refused run');
+  const resumed = await runEval(m, { ...cfg, forceChoice: false, onProgress: () => assert.fail('an item was recomputed') });
+  assert.equal(resumed.length, 1);
+});
+
 test('a folder refuses rows of another task or of other data under the same ids', async () => {
   const m = await modelP;
   const out = path.join(dir, 'other-data');
