@@ -99,6 +99,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     const items = m[2].split(',').map((x) => x.trim());
     const values = items.map((x) => (x === '' ? NaN : Number(x)));
     if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100] (got ${items.map((x) => JSON.stringify(x)).join(', ')})`);
+    // Two equal values are one variant: its items would be generated twice and saved twice.
+    const again = values.find((x, i) => values.findIndex((y) => String(y) === String(x)) !== i);
+    if (again !== undefined) throw new KvsteerError('INVALID_ARGUMENT', `--sweep names ${m[1]}=${again} twice`);
     sweep = { param: m[1] as 'c_v' | 'c_k', values };
   }
   const { rows: allRows, bad } = readEvalRows(data);
