@@ -10,8 +10,7 @@ import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
 import { applyFilters } from '../engine/eval/answerFilters';
-import { EVAL_METHODS, EvalMethod, PAPER_SEEDS, runEval, readGenerations } from '../engine/eval/runEval';
-import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
+import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
@@ -128,7 +127,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
     const command = `kvsteer eval ${argv.join(' ')}`;
     let lastDraw = 0;
-    await runEval(model, {
+    const cfg: EvalConfig = {
       task,
       rows,
       methods,
@@ -153,22 +152,17 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
         const w = 30, filled = Math.round((w * p.done) / p.total);
         process.stderr.write(`\r[${'='.repeat(filled)}${' '.repeat(w - filled)}] ${p.done}/${p.total} ${p.label.padEnd(28)} ETA ${fmtEta(p.etaSeconds)}   `);
       },
-    });
+    };
+    await runEval(model, cfg);
     process.stderr.write('\n');
     // Summarise what the folder holds for the requested methods and items (earlier runs' variants
-    // included, e.g. another c_v), decoded as this run decodes: the same model, token budget,
-    // decoding, seeds and penalty. A greedy row is never averaged in as one more seed.
+    // included, e.g. another c_v), made as this run makes them: the same model, token budget,
+    // decoding, seeds, penalty, vector, layers, offset token and force choice. A greedy row is
+    // never averaged in as one more seed.
     const wanted = new Set(rows.map((r) => r.id));
     const runSeeds = new Set<number | null>(decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, seeds));
-    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-    const penalty = isRepeatPenaltyOff(repeatPenalty) ? undefined : repeatPenalty;
     const all = readGenerations(outDir).filter(
-      (r) =>
-        r.task === task &&
-        methods.includes(r.method) &&
-        wanted.has(r.id) &&
-        runSeeds.has(r.seed ?? null) &&
-        (r.model === undefined || (r.model === model.name && r.max_new_tokens === maxNewTokens && same(r.repeat_penalty, penalty) && (r.seed === null || same(r.sampling, sampling)))),
+      (r) => r.task === task && methods.includes(r.method) && wanted.has(r.id) && runSeeds.has(r.seed ?? null) && madeLikeThisRun(r, model, cfg),
     );
     const summary = summarize(all, { task, model: model.name, decoding, maxNewTokens, command });
     writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

@@ -320,3 +320,33 @@ test('kvsteer ask --json reports the layers it steered and the offset token, the
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("kvsteer eval's summary leaves out an earlier run's sweep variants made with another vector, layers, offset token or force-choice setting", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-eval-mix-'));
+  try {
+    const m = await loadTinyModel();
+    const [a, b] = [path.join(dir, 'a.safetensors'), path.join(dir, 'b.safetensors')];
+    saveVector(a, { ...fakeVector(m), meta: { ...fakeVector(m).meta, name: 'vector-a' } });
+    saveVector(b, { ...fakeVector(m, 3), meta: { ...fakeVector(m, 3).meta, name: 'vector-b' } });
+    await m.dispose();
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+    const out = path.join(dir, 'eval');
+    const evalRun = (...extra: string[]) =>
+      spawnSync(process.execPath, [cli, 'eval', '--task', 'arc-challenge', '--data', data, '--model', tinyGgufPath(), '--methods', 'cache-steering', '--max-new-tokens', '2', '--threads', '1', '--out', out, ...extra], { encoding: 'utf8', env });
+    const variants = () => JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).methods.map((s: { variant: string }) => s.variant);
+    const first = evalRun('--vector', a, '--sweep', 'c_v=1');
+    assert.equal(first.status, 0, first.stderr);
+    // The same settings at another strength: one sweep, both variants shown.
+    assert.equal(evalRun('--vector', a, '--sweep', 'c_v=2').status, 0);
+    assert.deepEqual(variants(), ['c_v=1', 'c_v=2']);
+    for (const [extra, variant] of [[['--vector', b], 'c_v=3'], [['--vector', a, '--layers', '1'], 'c_v=4'], [['--vector', a, '--offset-token', '\\s'], 'c_v=5'], [['--vector', a, '--no-force-choice'], 'c_v=6']] as const) {
+      const r = evalRun(...extra, '--sweep', variant);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(variants(), [variant], `${extra.join(' ')}: the summary mixed in variants made otherwise`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

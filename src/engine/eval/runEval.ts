@@ -146,8 +146,12 @@ interface Variant {
   strength?: SteeringStrength;
 }
 
+function baseStrength(cfg: EvalConfig): SteeringStrength {
+  return cfg.strength ?? { cK: 0, cV: TASKS[cfg.task].defaultCV };
+}
+
 function variantsOf(cfg: EvalConfig): Variant[] {
-  const base = cfg.strength ?? { cK: 0, cV: TASKS[cfg.task].defaultCV };
+  const base = baseStrength(cfg);
   const out: Variant[] = [];
   for (const method of cfg.methods) {
     if (method === 'cache-steering' && cfg.sweep) {
@@ -324,6 +328,18 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;
+}
+
+/**
+ * Whether a row of any variant was made as this run makes its own, its strength aside (model,
+ * budget, penalty, sampling, vector, layers, offset token, CAA, force choice): a summary shows
+ * an earlier run's variants beside this run's only when they differ in c_k / c_v alone. Rows
+ * that record no settings (older files) count as made alike.
+ */
+export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: EvalConfig): boolean {
+  if (row.model === undefined) return true;
+  const want = rowSettings(model, cfg, { method: row.method, variant: row.variant, strength: row.method === 'cache-steering' ? baseStrength(cfg) : undefined }, row.seed);
+  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || JSON.stringify(row[k] ?? null) === JSON.stringify(want[k] ?? null));
 }
 
 /**
