@@ -2,14 +2,14 @@
  * `kvsteer eval`: runs the paper's benchmarks on a local model (see runEval.ts) and writes
  * generations.jsonl (resumable), summary.json, results.md and report.html into --out; and
  * `kvsteer eval score`, which re-scores saved rows {input, response, target} with the paper's
- * filters into `filtered_response`.
+ * filters into `filtered_response` (and a kvsteer row's `correct`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
-import { applyFilters } from '../engine/eval/answerFilters';
+import { applyFilters, filtersForTask, isCorrect } from '../engine/eval/answerFilters';
 import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
@@ -205,7 +205,13 @@ function scoreCommand(task: ReturnType<typeof parseTask>, flags: Flags): number 
       process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped ("input" and "response" must be strings)\n`);
       return;
     }
-    row.filtered_response = applyFilters(TASKS[task].paperTask, { input: row.input, response: row.response, target: typeof row.target === 'string' ? row.target : undefined });
+    const target = typeof row.target === 'string' ? row.target : undefined;
+    const filtered = applyFilters(TASKS[task].paperTask, { input: row.input, response: row.response, target });
+    row.filtered_response = filtered;
+    // A kvsteer row's correct flags follow its new answers (the old ones would contradict them).
+    if (row.correct !== undefined && target !== undefined) {
+      row.correct = Object.fromEntries(filtersForTask(TASKS[task].paperTask).map((f) => [f, isCorrect(filtered[f], target)]));
+    }
     lines.push(JSON.stringify(row));
     n++;
   });
