@@ -12,7 +12,7 @@ import { runEval, readGenerations, GENERATIONS_FILE, COT_PREFIX } from '../../..
 import { generate } from '../../../src/engine/generation/generate';
 import { readEvalRows } from '../../../src/engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
-import { hasLoop } from '../../../src/engine/eval/metrics';
+import { hasLoop, wordCount } from '../../../src/engine/eval/metrics';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
 import { ReferenceLlama } from '../../support/referenceLlama';
@@ -132,6 +132,17 @@ test('CoT prompting appends "Let\'s think step by step." after the generation pr
   assert.equal(cot.input, template + COT_PREFIX);
   const want = await generate(m, { promptIds: m.tokenizer.encode(template + COT_PREFIX), maxNewTokens: 6, stopStrings: [...STOP_STRINGS] });
   assert.ok(cot.response.startsWith(want.text + MC_FOLLOW_UP), JSON.stringify([cot.response, want.text]));
+});
+
+test("a multiple-choice row's tokens, words and loop measure the answer alone, not the follow-up after it", async () => {
+  const m = await modelP;
+  const rows = readEvalRows(data).rows.slice(0, 1);
+  const [row] = await runEval(m, { ...arcConfig(m, rows, path.join(dir, 'measures'), 6), methods: ['baseline'], forceChoice: false });
+  const template = m.tokenizer.applyChatTemplate([{ role: 'user', content: rows[0].question }], true);
+  const want = await generate(m, { promptIds: m.tokenizer.encode(template), maxNewTokens: 6, stopStrings: [...STOP_STRINGS] });
+  assert.ok(row.response.startsWith(want.text + MC_FOLLOW_UP), JSON.stringify([row.response, want.text]));
+  assert.deepEqual([row.tokens, row.words, row.loop, row.stop_reason], [want.tokenIds.length, wordCount(want.text), hasLoop(want.text), want.stopReason]);
+  assert.ok(row.prefill_ms > 0);
 });
 
 test("activation steering's answers follow a reference forward pass with the direction added after the block, not the baseline's", async () => {
