@@ -205,6 +205,8 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
         throwIfAborted(cfg.signal, 'evaluation');
         const decoding: Decoding = seed === null ? { kind: 'greedy' } : { kind: 'sample', ...cfg.sampling, seed };
         const r = await runItem(model, cfg, v, row, decoding, seed, caaAdd);
+        // An answer cut short by a cancel is not finished: saved, a resume would skip it.
+        throwIfAborted(cfg.signal, 'evaluation');
         try {
           fs.appendFileSync(file, JSON.stringify(r) + '\n');
         } catch (e) {

@@ -91,6 +91,24 @@ test('a last row written without its newline (a full disk) is closed on resume, 
   assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b', 'c']);
 });
 
+test('a run cancelled in the middle of an answer saves no row for it, so a resume computes that answer again', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'cancel-mid-answer');
+  const rows = [{ id: 'g1', question: 'Tom has 3 apples and buys 4 more. How many apples does he have?', answer: '7' }];
+  const ac = new AbortController();
+  // Abort after the prefill and two decode steps, while the answer is being generated.
+  const forward = m.backend.forward.bind(m.backend);
+  let calls = 0;
+  m.backend.forward = (req) => (++calls === 3 && ac.abort(), forward(req));
+  try {
+    const cfg = { task: 'gsm8k' as const, rows, methods: ['baseline' as const], decoding: 'greedy' as const, seeds: 1, sampling: { temperature: 0.6, topP: 0.9, topK: 50 }, maxNewTokens: 8, outDir: out };
+    await assert.rejects(runEval(m, { ...cfg, signal: ac.signal }), /cancelled/);
+    assert.deepEqual(readGenerations(out), [], 'the cut-off answer was saved as finished');
+  } finally {
+    m.backend.forward = forward;
+  }
+});
+
 test('cache steering takes another offset token when asked, records it, and refuses one of several tokens before writing', async () => {
   const m = await modelP;
   const out = path.join(dir, 'offset');
