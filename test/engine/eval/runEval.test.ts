@@ -285,6 +285,17 @@ test('the HTML report escapes model text and runs no scripts', () => {
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
 });
 
+test('the HTML report escapes &, quotes and closing tags in the model name and the command', () => {
+  const s = summarize(
+    [{ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id: 'x', input: '', target: 'A', response: '', filtered_response: {}, correct: { augmented_extract: true }, tokens: 3, words: 1, loop: false, ms_per_token: 10, prefill_ms: 1, stop_reason: 'eos' }],
+    { task: 'arc-challenge', model: `Q&A "m" 'n' </textarea>`, decoding: 'greedy', maxNewTokens: 8, command: 'kvsteer eval --out "a&b" --data </code><script>x</script>' },
+  );
+  const html = toHtml([s]);
+  assert.ok(html.includes('Q&amp;A &quot;m&quot; &#39;n&#39; &lt;/textarea&gt;'), 'model name escaped');
+  assert.ok(html.includes('<code>kvsteer eval --out &quot;a&amp;b&quot; --data &lt;/code&gt;&lt;script&gt;x&lt;/script&gt;</code>'), 'command escaped');
+  assert.ok(!/<script|<\/textarea/i.test(html));
+});
+
 test('summaries count loops per band of answer length, the budget falling in the last band', () => {
   const row = (tokens: number, loop: boolean) => ({
     task: 'arc-challenge' as const, method: 'baseline' as const, variant: '', seed: null, id: `i${tokens}${loop}`, input: '', target: 'A', response: '', filtered_response: {},
