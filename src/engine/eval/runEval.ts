@@ -351,7 +351,8 @@ export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: Eva
  */
 function checkSameItem(prior: GenerationRow, task: EvalTask, row: EvalRow, file: string): void {
   if (prior.task !== task) throw new KvsteerError('INVALID_ARGUMENT', `${file} holds ${prior.task} results; this run is ${task}. Use another --out folder.`);
-  if (prior.target !== row.answer || !prior.input.includes(row.question)) {
+  // Trimmed: some chat templates (Llama 3, Gemma) trim the message they wrap.
+  if (prior.target !== row.answer || !prior.input.includes(row.question.trim())) {
     throw new KvsteerError('INVALID_ARGUMENT', `${file} holds an answer to another question as item ${row.id}: it was made from other data. Use another --out folder for other data.`);
   }
 }

@@ -244,6 +244,23 @@ test('a folder refuses rows of another task or of other data under the same ids'
   assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by refused runs');
 });
 
+test('a folder resumes items whose question the chat template trims (as Llama 3 and Gemma templates do)', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'trimmed-question');
+  // PIQA's test set has 114 questions ending in a space.
+  const rows = [{ id: 'p1', question: 'spray paint\n\nChoices:\nA: can mark paper. \nB: can mark a building. ', answer: 'A' }];
+  const template = m.tokenizer.applyChatTemplate.bind(m.tokenizer);
+  m.tokenizer.applyChatTemplate = (messages, add) => template(messages.map((x) => ({ ...x, content: x.content.trim() })), add);
+  try {
+    const cfg = { task: 'piqa' as const, rows, methods: ['baseline' as const], decoding: 'greedy' as const, seeds: 1, sampling: { temperature: 0.6, topP: 0.9, topK: 50 }, maxNewTokens: 2, outDir: out, forceChoice: false };
+    await runEval(m, cfg);
+    const resumed = await runEval(m, { ...cfg, onProgress: () => assert.fail('an item was recomputed') });
+    assert.equal(resumed.length, 1);
+  } finally {
+    m.tokenizer.applyChatTemplate = template;
+  }
+});
+
 test("a rescued multiple-choice answer is recorded and scored as the paper's: the answer, the prompt, the forced letter", async () => {
   const m = await modelP;
   const out = path.join(dir, 'rescue');
