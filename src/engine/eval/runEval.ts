@@ -88,6 +88,8 @@ export interface GenerationRow {
   c_v?: number;
   /** Settings the row was made with (absent in rows written before kvsteer recorded them). */
   model?: string;
+  /** "fast" when the model is a GGUF import at fast precision (absent: exact, or not an import). */
+  precision?: 'fast';
   max_new_tokens?: number;
   vector?: string;
   /** Cache-steering layers when not the default (every layer from 1). */
@@ -312,12 +314,13 @@ async function runItem(
 }
 
 /** The row fields that record settings, compared when a folder is resumed. */
-const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
+const ROW_SETTING_KEYS = ['model', 'precision', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
   const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
+  if (importPrecision(model) === 'fast') s.precision = 'fast';
   if (seed !== null) s.sampling = { ...cfg.sampling };
   if (TASKS[cfg.task].kind === 'multiple-choice' && cfg.forceChoice === false) s.force_choice = false;
   if (!isRepeatPenaltyOff(cfg.repeatPenalty)) s.repeat_penalty = { ...cfg.repeatPenalty! };
@@ -330,6 +333,26 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;
+}
+
+/**
+ * The precision a GGUF import was converted at, as its config.json records it (`kvsteer.precision`):
+ * the model's name is the file's either way, but fast arithmetic gives other answers.
+ */
+function importPrecision(model: LoadedModel): string | undefined {
+  if (!precisions.has(model)) precisions.set(model, readImportPrecision(model));
+  return precisions.get(model);
+}
+const precisions = new WeakMap<LoadedModel, string | undefined>();
+
+function readImportPrecision(model: LoadedModel): string | undefined {
+  if (model.source.kind === 'hub') return undefined;
+  try {
+    const c = JSON.parse(fs.readFileSync(path.join(model.folder, 'config.json'), 'utf8')) as { kvsteer?: { precision?: unknown } };
+    return typeof c.kvsteer?.precision === 'string' ? c.kvsteer.precision : undefined;
+  } catch {
+    return undefined; // not an import of kvsteer's: nothing to record
+  }
 }
 
 /**

@@ -230,6 +230,24 @@ test('a folder refuses to resume multiple-choice rows made with the other force-
   assert.equal(resumed.length, 1);
 });
 
+test("a folder refuses to resume rows made with the GGUF import's other precision (the model name is the same)", async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'precision');
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 2), methods: ['baseline' as const], forceChoice: false };
+  await runEval(m, cfg);
+  const before = fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8');
+  const fast = await loadTinyModel({ precision: 'fast' });
+  try {
+    assert.equal(fast.name, m.name);
+    await assert.rejects(runEval(fast, cfg), /baseline results made with precision = the default; this run asks for "fast"/);
+    assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by the refused run');
+    const [row] = await runEval(fast, { ...cfg, outDir: path.join(dir, 'precision-fast') });
+    assert.equal(row.precision, 'fast');
+  } finally {
+    await fast.dispose();
+  }
+});
+
 test('a folder refuses rows of another task or of other data under the same ids', async () => {
   const m = await modelP;
   const out = path.join(dir, 'other-data');
