@@ -84,6 +84,10 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   for (const m of methods) if (!EVAL_METHODS.includes(m)) throw new KvsteerError('INVALID_ARGUMENT', `unknown method "${m}" (methods: ${EVAL_METHODS.join(', ')})`);
   const twice = methods.find((m, i) => methods.indexOf(m) !== i);
   if (twice) throw new KvsteerError('INVALID_ARGUMENT', `--methods names ${twice} twice`);
+  // A sweep or CAA settings without their method would be ignored: the results would lack what
+  // they ask for. (--cv and the like stay allowed: the documented runs share folders with them.)
+  const needs: [string, EvalMethod][] = [['sweep', 'cache-steering'], ['caa-layers', 'activation-steering'], ['caa-coeff', 'activation-steering']];
+  for (const [flag, method] of needs) if (flags[flag] !== undefined && !methods.includes(method)) throw new KvsteerError('INVALID_ARGUMENT', `--${flag} needs ${method} in --methods`);
   const decoding = str(flags, 'decoding') ?? 'greedy';
   if (decoding !== 'greedy' && decoding !== 'sampling') throw new KvsteerError('INVALID_ARGUMENT', `--decoding must be greedy or sampling`);
   // A greedy evaluation would ignore them, and its summary would say "greedy".

@@ -98,6 +98,8 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,'), '--sweep values must be finite numbers in [-100, 100] (got "4", "")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,baseline'), '--methods names baseline twice');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,2,4.0'), '--sweep names c_v=4 twice');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,cot-prompt', '--sweep', 'c_v=1,2'), '--sweep needs cache-steering in --methods');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,cache-steering', '--caa-coeff', '5'), '--caa-coeff needs activation-steering in --methods');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--temperature', '1.5'), '--temperature needs --decoding sampling');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', data), `--out ${data} is a file; it must be a folder (new or one this command made)`);
     oneLine(run('eval', '--task', 'constructor', '--data', data, '--out', evalOut), 'unknown task "constructor" (tasks: gsm8k, arc-challenge, commonsense-qa, piqa)');
