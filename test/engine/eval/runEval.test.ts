@@ -45,6 +45,14 @@ test('a malformed data row is reported with its line number and skipped', () => 
   ]);
 });
 
+test("a data row's numeric id is kept as its id, not replaced by its line number", () => {
+  const file = path.join(dir, 'numeric-ids.jsonl');
+  fs.writeFileSync(file, [JSON.stringify({ id: 17, question: 'What is 2 + 2?', answer: '4' }), JSON.stringify({ question: 'What is 3 + 3?', answer: '6' }), JSON.stringify({ id: '17', question: 'What is 1 + 1?', answer: '2' })].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(rows.map((r) => r.id), ['17', 'line-2']);
+  assert.deepEqual(bad, [{ line: 3, reason: 'duplicate id 17' }]);
+});
+
 test('GSM8K rows as published score against the number after "####"; Hugging Face choice rows are refused with what to change', () => {
   const file = path.join(dir, 'formats.jsonl');
   fs.writeFileSync(file, [
