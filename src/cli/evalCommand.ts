@@ -2,16 +2,15 @@
  * `kvsteer eval`: runs the paper's benchmarks on a local model (see runEval.ts) and writes
  * generations.jsonl (resumable), summary.json, results.md and report.html into --out; and
  * `kvsteer eval score`, which re-scores saved rows {input, response, target} with the paper's
- * filters into `filtered_response`.
+ * filters into `filtered_response` (and a kvsteer row's `correct`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
-import { applyFilters } from '../engine/eval/answerFilters';
-import { EVAL_METHODS, EvalMethod, PAPER_SEEDS, runEval, readGenerations } from '../engine/eval/runEval';
-import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
+import { applyFilters, filtersForTask, isCorrect } from '../engine/eval/answerFilters';
+import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
@@ -85,6 +84,10 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   for (const m of methods) if (!EVAL_METHODS.includes(m)) throw new KvsteerError('INVALID_ARGUMENT', `unknown method "${m}" (methods: ${EVAL_METHODS.join(', ')})`);
   const twice = methods.find((m, i) => methods.indexOf(m) !== i);
   if (twice) throw new KvsteerError('INVALID_ARGUMENT', `--methods names ${twice} twice`);
+  // A sweep or CAA settings without their method would be ignored: the results would lack what
+  // they ask for. (--cv and the like stay allowed: the documented runs share folders with them.)
+  const needs: [string, EvalMethod][] = [['sweep', 'cache-steering'], ['caa-layers', 'activation-steering'], ['caa-coeff', 'activation-steering']];
+  for (const [flag, method] of needs) if (flags[flag] !== undefined && !methods.includes(method)) throw new KvsteerError('INVALID_ARGUMENT', `--${flag} needs ${method} in --methods`);
   const decoding = str(flags, 'decoding') ?? 'greedy';
   if (decoding !== 'greedy' && decoding !== 'sampling') throw new KvsteerError('INVALID_ARGUMENT', `--decoding must be greedy or sampling`);
   // A greedy evaluation would ignore them, and its summary would say "greedy".
@@ -99,6 +102,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     const items = m[2].split(',').map((x) => x.trim());
     const values = items.map((x) => (x === '' ? NaN : Number(x)));
     if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100] (got ${items.map((x) => JSON.stringify(x)).join(', ')})`);
+    // Two equal values are one variant: its items would be generated twice and saved twice.
+    const again = values.find((x, i) => values.findIndex((y) => String(y) === String(x)) !== i);
+    if (again !== undefined) throw new KvsteerError('INVALID_ARGUMENT', `--sweep names ${m[1]}=${again} twice`);
     sweep = { param: m[1] as 'c_v' | 'c_k', values };
   }
   const { rows: allRows, bad } = readEvalRows(data);
@@ -125,7 +131,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     if (needsVector && !vector) throw new KvsteerError('VECTOR_INVALID', `no steering vector fits ${model.name}: pass --vector`);
     const command = `kvsteer eval ${argv.join(' ')}`;
     let lastDraw = 0;
-    await runEval(model, {
+    const cfg: EvalConfig = {
       task,
       rows,
       methods,
@@ -150,22 +156,17 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
         const w = 30, filled = Math.round((w * p.done) / p.total);
         process.stderr.write(`\r[${'='.repeat(filled)}${' '.repeat(w - filled)}] ${p.done}/${p.total} ${p.label.padEnd(28)} ETA ${fmtEta(p.etaSeconds)}   `);
       },
-    });
+    };
+    await runEval(model, cfg);
     process.stderr.write('\n');
     // Summarise what the folder holds for the requested methods and items (earlier runs' variants
-    // included, e.g. another c_v), decoded as this run decodes: the same model, token budget,
-    // decoding, seeds and penalty. A greedy row is never averaged in as one more seed.
+    // included, e.g. another c_v), made as this run makes them: the same model, token budget,
+    // decoding, seeds, penalty, vector, layers, offset token and force choice. A greedy row is
+    // never averaged in as one more seed.
     const wanted = new Set(rows.map((r) => r.id));
     const runSeeds = new Set<number | null>(decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, seeds));
-    const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-    const penalty = isRepeatPenaltyOff(repeatPenalty) ? undefined : repeatPenalty;
     const all = readGenerations(outDir).filter(
-      (r) =>
-        r.task === task &&
-        methods.includes(r.method) &&
-        wanted.has(r.id) &&
-        runSeeds.has(r.seed ?? null) &&
-        (r.model === undefined || (r.model === model.name && r.max_new_tokens === maxNewTokens && same(r.repeat_penalty, penalty) && (r.seed === null || same(r.sampling, sampling)))),
+      (r) => r.task === task && methods.includes(r.method) && wanted.has(r.id) && runSeeds.has(r.seed ?? null) && madeLikeThisRun(r, model, cfg),
     );
     const summary = summarize(all, { task, model: model.name, decoding, maxNewTokens, command });
     writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
@@ -208,7 +209,13 @@ function scoreCommand(task: ReturnType<typeof parseTask>, flags: Flags): number 
       process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped ("input" and "response" must be strings)\n`);
       return;
     }
-    row.filtered_response = applyFilters(TASKS[task].paperTask, { input: row.input, response: row.response, target: typeof row.target === 'string' ? row.target : undefined });
+    const target = typeof row.target === 'string' ? row.target : undefined;
+    const filtered = applyFilters(TASKS[task].paperTask, { input: row.input, response: row.response, target });
+    row.filtered_response = filtered;
+    // A kvsteer row's correct flags follow its new answers (the old ones would contradict them).
+    if (row.correct !== undefined && target !== undefined) {
+      row.correct = Object.fromEntries(filtersForTask(TASKS[task].paperTask).map((f) => [f, isCorrect(filtered[f], target)]));
+    }
     lines.push(JSON.stringify(row));
     n++;
   });

@@ -97,6 +97,9 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--repeat-penalty', '1.1', '--repeat-last-n', '0'), '--repeat-last-n must be an integer in [1, 32768] (got "0")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,'), '--sweep values must be finite numbers in [-100, 100] (got "4", "")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,baseline'), '--methods names baseline twice');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,2,4.0'), '--sweep names c_v=4 twice');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,cot-prompt', '--sweep', 'c_v=1,2'), '--sweep needs cache-steering in --methods');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,cache-steering', '--caa-coeff', '5'), '--caa-coeff needs activation-steering in --methods');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--temperature', '1.5'), '--temperature needs --decoding sampling');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', data), `--out ${data} is a file; it must be a folder (new or one this command made)`);
     oneLine(run('eval', '--task', 'constructor', '--data', data, '--out', evalOut), 'unknown task "constructor" (tasks: gsm8k, arc-challenge, commonsense-qa, piqa)');
@@ -315,6 +318,36 @@ test('kvsteer ask --json reports the layers it steered and the offset token, the
     const given = steered('--layers', '0-1', '--offset-token', '\\s');
     assert.deepEqual([given.layers, given.offsetToken], [[0, 1], ' ']);
     assert.notDeepEqual(given.tokens, undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("kvsteer eval's summary leaves out an earlier run's sweep variants made with another vector, layers, offset token or force-choice setting", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-eval-mix-'));
+  try {
+    const m = await loadTinyModel();
+    const [a, b] = [path.join(dir, 'a.safetensors'), path.join(dir, 'b.safetensors')];
+    saveVector(a, { ...fakeVector(m), meta: { ...fakeVector(m).meta, name: 'vector-a' } });
+    saveVector(b, { ...fakeVector(m, 3), meta: { ...fakeVector(m, 3).meta, name: 'vector-b' } });
+    await m.dispose();
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+    const out = path.join(dir, 'eval');
+    const evalRun = (...extra: string[]) =>
+      spawnSync(process.execPath, [cli, 'eval', '--task', 'arc-challenge', '--data', data, '--model', tinyGgufPath(), '--methods', 'cache-steering', '--max-new-tokens', '2', '--threads', '1', '--out', out, ...extra], { encoding: 'utf8', env });
+    const variants = () => JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).methods.map((s: { variant: string }) => s.variant);
+    const first = evalRun('--vector', a, '--sweep', 'c_v=1');
+    assert.equal(first.status, 0, first.stderr);
+    // The same settings at another strength: one sweep, both variants shown.
+    assert.equal(evalRun('--vector', a, '--sweep', 'c_v=2').status, 0);
+    assert.deepEqual(variants(), ['c_v=1', 'c_v=2']);
+    for (const [extra, variant] of [[['--vector', b], 'c_v=3'], [['--vector', a, '--layers', '1'], 'c_v=4'], [['--vector', a, '--offset-token', '\\s'], 'c_v=5'], [['--vector', a, '--no-force-choice'], 'c_v=6']] as const) {
+      const r = evalRun(...extra, '--sweep', variant);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(variants(), [variant], `${extra.join(' ')}: the summary mixed in variants made otherwise`);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -88,6 +88,8 @@ export interface GenerationRow {
   c_v?: number;
   /** Settings the row was made with (absent in rows written before kvsteer recorded them). */
   model?: string;
+  /** "fast" when the model is a GGUF import at fast precision (absent: exact, or not an import). */
+  precision?: 'fast';
   max_new_tokens?: number;
   vector?: string;
   /** Cache-steering layers when not the default (every layer from 1). */
@@ -98,6 +100,8 @@ export interface GenerationRow {
   repeat_penalty?: RepeatPenalty;
   caa?: ActivationSteering;
   sampling?: { temperature: number; topP: number; topK: number };
+  /** false when a multiple-choice run kept [invalid] answers (--no-force-choice); absent: rescued. */
+  force_choice?: false;
 }
 
 export const GENERATIONS_FILE = 'generations.jsonl';
@@ -106,7 +110,10 @@ export function rowKey(r: Pick<GenerationRow, 'method' | 'variant' | 'seed' | 'i
   return `${r.method}|${r.variant}|${r.seed ?? 'greedy'}|${r.id}`;
 }
 
-/** Reads finished rows; a torn last line (killed mid-write) is cut off so appends stay valid. */
+/**
+ * Reads finished rows; a torn last line (killed mid-write) is cut off, and a whole last row that
+ * lost its newline (a write stopped by a full disk) gets one, so appends stay on lines of their own.
+ */
 export function readGenerations(outDir: string): GenerationRow[] {
   const file = path.join(outDir, GENERATIONS_FILE);
   if (!fs.existsSync(file)) return [];
@@ -126,7 +133,12 @@ export function readGenerations(outDir: string): GenerationRow[] {
     }
     at = end;
   }
-  if (goodEnd < text.length && text.slice(goodEnd).trim()) fs.truncateSync(file, Buffer.byteLength(text.slice(0, goodEnd)));
+  try {
+    if (goodEnd < text.length && text.slice(goodEnd).trim()) fs.truncateSync(file, Buffer.byteLength(text.slice(0, goodEnd)));
+    else if (text.trim() && !text.endsWith('\n')) fs.appendFileSync(file, '\n');
+  } catch (e) {
+    throw describeWriteError(e, file, 'its finished answers are kept');
+  }
   return rows;
 }
 
@@ -136,8 +148,12 @@ interface Variant {
   strength?: SteeringStrength;
 }
 
+function baseStrength(cfg: EvalConfig): SteeringStrength {
+  return cfg.strength ?? { cK: 0, cV: TASKS[cfg.task].defaultCV };
+}
+
 function variantsOf(cfg: EvalConfig): Variant[] {
-  const base = cfg.strength ?? { cK: 0, cV: TASKS[cfg.task].defaultCV };
+  const base = baseStrength(cfg);
   const out: Variant[] = [];
   for (const method of cfg.methods) {
     if (method === 'cache-steering' && cfg.sweep) {
@@ -191,6 +207,8 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
         throwIfAborted(cfg.signal, 'evaluation');
         const decoding: Decoding = seed === null ? { kind: 'greedy' } : { kind: 'sample', ...cfg.sampling, seed };
         const r = await runItem(model, cfg, v, row, decoding, seed, caaAdd);
+        // An answer cut short by a cancel is not finished: saved, a resume would skip it.
+        throwIfAborted(cfg.signal, 'evaluation');
         try {
           fs.appendFileSync(file, JSON.stringify(r) + '\n');
         } catch (e) {
@@ -296,13 +314,15 @@ async function runItem(
 }
 
 /** The row fields that record settings, compared when a folder is resumed. */
-const ROW_SETTING_KEYS = ['model', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'c_k', 'c_v'] as const;
+const ROW_SETTING_KEYS = ['model', 'precision', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
   const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
+  if (importPrecision(model) === 'fast') s.precision = 'fast';
   if (seed !== null) s.sampling = { ...cfg.sampling };
+  if (TASKS[cfg.task].kind === 'multiple-choice' && cfg.forceChoice === false) s.force_choice = false;
   if (!isRepeatPenaltyOff(cfg.repeatPenalty)) s.repeat_penalty = { ...cfg.repeatPenalty! };
   if (v.method === 'cache-steering' || v.method === 'activation-steering') s.vector = cfg.vector?.meta.name;
   if (v.strength) {
@@ -316,13 +336,46 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
 }
 
 /**
+ * The precision a GGUF import was converted at, as its config.json records it (`kvsteer.precision`):
+ * the model's name is the file's either way, but fast arithmetic gives other answers.
+ */
+function importPrecision(model: LoadedModel): string | undefined {
+  if (!precisions.has(model)) precisions.set(model, readImportPrecision(model));
+  return precisions.get(model);
+}
+const precisions = new WeakMap<LoadedModel, string | undefined>();
+
+function readImportPrecision(model: LoadedModel): string | undefined {
+  if (model.source.kind === 'hub') return undefined;
+  try {
+    const c = JSON.parse(fs.readFileSync(path.join(model.folder, 'config.json'), 'utf8')) as { kvsteer?: { precision?: unknown } };
+    return typeof c.kvsteer?.precision === 'string' ? c.kvsteer.precision : undefined;
+  } catch {
+    return undefined; // not an import of kvsteer's: nothing to record
+  }
+}
+
+/**
+ * Whether a row of any variant was made as this run makes its own, its strength aside (model,
+ * budget, penalty, sampling, vector, layers, offset token, CAA, force choice): a summary shows
+ * an earlier run's variants beside this run's only when they differ in c_k / c_v alone. Rows
+ * that record no settings (older files) count as made alike.
+ */
+export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: EvalConfig): boolean {
+  if (row.model === undefined) return true;
+  const want = rowSettings(model, cfg, { method: row.method, variant: row.variant, strength: row.method === 'cache-steering' ? baseStrength(cfg) : undefined }, row.seed);
+  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || JSON.stringify(row[k] ?? null) === JSON.stringify(want[k] ?? null));
+}
+
+/**
  * A finished row stands for this item only if it answered the same question of the same task: rows
  * are keyed by the item's id, which for data without ids is its line number, so another data file
  * (or task) in the same folder would otherwise be taken for done and scored against old targets.
  */
 function checkSameItem(prior: GenerationRow, task: EvalTask, row: EvalRow, file: string): void {
   if (prior.task !== task) throw new KvsteerError('INVALID_ARGUMENT', `${file} holds ${prior.task} results; this run is ${task}. Use another --out folder.`);
-  if (prior.target !== row.answer || !prior.input.includes(row.question)) {
+  // Trimmed: some chat templates (Llama 3, Gemma) trim the message they wrap.
+  if (prior.target !== row.answer || !prior.input.includes(row.question.trim())) {
     throw new KvsteerError('INVALID_ARGUMENT', `${file} holds an answer to another question as item ${row.id}: it was made from other data. Use another --out folder for other data.`);
   }
 }

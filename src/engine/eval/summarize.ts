@@ -24,6 +24,7 @@ export interface MethodSummary {
    * mostly its length; this separates the two.
    */
   loopsByLength: LengthBand[];
+  /** NaN (null in summary.json) when no answer had a timed decode step (one-token answers). */
   msPerToken: number;
 }
 
@@ -66,6 +67,7 @@ export function summarize(rows: GenerationRow[], meta: Omit<EvalSummary, 'method
     }
     const tokens = rs.reduce((a, r) => a + r.tokens, 0);
     const weighted = rs.filter((r) => Number.isFinite(r.ms_per_token));
+    const timedTokens = weighted.reduce((a, r) => a + r.tokens, 0);
     methods.push({
       method: rs[0].method,
       variant: rs[0].variant,
@@ -78,14 +80,15 @@ export function summarize(rows: GenerationRow[], meta: Omit<EvalSummary, 'method
       meanWords: mean(rs.map((r) => r.words)),
       loopRate: mean(rs.map((r) => (r.loop ? 1 : 0))),
       loopsByLength: lengthBands(rs, meta.maxNewTokens),
-      msPerToken: weighted.reduce((a, r) => a + r.ms_per_token * r.tokens, 0) / Math.max(1, weighted.reduce((a, r) => a + r.tokens, 0)),
+      msPerToken: timedTokens ? weighted.reduce((a, r) => a + r.ms_per_token * r.tokens, 0) / timedTokens : NaN,
     });
   }
   const order = ['baseline', 'cot-prompt', 'cache-steering', 'activation-steering'];
   methods.sort((a, b) => order.indexOf(a.method) - order.indexOf(b.method) || (a.cV ?? 0) - (b.cV ?? 0) || (a.cK ?? 0) - (b.cK ?? 0));
   const base = methods.find((m) => m.method === 'baseline');
   const timePerTokenRatio: Record<string, number> = {};
-  if (base) for (const m of methods) if (m !== base) timePerTokenRatio[label(m)] = m.msPerToken / base.msPerToken;
+  // A ratio needs both times measured (and the baseline's non-zero).
+  if (base) for (const m of methods) if (m !== base && Number.isFinite(m.msPerToken / base.msPerToken)) timePerTokenRatio[label(m)] = m.msPerToken / base.msPerToken;
   return { ...meta, methods, timePerTokenRatio };
 }
 
@@ -108,6 +111,9 @@ export function label(m: Pick<MethodSummary, 'method' | 'variant'>): string {
   return m.variant ? `${m.method} (${m.variant})` : m.method;
 }
 
+/** ms/token, or a dash when none was measured. */
+const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+
 const pct = (x: { mean: number; std: number } | undefined, seeds: number) =>
   x === undefined ? '–' : seeds > 1 ? `${(100 * x.mean).toFixed(1)} ± ${(100 * x.std).toFixed(1)}` : (100 * x.mean).toFixed(1);
 
@@ -121,7 +127,7 @@ export function toMarkdown(s: EvalSummary): string {
     `|---|---:|${filters.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
     ...s.methods.map(
       (m) =>
-        `| ${label(m)} | ${m.items} | ${filters.map((f) => pct(m.accuracy[f], m.seeds)).join(' | ')} | ${m.meanTokens.toFixed(1)} | ${m.meanWords.toFixed(1)} | ${(100 * m.loopRate).toFixed(1)} | ${m.msPerToken.toFixed(2)} |`,
+        `| ${label(m)} | ${m.items} | ${filters.map((f) => pct(m.accuracy[f], m.seeds)).join(' | ')} | ${m.meanTokens.toFixed(1)} | ${m.meanWords.toFixed(1)} | ${(100 * m.loopRate).toFixed(1)} | ${ms(m.msPerToken)} |`,
     ),
   ];
   const bands = s.methods[0]?.loopsByLength ?? [];
@@ -148,11 +154,11 @@ function esc(s: string): string {
 /** A self-contained HTML report (inline CSS and SVG charts, no scripts) the extension can show. */
 export function toHtml(summaries: EvalSummary[]): string {
   const bar = (title: string, items: { label: string; value: number }[], fmt: (v: number) => string) => {
-    const max = Math.max(...items.map((i) => i.value), 1e-9);
+    const max = Math.max(...items.map((i) => i.value).filter(Number.isFinite), 1e-9);
     const h = 24 * items.length + 30;
     const rows = items
       .map((it, i) => {
-        const w = Math.max(1, (it.value / max) * 300);
+        const w = Number.isFinite(it.value) ? Math.max(1, (it.value / max) * 300) : 0;
         return `<text x="0" y="${30 + i * 24 + 12}" class="l">${esc(it.label)}</text><rect x="230" y="${30 + i * 24}" width="${w.toFixed(1)}" height="16" class="b"/><text x="${(236 + w).toFixed(1)}" y="${30 + i * 24 + 12}" class="v">${esc(fmt(it.value))}</text>`;
       })
       .join('');
@@ -182,7 +188,7 @@ export function toHtml(summaries: EvalSummary[]): string {
     return `<section><h2>${esc(s.task)} — ${esc(s.model)} (${esc(s.decoding)})</h2>${tables}
 ${bar(`Accuracy (${main}), %`, s.methods.map((m) => ({ label: label(m), value: 100 * (m.accuracy[main]?.mean ?? 0) })), (v) => v.toFixed(1))}
 ${bar('Mean generated tokens', s.methods.map((m) => ({ label: label(m), value: m.meanTokens })), (v) => v.toFixed(0))}
-${bar('Time per token, ms', s.methods.map((m) => ({ label: label(m), value: m.msPerToken })), (v) => v.toFixed(2))}
+${bar('Time per token, ms', s.methods.map((m) => ({ label: label(m), value: m.msPerToken })), ms)}
 ${s.command ? `<p>Command: <code>${esc(s.command)}</code></p>` : ''}</section>`;
   });
   return `<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>kvsteer evaluation</title>

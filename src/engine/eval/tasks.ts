@@ -75,7 +75,7 @@ export function readEvalRows(file: string): { rows: EvalRow[]; bad: BadRow[] } {
         : '"answer" must be a non-empty string';
       return bad.push({ line: i + 1, reason }), undefined;
     }
-    const id = typeof r.id === 'string' && r.id ? r.id : `line-${i + 1}`;
+    const id = typeof r.id === 'string' && r.id ? r.id : typeof r.id === 'number' && Number.isFinite(r.id) ? String(r.id) : `line-${i + 1}`;
     if (seen.has(id)) return bad.push({ line: i + 1, reason: `duplicate id ${id}` }), undefined;
     seen.add(id);
     rows.push({ id, question: r.question, answer: answer.replace(/,/g, '').trim() });

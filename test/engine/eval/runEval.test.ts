@@ -12,7 +12,7 @@ import { runEval, readGenerations, GENERATIONS_FILE, COT_PREFIX } from '../../..
 import { generate } from '../../../src/engine/generation/generate';
 import { readEvalRows } from '../../../src/engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
-import { hasLoop } from '../../../src/engine/eval/metrics';
+import { hasLoop, wordCount } from '../../../src/engine/eval/metrics';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
 import { ReferenceLlama } from '../../support/referenceLlama';
@@ -43,6 +43,14 @@ test('a malformed data row is reported with its line number and skipped', () => 
     { line: 2, reason: 'not valid JSON' },
     { line: 5, reason: '"question" must be a non-empty string' },
   ]);
+});
+
+test("a data row's numeric id is kept as its id, not replaced by its line number", () => {
+  const file = path.join(dir, 'numeric-ids.jsonl');
+  fs.writeFileSync(file, [JSON.stringify({ id: 17, question: 'What is 2 + 2?', answer: '4' }), JSON.stringify({ question: 'What is 3 + 3?', answer: '6' }), JSON.stringify({ id: '17', question: 'What is 1 + 1?', answer: '2' })].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(rows.map((r) => r.id), ['17', 'line-2']);
+  assert.deepEqual(bad, [{ line: 3, reason: 'duplicate id 17' }]);
 });
 
 test('GSM8K rows as published score against the number after "####"; Hugging Face choice rows are refused with what to change', () => {
@@ -78,6 +86,34 @@ test('a stopped run resumes without recomputing finished items', async () => {
     assert.ok(r.response.includes('\nSo the correct choice is'), 'multiple-choice follow-up appended');
     assert.ok('augmented_extract' in r.filtered_response && 'last_letter' in r.filtered_response);
     if (r.method === 'cache-steering') assert.ok(r.response.startsWith('\n') && r.c_v === 6);
+  }
+});
+
+test('a last row written without its newline (a full disk) is closed on resume, so the next row does not join its line', () => {
+  const out = fs.mkdtempSync(path.join(dir, 'no-newline-'));
+  const file = path.join(out, GENERATIONS_FILE);
+  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id });
+  fs.writeFileSync(file, row('a') + '\n' + row('b'));
+  assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b']);
+  fs.appendFileSync(file, row('c') + '\n'); // what runEval appends next
+  assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b', 'c']);
+});
+
+test('a run cancelled in the middle of an answer saves no row for it, so a resume computes that answer again', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'cancel-mid-answer');
+  const rows = [{ id: 'g1', question: 'Tom has 3 apples and buys 4 more. How many apples does he have?', answer: '7' }];
+  const ac = new AbortController();
+  // Abort after the prefill and two decode steps, while the answer is being generated.
+  const forward = m.backend.forward.bind(m.backend);
+  let calls = 0;
+  m.backend.forward = (req) => (++calls === 3 && ac.abort(), forward(req));
+  try {
+    const cfg = { task: 'gsm8k' as const, rows, methods: ['baseline' as const], decoding: 'greedy' as const, seeds: 1, sampling: { temperature: 0.6, topP: 0.9, topK: 50 }, maxNewTokens: 8, outDir: out };
+    await assert.rejects(runEval(m, { ...cfg, signal: ac.signal }), /cancelled/);
+    assert.deepEqual(readGenerations(out), [], 'the cut-off answer was saved as finished');
+  } finally {
+    m.backend.forward = forward;
   }
 });
 
@@ -122,6 +158,17 @@ test('CoT prompting appends "Let\'s think step by step." after the generation pr
   assert.equal(cot.input, template + COT_PREFIX);
   const want = await generate(m, { promptIds: m.tokenizer.encode(template + COT_PREFIX), maxNewTokens: 6, stopStrings: [...STOP_STRINGS] });
   assert.ok(cot.response.startsWith(want.text + MC_FOLLOW_UP), JSON.stringify([cot.response, want.text]));
+});
+
+test("a multiple-choice row's tokens, words and loop measure the answer alone, not the follow-up after it", async () => {
+  const m = await modelP;
+  const rows = readEvalRows(data).rows.slice(0, 1);
+  const [row] = await runEval(m, { ...arcConfig(m, rows, path.join(dir, 'measures'), 6), methods: ['baseline'], forceChoice: false });
+  const template = m.tokenizer.applyChatTemplate([{ role: 'user', content: rows[0].question }], true);
+  const want = await generate(m, { promptIds: m.tokenizer.encode(template), maxNewTokens: 6, stopStrings: [...STOP_STRINGS] });
+  assert.ok(row.response.startsWith(want.text + MC_FOLLOW_UP), JSON.stringify([row.response, want.text]));
+  assert.deepEqual([row.tokens, row.words, row.loop, row.stop_reason], [want.tokenIds.length, wordCount(want.text), hasLoop(want.text), want.stopReason]);
+  assert.ok(row.prefill_ms > 0);
 });
 
 test("activation steering's answers follow a reference forward pass with the direction added after the block, not the baseline's", async () => {
@@ -179,6 +226,36 @@ test('a folder refuses to resume rows made with other settings, and writes nothi
   assert.ok(saved.every((r) => r.model === m.name));
 });
 
+test('a folder refuses to resume multiple-choice rows made with the other force-choice setting', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'force-choice');
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 2), methods: ['baseline' as const] };
+  await runEval(m, { ...cfg, forceChoice: false });
+  const before = fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8');
+  await assert.rejects(runEval(m, cfg), /baseline results made with force_choice = false; this run asks for the default/);
+  assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by the refused run');
+  const resumed = await runEval(m, { ...cfg, forceChoice: false, onProgress: () => assert.fail('an item was recomputed') });
+  assert.equal(resumed.length, 1);
+});
+
+test("a folder refuses to resume rows made with the GGUF import's other precision (the model name is the same)", async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'precision');
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 2), methods: ['baseline' as const], forceChoice: false };
+  await runEval(m, cfg);
+  const before = fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8');
+  const fast = await loadTinyModel({ precision: 'fast' });
+  try {
+    assert.equal(fast.name, m.name);
+    await assert.rejects(runEval(fast, cfg), /baseline results made with precision = the default; this run asks for "fast"/);
+    assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by the refused run');
+    const [row] = await runEval(fast, { ...cfg, outDir: path.join(dir, 'precision-fast') });
+    assert.equal(row.precision, 'fast');
+  } finally {
+    await fast.dispose();
+  }
+});
+
 test('a folder refuses rows of another task or of other data under the same ids', async () => {
   const m = await modelP;
   const out = path.join(dir, 'other-data');
@@ -191,6 +268,23 @@ test('a folder refuses rows of another task or of other data under the same ids'
   await assert.rejects(runEval(m, { ...cfg, rows: [{ ...rows[0], answer: 'C' }] }), /another question as item q1/);
   await assert.rejects(runEval(m, { ...cfg, task: 'commonsense-qa' }), /holds arc-challenge results; this run is commonsense-qa/);
   assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by refused runs');
+});
+
+test('a folder resumes items whose question the chat template trims (as Llama 3 and Gemma templates do)', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'trimmed-question');
+  // PIQA's test set has 114 questions ending in a space.
+  const rows = [{ id: 'p1', question: 'spray paint\n\nChoices:\nA: can mark paper. \nB: can mark a building. ', answer: 'A' }];
+  const template = m.tokenizer.applyChatTemplate.bind(m.tokenizer);
+  m.tokenizer.applyChatTemplate = (messages, add) => template(messages.map((x) => ({ ...x, content: x.content.trim() })), add);
+  try {
+    const cfg = { task: 'piqa' as const, rows, methods: ['baseline' as const], decoding: 'greedy' as const, seeds: 1, sampling: { temperature: 0.6, topP: 0.9, topK: 50 }, maxNewTokens: 2, outDir: out, forceChoice: false };
+    await runEval(m, cfg);
+    const resumed = await runEval(m, { ...cfg, onProgress: () => assert.fail('an item was recomputed') });
+    assert.equal(resumed.length, 1);
+  } finally {
+    m.tokenizer.applyChatTemplate = template;
+  }
 });
 
 test("a rescued multiple-choice answer is recorded and scored as the paper's: the answer, the prompt, the forced letter", async () => {
@@ -232,6 +326,17 @@ test('the HTML report escapes model text and runs no scripts', () => {
   assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
   assert.ok(!/<script/i.test(html));
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+});
+
+test('the HTML report escapes &, quotes and closing tags in the model name and the command', () => {
+  const s = summarize(
+    [{ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id: 'x', input: '', target: 'A', response: '', filtered_response: {}, correct: { augmented_extract: true }, tokens: 3, words: 1, loop: false, ms_per_token: 10, prefill_ms: 1, stop_reason: 'eos' }],
+    { task: 'arc-challenge', model: `Q&A "m" 'n' </textarea>`, decoding: 'greedy', maxNewTokens: 8, command: 'kvsteer eval --out "a&b" --data </code><script>x</script>' },
+  );
+  const html = toHtml([s]);
+  assert.ok(html.includes('Q&amp;A &quot;m&quot; &#39;n&#39; &lt;/textarea&gt;'), 'model name escaped');
+  assert.ok(html.includes('<code>kvsteer eval --out &quot;a&amp;b&quot; --data &lt;/code&gt;&lt;script&gt;x&lt;/script&gt;</code>'), 'command escaped');
+  assert.ok(!/<script|<\/textarea/i.test(html));
 });
 
 test('summaries count loops per band of answer length, the budget falling in the last band', () => {

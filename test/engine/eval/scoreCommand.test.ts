@@ -35,3 +35,18 @@ for (const c of cases) {
     });
   });
 }
+
+test("kvsteer eval score re-scores a kvsteer row's correct flags with its new filtered answers, never leaving the old ones", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-score-'));
+  const input = path.join(dir, 'generations.jsonl');
+  // A row saved by `kvsteer eval`, its answer and correctness from filters that missed the letter.
+  const row = { task: 'arc-challenge', method: 'baseline', id: 'q1', input: 'Which is a metal?\nA: wood\nB: iron', target: 'B', response: 'Iron.\nSo the correct choice is B', filtered_response: { augmented_extract: '[invalid]', last_letter: '[invalid]' }, correct: { augmented_extract: false, last_letter: false } };
+  fs.writeFileSync(input, JSON.stringify(row) + '\n');
+  const out = path.join(dir, 'scored.jsonl');
+  const res = spawnSync(process.execPath, [path.join(repoRoot, 'out', 'src', 'cli', 'main.js'), 'eval', 'score', '--task', 'arc-challenge', '--in', input, '--out', out], { encoding: 'utf8' });
+  assert.equal(res.status, 0, res.stderr);
+  const [scored] = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(scored.filtered_response, { augmented_extract: 'B', last_letter: 'B' });
+  assert.deepEqual(scored.correct, { augmented_extract: true, last_letter: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+});

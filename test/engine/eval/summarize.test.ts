@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { summarize, toMarkdown } from '../../../src/engine/eval/summarize';
+import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
 import { GenerationRow } from '../../../src/engine/eval/runEval';
 
 function row(method: GenerationRow['method'], seed: number, id: string, correct: boolean, tokens: number, msPerToken: number, loop = false): GenerationRow {
@@ -50,4 +50,16 @@ test('the summary reports accuracy mean ± std over seeds, lengths, loop rate an
   const md = toMarkdown(s);
   assert.match(md, /\| baseline \| 2 \| 75\.0 ± 35\.4 \| 25\.0 \| 12\.5 \| 25\.0 \| 21\.67 \|/);
   assert.match(md, /cache-steering 1\.846×/);
+});
+
+test('with no timed token (one-token answers) ms/token is unknown: a dash in the tables and the chart, and no ratio to the baseline', () => {
+  // A one-token answer has no decode step to time: its ms_per_token is NaN (null once saved).
+  const rows = [row('baseline', 1234, 'a', true, 1, NaN), row('cache-steering', 1234, 'a', true, 1, NaN)];
+  const s = summarize(rows, { task: 'arc-challenge', model: 'tiny', decoding: 'greedy', maxNewTokens: 1 });
+  assert.ok(s.methods.every((m) => Number.isNaN(m.msPerToken)), 'no ms/token was measured, so none is reported');
+  assert.deepEqual(s.timePerTokenRatio, {});
+  const md = toMarkdown(s);
+  assert.match(md, /\| baseline \| 1 \| 100\.0 \| 1\.0 \| 0\.5 \| 0\.0 \| – \|/);
+  assert.doesNotMatch(md, /NaN|0\.00 \||Time per token relative/);
+  assert.doesNotMatch(toHtml([s]), /NaN/);
 });
