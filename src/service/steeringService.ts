@@ -42,6 +42,8 @@ export class SteeringService {
   private stateValue: ServiceState = 'idle';
   private readonly listeners = new Set<(s: ServiceState) => void>();
   private idleUnload?: ReturnType<typeof setTimeout>;
+  /** The settings of the last settingsChanged: what a check queued behind a load compares with. */
+  private latestSettings?: KvsteerSettings;
 
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -271,7 +273,17 @@ export class SteeringService {
 
   /** Called when settings change: frees the model if its identity changed (queued behind running work). */
   async settingsChanged(settings: KvsteerSettings): Promise<void> {
+    this.latestSettings = settings;
     if (this.model && !this.holds(settings)) await this.queue.run(() => this.unloadModel());
+    else if (!this.model && this.queue.pending > 0) {
+      // A model may be loading under the settings before: once the work under way is done, it is
+      // freed if the settings (the latest by then) name another one, or else kept for keepAlive.
+      await this.queue.run(async () => {
+        const latest = this.latestSettings ?? settings;
+        if (this.model && !this.holds(latest)) await this.unloadModel();
+        else if (this.queue.pending <= 1) this.scheduleIdleUnload(latest.keepAliveMinutes);
+      });
+    }
     // A changed keep-alive counts from now.
     else if (this.model && this.queue.pending === 0) this.scheduleIdleUnload(settings.keepAliveMinutes);
   }

@@ -337,3 +337,46 @@ test('a request cancelled while it waits for its turn ends at once, and the queu
     await svc.dispose();
   }
 });
+
+test('a model setting changed while the model loads frees that model once the load is done', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const loaded: string[] = [];
+  const freed: string[] = [];
+  // Loads only once the test opens the gate: the setting changes while the load is under way.
+  const slowLoad: typeof loadModel = async (spec, opts) => {
+    await gate;
+    const m = await loadModel(spec, opts);
+    loaded.push(m.name);
+    const inner = m.dispose.bind(m);
+    return { ...m, dispose: async () => { freed.push(m.name); await inner(); } } as LoadedModel;
+  };
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: slowLoad });
+  try {
+    const asked = svc.ask(settings({ keepAliveMinutes: -1 }), { question: 'hello', mode: 'baseline' });
+    const changed = svc.settingsChanged(settings({ model: otherGguf, keepAliveMinutes: -1 }));
+    open();
+    assert.ok((await asked).baseline, 'the request under way still answers');
+    await changed;
+    assert.deepEqual(loaded, ['tiny']);
+    assert.deepEqual(freed, ['tiny'], 'the model the old setting named is freed');
+    assert.equal(svc.loadedModel, undefined);
+    // Changed back before the load is done: the model is the one named, and it stays.
+    let reopen!: () => void;
+    const gate2 = new Promise<void>((r) => (reopen = r));
+    const svc2 = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: async (spec, opts) => (await gate2, slowLoad(spec, opts)) });
+    try {
+      const asked2 = svc2.ask(settings({ keepAliveMinutes: -1 }), { question: 'hello', mode: 'baseline' });
+      const away = svc2.settingsChanged(settings({ model: otherGguf, keepAliveMinutes: -1 }));
+      const back = svc2.settingsChanged(settings({ keepAliveMinutes: -1 }));
+      reopen();
+      await asked2;
+      await Promise.all([away, back]);
+      assert.equal(svc2.loadedModel?.name, 'tiny', 'the model the latest setting names is kept');
+    } finally {
+      await svc2.dispose();
+    }
+  } finally {
+    await svc.dispose();
+  }
+});
