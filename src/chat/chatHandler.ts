@@ -115,6 +115,7 @@ export async function handleChatRequest(
       settings,
       {
         messages: [...historyFor(request.prompt, request.history ?? []), { role: 'user', content: attached.content }],
+        fitHistory: true,
         mode,
         signal,
         onSideStart: (side) => {
@@ -135,6 +136,7 @@ export async function handleChatRequest(
     if (result.steered) sink.markdown(`\n\n${stats(result.steered)} · vector \`${result.steered.vector}\`, c_v ${result.steered.cV}, c_k ${result.steered.cK}`);
     else if (result.baseline && mode === 'baseline') sink.markdown(`\n\n${stats(result.baseline)}`);
     if (result.steeredError) sink.markdown(`\n\n---\n\n**No steered answer:** ${result.steeredError}`);
+    if (result.historyLeftOut) sink.markdown(`\n\n_The ${result.historyLeftOut} earliest messages of this conversation were left out, to leave room for the answer in the model's context window._`);
     const cancelled = [result.baseline, result.steered].some((r) => r?.stopReason === 'cancelled') || signal.aborted;
     if (cancelled) sink.markdown('\n\n_Cancelled._');
     return { mode, question: request.prompt, result, cancelled, answer: (result.steered ?? result.baseline)?.text };

@@ -46,6 +46,7 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
           const result = await ask(model, {
             ...options,
             messages,
+            fitHistory: true,
             mode,
             vector,
             strength,
@@ -57,6 +58,7 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
             onToken: (_side, e) => void process.stdout.write(e.textDelta),
           });
           turns.push({ kind: 'response', answer: (result.steered ?? result.baseline)?.text });
+          if (result.historyLeftOut) log(`(the ${result.historyLeftOut} earliest messages were left out, to leave room for the answer in the context window)`);
         } catch (e) {
           if (!isKvsteerError(e)) throw e;
           turns.push({ kind: 'response' });

@@ -6,6 +6,7 @@
 import { KvsteerError, isCancellation } from './util/errors';
 import { LoadedModel } from './model/loadModel';
 import { ChatMessage } from './model/chatTokenizer';
+import { fitToContext } from './chatHistory';
 import { Decoding, GREEDY } from './generation/sampler';
 import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
 import { PrefillCache } from './generation/prefillCache';
@@ -28,6 +29,11 @@ export interface AskRequest {
   strength?: SteeringStrength;
   offsetToken?: string;
   maxNewTokens: number;
+  /**
+   * Leave out the earliest messages of `messages` (never a system message or the last one) until
+   * the prompt leaves room for maxNewTokens: a chat's history, which grows with every turn.
+   */
+  fitHistory?: boolean;
   decoding?: Decoding;
   stopStrings?: string[];
   /** Stop a side once it has fallen into a loop (see GenerateRequest.stopOnRepetition). */
@@ -68,6 +74,8 @@ export interface SteeredSideResult extends AskSideResult {
 export interface AskResult {
   baseline?: AskSideResult;
   steered?: SteeredSideResult;
+  /** How many earlier messages fitHistory left out (absent when none). */
+  historyLeftOut?: number;
 }
 
 export function summarize(r: GenerationResult): AskSideResult {
@@ -102,8 +110,9 @@ export function conversation(messages: ChatMessage[]): ChatMessage[] {
 }
 
 export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResult> {
-  const messages = req.messages ? conversation(req.messages) : userMessages(req.question ?? '', req.system);
-  const out: AskResult = {};
+  const asked = req.messages ? conversation(req.messages) : userMessages(req.question ?? '', req.system);
+  const { messages, leftOut } = req.fitHistory ? fitToContext(model, asked, req.maxNewTokens) : { messages: asked, leftOut: 0 };
+  const out: AskResult = leftOut ? { historyLeftOut: leftOut } : {};
   // The steered side prefills the same templated prompt as the baseline (its offset token is held
   // back), so a comparison prefills once: the steered side edits a copy of the baseline's prefill.
   const prefillCache = req.prefillCache ?? (req.mode === 'compare' ? new PrefillCache() : undefined);

@@ -5,6 +5,8 @@ import { ask, AskSideResult } from '../../src/engine/ask';
 import { PrefillCache } from '../../src/engine/generation/prefillCache';
 import { loadTinyModel } from '../support/models';
 import { fakeVector } from '../support/fakeVector';
+import { fitToContext } from '../../src/engine/chatHistory';
+import type { ChatMessage } from '../../src/engine/model/chatTokenizer';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -46,4 +48,38 @@ test("a comparison cancelled as its steered side starts (before that side's firs
   });
   assert.equal(r.baseline?.tokens.length, 6);
   assert.equal(r.steered, undefined);
+});
+
+/** A conversation of `exchanges` long earlier exchanges and a question, after a system message. */
+function longChat(exchanges: number): ChatMessage[] {
+  const earlier = Array.from({ length: exchanges }, (_, i): ChatMessage[] => [
+    { role: 'user', content: `question ${i}: ${'tell me more about the sea '.repeat(4)}` },
+    { role: 'assistant', content: `answer ${i}: ${'the sea is deep and wide '.repeat(6)}` },
+  ]).flat();
+  return [{ role: 'system', content: 'Be brief.' }, ...earlier, { role: 'user', content: 'and the sky?' }];
+}
+
+test("a chat's earliest exchanges are left out, whole, until the answer has room in the context window; the system message and the question stay", async () => {
+  const m = await modelP;
+  const chat = longChat(6);
+  const promptTokens = (ms: ChatMessage[]) => m.tokenizer.encode(m.tokenizer.applyChatTemplate(ms, true)).length;
+  assert.ok(promptTokens(chat) > m.config.maxPositions, `the test chat overflows the ${m.config.maxPositions}-token window (${promptTokens(chat)} tokens)`);
+  const { messages, leftOut } = fitToContext(m, chat, 64);
+  assert.ok(leftOut > 0 && leftOut % 2 === 0, `left out ${leftOut}`);
+  assert.deepEqual(messages, [chat[0], ...chat.slice(1 + leftOut)]);
+  assert.ok(promptTokens(messages) + 1 + 64 <= m.config.maxPositions, 'room for the answer and the offset token');
+  // One exchange fewer left out would not have left that room.
+  assert.ok(promptTokens([chat[0], ...chat.slice(leftOut - 1)]) + 1 + 64 > m.config.maxPositions);
+  assert.deepEqual(fitToContext(m, longChat(1), 64), { messages: longChat(1), leftOut: 0 });
+});
+
+test('a chat past the context window answers with fitHistory, saying how many messages it left out, and fails without it', async () => {
+  const m = await modelP;
+  const req = { messages: longChat(6), mode: 'compare' as const, vector: fakeVector(m), maxNewTokens: 8 };
+  await assert.rejects(ask(m, req), (e: Error & { code?: string }) => e.code === 'PROMPT_TOO_LONG');
+  const r = await ask(m, { ...req, fitHistory: true });
+  assert.equal(r.historyLeftOut, fitToContext(m, req.messages, 8).leftOut);
+  assert.equal(r.baseline?.tokens.length, 8);
+  assert.equal(r.steered?.tokens.length, 8);
+  assert.equal((await ask(m, { ...req, messages: longChat(1), fitHistory: true })).historyLeftOut, undefined);
 });

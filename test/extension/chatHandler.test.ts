@@ -162,11 +162,12 @@ test('an attached selection reaches the model and the response names it', { skip
 });
 
 /** Stands in for the service: streams the given answer text for each side, as the engine does. */
-function scriptedService(answers: { baseline?: string; steered?: string }, stats: Partial<AskSideResult> = {}): Parameters<typeof handleChatRequest>[2] {
+function scriptedService(answers: { baseline?: string; steered?: string }, stats: Partial<AskSideResult> = {}, historyLeftOut?: number): Parameters<typeof handleChatRequest>[2] {
   const side = (text: string): AskSideResult => ({ text, tokens: [1, 2, 3], msPerToken: 10, totalMs: 30, prefillMs: 0, prefillReused: false, editMs: 0, stopReason: 'max-tokens', ...stats });
   return {
     ask: async (_settings, req) => {
-      const out: Awaited<ReturnType<SteeringService['ask']>> = {};
+      assert.equal(req.fitHistory, true, 'a chat request may leave out its earliest history');
+      const out: Awaited<ReturnType<SteeringService['ask']>> = historyLeftOut ? { historyLeftOut } : {};
       for (const s of ['baseline', 'steered'] as const) {
         const text = answers[s];
         if (text === undefined) continue;
@@ -210,4 +211,13 @@ test("a one-token answer's statistics show a dash for ms/token, not NaN (no deco
   await handleChatRequest({ prompt: 'q', command: 'compare' }, api, scriptedService({ baseline: 'Yes', steered: 'Yes' }, { tokens: [1], msPerToken: NaN }), settings, new AbortController().signal);
   assert.doesNotMatch(s.text, /NaN/, s.text);
   assert.equal((s.text.match(/_1 tokens · — ms\/token · /g) ?? []).length, 2, s.text);
+});
+
+test('a chat whose earliest messages were left out to fit the context window says how many', async () => {
+  const { s, api } = sink();
+  await handleChatRequest({ prompt: 'and the sky?', command: 'baseline' }, api, scriptedService({ baseline: 'Blue.' }, {}, 4), settings, new AbortController().signal);
+  assert.match(s.text, /_The 4 earliest messages of this conversation were left out, to leave room for the answer in the model's context window\._$/);
+  const { s: plain, api: plainApi } = sink();
+  await handleChatRequest({ prompt: 'q', command: 'baseline' }, plainApi, scriptedService({ baseline: 'A.' }), settings, new AbortController().signal);
+  assert.doesNotMatch(plain.text, /left out/);
 });
