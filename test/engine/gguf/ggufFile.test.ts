@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openGguf, readTensorBytes } from '../../../src/engine/gguf/ggufFile';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
+import { GgufWriteTensor, quantize, writeGguf } from '../../../src/engine/gguf/ggufWriter';
 import { importGguf, CONVERTER_VERSION } from '../../../src/engine/gguf/importGguf';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
@@ -85,6 +86,57 @@ test('an alignment that is not a power of two, or arrays nested without end, are
   const nested = path.join(tmp, 'nested.gguf');
   fs.writeFileSync(nested, Buffer.concat(parts));
   assert.throws(() => openGguf(nested), (e: unknown) => expectError('GGUF_CORRUPT', /nested\.gguf: metadata arrays nested more than 8 deep/)(e));
+});
+
+/** An F32 tensor of zeros for crafted files. */
+function f32Tensor(name: string, n: number): GgufWriteTensor {
+  return { name, dims: [n], type: GgmlType.F32, data: quantize(GgmlType.F32, new Float32Array(n)) };
+}
+
+/** The byte offset of the u64 data offset in tensor `name`'s 1-D directory entry. */
+function offsetFieldOf(bytes: Buffer, name: string): number {
+  const entry = Buffer.concat([Buffer.from(new BigUint64Array([BigInt(name.length)]).buffer), Buffer.from(name), Buffer.from(new Uint32Array([1]).buffer)]);
+  const at = bytes.indexOf(entry);
+  assert.ok(at > 0, `tensor ${name} found in the directory`);
+  return at + entry.length + 8 + 4; // past its one dimension and its type
+}
+
+test('a tensor listed twice is refused by name instead of the second replacing the first', () => {
+  const p = path.join(tmp, 'twice.gguf');
+  writeGguf(p, { 'general.architecture': { type: 'string', value: 'llama' } }, [f32Tensor('blk.0.attn_norm.weight', 8), f32Tensor('blk.0.attn_norm.weight', 16)]);
+  assert.throws(() => openGguf(p), (e: unknown) => expectError('GGUF_CORRUPT', /twice\.gguf: tensor blk\.0\.attn_norm\.weight is listed twice/)(e));
+});
+
+test('a metadata key given twice is refused by name instead of the last value winning', () => {
+  const key = 'general.architecture';
+  const entry = (value: string) => {
+    const str = (s: string) => Buffer.concat([Buffer.from(new BigUint64Array([BigInt(Buffer.byteLength(s))]).buffer), Buffer.from(s)]);
+    return Buffer.concat([str(key), Buffer.from(new Uint32Array([8]).buffer), str(value)]);
+  };
+  const p = path.join(tmp, 'key-twice.gguf');
+  writeGguf(p, { count: 2, bytes: Buffer.concat([entry('llama'), entry('qwen2')]) }, [f32Tensor('x', 8)]);
+  assert.throws(() => openGguf(p), (e: unknown) => expectError('GGUF_CORRUPT', /key-twice\.gguf: metadata key general\.architecture appears twice/)(e));
+});
+
+test('tensors whose data overlap, or that start off the alignment, are refused by name', () => {
+  const p = path.join(tmp, 'layout.gguf');
+  writeGguf(p, {}, [f32Tensor('a', 16), f32Tensor('b', 16)]);
+  const bytes = fs.readFileSync(p);
+  const field = offsetFieldOf(bytes, 'b');
+  assert.equal(bytes.readBigUInt64LE(field), 64n, 'b follows a');
+  const variants: [string, bigint, RegExp][] = [
+    ['overlap', 32n, /overlap\.gguf: tensors a and b overlap/],
+    ['same-start', 0n, /same-start\.gguf: tensors (a and b|b and a) overlap/],
+    ['misaligned', 68n, /misaligned\.gguf: tensor b starts at data offset 68, not a multiple of the alignment 32/],
+  ];
+  for (const [name, offset, pattern] of variants) {
+    const q = path.join(tmp, `${name}.gguf`);
+    const copy = Buffer.from(bytes);
+    copy.writeBigUInt64LE(offset, field);
+    fs.writeFileSync(q, copy);
+    assert.throws(() => openGguf(q), (e: unknown) => expectError('GGUF_CORRUPT', pattern)(e));
+  }
+  assert.equal(openGguf(p).tensors.size, 2, 'the unedited file opens');
 });
 
 test('a large numeric metadata array costs about its size in the file, not a JS value per element', () => {
