@@ -14,7 +14,7 @@ import { openGguf, readTensorBytes } from '../../../src/engine/gguf/ggufFile';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
 import { GgufWriteTensor, quantize, writeGguf } from '../../../src/engine/gguf/ggufWriter';
 import { importGguf, CONVERTER_VERSION } from '../../../src/engine/gguf/importGguf';
-import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
+import { TinyModelOptions, writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-gguf-'));
@@ -181,6 +181,30 @@ test('tensors whose shapes disagree with the metadata are refused before convers
   const cache = path.join(tmp, 'c-shape');
   await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_CORRUPT', /shape\.gguf: tensor blk\.0\.attn_q\.weight is \d+ × \d+, but the metadata's sizes make it \d+ × \d+/));
   assert.deepEqual(cacheEntries(cache), []);
+});
+
+test('hyper-parameters that contradict each other or cannot describe a model are refused by name', async () => {
+  const u32 = (value: number) => ({ type: 'u32' as const, value });
+  const f32 = (value: number) => ({ type: 'f32' as const, value });
+  const cases: [string, TinyModelOptions['metadata'], RegExp][] = [
+    ['eps-nan', { 'llama.attention.layer_norm_rms_epsilon': f32(NaN) }, /metadata llama\.attention\.layer_norm_rms_epsilon is NaN, not a positive number/],
+    ['eps-negative', { 'llama.attention.layer_norm_rms_epsilon': f32(-1) }, /metadata llama\.attention\.layer_norm_rms_epsilon is -1, not a positive number/],
+    ['theta-zero', { 'llama.rope.freq_base': f32(0) }, /metadata llama\.rope\.freq_base is 0, not a positive number/],
+    ['context-zero', { 'llama.context_length': u32(0) }, /metadata llama\.context_length is 0, not a positive whole number/],
+    ['kv-zero', { 'llama.attention.head_count_kv': u32(0) }, /metadata llama\.attention\.head_count_kv is 0, not a positive whole number/],
+    ['kv-uneven', { 'llama.attention.head_count_kv': u32(3) }, /4 attention heads cannot share 3 key\/value heads evenly/],
+    ['heads-uneven', { 'llama.attention.head_count': u32(3), 'llama.attention.head_count_kv': u32(3) }, /3 attention heads do not divide the embedding size 64/],
+    ['no-blocks', { 'llama.block_count': u32(0) }, /metadata llama\.block_count is 0, not a positive whole number/],
+    // A 2-layer file that declares 1 loaded as a 1-layer model.
+    ['fewer-blocks', { 'llama.block_count': u32(1) }, /tensor blk\.1\.\S+ lies beyond the 1 blocks llama\.block_count declares/],
+  ];
+  for (const [name, metadata, pattern] of cases) {
+    const p = path.join(tmp, `hp-${name}.gguf`);
+    writeTinyRandomGguf(p, { metadata });
+    const cache = path.join(tmp, `c-hp-${name}`);
+    await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_CORRUPT', new RegExp(`hp-${name}\\.gguf: ${pattern.source}`)), name);
+    assert.deepEqual(cacheEntries(cache), [], name);
+  }
 });
 
 test('an unsupported architecture is refused by name', async () => {
