@@ -207,6 +207,16 @@ test('hyper-parameters that contradict each other or cannot describe a model are
   }
 });
 
+test('a BPE merge that is not two vocabulary tokens joining into a third is refused by name', async () => {
+  // "q z" made "qz", which is no token: "qz" in a prompt was dropped without a trace.
+  for (const [name, merge] of [['outside', 'q z'], ['one-part', 'he'], ['three-parts', 'h e r']] as const) {
+    const p = path.join(tmp, `merge-${name}.gguf`);
+    writeTinyRandomGguf(p, { metadata: { 'tokenizer.ggml.merges': { type: 'string[]', value: ['h e', merge] } } });
+    const pattern = new RegExp(`merge-${name}\\.gguf: tokenizer\\.ggml\\.merges entry 1 \\(${JSON.stringify(merge)}\\) does not join two vocabulary tokens into a third`);
+    await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, `c-merge-${name}`) }), expectError('GGUF_CORRUPT', pattern), name);
+  }
+});
+
 test('an unsupported architecture is refused by name', async () => {
   const p = path.join(tmp, 'mamba.gguf');
   writeTinyRandomGguf(p, { metadata: { 'general.architecture': { type: 'string', value: 'mamba' } } });
