@@ -189,11 +189,15 @@ export function openGguf(file: string): GgufFile {
     const metadata = new Map<string, GgufValue>();
     const metadataStart = c.pos;
     for (let i = 0; i < kvCount; i++) {
+      const at = c.pos;
       const key = c.str();
+      // llama.cpp refuses a repeated key; keeping the last one would load a file llama.cpp will not.
+      if (metadata.has(key)) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata key ${key} appears twice (the second at byte ${at})`);
       metadata.set(key, readValue(c, c.u32(), file));
     }
     const metadataBytes = { start: metadataStart, end: c.pos };
     const raw: { name: string; dims: number[]; type: number; offset: number }[] = [];
+    const names = new Set<string>();
     for (let i = 0; i < tensorCount; i++) {
       const name = c.str();
       const nDims = c.u32();
@@ -201,6 +205,9 @@ export function openGguf(file: string): GgufFile {
       const dims: number[] = [];
       for (let d = 0; d < nDims; d++) dims.push(c.count(`dimension of ${name}`, 2 ** 31));
       const type = c.u32();
+      // Else the second silently replaces the first (llama.cpp refuses such a file).
+      if (names.has(name)) throw new KvsteerError('GGUF_CORRUPT', `${file}: tensor ${name} is listed twice`);
+      names.add(name);
       raw.push({ name, dims, type, offset: c.count(`offset of ${name}`) });
     }
     const alignment = metadata.get('general.alignment') ?? 32;
@@ -218,6 +225,9 @@ export function openGguf(file: string): GgufFile {
         throw new KvsteerError('GGUF_CORRUPT', `${file}: tensor ${t.name} (${elements} elements) is not whole ${ggmlTypeName(t.type)} blocks`);
       }
       const byteSize = (elements / layout.blockSize) * layout.blockBytes;
+      if (t.offset % alignment !== 0) {
+        throw new KvsteerError('GGUF_CORRUPT', `${file}: tensor ${t.name} starts at data offset ${t.offset}, not a multiple of the alignment ${alignment}`);
+      }
       const fileOffset = dataStart + t.offset;
       if (fileOffset + byteSize > fileSize) {
         throw new KvsteerError(
@@ -226,6 +236,14 @@ export function openGguf(file: string): GgufFile {
         );
       }
       tensors.set(t.name, { name: t.name, dims: t.dims, type: t.type, fileOffset, byteSize, elements });
+    }
+    // Tensors sharing bytes would load as weights nobody wrote; llama.cpp refuses them too.
+    const byStart = [...tensors.values()].sort((a, b) => a.fileOffset - b.fileOffset);
+    for (let i = 1; i < byStart.length; i++) {
+      const prev = byStart[i - 1], t = byStart[i];
+      if (t.fileOffset < prev.fileOffset + prev.byteSize) {
+        throw new KvsteerError('GGUF_CORRUPT', `${file}: tensors ${prev.name} and ${t.name} overlap (bytes ${t.fileOffset} to ${prev.fileOffset + prev.byteSize})`);
+      }
     }
     return { path: file, version, fileSize, metadata, metadataBytes, tensors };
   } finally {

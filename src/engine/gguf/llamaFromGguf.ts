@@ -25,9 +25,28 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: architecture "${arch}" is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`);
   }
-  const hiddenSize = metaNumber(f, `${arch}.embedding_length`);
-  const numHeads = metaNumber(f, `${arch}.attention.head_count`);
-  const headDim = metaNumber(f, `${arch}.attention.key_length`, hiddenSize / numHeads);
+  /** A size or count: a positive whole number, or the graph is built from NaN or fractions. */
+  const count = (key: string, fallback?: number): number => {
+    const v = metaNumber(f, key, fallback);
+    if (!Number.isSafeInteger(v) || v < 1) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} is ${v}, not a positive whole number`);
+    return v;
+  };
+  /** A positive finite real (a NaN or negative epsilon, or a RoPE base of 0, makes every logit NaN). */
+  const positive = (key: string, fallback: number): number => {
+    const v = metaNumber(f, key, fallback);
+    if (!(v > 0 && Number.isFinite(v))) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} is ${v}, not a positive number`);
+    return v;
+  };
+  const hiddenSize = count(`${arch}.embedding_length`);
+  const numHeads = count(`${arch}.attention.head_count`);
+  const numKvHeads = count(`${arch}.attention.head_count_kv`, numHeads);
+  if (numHeads % numKvHeads !== 0) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: ${numHeads} attention heads cannot share ${numKvHeads} key/value heads evenly`);
+  }
+  if (!f.metadata.has(`${arch}.attention.key_length`) && hiddenSize % numHeads !== 0) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: ${numHeads} attention heads do not divide the embedding size ${hiddenSize} (and ${arch}.attention.key_length is absent)`);
+  }
+  const headDim = count(`${arch}.attention.key_length`, hiddenSize / numHeads);
   const valueDim = metaNumber(f, `${arch}.attention.value_length`, headDim);
   if (valueDim !== headDim) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: value heads of ${valueDim} dims with key heads of ${headDim} are not supported`);
@@ -50,21 +69,24 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
     throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary has ${tokens.length} tokens but token_embd has ${vocabSize} rows`);
   }
   const freqs = f.tensors.get('rope_freqs.weight');
-  const numLayers = metaNumber(f, `${arch}.block_count`);
+  const numLayers = count(`${arch}.block_count`);
+  // llama.cpp refuses tensors it did not load; here a low block count would drop layers in silence.
+  const beyond = [...f.tensors.keys()].find((name) => Number(/^blk\.(\d+)\./.exec(name)?.[1] ?? -1) >= numLayers);
+  if (beyond) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${beyond} lies beyond the ${numLayers} blocks ${arch}.block_count declares`);
   return {
     ...(arch === 'gemma3' ? gemma3Extras(f, { hiddenSize, numHeads, headDim, numLayers }) : {}),
     architecture: arch,
     hiddenSize,
-    intermediateSize: metaNumber(f, `${arch}.feed_forward_length`),
+    intermediateSize: count(`${arch}.feed_forward_length`),
     numLayers,
     numHeads,
-    numKvHeads: metaNumber(f, `${arch}.attention.head_count_kv`, numHeads),
+    numKvHeads,
     headDim,
-    rmsNormEps: metaNumber(f, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
-    ropeTheta: metaNumber(f, `${arch}.rope.freq_base`, 10000),
+    rmsNormEps: positive(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
+    ropeTheta: positive(`${arch}.rope.freq_base`, 10000),
     ropeFreqFactors: freqs ? dequantize(freqs.type, readTensorBytes(f, freqs), freqs.elements) : undefined,
     ropePositionScale: 1 / factor,
-    maxPositions: metaNumber(f, `${arch}.context_length`, 4096),
+    maxPositions: count(`${arch}.context_length`, 4096),
     vocabSize,
   };
 }

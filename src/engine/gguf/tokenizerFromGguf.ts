@@ -145,6 +145,15 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   } else {
     const m = metaArray(f, 'tokenizer.ggml.merges', isString);
     if (!m) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary or merges are missing`);
+    // A merge must join two tokens into a third (Hugging Face's tokenizers refuse others too): text
+    // merged into a piece outside the vocabulary was dropped from the prompt without a trace.
+    const known = new Set(tokens);
+    m.forEach((entry, i) => {
+      const parts = entry.split(' ');
+      if (parts.length !== 2 || !parts.every((x) => known.has(x)) || !known.has(parts[0] + parts[1])) {
+        throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tokenizer.ggml.merges entry ${i} (${JSON.stringify(entry)}) does not join two vocabulary tokens into a third`);
+      }
+    });
     merges = m;
   }
   const pre = metaString(f, 'tokenizer.ggml.pre', 'default');

@@ -12,8 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { openGguf, readTensorBytes } from '../../../src/engine/gguf/ggufFile';
 import { GgmlType } from '../../../src/engine/gguf/ggmlTypes';
+import { GgufWriteTensor, quantize, writeGguf } from '../../../src/engine/gguf/ggufWriter';
 import { importGguf, CONVERTER_VERSION } from '../../../src/engine/gguf/importGguf';
-import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
+import { TinyModelOptions, writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-gguf-'));
@@ -87,6 +88,57 @@ test('an alignment that is not a power of two, or arrays nested without end, are
   assert.throws(() => openGguf(nested), (e: unknown) => expectError('GGUF_CORRUPT', /nested\.gguf: metadata arrays nested more than 8 deep/)(e));
 });
 
+/** An F32 tensor of zeros for crafted files. */
+function f32Tensor(name: string, n: number): GgufWriteTensor {
+  return { name, dims: [n], type: GgmlType.F32, data: quantize(GgmlType.F32, new Float32Array(n)) };
+}
+
+/** The byte offset of the u64 data offset in tensor `name`'s 1-D directory entry. */
+function offsetFieldOf(bytes: Buffer, name: string): number {
+  const entry = Buffer.concat([Buffer.from(new BigUint64Array([BigInt(name.length)]).buffer), Buffer.from(name), Buffer.from(new Uint32Array([1]).buffer)]);
+  const at = bytes.indexOf(entry);
+  assert.ok(at > 0, `tensor ${name} found in the directory`);
+  return at + entry.length + 8 + 4; // past its one dimension and its type
+}
+
+test('a tensor listed twice is refused by name instead of the second replacing the first', () => {
+  const p = path.join(tmp, 'twice.gguf');
+  writeGguf(p, { 'general.architecture': { type: 'string', value: 'llama' } }, [f32Tensor('blk.0.attn_norm.weight', 8), f32Tensor('blk.0.attn_norm.weight', 16)]);
+  assert.throws(() => openGguf(p), (e: unknown) => expectError('GGUF_CORRUPT', /twice\.gguf: tensor blk\.0\.attn_norm\.weight is listed twice/)(e));
+});
+
+test('a metadata key given twice is refused by name instead of the last value winning', () => {
+  const key = 'general.architecture';
+  const entry = (value: string) => {
+    const str = (s: string) => Buffer.concat([Buffer.from(new BigUint64Array([BigInt(Buffer.byteLength(s))]).buffer), Buffer.from(s)]);
+    return Buffer.concat([str(key), Buffer.from(new Uint32Array([8]).buffer), str(value)]);
+  };
+  const p = path.join(tmp, 'key-twice.gguf');
+  writeGguf(p, { count: 2, bytes: Buffer.concat([entry('llama'), entry('qwen2')]) }, [f32Tensor('x', 8)]);
+  assert.throws(() => openGguf(p), (e: unknown) => expectError('GGUF_CORRUPT', /key-twice\.gguf: metadata key general\.architecture appears twice/)(e));
+});
+
+test('tensors whose data overlap, or that start off the alignment, are refused by name', () => {
+  const p = path.join(tmp, 'layout.gguf');
+  writeGguf(p, {}, [f32Tensor('a', 16), f32Tensor('b', 16)]);
+  const bytes = fs.readFileSync(p);
+  const field = offsetFieldOf(bytes, 'b');
+  assert.equal(bytes.readBigUInt64LE(field), 64n, 'b follows a');
+  const variants: [string, bigint, RegExp][] = [
+    ['overlap', 32n, /overlap\.gguf: tensors a and b overlap/],
+    ['same-start', 0n, /same-start\.gguf: tensors (a and b|b and a) overlap/],
+    ['misaligned', 68n, /misaligned\.gguf: tensor b starts at data offset 68, not a multiple of the alignment 32/],
+  ];
+  for (const [name, offset, pattern] of variants) {
+    const q = path.join(tmp, `${name}.gguf`);
+    const copy = Buffer.from(bytes);
+    copy.writeBigUInt64LE(offset, field);
+    fs.writeFileSync(q, copy);
+    assert.throws(() => openGguf(q), (e: unknown) => expectError('GGUF_CORRUPT', pattern)(e));
+  }
+  assert.equal(openGguf(p).tensors.size, 2, 'the unedited file opens');
+});
+
 test('a large numeric metadata array costs about its size in the file, not a JS value per element', () => {
   // A crafted header: one key holding 32 M u8 values, the kind of array nothing reads.
   const n = 32 << 20;
@@ -129,6 +181,40 @@ test('tensors whose shapes disagree with the metadata are refused before convers
   const cache = path.join(tmp, 'c-shape');
   await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_CORRUPT', /shape\.gguf: tensor blk\.0\.attn_q\.weight is \d+ × \d+, but the metadata's sizes make it \d+ × \d+/));
   assert.deepEqual(cacheEntries(cache), []);
+});
+
+test('hyper-parameters that contradict each other or cannot describe a model are refused by name', async () => {
+  const u32 = (value: number) => ({ type: 'u32' as const, value });
+  const f32 = (value: number) => ({ type: 'f32' as const, value });
+  const cases: [string, TinyModelOptions['metadata'], RegExp][] = [
+    ['eps-nan', { 'llama.attention.layer_norm_rms_epsilon': f32(NaN) }, /metadata llama\.attention\.layer_norm_rms_epsilon is NaN, not a positive number/],
+    ['eps-negative', { 'llama.attention.layer_norm_rms_epsilon': f32(-1) }, /metadata llama\.attention\.layer_norm_rms_epsilon is -1, not a positive number/],
+    ['theta-zero', { 'llama.rope.freq_base': f32(0) }, /metadata llama\.rope\.freq_base is 0, not a positive number/],
+    ['context-zero', { 'llama.context_length': u32(0) }, /metadata llama\.context_length is 0, not a positive whole number/],
+    ['kv-zero', { 'llama.attention.head_count_kv': u32(0) }, /metadata llama\.attention\.head_count_kv is 0, not a positive whole number/],
+    ['kv-uneven', { 'llama.attention.head_count_kv': u32(3) }, /4 attention heads cannot share 3 key\/value heads evenly/],
+    ['heads-uneven', { 'llama.attention.head_count': u32(3), 'llama.attention.head_count_kv': u32(3) }, /3 attention heads do not divide the embedding size 64/],
+    ['no-blocks', { 'llama.block_count': u32(0) }, /metadata llama\.block_count is 0, not a positive whole number/],
+    // A 2-layer file that declares 1 loaded as a 1-layer model.
+    ['fewer-blocks', { 'llama.block_count': u32(1) }, /tensor blk\.1\.\S+ lies beyond the 1 blocks llama\.block_count declares/],
+  ];
+  for (const [name, metadata, pattern] of cases) {
+    const p = path.join(tmp, `hp-${name}.gguf`);
+    writeTinyRandomGguf(p, { metadata });
+    const cache = path.join(tmp, `c-hp-${name}`);
+    await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_CORRUPT', new RegExp(`hp-${name}\\.gguf: ${pattern.source}`)), name);
+    assert.deepEqual(cacheEntries(cache), [], name);
+  }
+});
+
+test('a BPE merge that is not two vocabulary tokens joining into a third is refused by name', async () => {
+  // "q z" made "qz", which is no token: "qz" in a prompt was dropped without a trace.
+  for (const [name, merge] of [['outside', 'q z'], ['one-part', 'he'], ['three-parts', 'h e r']] as const) {
+    const p = path.join(tmp, `merge-${name}.gguf`);
+    writeTinyRandomGguf(p, { metadata: { 'tokenizer.ggml.merges': { type: 'string[]', value: ['h e', merge] } } });
+    const pattern = new RegExp(`merge-${name}\\.gguf: tokenizer\\.ggml\\.merges entry 1 \\(${JSON.stringify(merge)}\\) does not join two vocabulary tokens into a third`);
+    await assert.rejects(importGguf(p, { cacheDir: path.join(tmp, `c-merge-${name}`) }), expectError('GGUF_CORRUPT', pattern), name);
+  }
 });
 
 test('an unsupported architecture is refused by name', async () => {
