@@ -68,7 +68,6 @@
   /** @type {Side[]} */
   const SIDES = ['baseline', 'steered'];
   const SLIDER_MIN = 0;
-  const SLIDER_MAX = 12;
 
   /** @returns {ColumnModel} */
   function emptyColumn() {
@@ -226,7 +225,16 @@
   };
 
   /** @param {number} n */
-  const clampSlider = (n) => Math.min(Number(ui.slider.max), Math.max(SLIDER_MIN, Math.round(n * 2) / 2));
+  const clampSlider = (n) => Math.min(Number(ui.slider.max), Math.max(Number(ui.slider.min), Math.round(n * 2) / 2));
+
+  /**
+   * Widens the slider (0–12) to take a strength outside it: the settings allow -100 to 100, and a
+   * re-run must not quietly change a strength the slider cannot show. @param {number} n
+   */
+  function fitSlider(n) {
+    if (n > Number(ui.slider.max)) ui.slider.max = String(Math.ceil(n));
+    if (n < Number(ui.slider.min)) ui.slider.min = String(Math.floor(n));
+  }
 
   // ── rendering (state → DOM; model text only through text nodes) ─────────────────────────
 
@@ -386,7 +394,7 @@
     state.repeatPenalty = rp && isNum(rp.penalty) && isNum(rp.lastN) ? (rp.penalty === 1 ? 'off' : `${fmtStrength(rp.penalty)} · last ${rp.lastN}`) : '';
     if (sides.includes('steered')) state.columns.steered.cV = state.cV;
     if (isNum(m.cV)) {
-      if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));
+      fitSlider(m.cV);
       state.slider = clampSlider(m.cV);
     }
     state.status = '';
@@ -400,7 +408,7 @@
     // the settings leave it empty): show it in the header and on the slider.
     if (m.side === 'steered' && isNum(m.cV)) {
       state.cV = m.cV;
-      if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));
+      fitSlider(m.cV);
       state.slider = clampSlider(m.cV);
     }
     if (m.side === 'steered' && isNum(m.cK)) state.cK = m.cK;
@@ -537,7 +545,8 @@
   });
   window.addEventListener('message', (e) => onMessage(e.data));
 
-  if (state.cV !== null && state.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(state.cV));
+  if (isNum(state.cV)) fitSlider(state.cV);
+  if (isNum(state.slider)) fitSlider(state.slider);
   renderAll();
   post({ type: 'ready' });
 })();

@@ -1,0 +1,46 @@
+/**
+ * The side-by-side webview's script (media/compare.js) in a stand-in page: what it shows and
+ * posts back for the messages the extension sends, in the orders a run can produce them.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { loadCompareView } from '../support/compareView';
+
+const start = (over: Record<string, unknown> = {}) => ({ type: 'start', question: 'Why is the sky blue?', model: 'smol', vector: 'reasoning', cV: 4, cK: 0, sides: ['baseline', 'steered'], insertInto: 'a.md', ...over });
+const stats = { tokens: 3, msPerToken: 10, totalMs: 40, stopReason: 'eos' };
+
+/** A compare run that answered both sides and ended. */
+function finishedRun(v: ReturnType<typeof loadCompareView>, over: Record<string, unknown> = {}, cV = 4): void {
+  v.send(start({ cV, ...over }));
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.send({ type: 'token', side: 'baseline', text: 'Rayleigh <b>scattering</b>.' });
+  v.send({ type: 'sideDone', side: 'baseline', stats });
+  v.send({ type: 'sideStart', side: 'steered', cV, cK: 0 });
+  v.send({ type: 'token', side: 'steered', text: 'First, light.' });
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+}
+
+test('streamed model text is shown as text, and a finished run offers Copy, Insert and Re-run', () => {
+  const v = loadCompareView();
+  assert.deepEqual(v.posted, [{ type: 'ready' }]);
+  finishedRun(v);
+  assert.equal(v.el('answer-baseline').textContent, 'Rayleigh <b>scattering</b>.');
+  assert.equal(v.el('badge-steered').textContent, 'Done');
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.el('copy-baseline').disabled, false);
+  assert.equal(v.el('insert-steered').disabled, false);
+  assert.equal(v.el('rerun-steered').disabled, false);
+});
+
+test('a negative strength from the settings stays on the slider, and Re-run steered runs with it, not with 0', () => {
+  const v = loadCompareView();
+  finishedRun(v, {}, -4);
+  assert.equal(v.el('meta-cv').textContent, '-4');
+  assert.equal(v.slider.value, '-4');
+  v.el('rerun-steered').click();
+  assert.deepEqual(v.posted.at(-1), { type: 'rerunSteered', cV: -4 });
+  // A page reloaded from its saved state keeps it too.
+  const again = loadCompareView(v.saved());
+  assert.equal(again.slider.value, '-4');
+});
