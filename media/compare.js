@@ -56,6 +56,8 @@
    * @property {string} status
    * @property {string} globalError
    * @property {number} slider
+   * @property {boolean} sliderMoved the user moved the slider since the run started: the strength
+   *   the steered side then reports is shown in the header, but no longer moves the slider
    * @property {boolean} cancelling
    * @property {Record<Side, ColumnModel>} columns
    */
@@ -88,6 +90,7 @@
       status: '',
       globalError: '',
       slider: SLIDER_MIN,
+      sliderMoved: false,
       cancelling: false,
       columns: { baseline: emptyColumn(), steered: emptyColumn() },
     };
@@ -397,6 +400,7 @@
       fitSlider(m.cV);
       state.slider = clampSlider(m.cV);
     }
+    state.sliderMoved = false;
     state.status = '';
     state.globalError = '';
     state.cancelling = false;
@@ -408,8 +412,10 @@
     // the settings leave it empty): show it in the header and on the slider.
     if (m.side === 'steered' && isNum(m.cV)) {
       state.cV = m.cV;
-      fitSlider(m.cV);
-      state.slider = clampSlider(m.cV);
+      if (!state.sliderMoved) {
+        fitSlider(m.cV);
+        state.slider = clampSlider(m.cV);
+      }
     }
     if (m.side === 'steered' && isNum(m.cK)) state.cK = m.cK;
     const keepCv = state.columns[m.side].cV;
@@ -528,6 +534,7 @@
   ui.rerun.addEventListener('click', rerunSteered);
   ui.slider.addEventListener('input', () => {
     state.slider = Number(ui.slider.value);
+    state.sliderMoved = true;
     renderSlider();
     save(true);
   });

@@ -44,3 +44,34 @@ test('a negative strength from the settings stays on the slider, and Re-run stee
   const again = loadCompareView(v.saved());
   assert.equal(again.slider.value, '-4');
 });
+
+test('a strength the user picks on the slider while the baseline answers is kept when the steered side starts', () => {
+  const v = loadCompareView();
+  v.send(start({ cV: NaN }));
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.slider.value = '8';
+  v.slider.dispatch('input');
+  v.send({ type: 'token', side: 'baseline', text: 'Because' });
+  v.send({ type: 'sideDone', side: 'baseline', stats });
+  v.send({ type: 'sideStart', side: 'steered', cV: 4, cK: 0 });
+  assert.equal(v.el('meta-cv').textContent, '4', 'the header shows the strength the steered side runs with');
+  assert.equal(v.slider.value, '8');
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+  v.el('rerun-steered').click();
+  assert.deepEqual(v.posted.at(-1), { type: 'rerunSteered', cV: 8 });
+});
+
+test('the slider shows the strength a run really uses when the user has not moved it', () => {
+  const v = loadCompareView();
+  v.send(start({ cV: NaN }));
+  v.send({ type: 'sideStart', side: 'steered', cV: 6.5, cK: 0 });
+  assert.equal(v.slider.value, '6.5');
+  // A moved slider counts for its own run only.
+  v.slider.value = '2';
+  v.slider.dispatch('input');
+  v.send({ type: 'end', cancelled: true });
+  v.send(start({ cV: NaN }));
+  v.send({ type: 'sideStart', side: 'steered', cV: 5, cK: 0 });
+  assert.equal(v.slider.value, '5');
+});
