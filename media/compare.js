@@ -473,8 +473,10 @@
           state.columns[m.side] = { ...c, visible: true, state: 'error', queued: false, error: message };
           renderColumn(m.side);
         } else {
-          // The whole run failed: whatever had not finished will not.
+          // The whole run failed: whatever had not finished will not, and its progress
+          // ("Loading the model (40%)") is over too.
           state.globalError = message;
+          if (generating()) state.status = '';
           for (const s of SIDES) {
             const c = state.columns[s];
             if (c.visible && (c.state === 'running' || c.queued)) state.columns[s] = { ...c, state: 'error', queued: false };

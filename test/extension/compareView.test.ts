@@ -75,3 +75,14 @@ test('the slider shows the strength a run really uses when the user has not move
   v.send({ type: 'sideStart', side: 'steered', cV: 5, cK: 0 });
   assert.equal(v.slider.value, '5');
 });
+
+test('a run that fails while the model loads leaves no loading progress beside its error', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'status', text: 'Downloading the model (40%)' });
+  v.send({ type: 'error', message: 'could not download the model: offline' });
+  assert.equal(v.el('error-global').textContent, 'could not download the model: offline');
+  assert.equal(v.el('status').textContent, '');
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.el('badge-baseline').textContent, 'Error');
+});
