@@ -262,6 +262,8 @@
     ui.cancel.hidden = !busy;
     ui.cancel.disabled = state.cancelling;
     ui.cancel.textContent = state.cancelling ? 'Cancelling…' : 'Cancel';
+    // The label is what assistive technology reads, in place of the text: it changes with it.
+    ui.cancel.setAttribute('aria-label', state.cancelling ? 'Cancelling…' : 'Cancel generation (Escape)');
     document.body.classList.toggle('busy', busy);
 
     const visible = SIDES.filter((s) => state.columns[s].visible);

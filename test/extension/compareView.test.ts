@@ -86,3 +86,24 @@ test('a run that fails while the model loads leaves no loading progress beside i
   assert.equal(v.el('cancel').hidden, true);
   assert.equal(v.el('badge-baseline').textContent, 'Error');
 });
+
+test('Cancel, once pressed, says to assistive technology that it is cancelling, and a second press sends nothing', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.el('cancel').click();
+  v.key('Escape');
+  v.el('cancel').click();
+  assert.deepEqual(v.posted.filter((m) => (m as { type: string }).type === 'cancel'), [{ type: 'cancel' }]);
+  assert.equal(v.el('cancel').disabled, true);
+  assert.equal(v.el('cancel').textContent, 'Cancelling…');
+  assert.equal(v.el('cancel').getAttribute('aria-label'), 'Cancelling…');
+  v.send({ type: 'sideDone', side: 'baseline', stats: { ...stats, stopReason: 'cancelled' } });
+  v.send({ type: 'end', cancelled: true });
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.el('status').textContent, 'Cancelled');
+  assert.equal(v.el('badge-baseline').textContent, 'Stopped');
+  assert.equal(v.el('badge-steered').textContent, 'Stopped');
+  v.send(start());
+  assert.equal(v.el('cancel').getAttribute('aria-label'), 'Cancel generation (Escape)');
+});
