@@ -56,6 +56,8 @@
    * @property {string} status
    * @property {string} globalError
    * @property {number} slider
+   * @property {boolean} sliderMoved the user moved the slider since the run started: the strength
+   *   the steered side then reports is shown in the header, but no longer moves the slider
    * @property {boolean} cancelling
    * @property {Record<Side, ColumnModel>} columns
    */
@@ -68,7 +70,6 @@
   /** @type {Side[]} */
   const SIDES = ['baseline', 'steered'];
   const SLIDER_MIN = 0;
-  const SLIDER_MAX = 12;
 
   /** @returns {ColumnModel} */
   function emptyColumn() {
@@ -89,6 +90,7 @@
       status: '',
       globalError: '',
       slider: SLIDER_MIN,
+      sliderMoved: false,
       cancelling: false,
       columns: { baseline: emptyColumn(), steered: emptyColumn() },
     };
@@ -226,7 +228,16 @@
   };
 
   /** @param {number} n */
-  const clampSlider = (n) => Math.min(Number(ui.slider.max), Math.max(SLIDER_MIN, Math.round(n * 2) / 2));
+  const clampSlider = (n) => Math.min(Number(ui.slider.max), Math.max(Number(ui.slider.min), Math.round(n * 2) / 2));
+
+  /**
+   * Widens the slider (0–12) to take a strength outside it: the settings allow -100 to 100, and a
+   * re-run must not quietly change a strength the slider cannot show. @param {number} n
+   */
+  function fitSlider(n) {
+    if (n > Number(ui.slider.max)) ui.slider.max = String(Math.ceil(n));
+    if (n < Number(ui.slider.min)) ui.slider.min = String(Math.floor(n));
+  }
 
   // ── rendering (state → DOM; model text only through text nodes) ─────────────────────────
 
@@ -251,6 +262,8 @@
     ui.cancel.hidden = !busy;
     ui.cancel.disabled = state.cancelling;
     ui.cancel.textContent = state.cancelling ? 'Cancelling…' : 'Cancel';
+    // The label is what assistive technology reads, in place of the text: it changes with it.
+    ui.cancel.setAttribute('aria-label', state.cancelling ? 'Cancelling…' : 'Cancel generation (Escape)');
     document.body.classList.toggle('busy', busy);
 
     const visible = SIDES.filter((s) => state.columns[s].visible);
@@ -386,9 +399,10 @@
     state.repeatPenalty = rp && isNum(rp.penalty) && isNum(rp.lastN) ? (rp.penalty === 1 ? 'off' : `${fmtStrength(rp.penalty)} · last ${rp.lastN}`) : '';
     if (sides.includes('steered')) state.columns.steered.cV = state.cV;
     if (isNum(m.cV)) {
-      if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));
+      fitSlider(m.cV);
       state.slider = clampSlider(m.cV);
     }
+    state.sliderMoved = false;
     state.status = '';
     state.globalError = '';
     state.cancelling = false;
@@ -400,8 +414,10 @@
     // the settings leave it empty): show it in the header and on the slider.
     if (m.side === 'steered' && isNum(m.cV)) {
       state.cV = m.cV;
-      if (m.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(m.cV));
-      state.slider = clampSlider(m.cV);
+      if (!state.sliderMoved) {
+        fitSlider(m.cV);
+        state.slider = clampSlider(m.cV);
+      }
     }
     if (m.side === 'steered' && isNum(m.cK)) state.cK = m.cK;
     const keepCv = state.columns[m.side].cV;
@@ -459,8 +475,10 @@
           state.columns[m.side] = { ...c, visible: true, state: 'error', queued: false, error: message };
           renderColumn(m.side);
         } else {
-          // The whole run failed: whatever had not finished will not.
+          // The whole run failed: whatever had not finished will not, and its progress
+          // ("Loading the model (40%)") is over too.
           state.globalError = message;
+          if (generating()) state.status = '';
           for (const s of SIDES) {
             const c = state.columns[s];
             if (c.visible && (c.state === 'running' || c.queued)) state.columns[s] = { ...c, state: 'error', queued: false };
@@ -520,6 +538,7 @@
   ui.rerun.addEventListener('click', rerunSteered);
   ui.slider.addEventListener('input', () => {
     state.slider = Number(ui.slider.value);
+    state.sliderMoved = true;
     renderSlider();
     save(true);
   });
@@ -537,7 +556,8 @@
   });
   window.addEventListener('message', (e) => onMessage(e.data));
 
-  if (state.cV !== null && state.cV > SLIDER_MAX) ui.slider.max = String(Math.ceil(state.cV));
+  if (isNum(state.cV)) fitSlider(state.cV);
+  if (isNum(state.slider)) fitSlider(state.slider);
   renderAll();
   post({ type: 'ready' });
 })();

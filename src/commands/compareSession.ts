@@ -56,8 +56,6 @@ export class CompareSession {
       if (current.abort) host.log.info('Asked again: the running answers stop for the new question');
       current.abort?.abort();
       session = current;
-      session.question = question;
-      session.target = target;
     } else {
       session = new CompareSession(host, panel, question, target);
       current = session;
@@ -67,7 +65,7 @@ export class CompareSession {
         if (current === session) current = undefined;
       });
     }
-    await session.run('compare');
+    await session.run('compare', undefined, { question, target });
   }
 
   private onMessage(m: FromWebview): void {
@@ -110,12 +108,18 @@ export class CompareSession {
     }
   }
 
-  private async run(mode: AskMode, cV?: number): Promise<void> {
+  /** Answers the session's question, or `ask`'s, which becomes the session's once it starts. */
+  private async run(mode: AskMode, cV?: number, ask?: { question: string; target: InsertTarget | undefined }): Promise<void> {
     const read = await readSettingsAfterWrites();
     if (!read.ok) {
+      // The view keeps the last question and its answers: Insert, Copy and Re-run stay on them.
       void this.panel.post({ type: 'error', message: read.errors.join('\n') });
       void vscode.window.showErrorMessage(`KV Steer settings: ${read.errors.join('; ')}`);
       return;
+    }
+    if (ask) {
+      this.question = ask.question;
+      this.target = ask.target;
     }
     const settings: KvsteerSettings = read.settings;
     this.abort?.abort();

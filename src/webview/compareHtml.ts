@@ -74,7 +74,7 @@ export function renderCompareHtml({ cspSource, nonce, scriptUri, styleUri }: Com
 <body>
   <header class="top">
     <p class="eyebrow">Question</p>
-    <h1 class="question empty" data-testid="question">Run “KV Steer: Ask with reasoning steering” to compare the answers.</h1>
+    <h1 class="question empty" data-testid="question" tabindex="0">Run “KV Steer: Ask with reasoning steering” to compare the answers.</h1>
     <ul class="meta" data-testid="meta" aria-label="Run settings">
       <li><span class="meta-key">Model</span> <span class="meta-value" data-testid="meta-model">—</span></li>
       <li><span class="meta-key">Vector</span> <span class="meta-value" data-testid="meta-vector">—</span></li>

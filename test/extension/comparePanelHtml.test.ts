@@ -167,3 +167,11 @@ test('the HTML module and the protocol stay free of vscode', () => {
     assert.doesNotMatch(src, /from 'vscode'|require\('vscode'\)/, f);
   }
 });
+
+test('a long question (a large selection) scrolls in a box of its own, reachable by keyboard, instead of pushing the answers off screen', () => {
+  const css = fs.readFileSync(path.join(repoRoot, 'media', 'compare.css'), 'utf8');
+  const rule = /(?:^|\n)\.question \{([^}]*)\}/.exec(css)?.[1] ?? '';
+  assert.match(rule, /\bmax-height:\s*[^;]+;/);
+  assert.match(rule, /\boverflow-y:\s*auto;/);
+  assert.match(tagOf(html, 'question'), /\btabindex="0"/);
+});

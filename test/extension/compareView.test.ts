@@ -1,0 +1,109 @@
+/**
+ * The side-by-side webview's script (media/compare.js) in a stand-in page: what it shows and
+ * posts back for the messages the extension sends, in the orders a run can produce them.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { loadCompareView } from '../support/compareView';
+
+const start = (over: Record<string, unknown> = {}) => ({ type: 'start', question: 'Why is the sky blue?', model: 'smol', vector: 'reasoning', cV: 4, cK: 0, sides: ['baseline', 'steered'], insertInto: 'a.md', ...over });
+const stats = { tokens: 3, msPerToken: 10, totalMs: 40, stopReason: 'eos' };
+
+/** A compare run that answered both sides and ended. */
+function finishedRun(v: ReturnType<typeof loadCompareView>, over: Record<string, unknown> = {}, cV = 4): void {
+  v.send(start({ cV, ...over }));
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.send({ type: 'token', side: 'baseline', text: 'Rayleigh <b>scattering</b>.' });
+  v.send({ type: 'sideDone', side: 'baseline', stats });
+  v.send({ type: 'sideStart', side: 'steered', cV, cK: 0 });
+  v.send({ type: 'token', side: 'steered', text: 'First, light.' });
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+}
+
+test('streamed model text is shown as text, and a finished run offers Copy, Insert and Re-run', () => {
+  const v = loadCompareView();
+  assert.deepEqual(v.posted, [{ type: 'ready' }]);
+  finishedRun(v);
+  assert.equal(v.el('answer-baseline').textContent, 'Rayleigh <b>scattering</b>.');
+  assert.equal(v.el('badge-steered').textContent, 'Done');
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.el('copy-baseline').disabled, false);
+  assert.equal(v.el('insert-steered').disabled, false);
+  assert.equal(v.el('rerun-steered').disabled, false);
+});
+
+test('a negative strength from the settings stays on the slider, and Re-run steered runs with it, not with 0', () => {
+  const v = loadCompareView();
+  finishedRun(v, {}, -4);
+  assert.equal(v.el('meta-cv').textContent, '-4');
+  assert.equal(v.slider.value, '-4');
+  v.el('rerun-steered').click();
+  assert.deepEqual(v.posted.at(-1), { type: 'rerunSteered', cV: -4 });
+  // A page reloaded from its saved state keeps it too.
+  const again = loadCompareView(v.saved());
+  assert.equal(again.slider.value, '-4');
+});
+
+test('a strength the user picks on the slider while the baseline answers is kept when the steered side starts', () => {
+  const v = loadCompareView();
+  v.send(start({ cV: NaN }));
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.slider.value = '8';
+  v.slider.dispatch('input');
+  v.send({ type: 'token', side: 'baseline', text: 'Because' });
+  v.send({ type: 'sideDone', side: 'baseline', stats });
+  v.send({ type: 'sideStart', side: 'steered', cV: 4, cK: 0 });
+  assert.equal(v.el('meta-cv').textContent, '4', 'the header shows the strength the steered side runs with');
+  assert.equal(v.slider.value, '8');
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+  v.el('rerun-steered').click();
+  assert.deepEqual(v.posted.at(-1), { type: 'rerunSteered', cV: 8 });
+});
+
+test('the slider shows the strength a run really uses when the user has not moved it', () => {
+  const v = loadCompareView();
+  v.send(start({ cV: NaN }));
+  v.send({ type: 'sideStart', side: 'steered', cV: 6.5, cK: 0 });
+  assert.equal(v.slider.value, '6.5');
+  // A moved slider counts for its own run only.
+  v.slider.value = '2';
+  v.slider.dispatch('input');
+  v.send({ type: 'end', cancelled: true });
+  v.send(start({ cV: NaN }));
+  v.send({ type: 'sideStart', side: 'steered', cV: 5, cK: 0 });
+  assert.equal(v.slider.value, '5');
+});
+
+test('a run that fails while the model loads leaves no loading progress beside its error', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'status', text: 'Downloading the model (40%)' });
+  v.send({ type: 'error', message: 'could not download the model: offline' });
+  assert.equal(v.el('error-global').textContent, 'could not download the model: offline');
+  assert.equal(v.el('status').textContent, '');
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.el('badge-baseline').textContent, 'Error');
+});
+
+test('Cancel, once pressed, says to assistive technology that it is cancelling, and a second press sends nothing', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.el('cancel').click();
+  v.key('Escape');
+  v.el('cancel').click();
+  assert.deepEqual(v.posted.filter((m) => (m as { type: string }).type === 'cancel'), [{ type: 'cancel' }]);
+  assert.equal(v.el('cancel').disabled, true);
+  assert.equal(v.el('cancel').textContent, 'Cancelling…');
+  assert.equal(v.el('cancel').getAttribute('aria-label'), 'Cancelling…');
+  v.send({ type: 'sideDone', side: 'baseline', stats: { ...stats, stopReason: 'cancelled' } });
+  v.send({ type: 'end', cancelled: true });
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.el('status').textContent, 'Cancelled');
+  assert.equal(v.el('badge-baseline').textContent, 'Stopped');
+  assert.equal(v.el('badge-steered').textContent, 'Stopped');
+  v.send(start());
+  assert.equal(v.el('cancel').getAttribute('aria-label'), 'Cancel generation (Escape)');
+});
