@@ -64,6 +64,7 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   if (!(factor > 0)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: rope scaling factor ${factor} is not positive`);
   const tokens = f.metadata.get('tokenizer.ggml.tokens');
   const embd = tensor(f, 'token_embd.weight');
+  if (embd.dims.length !== 2) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor token_embd.weight should be 2-D`);
   const vocabSize = embd.dims[1];
   if (Array.isArray(tokens) && tokens.length !== vocabSize) {
     throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary has ${tokens.length} tokens but token_embd has ${vocabSize} rows`);
@@ -153,6 +154,10 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
   };
   const { hiddenSize: H } = spec;
   const embd = tensor(f, 'token_embd.weight');
+  // Checked here as lin() checks the matrices: with a separate output head, nothing else reads its width.
+  if (embd.dims[0] !== H) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor token_embd.weight is ${embd.dims[1]} × ${embd.dims[0]}, but the metadata's sizes make it ${spec.vocabSize} × ${H}`);
+  }
   let embedding: LinearWeight;
   try {
     // Q8_0 and Q6_K rows stay 8-bit (the graph gathers them with GatherBlockQuantized); others become f32.

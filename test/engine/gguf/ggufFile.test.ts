@@ -207,6 +207,36 @@ test('hyper-parameters that contradict each other or cannot describe a model are
   }
 });
 
+/** The tiny GGUF rewritten with its token embedding replaced (and, with `head`, a separate output head added). */
+function withEmbedding(name: string, dims: number[], head: boolean): string {
+  const src = path.join(tmp, `${name}-src.gguf`);
+  writeTinyRandomGguf(src);
+  const f = openGguf(src);
+  const { start, end } = f.metadataBytes;
+  const meta = fs.readFileSync(src).subarray(start, end);
+  const f32 = (d: number[]) => ({ dims: d, type: GgmlType.F32, data: new Uint8Array(new Float32Array(d.reduce((a, b) => a * b, 1)).fill(0.01).buffer) });
+  const vocab = f.tensors.get('token_embd.weight')!.dims[1];
+  const tensors: GgufWriteTensor[] = [...f.tensors.values()].map((t) =>
+    t.name === 'token_embd.weight' ? { name: t.name, ...f32(dims) } : { name: t.name, dims: t.dims, type: t.type, data: readTensorBytes(f, t) },
+  );
+  if (head) tensors.push({ name: 'output.weight', ...f32([64, vocab]) });
+  const p = path.join(tmp, `${name}.gguf`);
+  writeGguf(p, { count: f.metadata.size, bytes: meta }, tensors, 32);
+  return p;
+}
+
+test('a token embedding of another width than the metadata, or not 2-D, is refused by name, also beside a separate output head', async () => {
+  const cache = path.join(tmp, 'c-embd');
+  // With a separate head nothing else reads the embedding's width: it failed in the graph writer, without the file or a code.
+  const wide = withEmbedding('embd-wide', [96, 288], true);
+  await assert.rejects(importGguf(wide, { cacheDir: cache }), expectError('GGUF_CORRUPT', /embd-wide\.gguf: tensor token_embd\.weight is 288 × 96, but the metadata's sizes make it 288 × 64/));
+  const flat = withEmbedding('embd-flat', [64 * 288], false);
+  await assert.rejects(importGguf(flat, { cacheDir: cache }), expectError('GGUF_CORRUPT', /embd-flat\.gguf: tensor token_embd\.weight should be 2-D/));
+  assert.deepEqual(cacheEntries(cache), []);
+  // The same file with the embedding's own shape imports: the check is on the shape, not on the head.
+  await importGguf(withEmbedding('embd-right', [64, 288], true), { cacheDir: path.join(tmp, 'c-embd-ok') });
+});
+
 test('a BPE merge that is not two vocabulary tokens joining into a third is refused by name', async () => {
   // "q z" made "qz", which is no token: "qz" in a prompt was dropped without a trace.
   for (const [name, merge] of [['outside', 'q z'], ['one-part', 'he'], ['three-parts', 'h e r']] as const) {
