@@ -320,7 +320,8 @@ type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
   const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
-  if (importPrecision(model) === 'fast') s.precision = 'fast';
+  // The model's name is the GGUF's at either precision, but fast arithmetic gives other answers.
+  if (model.config.importPrecision === 'fast') s.precision = 'fast';
   if (seed !== null) s.sampling = { ...cfg.sampling };
   if (TASKS[cfg.task].kind === 'multiple-choice' && cfg.forceChoice === false) s.force_choice = false;
   if (!isRepeatPenaltyOff(cfg.repeatPenalty)) s.repeat_penalty = { ...cfg.repeatPenalty! };
@@ -333,26 +334,6 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;
-}
-
-/**
- * The precision a GGUF import was converted at, as its config.json records it (`kvsteer.precision`):
- * the model's name is the file's either way, but fast arithmetic gives other answers.
- */
-function importPrecision(model: LoadedModel): string | undefined {
-  if (!precisions.has(model)) precisions.set(model, readImportPrecision(model));
-  return precisions.get(model);
-}
-const precisions = new WeakMap<LoadedModel, string | undefined>();
-
-function readImportPrecision(model: LoadedModel): string | undefined {
-  if (model.source.kind === 'hub') return undefined;
-  try {
-    const c = JSON.parse(fs.readFileSync(path.join(model.folder, 'config.json'), 'utf8')) as { kvsteer?: { precision?: unknown } };
-    return typeof c.kvsteer?.precision === 'string' ? c.kvsteer.precision : undefined;
-  } catch {
-    return undefined; // not an import of kvsteer's: nothing to record
-  }
 }
 
 /**

@@ -18,6 +18,8 @@ export interface ModelConfig {
   maxPositions: number;
   eosTokenIds: number[];
   bosTokenId?: number;
+  /** The arithmetic a kvsteer GGUF import was converted for (its config.json's `kvsteer.precision`). */
+  importPrecision?: string;
 }
 
 /** A JSON file that must hold an object; any other content is an error naming the file. */
@@ -59,6 +61,7 @@ export function readModelConfig(folder: string): ModelConfig {
   const numHeads = num('num_attention_heads');
   const eos = [...new Set([...ids(gen.eos_token_id), ...ids(c.eos_token_id)])];
   const bos = typeof c.bos_token_id === 'number' ? c.bos_token_id : undefined;
+  const imported = c.kvsteer as { precision?: unknown } | null | undefined;
   return {
     modelType: c.model_type,
     numLayers: num('num_hidden_layers'),
@@ -70,5 +73,6 @@ export function readModelConfig(folder: string): ModelConfig {
     maxPositions: num('max_position_embeddings', 2048),
     eosTokenIds: eos,
     bosTokenId: bos,
+    importPrecision: typeof imported?.precision === 'string' ? imported.precision : undefined,
   };
 }
