@@ -317,6 +317,9 @@ async function runItem(
 const ROW_SETTING_KEYS = ['model', 'precision', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
+/** A recorded setting as compared and shown: absent and null are the same (the default). */
+const settingText = (v: unknown) => JSON.stringify(v ?? null);
+
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
   const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
@@ -345,7 +348,7 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
 export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: EvalConfig): boolean {
   if (row.model === undefined) return true;
   const want = rowSettings(model, cfg, { method: row.method, variant: row.variant, strength: row.method === 'cache-steering' ? baseStrength(cfg) : undefined }, row.seed);
-  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || JSON.stringify(row[k] ?? null) === JSON.stringify(want[k] ?? null));
+  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || settingText(row[k]) === settingText(want[k]));
 }
 
 /**
@@ -370,7 +373,7 @@ function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string
   // Rows written before the settings were recorded carry only c_k/c_v.
   const keys: readonly (keyof RowSettings)[] = prior.model !== undefined ? ROW_SETTING_KEYS : ['c_k', 'c_v'];
   for (const k of keys) {
-    const had = JSON.stringify(prior[k] ?? null), now = JSON.stringify(want[k] ?? null);
+    const had = settingText(prior[k]), now = settingText(want[k]);
     if (had === now) continue;
     const show = (x: string) => (x === 'null' ? 'the default' : x);
     throw new KvsteerError(
