@@ -12,7 +12,6 @@ import { generate, msPerToken } from '../engine/generation/generate';
 import { formatMsPerToken } from '../engine/generation/formatMsPerToken';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { strengthFor } from '../engine/steering/recommendedStrength';
-import { checkStrength } from '../engine/steering/applySteering';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
@@ -180,13 +179,7 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
     });
     if (flags.json) {
       const files = attachedLine ? { attached: { used: attached.used, leftOut: attached.leftOut } } : {};
-      // The steered side with what shaped it besides its strength: the layers edited and the offset token.
-      const steered = result.steered && vector && strength && {
-        ...result.steered,
-        layers: checkStrength(strength, model.config.numLayers, vector.meta.recommended.fromLayer),
-        offsetToken: options.offsetToken ?? vector.meta.recommended.offsetToken,
-      };
-      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), ...files, load: model.timings, ...result, ...(steered ? { steered } : {}) }) + '\n');
+      process.stdout.write(JSON.stringify({ model: model.name, decoding, ...(repeatPenalty ? { repeatPenalty } : {}), ...files, load: model.timings, ...result }) + '\n');
       return;
     }
     if (stream) {

@@ -11,7 +11,7 @@ import { Decoding, GREEDY } from './generation/sampler';
 import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
 import { PrefillCache } from './generation/prefillCache';
 import { RepeatPenalty } from './generation/repeatPenalty';
-import { SteeringStrength, generateSteered } from './steering/applySteering';
+import { SteeredGenerationResult, SteeringStrength, generateSteered } from './steering/applySteering';
 import { SteeringVector } from './steering/steeringVector';
 import { recommendedStrength } from './steering/recommendedStrength';
 
@@ -69,6 +69,9 @@ export interface SteeredSideResult extends AskSideResult {
   cK: number;
   cV: number;
   vector: string;
+  /** The layers the cache edit touched, and the offset token decoding started from. */
+  layers: number[];
+  offsetToken: string;
 }
 
 export interface AskResult {
@@ -129,7 +132,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
     if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
     const strength = req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty);
     req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV });
-    let r: GenerationResult;
+    let r: SteeredGenerationResult;
     try {
       r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
     } catch (e) {
@@ -137,7 +140,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
       if (out.baseline && isCancellation(e)) return out;
       throw e;
     }
-    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name };
+    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name, layers: r.layers, offsetToken: r.offsetToken };
     req.onSideDone?.('steered', out.steered);
   }
   return out;

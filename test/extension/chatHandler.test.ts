@@ -173,7 +173,7 @@ function scriptedService(answers: { baseline?: string; steered?: string }, stats
         if (text === undefined) continue;
         req.onSideStart?.(s);
         req.onToken?.(s, { id: 1, textDelta: text, index: 0 });
-        if (s === 'steered') out.steered = { ...side(text), cK: 0, cV: 4, vector: 'v' };
+        if (s === 'steered') out.steered = { ...side(text), cK: 0, cV: 4, vector: 'v', layers: [1], offsetToken: '\n' };
         else out.baseline = side(text);
       }
       return out;

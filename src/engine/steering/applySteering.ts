@@ -103,14 +103,19 @@ export type SteeredGenerateRequest = Omit<GenerateRequest, 'promptIds' | 'holdBa
   offsetToken?: string;
 };
 
-export async function generateSteered(model: LoadedModel, req: SteeredGenerateRequest): Promise<GenerationResult> {
+/** A steered answer, with the layers its cache edit touched and the offset token it decoded from. */
+export type SteeredGenerationResult = GenerationResult & { layers: number[]; offsetToken: string };
+
+export async function generateSteered(model: LoadedModel, req: SteeredGenerateRequest): Promise<SteeredGenerationResult> {
   checkVectorFitsModel(req.vector, model);
-  checkStrength(req.strength, model.config.numLayers, req.vector.meta.recommended.fromLayer);
-  const { ids } = steeredPromptIds(model, req.messages, req.offsetToken ?? req.vector.meta.recommended.offsetToken);
-  return generate(model, {
+  const layers = checkStrength(req.strength, model.config.numLayers, req.vector.meta.recommended.fromLayer);
+  const offsetToken = req.offsetToken ?? req.vector.meta.recommended.offsetToken;
+  const { ids } = steeredPromptIds(model, req.messages, offsetToken);
+  const r = await generate(model, {
     ...req,
     promptIds: ids,
     holdBack: 1,
     editCache: (cache) => steerCache(cache, req.vector, req.strength),
   });
+  return { ...r, layers, offsetToken };
 }
