@@ -25,6 +25,11 @@ function isFile(p: string): boolean {
   }
 }
 
+/** A failed write of `file` described, with what became of it: its previous content, or nothing. */
+function fileWriteError(e: unknown, file: string): unknown {
+  return describeWriteError(e, file, isFile(file) ? 'the previous file is unchanged' : 'nothing was written there');
+}
+
 /** A temporary sibling of `target`, named so that removeStaleTempSiblings knows whose it is. */
 export function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -67,7 +72,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.renameSync(tmp, file);
   } catch (e) {
     removeQuietly(tmp);
-    throw describeWriteError(e, file, isFile(file) ? 'the previous file is unchanged' : 'nothing was written there');
+    throw fileWriteError(e, file);
   }
 }
 
@@ -124,7 +129,7 @@ export function withFileLock<T>(target: string, fn: () => T): T {
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fd = fs.openSync(lock, 'wx');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw describeWriteError(e, target, isFile(target) ? 'the previous file is unchanged' : 'nothing was written there');
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fileWriteError(e, target);
       let holder = NaN;
       try {
         holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
@@ -150,7 +155,7 @@ export function withFileLock<T>(target: string, fn: () => T): T {
       }
       return fn();
     } catch (e) {
-      throw describeWriteError(e, target, isFile(target) ? 'the previous file is unchanged' : 'nothing was written there');
+      throw fileWriteError(e, target);
     } finally {
       removeQuietly(lock);
     }
