@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
-import { SteeringService } from '../../src/service/steeringService';
+import { ServiceDeps, SteeringService } from '../../src/service/steeringService';
 import { loadModel, LoadedModel } from '../../src/engine/model/loadModel';
 import { saveVector } from '../../src/engine/steering/vectorFile';
 import { upsertManifest } from '../../src/engine/steering/vectorManifest';
@@ -28,14 +28,20 @@ writeTinyRandomGguf(otherGguf, { layers: 3, seed: 99 });
 /** Counts loads and disposals so tests can see what the service keeps resident. */
 const loads: string[] = [];
 const disposed: string[] = [];
-const countingLoad: typeof loadModel = async (spec, opts) => {
-  const m = await loadModel(spec, opts);
-  loads.push(m.name);
-  const inner = m.dispose.bind(m);
-  return { ...m, dispose: async () => { disposed.push(m.name); await inner(); } } as LoadedModel;
-};
+/** `load`, recording each model's name in `loaded` when it loads and in `freed` when it is freed. */
+function recorded(load: typeof loadModel, loaded: string[], freed: string[]): typeof loadModel {
+  return async (spec, opts) => {
+    const m = await load(spec, opts);
+    loaded.push(m.name);
+    const inner = m.dispose.bind(m);
+    return { ...m, dispose: async () => { freed.push(m.name); await inner(); } } as LoadedModel;
+  };
+}
+const countingLoad = recorded(loadModel, loads, disposed);
+/** A service on the test's cache and vectors, loading through countingLoad unless told otherwise. */
+const newService = (deps: Partial<ServiceDeps> = {}) => new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad, ...deps });
 const logs: string[] = [];
-const service = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: (m) => logs.push(m), loadModel: countingLoad });
+const service = newService({ log: (m) => logs.push(m) });
 after(() => service.dispose());
 
 const settings = (over: Partial<KvsteerSettings> = {}): KvsteerSettings => ({ ...DEFAULT_SETTINGS, model: tinyGgufPath(), vector: 'tiny-fake', maxNewTokens: 12, threads: 1, ...over });
@@ -221,7 +227,7 @@ async function until(done: () => boolean, ms: number, what: string): Promise<voi
 
 test('the model is freed after the keep-alive time without requests, and the next request loads it again', async () => {
   const freedLog: string[] = [];
-  const idle = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: (l) => freedLog.push(l), loadModel: countingLoad });
+  const idle = newService({ log: (l) => freedLog.push(l) });
   try {
     const before = loads.length;
     // 0.005 minutes = 300 ms.
@@ -247,7 +253,7 @@ test('the model is freed after the keep-alive time without requests, and the nex
 });
 
 test('keep-alive 0 frees the model after each request; -1 keeps it; a changed keep-alive counts from the change', async () => {
-  const idle = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  const idle = newService();
   try {
     await idle.ask(settings({ keepAliveMinutes: 0 }), { question: 'hello', mode: 'baseline' });
     await until(() => idle.loadedModel === undefined, 5000, 'keep-alive 0 frees the model');
@@ -263,7 +269,7 @@ test('keep-alive 0 frees the model after each request; -1 keeps it; a changed ke
 
 test('"Free model memory" frees the model after the request that is running, which still answers', async () => {
   const lines: string[] = [];
-  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: (l) => lines.push(l), loadModel: countingLoad });
+  const svc = newService({ log: (l) => lines.push(l) });
   try {
     assert.equal(await svc.freeModel(), undefined, 'nothing to free before the first request');
     const running = svc.ask(settings({ keepAliveMinutes: -1, maxNewTokens: 24 }), { question: 'tell me a story', mode: 'compare' });
@@ -286,7 +292,7 @@ test('another kvsteer.precision reloads a model imported from GGUF, and no other
   const imported = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
   const folder = imported.folder;
   await imported.dispose();
-  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  const svc = newService();
   try {
     const before = loads.length;
     const exact = settings({ model: folder, precision: 'exact', keepAliveMinutes: -1 });
@@ -308,7 +314,7 @@ test('another kvsteer.precision reloads a model imported from GGUF, and no other
 });
 
 test('a request cancelled while it waits for its turn ends at once, and the queue goes on', async () => {
-  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: countingLoad });
+  const svc = newService();
   try {
     // A request that holds the model until the test lets it go (an answer of a minute, in the editor).
     let release!: () => void;
@@ -344,14 +350,8 @@ test('a model setting changed while the model loads frees that model once the lo
   const loaded: string[] = [];
   const freed: string[] = [];
   // Loads only once the test opens the gate: the setting changes while the load is under way.
-  const slowLoad: typeof loadModel = async (spec, opts) => {
-    await gate;
-    const m = await loadModel(spec, opts);
-    loaded.push(m.name);
-    const inner = m.dispose.bind(m);
-    return { ...m, dispose: async () => { freed.push(m.name); await inner(); } } as LoadedModel;
-  };
-  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: slowLoad });
+  const slowLoad = recorded(async (spec, opts) => (await gate, loadModel(spec, opts)), loaded, freed);
+  const svc = newService({ loadModel: slowLoad });
   try {
     const asked = svc.ask(settings({ keepAliveMinutes: -1 }), { question: 'hello', mode: 'baseline' });
     const changed = svc.settingsChanged(settings({ model: otherGguf, keepAliveMinutes: -1 }));
@@ -364,7 +364,7 @@ test('a model setting changed while the model loads frees that model once the lo
     // Changed back before the load is done: the model is the one named, and it stays.
     let reopen!: () => void;
     const gate2 = new Promise<void>((r) => (reopen = r));
-    const svc2 = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [vectors], log: () => {}, loadModel: async (spec, opts) => (await gate2, slowLoad(spec, opts)) });
+    const svc2 = newService({ loadModel: async (spec, opts) => (await gate2, slowLoad(spec, opts)) });
     try {
       const asked2 = svc2.ask(settings({ keepAliveMinutes: -1 }), { question: 'hello', mode: 'baseline' });
       const away = svc2.settingsChanged(settings({ model: otherGguf, keepAliveMinutes: -1 }));
