@@ -11,16 +11,15 @@ import type { ChatMessage } from '../../src/engine/model/chatTokenizer';
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
 
+/** A six-token comparison on the tiny model that `ac` cancels. */
+const cancellableComparison = (m: Awaited<typeof modelP>, ac: AbortController) => ({ question: 'tell me a story', mode: 'compare' as const, vector: fakeVector(m), maxNewTokens: 6, signal: ac.signal });
+
 test('a comparison cancelled after its baseline finished returns the baseline, not a cancellation error', async () => {
   const m = await modelP;
   const ac = new AbortController();
   let done: AskSideResult | undefined;
   const r = await ask(m, {
-    question: 'tell me a story',
-    mode: 'compare',
-    vector: fakeVector(m),
-    maxNewTokens: 6,
-    signal: ac.signal,
+    ...cancellableComparison(m, ac),
     onSideDone: (side, res) => {
       if (side === 'baseline') {
         done = res;
@@ -37,11 +36,7 @@ test("a comparison cancelled as its steered side starts (before that side's firs
   const m = await modelP;
   const ac = new AbortController();
   const r = await ask(m, {
-    question: 'tell me a story',
-    mode: 'compare',
-    vector: fakeVector(m),
-    maxNewTokens: 6,
-    signal: ac.signal,
+    ...cancellableComparison(m, ac),
     // Too small to keep the baseline's prefill: the steered side runs its own, and sees the abort there.
     prefillCache: new PrefillCache(1),
     onSideStart: (side) => side === 'steered' && ac.abort(),
