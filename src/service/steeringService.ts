@@ -35,9 +35,9 @@ export interface LoadReporter {
 
 export class SteeringService {
   /** The resident model, with its last prefill (a rerun at another strength or a retry skips it). */
-  private model?: { key: string; setting: string; usesPrecision: boolean; loaded: LoadedModel; prefills: PrefillCache };
+  private model?: { key: string; setting: string; loaded: LoadedModel; prefills: PrefillCache };
   /** The vector in use; `stamp` tells when its file or the manifests changed on disk since. */
-  private vectorCache?: { key: string; id: string; vector: SteeringVector; file?: string; stamp: string };
+  private vectorCache?: { key: string; id: string; vector: SteeringVector; file: string; stamp: string };
   private readonly queue = new RequestQueue();
   private stateValue: ServiceState = 'idle';
   private readonly listeners = new Set<(s: ServiceState) => void>();
@@ -195,9 +195,7 @@ export class SteeringService {
       },
       signal,
     });
-    // kvsteer.precision is the arithmetic of GGUF imports: another value reloads only those.
-    const usesPrecision = loaded.source.kind === 'gguf';
-    this.model = { key: modelKey(settings, usesPrecision), setting: settings.model, usesPrecision, loaded, prefills: new eng.PrefillCache() };
+    this.model = { key: modelKey(settings, loaded), setting: settings.model, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
     return loaded;
   }
@@ -234,7 +232,7 @@ export class SteeringService {
    * vector extracted again under the same name replaces its file, with the same setting value).
    * Files are written by rename, so a new one has a new inode; a few stats per request.
    */
-  private vectorStamp(file: string | undefined): string {
+  private vectorStamp(file: string): string {
     const stat = (p: string) => {
       try {
         const s = fs.statSync(p);
@@ -243,7 +241,7 @@ export class SteeringService {
         return '-';
       }
     };
-    return [file, ...this.deps.vectorDirs.map((d) => path.join(d, 'manifest.json'))].map((p) => (p ? stat(p) : '')).join('|');
+    return [file, ...this.deps.vectorDirs.map((d) => path.join(d, 'manifest.json'))].map(stat).join('|');
   }
 
   /** Frees the resident model (when the model setting changes, after the keep-alive time, or on dispose). */
@@ -290,7 +288,7 @@ export class SteeringService {
 
   /** Whether the resident model is the one these settings load. */
   private holds(settings: KvsteerSettings): boolean {
-    return this.model?.key === modelKey(settings, this.model?.usesPrecision ?? true);
+    return !!this.model && this.model.key === modelKey(settings, this.model.loaded);
   }
 
   async dispose(): Promise<void> {
@@ -301,11 +299,11 @@ export class SteeringService {
 }
 
 /**
- * What identifies the loaded model: another value of any of these settings needs another load
- * (the precision only for a model imported from GGUF, the only ones it applies to).
+ * What identifies the loaded model: another value of any of these settings needs another load.
+ * kvsteer.precision is the arithmetic of GGUF imports: it counts only for a model imported from one.
  */
-function modelKey(settings: KvsteerSettings, usesPrecision: boolean): string {
-  return JSON.stringify([settings.model, usesPrecision ? settings.precision : null, settings.threads]);
+function modelKey(settings: KvsteerSettings, loaded: LoadedModel): string {
+  return JSON.stringify([settings.model, loaded.source.kind === 'gguf' ? settings.precision : null, settings.threads]);
 }
 
 /** Adds what the user can do about a vector that does not fit. */
