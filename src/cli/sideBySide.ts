@@ -2,6 +2,7 @@
  * Renders two answers side by side in a terminal: word-wrapped columns under their titles, then
  * aligned statistic rows. Plain text, no colours, so it also reads well when piped to a file.
  */
+import { cutSplitsPair } from '../engine/util/surrogatePairs';
 
 export function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
@@ -16,8 +17,7 @@ export function wrap(text: string, width: number): string[] {
       while (w.length > width) {
         if (line.trim().length) lines.push(line.trimEnd());
         // Cut before a surrogate pair that would not fit whole (an emoji is two UTF-16 units).
-        const c = w.charCodeAt(width - 1);
-        const cut = c >= 0xd800 && c <= 0xdbff && width > 1 ? width - 1 : width;
+        const cut = cutSplitsPair(w, width) && width > 1 ? width - 1 : width;
         lines.push(w.slice(0, cut));
         w = w.slice(cut);
         line = '';

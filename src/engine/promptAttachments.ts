@@ -6,6 +6,7 @@
  * A small model on a CPU reads every attached character at prefill time, so the attachments share a
  * budget; what does not fit is cut, and the caller says so.
  */
+import { cutSplitsPair } from './util/surrogatePairs';
 
 export interface PromptAttachment {
   /** What the user knows it as: a (workspace-relative) path, with lines for a range. */
@@ -35,8 +36,7 @@ function fenceFor(text: string): string {
 
 /** The first `n` UTF-16 units of `text`, one fewer when the last would be half a surrogate pair (an emoji). */
 function cutAt(text: string, n: number): string {
-  const c = text.charCodeAt(n - 1);
-  return text.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+  return text.slice(0, cutSplitsPair(text, n) ? n - 1 : n);
 }
 
 export function attachToPrompt(prompt: string, attachments: readonly PromptAttachment[], maxChars = MAX_ATTACHED_CHARS): AttachedPrompt {
