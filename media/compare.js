@@ -355,6 +355,56 @@
     renderHeader();
   }
 
+  // ── keyboard focus ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Where keyboard focus goes when the element holding it is hidden or disabled, so that it does
+   * not fall to the page's body (where a keyboard or screen-reader user must start again from the
+   * top): the first of `next` that can take it, else the question. Cancel and Re-run steered hand
+   * it to each other as a run starts and ends (the slider takes it while Re-run waits for a
+   * cancelled run to end); a column's Insert and Copy hand it to each other, then to its answer.
+   * @typedef {object} FocusStop
+   * @property {Side | null} column the column it sits in, hidden with it (null: the header)
+   * @property {HTMLElement[]} next
+   */
+
+  /** @type {Map<HTMLElement, FocusStop>} */
+  const focusStops = new Map();
+  focusStops.set(ui.question, { column: null, next: [] });
+  focusStops.set(ui.cancel, { column: null, next: [ui.rerun, ui.slider] });
+  focusStops.set(ui.rerun, { column: 'steered', next: [ui.cancel, ui.slider] });
+  focusStops.set(ui.slider, { column: 'steered', next: [ui.cancel] });
+  for (const side of SIDES) {
+    const c = cols[side];
+    const other = cols[side === 'baseline' ? 'steered' : 'baseline'];
+    focusStops.set(c.insert, { column: side, next: [c.copy, c.answer, other.answer] });
+    focusStops.set(c.copy, { column: side, next: [c.insert, c.answer, other.answer] });
+    focusStops.set(c.answer, { column: side, next: [other.answer] });
+  }
+
+  /** Whether `el` (one of focusStops) can hold focus: shown, in a shown column, and enabled. @param {HTMLElement} el */
+  function canFocus(el) {
+    const stop = focusStops.get(el);
+    if (!stop || el.hidden || (stop.column && cols[stop.column].root.hidden)) return false;
+    return !((el instanceof HTMLButtonElement || el instanceof HTMLInputElement) && el.disabled);
+  }
+
+  /**
+   * Runs `update`, and when it hid or disabled the element that had keyboard focus, moves the
+   * focus on (see focusStops). Focus that was elsewhere stays there, and nothing is focused while
+   * the page itself does not have the focus (the user is in the editor).
+   * @param {() => void} update
+   */
+  function keepingFocus(update) {
+    const had = document.activeElement;
+    update();
+    if (!(had instanceof HTMLElement) || !document.hasFocus() || canFocus(had)) return;
+    const stop = focusStops.get(had);
+    if (!stop) return;
+    const to = [...stop.next, ui.question].find(canFocus);
+    if (to) to.focus();
+  }
+
   // ── persistence ─────────────────────────────────────────────────────────────────────────
 
   /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -525,7 +575,7 @@
   function cancel() {
     if (!generating() || state.cancelling) return;
     state.cancelling = true;
-    renderHeader();
+    keepingFocus(renderHeader);
     save();
     post({ type: 'cancel' });
   }
@@ -554,7 +604,7 @@
       cancel();
     }
   });
-  window.addEventListener('message', (e) => onMessage(e.data));
+  window.addEventListener('message', (e) => keepingFocus(() => onMessage(e.data)));
 
   if (isNum(state.cV)) fitSlider(state.cV);
   if (isNum(state.slider)) fitSlider(state.slider);

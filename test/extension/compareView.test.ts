@@ -107,3 +107,112 @@ test('Cancel, once pressed, says to assistive technology that it is cancelling, 
   v.send(start());
   assert.equal(v.el('cancel').getAttribute('aria-label'), 'Cancel generation (Escape)');
 });
+
+// Keyboard focus: a control that goes away under it (hidden or disabled) hands it on, so that a
+// keyboard or screen-reader user is not dropped on the page's body; focus that is elsewhere, or
+// not in the page at all, stays where it is.
+
+test('keyboard focus moves from Cancel to Re-run steered when a run ends', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.el('cancel').focus();
+  assert.equal(v.focused(), 'cancel');
+  v.send({ type: 'sideDone', side: 'baseline', stats });
+  v.send({ type: 'sideStart', side: 'steered', cV: 4, cK: 0 });
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+  assert.equal(v.el('cancel').hidden, true);
+  assert.equal(v.focused(), 'rerun-steered');
+});
+
+test('keyboard focus moves from Cancel to Re-run steered when a run fails', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.el('cancel').focus();
+  v.send({ type: 'error', message: 'could not load the model' });
+  assert.equal(v.focused(), 'rerun-steered');
+});
+
+test('keyboard focus moves from Re-run steered to Cancel when the re-run starts, and back when it ends', () => {
+  const v = loadCompareView();
+  finishedRun(v);
+  v.el('rerun-steered').focus();
+  v.el('rerun-steered').click();
+  v.send(start({ sides: ['steered'] }));
+  assert.equal(v.el('rerun-steered').disabled, true);
+  assert.equal(v.focused(), 'cancel');
+  v.send({ type: 'sideStart', side: 'steered', cV: 4, cK: 0 });
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+  assert.equal(v.focused(), 'rerun-steered');
+});
+
+test('Cancel pressed by keyboard hands focus to the strength slider while the run stops, and leaves it there', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.el('cancel').focus();
+  v.el('cancel').click();
+  // Re-run steered waits for the run to end: the slider (where Enter re-runs) takes the focus.
+  assert.equal(v.el('cancel').disabled, true);
+  assert.equal(v.focused(), 'cv-slider');
+  v.send({ type: 'sideDone', side: 'baseline', stats: { ...stats, stopReason: 'cancelled' } });
+  v.send({ type: 'end', cancelled: true });
+  assert.equal(v.focused(), 'cv-slider');
+});
+
+test("keyboard focus on a column's Insert or Copy moves to that column's answer when a new run empties it", () => {
+  const v = loadCompareView();
+  finishedRun(v);
+  v.el('insert-steered').focus();
+  v.send(start({ sides: ['steered'] }));
+  assert.equal(v.focused(), 'answer-steered');
+  v.send({ type: 'sideStart', side: 'steered', cV: 4, cK: 0 });
+  v.send({ type: 'token', side: 'steered', text: 'Light' });
+  v.el('copy-steered').focus();
+  v.send(start({ sides: ['steered'] }));
+  assert.equal(v.focused(), 'answer-steered');
+});
+
+test('keyboard focus in the baseline column moves to the steered answer when a steered re-run hides that column', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.send({ type: 'sideStart', side: 'baseline' });
+  v.send({ type: 'token', side: 'baseline', text: 'Because' });
+  v.send({ type: 'error', side: 'baseline', message: 'out of memory' });
+  v.send({ type: 'end', cancelled: false });
+  v.el('copy-baseline').focus();
+  assert.equal(v.focused(), 'copy-baseline');
+  v.send(start({ sides: ['steered'] }));
+  assert.equal(v.el('column-baseline').hidden, true);
+  assert.equal(v.focused(), 'answer-steered');
+});
+
+test('focus is not taken when it was elsewhere in the page', () => {
+  const v = loadCompareView();
+  finishedRun(v);
+  // Enter on the slider re-runs the steered side: the slider keeps the focus throughout.
+  v.slider.focus();
+  v.slider.dispatch('keydown', { key: 'Enter' });
+  assert.deepEqual(v.posted.at(-1), { type: 'rerunSteered', cV: 4 });
+  v.send(start({ sides: ['steered'] }));
+  assert.equal(v.focused(), 'cv-slider');
+  v.send({ type: 'end', cancelled: false });
+  assert.equal(v.focused(), 'cv-slider');
+  // Nor when nothing in the page had it.
+  const w = loadCompareView();
+  finishedRun(w);
+  assert.equal(w.focused(), 'body');
+  assert.equal(w.hasFocus(), false);
+});
+
+test('focus is not taken from the editor when the page does not have it', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.el('cancel').focus();
+  // The user goes on typing in the editor while the run ends.
+  v.leave();
+  v.send({ type: 'end', cancelled: false });
+  assert.equal(v.hasFocus(), false);
+});

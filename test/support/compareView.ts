@@ -3,7 +3,10 @@
  * post protocol messages to the page, click its buttons, and read what it shows and posts back.
  * The stand-in knows only what the script touches: elements found by `[attr="value"]` selectors
  * (one per selector and parent), text nodes, hidden/disabled/title/dataset/classList, a range
- * input that clamps its value to min/max as a browser does, and event listeners.
+ * input that clamps its value to min/max as a browser does, event listeners, and keyboard focus as
+ * a browser keeps it: `focus()` is taken only by a shown, enabled button or input or an element
+ * with a tabindex, and an element hidden (itself or with its column) or disabled under the focus
+ * loses it to the body.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,18 +27,65 @@ class FakeText {
   }
 }
 
+/** One page's keyboard focus: the element that has it, and whether the page itself has it. */
+class PageFocus {
+  readonly doc: FakeElement = new FakeElement('document', this);
+  active: FakeElement | null = null;
+  /** False while the user is elsewhere (in the editor): the page keeps its `active` element for when they come back. */
+  pageHasFocus = false;
+  /** The focus fixup rule: an element that can no longer take focus leaves it to the body. */
+  fixup(): void {
+    if (this.active && !this.active.focusable) this.active = null;
+  }
+}
+
 class FakeElement {
-  hidden = false;
-  disabled = false;
   title = '';
+  /** The column the element sits in (as in the skeleton): hidden with it. */
+  column: FakeElement | null = null;
   readonly dataset: Record<string, string> = {};
   private readonly attrs = new Map<string, string>();
   private readonly classes = new Set<string>();
   private readonly found = new Map<string, FakeElement>();
   private readonly listeners = new Map<string, Listener[]>();
   private text: FakeText = new FakeText('');
+  private isHidden = false;
+  private isDisabled = false;
 
-  constructor(readonly selector: string) {}
+  constructor(
+    readonly selector: string,
+    readonly page: PageFocus,
+  ) {}
+
+  get hidden(): boolean {
+    return this.isHidden;
+  }
+  set hidden(on: boolean) {
+    this.isHidden = on;
+    this.page.fixup();
+  }
+  get disabled(): boolean {
+    return this.isDisabled;
+  }
+  set disabled(on: boolean) {
+    this.isDisabled = on;
+    this.page.fixup();
+  }
+  /** Neither it nor its column is hidden. */
+  get rendered(): boolean {
+    return !this.hidden && (this.column?.rendered ?? true);
+  }
+  /** A shown, enabled button or input, or a shown element with a tabindex. */
+  get focusable(): boolean {
+    const kind = this instanceof FakeButton || this instanceof FakeInput || this.attrs.has('tabindex');
+    return kind && !this.disabled && this.rendered;
+  }
+  /** What focus() does in a browser: nothing on an element that cannot take focus; else it, and the page, take focus. */
+  focus(): void {
+    if (!this.focusable) return;
+    this.page.active = this;
+    this.page.pageHasFocus = true;
+  }
 
   get textContent(): string {
     return this.text.data;
@@ -63,7 +113,7 @@ class FakeElement {
   querySelector(selector: string): FakeElement {
     let el = this.found.get(selector);
     if (!el) {
-      el = makeElement(selector);
+      el = makeElement(selector, this.page);
       this.found.set(selector, el);
     }
     return el;
@@ -95,19 +145,34 @@ class FakeInput extends FakeElement {
   }
 }
 
-function makeElement(selector: string): FakeElement {
+/** The column an element of the skeleton (compareHtml.ts) sits in, by its data-testid. */
+function columnOf(id: string): string | null {
+  if (id === 'cv-slider' || id === 'cv-value' || id === 'steered-cv') return 'steered';
+  return /^(?:answer|badge|copy|error|insert|rerun|stats)-(baseline|steered)$/.exec(id)?.[1] ?? null;
+}
+
+function makeElement(selector: string, page: PageFocus): FakeElement {
   const id = /data-testid="([^"]+)"/.exec(selector)?.[1] ?? '';
-  if (id === 'cv-slider') return new FakeInput(selector);
-  if (id === 'cv-value') return new FakeOutput(selector);
+  const el = newElement(selector, id, page);
+  const side = columnOf(id);
+  if (side) el.column = page.doc.querySelector(`[data-testid="column-${side}"]`);
+  return el;
+}
+
+function newElement(selector: string, id: string, page: PageFocus): FakeElement {
+  if (id === 'cv-slider') return new FakeInput(selector, page);
+  if (id === 'cv-value') return new FakeOutput(selector, page);
   if (id === 'cancel' || id === 'rerun-steered' || /^(copy|insert)-/.test(id)) {
-    const b = new FakeButton(selector);
+    const b = new FakeButton(selector, page);
     // As in the skeleton (compareHtml.ts).
     b.disabled = id !== 'cancel';
     b.hidden = id === 'cancel' || id.startsWith('insert-');
     return b;
   }
-  const el = new FakeElement(selector);
+  const el = new FakeElement(selector, page);
   if (id === 'question') el.textContent = 'Run “KV Steer: Ask with reasoning steering” to compare the answers.';
+  // As in the skeleton: the question and the answers can be focused to scroll them by keyboard.
+  if (id === 'question' || id.startsWith('answer-')) el.setAttribute('tabindex', '0');
   return el;
 }
 
@@ -123,18 +188,31 @@ export interface CompareView {
   key(key: string): void;
   /** The state the page last saved with setState. */
   saved(): unknown;
+  /** The data-testid of `document.activeElement`, or 'body'. */
+  focused(): string;
+  /** Whether the page has focus (`document.hasFocus()`), not the editor around it. */
+  hasFocus(): boolean;
+  /** The user moves to the editor: the page loses focus but keeps its active element for their return, as a browser does. */
+  leave(): void;
 }
 
 /** Loads media/compare.js into a fresh stand-in page (with `savedState` as its getState). */
 export function loadCompareView(savedState?: unknown): CompareView {
-  const doc = new FakeElement('document');
-  const body = new FakeElement('body');
-  const win = new FakeElement('window');
+  const focus = new PageFocus();
+  const doc = focus.doc;
+  const body = new FakeElement('body', focus);
+  const win = new FakeElement('window', focus);
   const posted: unknown[] = [];
   let state = savedState;
+  const document = Object.assign(doc, {
+    body,
+    createTextNode: (s: string) => new FakeText(s),
+    hasFocus: () => focus.pageHasFocus,
+  });
+  Object.defineProperty(document, 'activeElement', { get: () => focus.active ?? body });
   const context = {
     acquireVsCodeApi: () => ({ postMessage: (m: unknown) => void posted.push(JSON.parse(JSON.stringify(m))), getState: () => state, setState: (s: unknown) => void (state = JSON.parse(JSON.stringify(s))) }),
-    document: Object.assign(doc, { body, createTextNode: (s: string) => new FakeText(s) }),
+    document,
     window: win,
     HTMLElement: FakeElement,
     HTMLButtonElement: FakeButton,
@@ -153,5 +231,8 @@ export function loadCompareView(savedState?: unknown): CompareView {
     slider: el('cv-slider') as FakeInput,
     key: (key) => doc.dispatch('keydown', { key }),
     saved: () => state,
+    focused: () => (focus.active ? (/data-testid="([^"]+)"/.exec(focus.active.selector)?.[1] ?? focus.active.selector) : 'body'),
+    hasFocus: () => focus.pageHasFocus,
+    leave: () => void (focus.pageHasFocus = false),
   };
 }
