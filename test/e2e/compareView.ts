@@ -65,6 +65,12 @@ export function assertAnswered(s: SideStats, side: string): void {
   assert.ok(s.stop.word && s.stop.word !== s.stop.reason && s.stop.title.length > 10, `${side} stop shown as: ${JSON.stringify(s.stop)}`);
 }
 
+/** The `data-testid` of the element that has keyboard focus in the view (null: the page's body). */
+export async function focusedTestId(frame: Frame): Promise<string | null> {
+  type Doc = { activeElement: { getAttribute(name: string): string | null } | null };
+  return frame.evaluate(() => (globalThis as unknown as { document: Doc }).document.activeElement?.getAttribute('data-testid') ?? null);
+}
+
 /** The text of one of the view's header fields (`meta-model`, `meta-vector`, `meta-cv`, …). */
 export async function metaField(frame: Frame, name: string): Promise<string> {
   return ((await frame.locator(`[data-testid="meta-${name}"]`).textContent()) ?? '').trim();

@@ -116,6 +116,9 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assert.match(answered, /steered \d+ tokens, [\d.]+ ms\/token, prefill reused/);
       // The view gets the answer by message, after the log line: wait until it shows the new run done.
       await waitForRerun(frame, '2');
+      // Keyboard focus went with the run, Re-run steered → Cancel → Re-run steered, and did not
+      // fall to the page's body when the button holding it was disabled or hidden.
+      assert.equal(await focusedTestId(frame), 'rerun-steered');
       assertAnswered(await sideStats(frame, 'steered'), 'steered at c_v 2');
       assert.equal((await sideStats(frame, 'baseline')).text, base.text, 'the baseline column stays as it was');
     });
