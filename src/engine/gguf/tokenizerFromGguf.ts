@@ -125,6 +125,23 @@ const END_OF_GENERATION_TEXTS = new Set([
 ]);
 
 const isString = (x: GgufValue): x is string => typeof x === 'string';
+
+/**
+ * llama.cpp refuses (asserts on) a vocabulary that lists a text twice: the text could encode to
+ * only one of the ids, and here the other would decode to nothing. A text holding U+FFFD is
+ * let through: the reader decodes every invalid UTF-8 sequence to U+FFFD, so two different byte
+ * strings, which llama.cpp tells apart, can read the same here.
+ */
+function refuseRepeatedTokens(file: string, tokens: string[]): void {
+  const first = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    const seen = first.get(t);
+    if (seen === undefined) first.set(t, i);
+    else if (!t.includes('\uFFFD')) {
+      throw new KvsteerError('GGUF_CORRUPT', `${file}: token ${i} (${JSON.stringify(t)}) repeats token ${seen}; each text may appear once in the vocabulary (llama.cpp refuses such a file too)`);
+    }
+  });
+}
 const isNumber = (x: GgufValue): x is number => typeof x === 'number';
 
 export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
@@ -133,8 +150,11 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tokenizer model "${model}" is not supported (only byte-level BPE "gpt2" and SentencePiece "llama")`);
   }
   const spm = model === 'llama';
-  const tokens = metaArray(f, 'tokenizer.ggml.tokens', isString);
-  if (!tokens) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
+  const texts = metaArray(f, 'tokenizer.ggml.tokens', isString);
+  if (!texts) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
+  // llama.cpp names empty tokens so that they stay distinct (and decode to that name).
+  const tokens = texts.map((t, i) => (t === '' ? `[EMPTY_${i}]` : t));
+  refuseRepeatedTokens(f.path, tokens);
   // One type and score per token, as llama.cpp reads them (it indexes both by token id).
   const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber, tokens.length) ?? [];
   let merges: string[] | [string, string][];
@@ -175,7 +195,8 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
 
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => {
-    // Own keys only: a token spelled "constructor" or "toString" is `in` any object.
+    // Own keys only: a token spelled "constructor" or "toString" is `in` any object. A text seen
+    // before is one refuseRepeatedTokens let through (different bytes that read the same).
     if (!Object.hasOwn(vocab, t)) vocab[t] = i;
   });
   const addedTokens = tokens
