@@ -41,6 +41,11 @@ export interface ImportOptions {
   /** Default 'exact'. */
   precision?: ImportPrecision;
   onProgress?: (p: ImportProgress) => void;
+  /**
+   * Problems in the file that the import works around (e.g. a special-token id outside the
+   * vocabulary), one message each naming the file; reported on every import, cached or not.
+   */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -83,6 +88,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   // Validate the header first: a corrupt or unsupported file fails fast, before any hashing.
   const gguf = openGguf(file);
   const { spec, tokenizer } = checkGgufSupported(gguf);
+  tokenizer.warnings.forEach((w) => opts.onWarning?.(w));
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
   const sha256 = await sha256File(file, opts.cacheDir);
   const precision = opts.precision ?? 'exact';

@@ -111,6 +111,8 @@ export interface GgufTokenizer {
   bosTokenId?: number;
   eosTokenIds: number[];
   padTokenId?: number;
+  /** What was wrong but worked around (a special-token id outside the vocabulary), each naming the file and key. */
+  warnings: string[];
 }
 
 /**
@@ -177,9 +179,16 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     merges = m;
   }
   const pre = metaString(f, 'tokenizer.ggml.pre', 'default');
+  const warnings: string[] = [];
+  const outside: Record<string, number> = {};
+  // llama.cpp runs a file whose special-token id lies outside the vocabulary (it warns and uses a
+  // default): so do we, without that token, but the user is told.
   const id = (key: string): number | undefined => {
     const v = f.metadata.get(key);
-    return typeof v === 'number' && v >= 0 && v < tokens.length ? v : undefined;
+    if (typeof v !== 'number') return undefined;
+    if (v >= 0 && v < tokens.length) return v;
+    outside[key] = v;
+    return undefined;
   };
   const bos = id('tokenizer.ggml.bos_token_id');
   const eos = id('tokenizer.ggml.eos_token_id');
@@ -187,6 +196,12 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const pad = id('tokenizer.ggml.padding_token_id');
   const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
   tokens.forEach((t, i) => END_OF_GENERATION_TEXTS.has(t) && eosIds.push(i));
+  for (const [key, v] of Object.entries(outside)) {
+    // Without an end token a generation runs to its token limit: the one consequence worth spelling out.
+    const ends = [...new Set(eosIds)].map((i) => JSON.stringify(tokens[i]));
+    const effect = key !== 'tokenizer.ggml.eos_token_id' ? '' : ends.length ? `; generation ends on ${ends.join(', ')}` : '; no other token ends generation, so answers run to the token limit';
+    warnings.push(`${f.path}: ${key} is ${v}, outside the vocabulary of ${tokens.length} tokens; ignored${effect}`);
+  }
   // Absent, llama.cpp's default: BOS for SentencePiece vocabularies and the Llama 3 family.
   const addBosKey = f.metadata.get('tokenizer.ggml.add_bos_token');
   const addBos = typeof addBosKey === 'boolean' ? addBosKey : spm || LLAMA3_STYLE_PRE.has(pre);
@@ -280,5 +295,5 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     model_max_length: 1e30,
     ...(typeof chatTemplate === 'string' ? { chat_template: chatTemplate } : {}),
   };
-  return { tokenizerJson, tokenizerConfig, bosTokenId: bos, eosTokenIds: [...new Set(eosIds)], padTokenId: pad };
+  return { tokenizerJson, tokenizerConfig, bosTokenId: bos, eosTokenIds: [...new Set(eosIds)], padTokenId: pad, warnings };
 }
