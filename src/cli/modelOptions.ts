@@ -30,6 +30,8 @@ export async function openModel(flags: Flags): Promise<LoadedModel> {
     precision,
     threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
     onProgress: flags.json ? undefined : loadProgressLogger(log),
+    // On stderr even with --json: a file that loads only by working around a fault should say so.
+    onWarning: (m) => log(`warning: ${m}`),
   });
   return m;
 }

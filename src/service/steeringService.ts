@@ -193,6 +193,7 @@ export class SteeringService {
       onProgress: (p) => {
         onLoad?.(p);
       },
+      onWarning: (m) => this.deps.log(`Warning: ${m}`),
       signal,
     });
     this.model = { key: modelKey(settings, loaded), setting: settings.model, loaded, prefills: new eng.PrefillCache() };

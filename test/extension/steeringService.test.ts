@@ -380,3 +380,16 @@ test('a model setting changed while the model loads frees that model once the lo
     await svc.dispose();
   }
 });
+
+test('a GGUF that loads only by working around a fault says so in the log', async () => {
+  const bad = path.join(dir, 'bad-eos.gguf');
+  writeTinyRandomGguf(bad, { metadata: { 'tokenizer.ggml.eos_token_id': { type: 'u32', value: 5000 } } });
+  const lines: string[] = [];
+  const svc = newService({ log: (m) => lines.push(m) });
+  try {
+    await svc.ask(settings({ model: bad }), { question: 'hello', mode: 'baseline' });
+    assert.ok(lines.some((l) => l.startsWith(`Warning: ${bad}: tokenizer.ggml.eos_token_id is 5000, outside the vocabulary`)), lines.join('\n'));
+  } finally {
+    await svc.dispose();
+  }
+});

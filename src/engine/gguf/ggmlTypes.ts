@@ -36,6 +36,8 @@ export enum GgmlType {
   BF16 = 30,
   TQ1_0 = 34,
   TQ2_0 = 35,
+  // 36-38 were removed from ggml; gpt-oss files use MXFP4.
+  MXFP4 = 39,
 }
 
 /** [elements per block, bytes per block] for each type id. */
@@ -71,6 +73,7 @@ const LAYOUT: Record<number, readonly [number, number]> = {
   [GgmlType.BF16]: [1, 2],
   [GgmlType.TQ1_0]: [256, 54],
   [GgmlType.TQ2_0]: [256, 66],
+  [GgmlType.MXFP4]: [32, 17],
 };
 
 export function ggmlTypeName(type: number): string {

@@ -17,8 +17,8 @@ import { GgufFile, openGguf, metaNumber, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
 import { GgufTokenizer, tokenizerFromGguf } from './tokenizerFromGguf';
 
-/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs; 9: exact 8-bit weights as two 4-bit MatMulNBits, Q6_K and Q5_* blocks stay packed; 10: llama.cpp's end-of-generation tokens by text; 11: tokenizer: the Llama 3 family's ignore_merges and BOS default, SentencePiece's BOS default, "<unk>" as a token, vocabulary entries named like object properties). */
-export const CONVERTER_VERSION = 11;
+/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs; 9: exact 8-bit weights as two 4-bit MatMulNBits, Q6_K and Q5_* blocks stay packed; 10: llama.cpp's end-of-generation tokens by text; 11: tokenizer: the Llama 3 family's ignore_merges and BOS default, SentencePiece's BOS default, "<unk>" as a token, vocabulary entries named like object properties; 12: empty tokens named [EMPTY_<id>] as llama.cpp names them). */
+export const CONVERTER_VERSION = 12;
 export const IMPORT_MARKER = 'kvsteer-import.json';
 
 export interface ImportProgress {
@@ -41,6 +41,11 @@ export interface ImportOptions {
   /** Default 'exact'. */
   precision?: ImportPrecision;
   onProgress?: (p: ImportProgress) => void;
+  /**
+   * Problems in the file that the import works around (e.g. a special-token id outside the
+   * vocabulary), one message each naming the file; reported on every import, cached or not.
+   */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -83,6 +88,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   // Validate the header first: a corrupt or unsupported file fails fast, before any hashing.
   const gguf = openGguf(file);
   const { spec, tokenizer } = checkGgufSupported(gguf);
+  tokenizer.warnings.forEach((w) => opts.onWarning?.(w));
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
   const sha256 = await sha256File(file, opts.cacheDir);
   const precision = opts.precision ?? 'exact';

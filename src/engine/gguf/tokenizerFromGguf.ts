@@ -111,6 +111,8 @@ export interface GgufTokenizer {
   bosTokenId?: number;
   eosTokenIds: number[];
   padTokenId?: number;
+  /** What was wrong but worked around (a special-token id outside the vocabulary), each naming the file and key. */
+  warnings: string[];
 }
 
 /**
@@ -125,6 +127,23 @@ const END_OF_GENERATION_TEXTS = new Set([
 ]);
 
 const isString = (x: GgufValue): x is string => typeof x === 'string';
+
+/**
+ * llama.cpp refuses (asserts on) a vocabulary that lists a text twice: the text could encode to
+ * only one of the ids, and here the other would decode to nothing. A text holding U+FFFD is
+ * let through: the reader decodes every invalid UTF-8 sequence to U+FFFD, so two different byte
+ * strings, which llama.cpp tells apart, can read the same here.
+ */
+function refuseRepeatedTokens(file: string, tokens: string[]): void {
+  const first = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    const seen = first.get(t);
+    if (seen === undefined) first.set(t, i);
+    else if (!t.includes('\uFFFD')) {
+      throw new KvsteerError('GGUF_CORRUPT', `${file}: token ${i} (${JSON.stringify(t)}) repeats token ${seen}; each text may appear once in the vocabulary (llama.cpp refuses such a file too)`);
+    }
+  });
+}
 const isNumber = (x: GgufValue): x is number => typeof x === 'number';
 
 export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
@@ -133,8 +152,11 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tokenizer model "${model}" is not supported (only byte-level BPE "gpt2" and SentencePiece "llama")`);
   }
   const spm = model === 'llama';
-  const tokens = metaArray(f, 'tokenizer.ggml.tokens', isString);
-  if (!tokens) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
+  const texts = metaArray(f, 'tokenizer.ggml.tokens', isString);
+  if (!texts) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
+  // llama.cpp names empty tokens so that they stay distinct (and decode to that name).
+  const tokens = texts.map((t, i) => (t === '' ? `[EMPTY_${i}]` : t));
+  refuseRepeatedTokens(f.path, tokens);
   // One type and score per token, as llama.cpp reads them (it indexes both by token id).
   const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber, tokens.length) ?? [];
   let merges: string[] | [string, string][];
@@ -157,9 +179,16 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     merges = m;
   }
   const pre = metaString(f, 'tokenizer.ggml.pre', 'default');
+  const warnings: string[] = [];
+  const outside: Record<string, number> = {};
+  // llama.cpp runs a file whose special-token id lies outside the vocabulary (it warns and uses a
+  // default): so do we, without that token, but the user is told.
   const id = (key: string): number | undefined => {
     const v = f.metadata.get(key);
-    return typeof v === 'number' && v >= 0 && v < tokens.length ? v : undefined;
+    if (typeof v !== 'number') return undefined;
+    if (v >= 0 && v < tokens.length) return v;
+    outside[key] = v;
+    return undefined;
   };
   const bos = id('tokenizer.ggml.bos_token_id');
   const eos = id('tokenizer.ggml.eos_token_id');
@@ -167,6 +196,12 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const pad = id('tokenizer.ggml.padding_token_id');
   const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
   tokens.forEach((t, i) => END_OF_GENERATION_TEXTS.has(t) && eosIds.push(i));
+  for (const [key, v] of Object.entries(outside)) {
+    // Without an end token a generation runs to its token limit: the one consequence worth spelling out.
+    const ends = [...new Set(eosIds)].map((i) => JSON.stringify(tokens[i]));
+    const effect = key !== 'tokenizer.ggml.eos_token_id' ? '' : ends.length ? `; generation ends on ${ends.join(', ')}` : '; no other token ends generation, so answers run to the token limit';
+    warnings.push(`${f.path}: ${key} is ${v}, outside the vocabulary of ${tokens.length} tokens; ignored${effect}`);
+  }
   // Absent, llama.cpp's default: BOS for SentencePiece vocabularies and the Llama 3 family.
   const addBosKey = f.metadata.get('tokenizer.ggml.add_bos_token');
   const addBos = typeof addBosKey === 'boolean' ? addBosKey : spm || LLAMA3_STYLE_PRE.has(pre);
@@ -175,7 +210,8 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
 
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => {
-    // Own keys only: a token spelled "constructor" or "toString" is `in` any object.
+    // Own keys only: a token spelled "constructor" or "toString" is `in` any object. A text seen
+    // before is one refuseRepeatedTokens let through (different bytes that read the same).
     if (!Object.hasOwn(vocab, t)) vocab[t] = i;
   });
   const addedTokens = tokens
@@ -259,5 +295,5 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     model_max_length: 1e30,
     ...(typeof chatTemplate === 'string' ? { chat_template: chatTemplate } : {}),
   };
-  return { tokenizerJson, tokenizerConfig, bosTokenId: bos, eosTokenIds: [...new Set(eosIds)], padTokenId: pad };
+  return { tokenizerJson, tokenizerConfig, bosTokenId: bos, eosTokenIds: [...new Set(eosIds)], padTokenId: pad, warnings };
 }

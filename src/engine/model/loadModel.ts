@@ -31,6 +31,8 @@ export interface LoadOptions {
   /** CPU threads for ONNX Runtime (0 = its default). */
   threads?: number;
   onProgress?: (p: LoadProgress) => void;
+  /** Problems in a GGUF file that loading works around (ImportOptions.onWarning). */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -74,6 +76,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       cacheDir: path.join(cacheDir, 'models'),
       precision: opts.precision,
       signal: opts.signal,
+      onWarning: opts.onWarning,
       onProgress: (p: ImportProgress) => opts.onProgress?.({ stage: 'import', fraction: p.fraction, message: p.message }),
     });
     folder = r.folder;

@@ -294,6 +294,29 @@ test('an unsupported tensor type fails the import and leaves nothing in the cach
   assert.deepEqual(cacheEntries(cache), []);
 });
 
+test("a tensor of more than 4 dimensions, of a type id ggml does not define, or of ggml's MXFP4 fails the import by name and leaves nothing in the cache", async () => {
+  const cache = path.join(tmp, 'c5b');
+  const fiveD = path.join(tmp, 'five-dims.gguf');
+  writeGguf(fiveD, { 'general.architecture': { type: 'string', value: 'llama' } }, [{ ...f32Tensor('blk.0.attn_norm.weight', 32), dims: [2, 2, 2, 2, 2] }]);
+  await assert.rejects(importGguf(fiveD, { cacheDir: cache }), expectError('GGUF_CORRUPT', /five-dims\.gguf: tensor blk\.0\.attn_norm\.weight has 5 dimensions \(at most 4 allowed\)/));
+  // The tiny model with one F32 norm's type id patched: to 99, which no ggml version defines, and to
+  // 39, ggml's MXFP4 (gpt-oss), which was "unknown" too rather than a type kvsteer cannot decode.
+  const name = 'blk.0.attn_norm.weight';
+  const retyped = (type: number) => {
+    const p = path.join(tmp, `type-${type}.gguf`);
+    writeTinyRandomGguf(p);
+    const buf = fs.readFileSync(p);
+    const typeAt = buf.indexOf(Buffer.from(name)) + name.length + 4 + 8;
+    assert.equal(buf.readUInt32LE(typeAt), GgmlType.F32);
+    buf.writeUInt32LE(type, typeAt);
+    fs.writeFileSync(p, buf);
+    return p;
+  };
+  await assert.rejects(importGguf(retyped(99), { cacheDir: cache }), expectError('GGUF_UNSUPPORTED', /type-99\.gguf: tensor blk\.0\.attn_norm\.weight has unknown ggml type 99/));
+  await assert.rejects(importGguf(retyped(39), { cacheDir: cache }), expectError('GGUF_UNSUPPORTED', /type-39\.gguf: tensor blk\.0\.attn_norm\.weight: tensor type MXFP4 is not supported/));
+  assert.deepEqual(cacheEntries(cache), []);
+});
+
 test('a cancelled import leaves nothing in the cache', async () => {
   const cache = path.join(tmp, 'c6');
   const ac = new AbortController();
