@@ -32,7 +32,7 @@ import {
   withScreenshotOnFailure,
   type Workbench,
 } from './workbench';
-import { ANSWER_TIMEOUT_MS, askTypedQuestion, assertAnswered, metaField, sideStats, waitForAnswers, waitForRerun } from './compareView';
+import { ANSWER_TIMEOUT_MS, askTypedQuestion, assertAnswered, focusedTestId, metaField, sideStats, waitForAnswers, waitForRerun } from './compareView';
 import { reportLogLines, waitForLogLine } from './extensionLog';
 import { missingPrerequisite, vsix } from './prerequisites';
 import { realGguf } from '../support/models';
