@@ -112,9 +112,9 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
  */
 export function vectorModelNote(vector: SteeringVector, model: Pick<LoadedModel, 'name' | 'id' | 'sha256'>, vectorLabel = vector.meta.name): string | undefined {
   const made = vector.meta.model;
-  const sameFile = made.sha256 !== undefined && model.sha256 !== undefined;
-  if (sameFile ? made.sha256 === model.sha256 : made.id === model.id) return undefined;
-  const describe = (m: { name: string; id: string; sha256?: string }) => `${m.name}${m.id !== m.name ? ` (${m.id})` : ''}${sameFile ? ` (GGUF sha256 ${m.sha256!.slice(0, 12)}…)` : ''}`;
+  const bothHashed = made.sha256 !== undefined && model.sha256 !== undefined;
+  if (bothHashed ? made.sha256 === model.sha256 : made.id === model.id) return undefined;
+  const describe = (m: { name: string; id: string; sha256?: string }) => `${m.name}${m.id !== m.name ? ` (${m.id})` : ''}${bothHashed ? ` (GGUF sha256 ${m.sha256!.slice(0, 12)}…)` : ''}`;
   return `steering vector "${vectorLabel}" was extracted on ${describe(made)}, not on the loaded ${describe(model)}; it fits this model's shape and tokenizer and is used, but its directions may mean something else here`;
 }
 
