@@ -15,7 +15,7 @@
   /** @typedef {{ tokens: number, msPerToken: number | null, totalMs: number, stopReason: string }} SideStats */
   /**
    * @typedef {{ type: 'start', question: string, model: string, vector: string, cV: number, cK: number, sides: Side[], repeatPenalty?: { penalty: number, lastN: number }, insertInto?: string }
-   *   | { type: 'sideStart', side: Side, cV?: number, cK?: number }
+   *   | { type: 'sideStart', side: Side, cV?: number, cK?: number, vectorNote?: string }
    *   | { type: 'token', side: Side, text: string }
    *   | { type: 'sideDone', side: Side, stats: SideStats }
    *   | { type: 'error', side?: Side, message: string }
@@ -49,6 +49,7 @@
    * @property {string | null} question
    * @property {string} model
    * @property {string} vector
+   * @property {string} vectorNote what the steered side said of its vector's model ("" when nothing)
    * @property {number | null} cV
    * @property {number | null} cK
    * @property {string} repeatPenalty how the answers were decoded: "off" or e.g. "1.1 · last 256"
@@ -83,6 +84,7 @@
       question: null,
       model: '',
       vector: '',
+      vectorNote: '',
       cV: null,
       cK: null,
       repeatPenalty: '',
@@ -140,6 +142,8 @@
     question: byTestId('question'),
     model: byTestId('meta-model'),
     vector: byTestId('meta-vector'),
+    vectorNote: byTestId('meta-vector-note'),
+    vectorNoteItem: byTestId('meta-vector-note-item'),
     metaCv: byTestId('meta-cv'),
     metaCk: byTestId('meta-ck'),
     metaRepeat: byTestId('meta-repeat'),
@@ -251,6 +255,8 @@
     ui.question.classList.toggle('empty', q === null);
     ui.model.textContent = state.model || '—';
     ui.vector.textContent = state.vector || '—';
+    ui.vectorNote.textContent = state.vectorNote;
+    ui.vectorNoteItem.hidden = state.vectorNote === '';
     ui.metaCv.textContent = fmtStrength(state.cV);
     ui.metaCk.textContent = fmtStrength(state.cK);
     ui.metaRepeat.textContent = state.repeatPenalty || '—';
@@ -443,6 +449,8 @@
     state.insertInto = typeof m.insertInto === 'string' ? m.insertInto : '';
     state.model = String(m.model ?? '');
     state.vector = String(m.vector ?? '');
+    // The steered side gives its vector's note (if any) when it starts.
+    state.vectorNote = '';
     state.cV = isNum(m.cV) ? m.cV : null;
     state.cK = isNum(m.cK) ? m.cK : null;
     const rp = m.repeatPenalty;
@@ -470,6 +478,7 @@
       }
     }
     if (m.side === 'steered' && isNum(m.cK)) state.cK = m.cK;
+    if (m.side === 'steered') state.vectorNote = typeof m.vectorNote === 'string' ? m.vectorNote : '';
     const keepCv = state.columns[m.side].cV;
     state.columns[m.side] = { ...emptyColumn(), state: 'running', cV: m.side === 'steered' ? (isNum(m.cV) ? m.cV : (keepCv ?? state.cV)) : null };
     state.globalError = '';

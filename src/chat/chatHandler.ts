@@ -84,6 +84,11 @@ export function openFenceCloser(text: string): string {
   return open ? `\n${open.char.repeat(open.length)}\n` : '';
 }
 
+/** `text` as literal markdown text: every ASCII punctuation mark a markdown renderer could read is escaped. */
+export function markdownText(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!<>|~&]/g, '\\$&');
+}
+
 function stats(r: AskSideResult): string {
   return `_${r.tokens.length} tokens · ${formatMsPerToken(r.msPerToken)} ms/token · ${(r.totalMs / 1000).toFixed(1)} s${r.stopReason === 'cancelled' ? ' · cancelled' : ''}_`;
 }
@@ -135,6 +140,8 @@ export async function handleChatRequest(
     if (result.baseline && mode === 'compare') sink.markdown(`\n\n${stats(result.baseline)}`);
     if (result.steered) sink.markdown(`\n\n${stats(result.steered)} · vector \`${result.steered.vector}\`, c_v ${result.steered.cV}, c_k ${result.steered.cK}`);
     else if (result.baseline && mode === 'baseline') sink.markdown(`\n\n${stats(result.baseline)}`);
+    // A vector extracted on another model is used; the note says so, as text.
+    if (result.steered?.vectorNote) sink.markdown(`\n\n_Note: ${markdownText(result.steered.vectorNote)}_`);
     if (result.steeredError) sink.markdown(`\n\n---\n\n**No steered answer:** ${result.steeredError}`);
     if (result.historyLeftOut) sink.markdown(`\n\n_The ${result.historyLeftOut} earliest messages of this conversation were left out, to leave room for the answer in the model's context window._`);
     const cancelled = [result.baseline, result.steered].some((r) => r?.stopReason === 'cancelled') || signal.aborted;

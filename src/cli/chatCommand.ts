@@ -12,6 +12,7 @@ import { ask, AskMode } from '../engine/ask';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
 import type { ChatMessage } from '../engine/model/chatTokenizer';
 import { strengthFor } from '../engine/steering/recommendedStrength';
+import { vectorModelNote } from '../engine/steering/steeringVector';
 import { Flags, answerFlags } from './args';
 import { openModel, vectorForModel, log } from './modelOptions';
 import { statsLine } from './statsLine';
@@ -31,6 +32,8 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
     const interactive = (input as { isTTY?: boolean }).isTTY === true;
     const promptUser = () => void (interactive && process.stdout.write('> '));
     log(`Chatting with ${model.name}${vector ? `, steered by ${vector.meta.name} (c_v ${strength!.cV}, c_k ${strength!.cK})` : ', not steered'}. /reset forgets the conversation, /exit ends it.`);
+    const note = vector && vectorModelNote(vector, model);
+    if (note) log(`Note: ${note}`);
     const turns: ChatTurn[] = [];
     promptUser();
     for await (const line of readline.createInterface({ input, terminal: false, crlfDelay: Infinity })) {

@@ -15,6 +15,7 @@ import { strengthFor } from '../engine/steering/recommendedStrength';
 import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
+import { vectorModelNote } from '../engine/steering/steeringVector';
 import { readManifest, upsertManifest } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
 import { MAX_SEED } from '../engine/generation/sampler';
@@ -165,6 +166,9 @@ async function cmdAsk(question: string | undefined, flags: Flags): Promise<void>
       ({ vector, missing: missingVector } = vectorForModel(flags, model));
       if (missingVector && (mode !== 'compare' || flags.json)) throw new KvsteerError('VECTOR_INVALID', missingVector);
     }
+    // A vector extracted on another model is used, and said so before the answer (--json: steered.vectorNote).
+    const note = vector && vectorModelNote(vector, model);
+    if (note && !flags.json) log(`Note: ${note}`);
     const strength = vector && strengthFor(vector.meta.recommended, repeatPenalty, given);
     const stream = mode === 'baseline' && !flags.json;
     if (attachedLine && !flags.json) log(attachedLine);

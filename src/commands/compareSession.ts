@@ -141,7 +141,7 @@ export class CompareSession {
             mode,
             cV,
             signal: abort.signal,
-            onSideStart: (side, strength) => void (live() && this.panel.post({ type: 'sideStart', side, ...strength })),
+            onSideStart: (side, steered) => void (live() && this.panel.post({ type: 'sideStart', side, ...steered })),
             onSideDone: (side, r) => {
               if (!live()) return;
               this.texts[side] = r.text;

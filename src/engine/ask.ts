@@ -12,7 +12,7 @@ import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from '
 import { PrefillCache } from './generation/prefillCache';
 import { RepeatPenalty } from './generation/repeatPenalty';
 import { SteeredGenerationResult, SteeringStrength, generateSteered } from './steering/applySteering';
-import { SteeringVector } from './steering/steeringVector';
+import { SteeringVector, vectorModelNote } from './steering/steeringVector';
 import { recommendedStrength } from './steering/recommendedStrength';
 
 export type AskMode = 'baseline' | 'steered' | 'compare';
@@ -47,8 +47,11 @@ export interface AskRequest {
   prefillCache?: PrefillCache;
   signal?: AbortSignal;
   onToken?: (side: AskSide, e: TokenEvent) => void;
-  /** Called when a side starts (after the previous one finished), with the strength it uses. */
-  onSideStart?: (side: AskSide, strength?: { cK: number; cV: number }) => void;
+  /**
+   * Called when a side starts (after the previous one finished); the steered side gives the
+   * strength it uses, and the vector's note when it was extracted on another model (vectorModelNote).
+   */
+  onSideStart?: (side: AskSide, steered?: { cK: number; cV: number; vectorNote?: string }) => void;
   /** Called as soon as a side has finished. */
   onSideDone?: (side: AskSide, result: AskSideResult) => void;
 }
@@ -69,6 +72,8 @@ export interface SteeredSideResult extends AskSideResult {
   cK: number;
   cV: number;
   vector: string;
+  /** Present when the vector was extracted on another model than this one (vectorModelNote). */
+  vectorNote?: string;
   /** The layers the cache edit touched, and the offset token decoding started from. */
   layers: number[];
   offsetToken: string;
@@ -131,7 +136,9 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
   if (req.mode !== 'baseline') {
     if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
     const strength = req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty);
-    req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV });
+    const vectorNote = vectorModelNote(req.vector, model);
+    const noted = vectorNote === undefined ? {} : { vectorNote };
+    req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV, ...noted });
     let r: SteeredGenerationResult;
     try {
       r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
@@ -140,7 +147,7 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
       if (out.baseline && isCancellation(e)) return out;
       throw e;
     }
-    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name, layers: r.layers, offsetToken: r.offsetToken };
+    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name, ...noted, layers: r.layers, offsetToken: r.offsetToken };
     req.onSideDone?.('steered', out.steered);
   }
   return out;

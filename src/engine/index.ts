@@ -28,7 +28,7 @@ export { extractDirections } from './steering/extract';
 export { loadVector, saveVector } from './steering/vectorFile';
 export { readManifest, upsertManifest } from './steering/vectorManifest';
 export { resolveVector, resolveVectorFile, findVectorForModel } from './steering/findVector';
-export { checkVectorFitsModel, modelFingerprint } from './steering/steeringVector';
+export { checkVectorFitsModel, modelFingerprint, vectorModelNote } from './steering/steeringVector';
 export type { SteeringVector } from './steering/steeringVector';
 export { runEval } from './eval/runEval';
 export { summarize, toHtml, toMarkdown } from './eval/summarize';

@@ -210,7 +210,7 @@ export class SteeringService {
     const key = JSON.stringify([settings.vector, this.model?.key]);
     const cached = this.vectorCache;
     if (cached?.key === key && cached.stamp === this.vectorStamp(cached.file)) return cached.vector;
-    const { resolveVectorFile, findVectorForModel } = await engine();
+    const { resolveVectorFile, findVectorForModel, vectorModelNote } = await engine();
     let id = settings.vector;
     let vector: SteeringVector;
     let file: string;
@@ -225,6 +225,8 @@ export class SteeringService {
     if (cached?.key === key) this.deps.log(`Steering vector ${id} changed on disk; reading it again`);
     this.vectorCache = { key, id, vector, file, stamp: this.vectorStamp(file) };
     this.deps.log(`Using steering vector ${id} (${vector.meta.name}, made for ${vector.meta.model.name})`);
+    const note = vectorModelNote(vector, model);
+    if (note) this.deps.log(`Note: ${note}`);
     return vector;
   }
 

@@ -81,6 +81,7 @@ export function renderCompareHtml({ cspSource, nonce, scriptUri, styleUri }: Com
       <li><span class="meta-key">c<sub>v</sub></span> <span class="meta-value" data-testid="meta-cv">—</span></li>
       <li><span class="meta-key">c<sub>k</sub></span> <span class="meta-value" data-testid="meta-ck">—</span></li>
       <li><span class="meta-key">Repeat penalty</span> <span class="meta-value" data-testid="meta-repeat">—</span></li>
+      <li class="meta-note" data-testid="meta-vector-note-item" hidden><span class="meta-key">Note</span> <span class="meta-value" data-testid="meta-vector-note"></span></li>
     </ul>
     <div class="statusbar">
       <p class="status" data-testid="status" role="status" aria-live="polite"></p>

@@ -22,7 +22,8 @@ export function sideStats(r: AskSideResult): SideStats {
 
 export type ToWebview =
   | { type: 'start'; question: string; model: string; vector: string; cV: number; cK: number; sides: Side[]; repeatPenalty?: { penalty: number; lastN: number }; insertInto?: string }
-  | { type: 'sideStart'; side: Side; cV?: number; cK?: number }
+  /** The steered side gives its strength, and `vectorNote` when the vector was extracted on another model. */
+  | { type: 'sideStart'; side: Side; cV?: number; cK?: number; vectorNote?: string }
   | { type: 'token'; side: Side; text: string }
   | { type: 'sideDone'; side: Side; stats: SideStats }
   | { type: 'error'; side?: Side; message: string }

@@ -1,7 +1,7 @@
 /**
  * The kvsteer command line as users run it: `ask --json` (plain and `--compare`) prints one JSON
- * object with texts, generated token ids and timings; `ask --file` attaches files; bad input exits
- * non-zero with one clear line.
+ * object with texts, generated token ids and timings; `ask --file` attaches files; a vector made on
+ * another model is named on stderr; bad input exits non-zero with one clear line.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -318,6 +318,40 @@ test('kvsteer ask --json reports the layers it steered and the offset token, the
     const given = steered('--layers', '0-1', '--offset-token', '\\s');
     assert.deepEqual([given.layers, given.offsetToken], [[0, 1], ' ']);
     assert.notDeepEqual(given.tokens, undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kvsteer ask and chat say when the vector was extracted on another model (stderr, and steered.vectorNote with --json), and say nothing for one made on the loaded model', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-note-'));
+  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+  try {
+    const m = await loadTinyModel();
+    const own = path.join(dir, 'own.safetensors');
+    saveVector(own, fakeVector(m));
+    const transferred = path.join(dir, 'transferred.safetensors');
+    const v = fakeVector(m);
+    v.meta.model = { ...v.meta.model, name: 'tiny-base', id: 'tiny-base' };
+    saveVector(transferred, v);
+    await m.dispose();
+    const cliRun = (args: string[], input?: string) => spawnSync(process.execPath, [cli, ...args, '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '2'], { encoding: 'utf8', env, input });
+    const note = /^Note: steering vector "fake" was extracted on tiny-base, not on the loaded tiny; .*directions may mean something else here$/m;
+    const steered = cliRun(['ask', 'the sea', '--vector', transferred]);
+    assert.equal(steered.status, 0, steered.stderr);
+    assert.match(steered.stderr, note);
+    const json = cliRun(['ask', 'the sea', '--vector', transferred, '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    assert.match(JSON.parse(json.stdout).steered.vectorNote, /was extracted on tiny-base, not on the loaded tiny/);
+    assert.doesNotMatch(json.stderr, /Note:/, '--json keeps stderr for errors');
+    const chat = cliRun(['chat', '--vector', transferred], 'the sea\n');
+    assert.equal(chat.status, 0, chat.stderr);
+    assert.match(chat.stderr, note);
+    const mine = cliRun(['ask', 'the sea', '--vector', own, '--json']);
+    assert.equal(mine.status, 0, mine.stderr);
+    assert.equal(JSON.parse(mine.stdout).steered.vectorNote, undefined);
+    const mineText = cliRun(['ask', 'the sea', '--vector', own]);
+    assert.doesNotMatch(mineText.stderr, /Note:/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
 import { SteeringService } from '../../src/service/steeringService';
-import { chatFollowups, handleChatRequest, openFenceCloser, ChatSink } from '../../src/chat/chatHandler';
+import { chatFollowups, handleChatRequest, markdownText, openFenceCloser, ChatSink } from '../../src/chat/chatHandler';
 import type { AskSideResult } from '../../src/engine/ask';
 import { historyMessages, HISTORY_EXCHANGES, type ChatTurn } from '../../src/engine/chatHistory';
 import { cliCacheDir } from '../../src/cli/defaultModel';
@@ -41,6 +41,7 @@ test('@kvsteer without a command streams the steered answer with its statistics'
   assert.ok(s.text.startsWith(out.result.steered.text.slice(0, 20)), 'the answer is streamed into the response');
   assert.match(s.text, /\d+ tokens · [\d.]+ ms\/token .* vector `smollm2-135m-reasoning`, c_v [\d.]+, c_k 0/);
   assert.ok(s.progressMessages.some((m) => /steered answer/.test(m)));
+  assert.doesNotMatch(s.text, /Note:/, 'the shipped vector was extracted on the default model');
 });
 
 test('@kvsteer /compare gives the baseline, then the steered answer', { skip: realModelSkip }, async () => {
@@ -161,8 +162,11 @@ test('an attached selection reaches the model and the response names it', { skip
   assert.doesNotMatch(alone.answer ?? '', /Thursday/);
 });
 
-/** Stands in for the service: streams the given answer text for each side, as the engine does. */
-function scriptedService(answers: { baseline?: string; steered?: string }, stats: Partial<AskSideResult> = {}, historyLeftOut?: number): Parameters<typeof handleChatRequest>[2] {
+/**
+ * Stands in for the service: streams the given answer text for each side, as the engine does; the
+ * steered side carries `vectorNote` when one is given.
+ */
+function scriptedService(answers: { baseline?: string; steered?: string }, stats: Partial<AskSideResult> = {}, historyLeftOut?: number, vectorNote?: string): Parameters<typeof handleChatRequest>[2] {
   const side = (text: string): AskSideResult => ({ text, tokens: [1, 2, 3], msPerToken: 10, totalMs: 30, prefillMs: 0, prefillReused: false, editMs: 0, stopReason: 'max-tokens', ...stats });
   return {
     ask: async (_settings, req) => {
@@ -173,7 +177,7 @@ function scriptedService(answers: { baseline?: string; steered?: string }, stats
         if (text === undefined) continue;
         req.onSideStart?.(s);
         req.onToken?.(s, { id: 1, textDelta: text, index: 0 });
-        if (s === 'steered') out.steered = { ...side(text), cK: 0, cV: 4, vector: 'v', layers: [1], offsetToken: '\n' };
+        if (s === 'steered') out.steered = { ...side(text), cK: 0, cV: 4, vector: 'v', ...(vectorNote ? { vectorNote } : {}), layers: [1], offsetToken: '\n' };
         else out.baseline = side(text);
       }
       return out;
@@ -220,4 +224,18 @@ test('a chat whose earliest messages were left out to fit the context window say
   const { s: plain, api: plainApi } = sink();
   await handleChatRequest({ prompt: 'q', command: 'baseline' }, plainApi, scriptedService({ baseline: 'A.' }), settings, new AbortController().signal);
   assert.doesNotMatch(plain.text, /left out/);
+});
+
+test('a steered answer whose vector was extracted on another model ends with a note, as text', async () => {
+  const note = 'steering vector "v" was extracted on *Smol*_LM [base](x) <b>, not on the loaded tiny';
+  for (const command of [undefined, 'compare']) {
+    const { s, api } = sink();
+    await handleChatRequest({ prompt: 'q', command }, api, scriptedService({ baseline: command ? 'a' : undefined, steered: 'b' }, {}, undefined, note), settings, new AbortController().signal);
+    assert.ok(s.text.endsWith(`\n\n_Note: ${markdownText(note)}_`), s.text);
+    assert.ok(s.text.indexOf('_Note:') > s.text.indexOf('vector `v`'), 'the note follows the steered statistics');
+  }
+  assert.equal(markdownText('*a*_b_ [c](d) <e> `f` \\'), '\\*a\\*\\_b\\_ \\[c\\]\\(d\\) \\<e\\> \\`f\\` \\\\');
+  const { s, api } = sink();
+  await handleChatRequest({ prompt: 'q' }, api, scriptedService({ steered: 'b' }), settings, new AbortController().signal);
+  assert.doesNotMatch(s.text, /Note:/, 'no note for a vector made on the loaded model');
 });

@@ -216,3 +216,21 @@ test('focus is not taken from the editor when the page does not have it', () => 
   v.send({ type: 'end', cancelled: false });
   assert.equal(v.hasFocus(), false);
 });
+
+test("the header shows the steered side's note on its vector's model as text, and hides it for a run without one", () => {
+  const v = loadCompareView();
+  const note = 'steering vector "reasoning" was extracted on <i>SmolLM2-135M</i>, not on the loaded smol';
+  assert.equal(v.el('meta-vector-note-item').hidden, true, 'no note before any run');
+  v.send(start());
+  v.send({ type: 'sideStart', side: 'steered', cV: 4, cK: 0, vectorNote: note });
+  assert.equal(v.el('meta-vector-note').textContent, note);
+  assert.equal(v.el('meta-vector-note-item').hidden, false);
+  v.send({ type: 'sideDone', side: 'steered', stats });
+  v.send({ type: 'end', cancelled: false });
+  const reloaded = loadCompareView(v.saved());
+  assert.equal(reloaded.el('meta-vector-note').textContent, note, 'a reloaded page shows it again');
+  assert.equal(reloaded.el('meta-vector-note-item').hidden, false);
+  finishedRun(v, { vector: 'own' });
+  assert.equal(v.el('meta-vector-note-item').hidden, true, "a run whose steered side gives no note shows none");
+  assert.equal(v.el('meta-vector-note').textContent, '');
+});

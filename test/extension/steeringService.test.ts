@@ -118,6 +118,25 @@ test('a vector extracted again under the same name is read again on the next req
   assert.ok(logs.some((l) => l === 'Steering vector tiny-same-name changed on disk; reading it again'));
 });
 
+test('the log says once when the vector in use was extracted on another model, and nothing for one made on the loaded model', async () => {
+  const m = await loadModel(tinyGgufPath(), { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const v = fakeVector(m);
+  await m.dispose();
+  v.meta.model = { ...v.meta.model, name: 'tiny-base', id: 'tiny-base' };
+  saveVector(path.join(vectors, 'tiny-transferred.safetensors'), v);
+  upsertManifest(vectors, 'tiny-transferred', 'tiny-transferred.safetensors', v);
+  const seen = logs.length;
+  const r = await service.ask(settings({ vector: 'tiny-transferred', maxNewTokens: 2 }), { question: 'hello', mode: 'steered' });
+  await service.ask(settings({ vector: 'tiny-transferred', maxNewTokens: 2 }), { question: 'again', mode: 'steered' });
+  const notes = logs.slice(seen).filter((l) => l.startsWith('Note: '));
+  assert.deepEqual(notes, [`Note: ${r.steered!.vectorNote}`]);
+  assert.match(notes[0], /^Note: steering vector "fake" was extracted on tiny-base, not on the loaded tiny;/);
+  const before = logs.length;
+  await service.ask(settings({ maxNewTokens: 2 }), { question: 'hello', mode: 'steered' });
+  assert.ok(logs.slice(before).some((l) => l.startsWith('Using steering vector tiny-fake')));
+  assert.ok(!logs.slice(before).some((l) => l.startsWith('Note: ')), 'a vector made on the loaded model gets no note');
+});
+
 test("a rerun of the steered side at another strength, or the same question again, skips the prefill; a new question does not", async () => {
   const first = await service.ask(settings(), { question: 'tell me a story', mode: 'compare' });
   assert.equal(first.steered!.prefillReused, true, "the comparison's steered side edits the baseline's prefill");

@@ -39,8 +39,13 @@ export interface LoadOptions {
 export interface LoadedModel {
   /** Display name (from the GGUF metadata, the hub id or the folder name). */
   name: string;
-  /** Identity used to match steering vectors: hub id, GGUF general.name or folder name. */
+  /** Identity used to match steering vectors: hub id, the GGUF file's name (an Ollama blob's general.name) or folder name. */
   id: string;
+  /**
+   * SHA-256 of the GGUF file the model came from (a GGUF, or a folder kvsteer imported one into):
+   * the same weights whatever the file is called or wherever it lies. Absent for other folders and hub ids.
+   */
+  sha256?: string;
   source: ModelSource;
   folder: string;
   config: ModelConfig;
@@ -66,6 +71,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   let folder: string;
   let name: string;
   let id: string;
+  let sha256: string | undefined;
   let converted = false;
   let importMs = 0;
   const tf = await transformers();
@@ -80,16 +86,18 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       onProgress: (p: ImportProgress) => opts.onProgress?.({ stage: 'import', fraction: p.fraction, message: p.message }),
     });
     folder = r.folder;
+    sha256 = r.sha256;
     converted = r.converted;
     importMs = performance.now() - t0;
     name = path.basename(source.path, path.extname(source.path));
     // An Ollama blob is named by its digest: the GGUF's own general.name says more.
-    if (/^sha256-[0-9a-f]{64}$/.test(name)) name = ggufDisplayName(folder) ?? name;
+    if (/^sha256-[0-9a-f]{64}$/.test(name)) name = importRecord(folder).name ?? name;
     id = name;
   } else if (source.kind === 'folder') {
     folder = source.path;
     name = path.basename(folder);
     id = name;
+    sha256 = importRecord(folder).sha256;
   } else {
     folder = source.id;
     name = source.id;
@@ -150,6 +158,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   return {
     name,
     id,
+    ...(sha256 ? { sha256 } : {}),
     source,
     folder,
     config,
@@ -270,12 +279,15 @@ function configFromTransformers(c: Record<string, unknown>): ModelConfig {
   };
 }
 
-/** general.name as the import recorded it in config.json, if any. */
-function ggufDisplayName(folder: string): string | undefined {
+/** general.name and the GGUF's SHA-256 as a kvsteer import recorded them in config.json, where it did. */
+function importRecord(folder: string): { name?: string; sha256?: string } {
   try {
-    const n = (JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { kvsteer?: { name?: unknown } }).kvsteer?.name;
-    return typeof n === 'string' && n.trim() ? n.trim() : undefined;
+    const k = (JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as { kvsteer?: { name?: unknown; sha256?: unknown } }).kvsteer;
+    return {
+      name: typeof k?.name === 'string' && k.name.trim() ? k.name.trim() : undefined,
+      sha256: typeof k?.sha256 === 'string' && /^[0-9a-f]{64}$/.test(k.sha256) ? k.sha256 : undefined,
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -40,7 +40,7 @@ export async function createSteeringVector(model: LoadedModel, items: ReasoningI
       format: 'kvsteer-vector/1',
       name: opts.name,
       description: opts.description,
-      model: { name: model.name, id: model.id, fingerprint: modelFingerprint(model) },
+      model: { name: model.name, id: model.id, ...(model.sha256 ? { sha256: model.sha256 } : {}), fingerprint: modelFingerprint(model) },
       extraction: {
         dataset: path.basename(opts.datasetName),
         datasetDigest: crypto.createHash('sha256').update(opts.datasetText).digest('hex'),

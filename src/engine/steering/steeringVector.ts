@@ -2,7 +2,9 @@
  * A KV steering vector as a plain value: one key and one value direction per layer
  * ([kv_heads·head_dim] each), plus metadata saying which model it fits, how it was extracted and
  * how strongly to apply it. The model fingerprint (cache geometry + how the tokenizer splits a probe
- * string) is what loading checks: a vector for another model is refused, not warned about.
+ * string) is what loading checks: a vector for another model's shape or tokenizer is refused. One
+ * that fits but was extracted on another model of that shape (a base model and its fine-tune) is
+ * used, with a note saying so (vectorModelNote).
  */
 import * as crypto from 'node:crypto';
 import { KvsteerError } from '../util/errors';
@@ -37,7 +39,8 @@ export interface SteeringVectorMeta {
   format: 'kvsteer-vector/1';
   name: string;
   description?: string;
-  model: { name: string; id: string; fingerprint: ModelFingerprint };
+  /** The model it was extracted on: LoadedModel's name, id and (a GGUF's) sha256. */
+  model: { name: string; id: string; sha256?: string; fingerprint: ModelFingerprint };
   extraction: ExtractionInfo;
   recommended: Recommendation;
   kvsteerVersion: string;
@@ -98,12 +101,33 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
   }
 }
 
+/**
+ * A note for the user when `vector` was extracted on another model than `model`, else undefined.
+ * It fits (checkVectorFitsModel), so it is used: the same weights at another quantisation, or a
+ * deliberate transfer, are fair uses, but its directions may mean something else in another model.
+ * The rule for "the same model": when both record the GGUF's SHA-256, the same SHA-256 (the same
+ * file, whatever it is called and wherever it lies); otherwise the same id (the GGUF file's name,
+ * the folder's name or the hub id, as loadModel gives it). A renamed copy of a GGUF therefore
+ * counts as another model for a vector that records no SHA-256 (the shipped ones record none).
+ */
+export function vectorModelNote(vector: SteeringVector, model: Pick<LoadedModel, 'name' | 'id' | 'sha256'>, vectorLabel = vector.meta.name): string | undefined {
+  const made = vector.meta.model;
+  const bothHashed = made.sha256 !== undefined && model.sha256 !== undefined;
+  if (bothHashed ? made.sha256 === model.sha256 : made.id === model.id) return undefined;
+  const describe = (m: { name: string; id: string; sha256?: string }) => `${m.name}${m.id !== m.name ? ` (${m.id})` : ''}${bothHashed ? ` (GGUF sha256 ${m.sha256!.slice(0, 12)}…)` : ''}`;
+  return `steering vector "${vectorLabel}" was extracted on ${describe(made)}, not on the loaded ${describe(model)}; it fits this model's shape and tokenizer and is used, but its directions may mean something else here`;
+}
+
 /** Structural checks (shapes, finite numbers) shared by loading and creation. */
 export function validateVector(v: SteeringVector, label: string): void {
   const f = v.meta.model.fingerprint;
   const whole = (x: unknown, max: number) => Number.isInteger(x) && (x as number) >= 1 && (x as number) <= max;
   if (!whole(f.numLayers, MAX_VECTOR_LAYERS) || !whole(f.numKvHeads, 4096) || !whole(f.headDim, 65536) || !whole(f.vocabSize, 1 << 24) || typeof f.tokenizerDigest !== 'string') {
     throw new KvsteerError('VECTOR_INVALID', `${label}: the model fingerprint is malformed (${JSON.stringify(f)})`);
+  }
+  const m = v.meta.model;
+  if (typeof m.name !== 'string' || typeof m.id !== 'string' || (m.sha256 !== undefined && !(typeof m.sha256 === 'string' && /^[0-9a-f]{64}$/.test(m.sha256)))) {
+    throw new KvsteerError('VECTOR_INVALID', `${label}: the model it was made for is malformed (${JSON.stringify({ name: m.name, id: m.id, sha256: m.sha256 })})`);
   }
   const size = f.numKvHeads * f.headDim;
   checkRecommendation(v.meta.recommended, label);
