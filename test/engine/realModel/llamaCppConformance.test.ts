@@ -168,11 +168,14 @@ async function forkGaps(m: LoadedModel, ctx: LlamaContext, prefix: number[], our
 }
 
 /**
- * The widest margin allowed where the greedy paths fork. Measured here (AVX2 EPYC): at most
- * 0.12 nat on kvsteer's side and 0.25 on llama.cpp's, whose 8-bit rounding moves log-probs by
- * ~0.1 nat rms; a wrong kernel or weight would fork the paths at clear choices instead.
+ * The widest margin allowed where the greedy paths fork: one engine's pick at most e times as
+ * likely as the other's. Measured here (AVX2 EPYC), at 7 forks: at most 0.12 nat on kvsteer's
+ * side and 0.25 on llama.cpp's; the gap between the two tokens moved by up to 0.35 nat from one
+ * engine to the other (llama.cpp's 8-bit rounding moves log-probs by ~0.1 nat rms each), so the
+ * bound leaves room for another CPU's llama.cpp kernels. A wrong kernel or weight would fork the
+ * paths at clear choices instead.
  */
-const NEAR_TIE_NAT = 0.5;
+const NEAR_TIE_NAT = 1;
 
 test('greedy continuations agree with llama.cpp on 18 or more of 20 prompts and 4 of the first 5 when llama.cpp runs the same weights in F32 (20 of 20 measured here)', { skip: realModelSkip }, async (t) => {
   // Same weight values, metadata and tokenizer, stored dequantized: llama.cpp then computes in f32
