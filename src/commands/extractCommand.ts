@@ -4,7 +4,8 @@
  * vector gets one without any file of the user's) or picks a JSONL of {question, steps, answer};
  * extraction runs on the configured model behind a cancellable progress notification, and the
  * vector is saved (atomically) into the extension's global storage, listed in its manifest and
- * offered for selection.
+ * offered for selection. The name, the examples and the manifest are checked before the model
+ * loads; a name the user already has is replaced only once confirmed.
  */
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
@@ -32,20 +33,36 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
         ? undefined
         : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Reasoning examples (JSONL)': ['jsonl'] }, title: 'Examples: one {question, steps, answer} per line' }))?.[0]?.fsPath;
       if (!source.bundled && !picked) return;
+      // The bundled examples' file and recipe live in the engine, reached only through its lazy loader.
+      const { BUNDLED_EXAMPLES, DEFAULT_DEMOS, parseReasoningItems, checkEnoughItems, readManifest, createSteeringVector, saveListedVector } = await engine();
       // For kvsteer's own examples the vector is named after the model it is made for.
       const base = (picked ? path.basename(picked, '.jsonl') : `${path.basename(read.settings.model.replace(/^ollama:/, '')).replace(/\.gguf$/i, '')}-reasoning`).replace(/[^\w.-]+/g, '-');
-      const name = (await vscode.window.showInputBox({ prompt: 'Name of the new steering vector', value: base, validateInput: (v) => (/^[\w.-]+$/.test(v) ? undefined : 'Letters, digits, ".", "_" and "-" only') }))?.trim();
+      let shipped: Set<string>;
+      try {
+        shipped = new Set(readManifest(host.shippedVectorDir).vectors.map((e) => e.id));
+      } catch (e) {
+        return void vscode.window.showErrorMessage((e as Error).message);
+      }
+      const name = (await vscode.window.showInputBox({ prompt: 'Name of the new steering vector', value: base, validateInput: (v) => vectorNameProblem(v, shipped) }))?.trim();
       if (!name) return;
-      // The bundled examples' file and recipe live in the engine, reached only through its lazy loader.
-      const { BUNDLED_EXAMPLES, parseReasoningItems, createSteeringVector, saveVector, upsertManifest } = await engine();
       const file = picked ?? path.join(host.shippedVectorDir, 'datasets', BUNDLED_EXAMPLES.file);
+      const demos = source.bundled ? BUNDLED_EXAMPLES.demos : DEFAULT_DEMOS;
       let text: string;
       let items;
+      let replaces: boolean;
+      // All checked before the model loads (a download, a GGUF import) and the extraction's minutes.
       try {
         text = fs.readFileSync(file, 'utf8');
         items = parseReasoningItems(text, file);
+        checkEnoughItems(items, demos, file);
+        // The manifest the vector is listed in must be readable, or the vector would be saved unlisted.
+        replaces = readManifest(host.userVectorDir).vectors.some((e) => e.id === name);
       } catch (e) {
         return void vscode.window.showErrorMessage((e as Error).message);
+      }
+      if (replaces) {
+        const answer = await vscode.window.showWarningMessage(`A steering vector "${name}" exists. Replace it with one extracted from ${path.basename(file)}?`, { modal: true }, 'Replace');
+        if (answer !== 'Replace') return;
       }
       try {
         const saved = await vscode.window.withProgress(
@@ -66,16 +83,13 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
                 // An offset token set by hand is the one this vector is meant for; else "\n".
                 offsetToken: read.settings.offsetToken ?? undefined,
                 signal: abort.signal,
-                ...(source.bundled ? { demos: BUNDLED_EXAMPLES.demos } : {}),
+                demos,
                 onProgress: (done, total) => {
                   progress.report({ message: `${done}/${total} pairs`, increment: ((done - last) / total) * 100 });
                   last = done;
                 },
               });
-              const out = path.join(host.userVectorDir, `${name}.safetensors`);
-              saveVector(out, vector);
-              upsertManifest(host.userVectorDir, name, `${name}.safetensors`, vector);
-              return out;
+              return saveListedVector(host.userVectorDir, name, `${name}.safetensors`, vector);
             });
           },
         );
@@ -95,4 +109,16 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
       }
     }),
   );
+}
+
+/**
+ * Why `name` cannot name a new vector, or undefined. An id kvsteer ships would hide the shipped
+ * vector (the user's folder is searched first), and a kvsteer.vector value ending in
+ * ".safetensors" is read as a file path, never as an id.
+ */
+export function vectorNameProblem(name: string, shippedIds: ReadonlySet<string>): string | undefined {
+  if (!/^[\w.-]+$/.test(name)) return 'Letters, digits, ".", "_" and "-" only';
+  if (/\.safetensors$/i.test(name)) return 'Leave out ".safetensors": the name is the id you select the vector by';
+  if (shippedIds.has(name)) return `"${name}" is the id of a vector kvsteer ships; choose another name`;
+  return undefined;
 }

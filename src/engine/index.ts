@@ -21,12 +21,12 @@ export type { AskMode, AskRequest, AskResult, AskSide, AskSideResult } from './a
 export { generateSteered, steerCache, checkStrength } from './steering/applySteering';
 export { MAX_COEFFICIENT } from './steering/limits';
 export { recommendedStrength, strengthFor } from './steering/recommendedStrength';
-export { parseReasoningItems, buildContrastivePairs } from './steering/contrastivePairs';
+export { DEFAULT_DEMOS, parseReasoningItems, buildContrastivePairs, checkEnoughItems } from './steering/contrastivePairs';
 export { createSteeringVector } from './steering/createVector';
 export { BUNDLED_EXAMPLES } from './steering/bundledExamples';
 export { extractDirections } from './steering/extract';
 export { loadVector, saveVector } from './steering/vectorFile';
-export { readManifest, upsertManifest } from './steering/vectorManifest';
+export { readManifest, saveListedVector, upsertManifest } from './steering/vectorManifest';
 export { resolveVector, resolveVectorFile, findVectorForModel } from './steering/findVector';
 export { checkVectorFitsModel, modelFingerprint, vectorModelNote } from './steering/steeringVector';
 export type { SteeringVector } from './steering/steeringVector';

@@ -17,8 +17,11 @@ export interface ReasoningItem {
   answer: string;
 }
 
+/** Demonstrations per prompt when none are asked for. */
+export const DEFAULT_DEMOS = 6;
+
 export interface PairOptions {
-  /** Demonstrations per prompt (paper: 5 for GSM8K, 10–12 for multiple choice). Default 6. */
+  /** Demonstrations per prompt (paper: 5 for GSM8K, 10–12 for multiple choice). Default DEFAULT_DEMOS. */
   demos?: number;
   /** Number of pairs (cycles through the items with fresh demo draws). Default: one per item. */
   pairs?: number;
@@ -99,10 +102,21 @@ export function gsm8kSteps(solution: string): string {
     .join(' ');
 }
 
+/**
+ * Throws unless `items` (read from `source`, when given) are enough for `demos` demonstrations per
+ * prompt: each pair takes its target and `demos` other items. Cheap, so callers check it before a
+ * model loads.
+ */
+export function checkEnoughItems(items: readonly ReasoningItem[], demos: number, source?: string): void {
+  if (items.length < demos + 1) {
+    throw new KvsteerError('DATA_INVALID', `${source === undefined ? '' : `${source}: `}need at least ${demos + 1} items for ${demos} demonstrations per prompt (got ${items.length})`);
+  }
+}
+
 export function buildContrastivePairs(items: ReasoningItem[], tokenizer: ChatTokenizer, opts: PairOptions = {}): ContrastivePair[] {
-  const k = opts.demos ?? 6;
+  const k = opts.demos ?? DEFAULT_DEMOS;
   const n = opts.pairs ?? items.length;
-  if (items.length < k + 1) throw new KvsteerError('DATA_INVALID', `need at least ${k + 1} items for ${k} demonstrations per prompt (got ${items.length})`);
+  checkEnoughItems(items, k);
   if (!Number.isInteger(n) || n < 1) throw new KvsteerError('INVALID_ARGUMENT', `the number of pairs must be a positive integer (got ${n})`);
   const selection = parseDemoSelection(opts.selection ?? 'random');
   if (selection === 'similar' && n > items.length) {

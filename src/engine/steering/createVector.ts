@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { LoadedModel } from '../model/loadModel';
 import { KVSTEER_VERSION } from '../version';
-import { PairOptions, ReasoningItem, buildContrastivePairs } from './contrastivePairs';
+import { DEFAULT_DEMOS, PairOptions, ReasoningItem, buildContrastivePairs } from './contrastivePairs';
 import { ExtractOptions, extractDirections } from './extract';
 import { SteeringVector, modelFingerprint } from './steeringVector';
 import { offsetTokenId } from './applySteering';
@@ -24,7 +24,7 @@ export interface CreateVectorOptions extends PairOptions, ExtractOptions {
 }
 
 export async function createSteeringVector(model: LoadedModel, items: ReasoningItem[], opts: CreateVectorOptions): Promise<SteeringVector> {
-  const demos = opts.demos ?? 6;
+  const demos = opts.demos ?? DEFAULT_DEMOS;
   const pairsN = opts.pairs ?? items.length;
   const seed = opts.seed ?? 0;
   const selection = opts.selection ?? 'random';

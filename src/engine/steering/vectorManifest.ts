@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { withFileLock, writeFileAtomic } from '../util/atomicWrite';
 import { KvsteerError } from '../util/errors';
 import { SteeringVector } from './steeringVector';
+import { saveVector } from './vectorFile';
 
 export interface ManifestEntry {
   /** Stable id used in settings (e.g. "smollm2-135m-reasoning"). */
@@ -58,6 +59,31 @@ export function upsertManifest(dir: string, id: string, file: string, v: Steerin
     writeFileAtomic(target, JSON.stringify(m, null, 2) + '\n');
     return m;
   });
+}
+
+/**
+ * Saves `v` as `dir/file` and lists it under `id` (upsertManifest). When the manifest cannot take
+ * the entry, a file that this call created is removed again: a vector no manifest lists is found
+ * by no one and would only take up room. (A file it replaced keeps the new vector under the old
+ * entry, which names the same file.)
+ */
+export function saveListedVector(dir: string, id: string, file: string, v: SteeringVector): string {
+  const out = path.join(dir, file);
+  const existed = fs.existsSync(out);
+  saveVector(out, v);
+  try {
+    upsertManifest(dir, id, file, v);
+  } catch (e) {
+    if (!existed) {
+      try {
+        fs.rmSync(out, { force: true });
+      } catch {
+        // the manifest's error is the one to report
+      }
+    }
+    throw e;
+  }
+  return out;
 }
 
 export function resolveManifestEntry(dir: string, id: string): { entry: ManifestEntry; path: string } | undefined {
