@@ -60,7 +60,8 @@ export function answerSentence(answer: string): string {
 /** Validates parsed JSONL rows as items, naming the first bad line. */
 export function parseReasoningItems(jsonl: string, source: string): ReasoningItem[] {
   const items: ReasoningItem[] = [];
-  jsonl.split('\n').forEach((line, i) => {
+  // A byte order mark (Windows editors save UTF-8 with one) is not part of the first line's JSON.
+  jsonl.replace(/^\uFEFF/, '').split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     let row: unknown;
     try {

@@ -4,7 +4,7 @@
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { buildContrastivePairs, questionSimilarity, ReasoningItem } from '../../../src/engine/steering/contrastivePairs';
+import { buildContrastivePairs, parseReasoningItems, questionSimilarity, ReasoningItem } from '../../../src/engine/steering/contrastivePairs';
 import { loadTinyModel } from '../../support/models';
 
 const modelP = loadTinyModel();
@@ -48,4 +48,9 @@ test('similar selection refuses more pairs than items, and unknown selections ar
   const m = await modelP;
   assert.throws(() => buildContrastivePairs(items, m.tokenizer, { demos: 2, selection: 'similar', pairs: 6 }), /at most 5 pairs/);
   assert.throws(() => buildContrastivePairs(items, m.tokenizer, { demos: 2, selection: 'nearest' as never }), /random or similar/);
+});
+
+test('examples saved with a UTF-8 byte order mark (as Windows editors save them) read as without one', () => {
+  const text = items.map((it) => JSON.stringify(it)).join('\r\n');
+  assert.deepEqual(parseReasoningItems('\uFEFF' + text, 'bom.jsonl'), parseReasoningItems(text, 'bom.jsonl'));
 });
