@@ -133,8 +133,9 @@ export function withFileLock<T>(target: string, fn: () => T): T {
       let holder = NaN;
       try {
         holder = Number(fs.readFileSync(lock, 'utf8') || NaN);
-      } catch {
-        continue; // released meanwhile
+      } catch (r) {
+        if ((r as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+        // Unreadable (a folder, another user's file): waited for as a holder that is alive, up to the limit.
       }
       // The holder may not have written its id yet (NaN): it is alive, wait for it.
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsGone(holder)) {
