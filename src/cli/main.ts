@@ -12,11 +12,11 @@ import { generate, msPerToken } from '../engine/generation/generate';
 import { formatMsPerToken } from '../engine/generation/formatMsPerToken';
 import { ask, AskMode, AskSideResult } from '../engine/ask';
 import { strengthFor } from '../engine/steering/recommendedStrength';
-import { parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
+import { checkEnoughItems, parseDemoSelection, parseReasoningItems } from '../engine/steering/contrastivePairs';
 import { createSteeringVector } from '../engine/steering/createVector';
 import { saveVector } from '../engine/steering/vectorFile';
 import { vectorModelNote } from '../engine/steering/steeringVector';
-import { readManifest, upsertManifest } from '../engine/steering/vectorManifest';
+import { readManifest, saveListedVector } from '../engine/steering/vectorManifest';
 import { isRepeatPenaltyOff } from '../engine/generation/repeatPenalty';
 import { MAX_SEED } from '../engine/generation/sampler';
 import { Flags, answerFlags, num, offsetTokenFlag, str } from './args';
@@ -247,6 +247,8 @@ async function cmdExtract(flags: Flags): Promise<void> {
     recommendedCK: num(flags, 'ck', 0, { min: -100, max: 100 }),
     offsetToken: offsetTokenFlag(flags) ?? '\n',
   };
+  // Too few items for the demos would fail only after the model loaded.
+  checkEnoughItems(items, settings.demos, pairsFile);
   const id = str(flags, 'id');
   if (id !== undefined) {
     if (!id.trim()) throw new KvsteerError('INVALID_ARGUMENT', '--id is empty (give the id to list the vector under, or leave --id out)');
@@ -261,8 +263,9 @@ async function cmdExtract(flags: Flags): Promise<void> {
       onProgress: (done, total) => process.stderr.write(`\r… extracting: ${done}/${total} pairs`),
     });
     process.stderr.write('\n');
-    saveVector(out, vector);
-    if (id) upsertManifest(path.dirname(out), id, path.basename(out), vector);
+    // With --id, a file the manifest cannot list is not left behind (saveListedVector).
+    if (id) saveListedVector(path.dirname(out), id, path.basename(out), vector);
+    else saveVector(out, vector);
     log(`Saved ${out} (${vector.meta.extraction.pairs} pairs, ${((performance.now() - t0) / 1000).toFixed(1)} s)${id ? `, manifest id ${id}` : ''}`);
   } finally {
     await model.dispose();

@@ -123,6 +123,42 @@ test('extract --id into a folder whose manifest is corrupt fails naming the mani
   }
 });
 
+test('extract with too few examples for its demonstrations fails naming the file before the model loads, and writes nothing', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-few-'));
+  try {
+    const pairs = path.join(dir, 'few.jsonl');
+    fs.writeFileSync(pairs, Array.from({ length: 3 }, (_, i) => JSON.stringify({ question: `q${i}`, steps: 's', answer: 'a' })).join('\n'));
+    // A model that does not exist: the count must be checked before any load is tried.
+    const r = run('extract', '--pairs', pairs, '--out', path.join(dir, 'v.safetensors'), '--demos', '6', '--model', path.join(dir, 'absent.gguf'));
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.trim(), `kvsteer: ${pairs}: need at least 7 items for 6 demonstrations per prompt (got 3)`);
+    assert.deepEqual(fs.readdirSync(dir), ['few.jsonl']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('extract --id leaves no unlisted vector file behind when the manifest cannot take the entry', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-unlisted-'));
+  try {
+    const pairs = path.join(dir, 'items.jsonl');
+    fs.writeFileSync(pairs, Array.from({ length: 4 }, (_, i) => JSON.stringify({ question: `What is ${i} + 1?`, steps: `${i} plus one.`, answer: `${i + 1}` })).join('\n'));
+    // The manifest reads fine before the extraction, but its lock is a folder by then: the entry cannot be written.
+    fs.writeFileSync(path.join(dir, 'manifest.json'), '{"version":1,"vectors":[]}');
+    fs.mkdirSync(path.join(dir, '.manifest.json.lock'));
+    const r = spawnSync(process.execPath, [cli, 'extract', '--pairs', pairs, '--out', path.join(dir, 'v.safetensors'), '--id', 'mine', '--demos', '2', '--model', tinyGgufPath(), '--threads', '1'], {
+      encoding: 'utf8',
+      env: { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') },
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /manifest\.json\.lock/);
+    assert.ok(!fs.existsSync(path.join(dir, 'v.safetensors')), 'the vector file was left behind, listed nowhere');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a model without a shipped vector: a steered answer names the command that makes one, a comparison still gives its baseline', () => {
   const env = { ...process.env, KVSTEER_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-novec-')) };
   const ask = (...args: string[]) => spawnSync(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '4', ...args], { encoding: 'utf8', env });
