@@ -157,12 +157,19 @@ export async function answerLanguageModelRequest(
 
 /**
  * Tokens in `text` with the loaded model's tokenizer. VS Code asks while budgeting a prompt, often
- * before the first request has loaded the model; then this estimates one token per three
- * characters, more than byte-level BPE tokenizers give for English or code, so a budget built on it
- * stays inside the context window.
+ * before the first request has loaded the model (and the list may already give the remembered
+ * model's full window); then it estimates high, so a budget built on it stays inside the window: a
+ * run of ASCII letters and spaces one token per three characters (English words are longer), any
+ * other ASCII character one token (digits and punctuation are often a token each), and any other
+ * character one token per UTF-8 byte, the most a byte-level BPE tokenizer can give (Chinese text
+ * is about two tokens a character with SmolLM2's, where a per-character estimate was 6× low).
  */
 export function countTokens(service: SteeringService, text: string): number {
   const model = service.loadedModel;
   if (model) return model.tokenizer.encode(text).length;
-  return Math.ceil(text.length / 3);
+  let tokens = 0;
+  for (const [run] of text.matchAll(/[A-Za-z ]+|[\x00-\x7f]|[^]/gu)) {
+    tokens += /^[A-Za-z ]/.test(run) ? Math.ceil(run.length / 3) : Buffer.byteLength(run, 'utf8');
+  }
+  return tokens;
 }

@@ -18,7 +18,7 @@ import { isKvsteerError } from '../../src/engine/util/errors';
 import { cliCacheDir } from '../../src/cli/defaultModel';
 import { saveVector } from '../../src/engine/steering/vectorFile';
 import { repoRoot } from '../support/paths';
-import { loadTinyModel, realGguf, realModelSkip } from '../support/models';
+import { loadRealModel, loadTinyModel, realGguf, realModelSkip } from '../support/models';
 import { fakeVector } from '../support/fakeVector';
 
 const service = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
@@ -104,6 +104,28 @@ test('token counts use the model tokenizer once loaded, and overestimate before'
   const exact = countTokens(service, text);
   assert.equal(exact, service.loadedModel!.tokenizer.encode(text).length);
   assert.ok(estimate >= exact, `estimate ${estimate} < ${exact}`);
+});
+
+test('before the model loads, the token estimate stays above the real count for Chinese, Cyrillic, emoji, digits and code too', { skip: realModelSkip }, async () => {
+  const fresh = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
+  const tokenizer = (await loadRealModel()).tokenizer;
+  try {
+    const texts = [
+      '你好世界，今天天气很好。我们去公园散步吧。',
+      'Привет, как дела? Это тест.',
+      '🙂🙂🙂🙂🙂🙂',
+      'Call 1234567890 or 9876543210 before 2025-01-31.',
+      'if(a){b();}else{c();} // 0x7f3a !@#$%^&*()[]{};:<>?',
+      'a1 b2 c3 d4 e5',
+      '    \n\n\t\t  x',
+    ];
+    for (const text of texts) {
+      const estimate = countTokens(fresh, text), exact = tokenizer.encode(text).length;
+      assert.ok(estimate >= exact, `${JSON.stringify(text)}: estimate ${estimate} < ${exact} tokens`);
+    }
+  } finally {
+    await fresh.dispose();
+  }
 });
 
 test('a cancelled request ends quietly with what it streamed, and the next one works', { skip: realModelSkip }, async () => {
