@@ -29,7 +29,7 @@ function startChat(...extra: string[]) {
   return { child, out, exited, until };
 }
 
-test('Ctrl-C during a kvsteer chat answer stops that answer, and the next question is answered', { skip: realModelSkip }, async () => {
+test('Ctrl-C during a kvsteer chat answer stops that answer, and the next question is answered', { skip: realModelSkip, timeout: 120_000 }, async () => {
   const { child, out, exited, until } = startChat('--max-new-tokens', '200');
   child.stdin.write('Tell me a long story about a dragon.\n');
   await until(() => out.stdout.length > 20);
@@ -45,10 +45,12 @@ test('Ctrl-C during a kvsteer chat answer stops that answer, and the next questi
   assert.doesNotMatch(stats[1], /stop: cancelled/);
 });
 
-test('Ctrl-C at the chat prompt, with no answer running, still ends the chat', { skip: realModelSkip }, async () => {
+test('Ctrl-C at the chat prompt, with no answer running, still ends the chat', { skip: realModelSkip, timeout: 120_000 }, async () => {
   const { child, out, exited, until } = startChat('--max-new-tokens', '4');
   child.stdin.write('Hi.\n');
   await until(() => /\[\d+ tokens/.test(out.stderr));
+  // The statistics are written just before the answer ends: let the chat get back to its prompt.
+  await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGINT');
   const { code, signal } = await exited;
   assert.ok(signal === 'SIGINT' || code === 130, `exit ${code}, signal ${signal}: ${out.stderr}`);
