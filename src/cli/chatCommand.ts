@@ -5,9 +5,12 @@
  * steered reply stands for the turn). `/reset` forgets the conversation; `/exit` or the end of
  * input ends it. Input is read line by line, so a file or a pipe of questions works too. A turn
  * that fails (a conversation over the context window, say) prints its error and the chat goes on.
+ * Ctrl-C during an answer stops that answer (what it wrote stays in the conversation) and the chat
+ * goes on, as in llama.cpp's and Ollama's chats; at the prompt, or pressed again before the answer
+ * has stopped, it ends the chat as usual.
  */
 import * as readline from 'node:readline';
-import { KvsteerError, isKvsteerError } from '../engine/util/errors';
+import { KvsteerError, isCancellation, isKvsteerError } from '../engine/util/errors';
 import { ask, AskMode } from '../engine/ask';
 import { ChatTurn, historyMessages } from '../engine/chatHistory';
 import type { ChatMessage } from '../engine/model/chatTokenizer';
@@ -45,6 +48,12 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
       } else if (text) {
         const messages: ChatMessage[] = [...(system ? [{ role: 'system' as const, content: system }] : []), ...historyMessages(turns), { role: 'user', content: text }];
         turns.push({ kind: 'request', prompt: text });
+        const stop = new AbortController();
+        const onInterrupt = () => {
+          if (stop.signal.aborted) process.exit(130);
+          stop.abort();
+        };
+        process.on('SIGINT', onInterrupt);
         try {
           const result = await ask(model, {
             ...options,
@@ -53,6 +62,7 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
             mode,
             vector,
             strength,
+            signal: stop.signal,
             onSideStart: (side) => void (mode === 'compare' && process.stdout.write(side === 'baseline' ? 'baseline: ' : 'steered: ')),
             onSideDone: (side, r) => {
               process.stdout.write('\n');
@@ -65,7 +75,11 @@ export async function cmdChat(flags: Flags, input: NodeJS.ReadableStream = proce
         } catch (e) {
           if (!isKvsteerError(e)) throw e;
           turns.push({ kind: 'response' });
-          log(`kvsteer: ${e.message}${e.code === 'PROMPT_TOO_LONG' ? ' (/reset starts over)' : ''}`);
+          // Stopped before its first token (in the prefill): nothing was written.
+          if (isCancellation(e) && stop.signal.aborted) log('(answer stopped)');
+          else log(`kvsteer: ${e.message}${e.code === 'PROMPT_TOO_LONG' ? ' (/reset starts over)' : ''}`);
+        } finally {
+          process.off('SIGINT', onInterrupt);
         }
       }
       promptUser();

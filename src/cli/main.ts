@@ -66,8 +66,9 @@ ask options:
   --json               one JSON object on stdout
 
 chat: each reply is steered (--baseline: the plain model; --compare: both), later turns see the
-  last 4 exchanges; /reset forgets them, /exit or the end of input ends. Reads stdin, so
-  \`kvsteer chat < questions.txt\` works too.
+  last 4 exchanges; /reset forgets them, /exit or the end of input ends; Ctrl-C stops an
+  answer (at the prompt it ends the chat). Reads stdin, so \`kvsteer chat < questions.txt\`
+  works too.
 
 extract options:
   --pairs FILE         JSONL rows {question, steps, answer}

@@ -6,7 +6,7 @@
  * kvsteer settings (strength, decoding, maximum tokens, repeat penalty), as the other entry points.
  */
 import * as path from 'node:path';
-import type { ChatMessage } from '../engine/model/chatTokenizer';
+import type { ChatMessage, ChatTokenizer } from '../engine/model/chatTokenizer';
 import { KvsteerError, isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import type { SteeringService, LoadReporter } from '../service/steeringService';
@@ -46,17 +46,52 @@ export function modelLabel(setting: string): string {
 }
 
 /**
- * The two models as VS Code lists them. `known` is the model once loaded (in this session or, for
- * the same setting, an earlier one): its own name and context window replace the guesses
- * (provider.ts tells VS Code when the list changes).
+ * Tokens a prompt has beyond its messages' text. VS Code budgets a request as the sum of
+ * provideTokenCount over its messages against maxInputTokens, so each message's count includes
+ * what the chat template writes around it (`perMessage`: role markers, end of turn), and
+ * maxInputTokens leaves out what the prompt has once (`perPrompt`: a default system prompt, the
+ * assistant's turn opening, a BOS token, the steered side's offset token).
  */
-export function languageModelInfos(settings: KvsteerSettings, known?: { name: string; maxPositions: number }, version = '0'): LanguageModelInfo[] {
+export interface TemplateTokens {
+  perMessage: number;
+  perPrompt: number;
+}
+
+/** Until the model has loaded: more than common chat templates add (SmolLM2's: 7 and 24). */
+const TEMPLATE_TOKENS_BEFORE_LOAD: TemplateTokens = { perMessage: 8, perPrompt: 64 };
+
+const measured = new WeakMap<ChatTokenizer, TemplateTokens>();
+/**
+ * The loaded model's TemplateTokens, measured by rendering a one- and a three-message conversation;
+ * a token more per message for text that merges with the markers around it.
+ */
+export function templateTokens(tokenizer: ChatTokenizer): TemplateTokens {
+  let t = measured.get(tokenizer);
+  if (!t) {
+    const text = 'x';
+    const textTokens = tokenizer.encode(text).length;
+    const prompt = (roles: ChatMessage['role'][]) => tokenizer.encode(tokenizer.applyChatTemplate(roles.map((role) => ({ role, content: text })), true)).length;
+    const one = prompt(['user']);
+    const perMessage = Math.max(0, Math.ceil((prompt(['user', 'assistant', 'user']) - one) / 2) - textTokens) + 1;
+    t = { perMessage, perPrompt: Math.max(0, one - textTokens - perMessage) + 1 };
+    measured.set(tokenizer, t);
+  }
+  return t;
+}
+
+/**
+ * The two models as VS Code lists them. `known` is the model once loaded (in this session or, for
+ * the same setting, an earlier one): its own name, context window and template replace the
+ * guesses (provider.ts tells VS Code when the list changes).
+ */
+export function languageModelInfos(settings: KvsteerSettings, known?: { name: string; maxPositions: number; promptTokens?: number }, version = '0'): LanguageModelInfo[] {
   const label = known?.name ?? modelLabel(settings.model);
   const context = known?.maxPositions ?? CONTEXT_BEFORE_LOAD;
+  const promptTokens = known?.promptTokens ?? TEMPLATE_TOKENS_BEFORE_LOAD.perPrompt;
   const common = {
     family: label,
     version,
-    maxInputTokens: Math.max(1, context - settings.maxNewTokens),
+    maxInputTokens: Math.max(1, context - settings.maxNewTokens - promptTokens),
     maxOutputTokens: settings.maxNewTokens,
     capabilities: { imageInput: false, toolCalling: false } as const,
   };
@@ -157,12 +192,33 @@ export async function answerLanguageModelRequest(
 
 /**
  * Tokens in `text` with the loaded model's tokenizer. VS Code asks while budgeting a prompt, often
- * before the first request has loaded the model; then this estimates one token per three
- * characters, more than byte-level BPE tokenizers give for English or code, so a budget built on it
- * stays inside the context window.
+ * before the first request has loaded the model (and the list may already give the remembered
+ * model's full window); then it estimates high, so a budget built on it stays inside the window: a
+ * run of ASCII letters and spaces one token per three characters (English words are longer), any
+ * other ASCII character one token (digits and punctuation are often a token each), and any other
+ * character one token per UTF-8 byte, the most a byte-level BPE tokenizer can give (Chinese text
+ * is about two tokens a character with SmolLM2's, where a per-character estimate was 6× low).
  */
 export function countTokens(service: SteeringService, text: string): number {
   const model = service.loadedModel;
   if (model) return model.tokenizer.encode(text).length;
-  return Math.ceil(text.length / 3);
+  let tokens = 0;
+  for (const [run] of text.matchAll(/[A-Za-z ]+|[\x00-\x7f]|[^]/gu)) {
+    tokens += /^[A-Za-z ]/.test(run) ? Math.ceil(run.length / 3) : Buffer.byteLength(run, 'utf8');
+  }
+  return tokens;
+}
+
+/** Tokens of one of VS Code's messages in the prompt: its text and the template's markers around it. */
+export function countMessageTokens(service: SteeringService, message: RequestMessage): number {
+  const tokenizer = service.loadedModel?.tokenizer;
+  let perMessage = TEMPLATE_TOKENS_BEFORE_LOAD.perMessage;
+  if (tokenizer) {
+    try {
+      perMessage = templateTokens(tokenizer).perMessage;
+    } catch {
+      // A model without a chat template: its requests fail with that error, not the count.
+    }
+  }
+  return countTokens(service, partsText(message.content)) + perMessage;
 }

@@ -9,7 +9,7 @@ import { readSettings, readSettingsAfterWrites } from '../config/settings';
 import { DEFAULT_SETTINGS } from '../config/settingsSchema';
 import { KVSTEER_VERSION } from '../engine/version';
 import { ServiceHost } from '../service/serviceHost';
-import { LanguageModelId, LanguageModelInfo, answerLanguageModelRequest, countTokens, languageModelInfos, partsText, toChatMessages } from './languageModelRequests';
+import { LanguageModelId, LanguageModelInfo, answerLanguageModelRequest, countMessageTokens, countTokens, languageModelInfos, templateTokens, toChatMessages } from './languageModelRequests';
 
 /** The last model loaded, kept across sessions, so the list names it before the first request. */
 const LAST_LOADED_KEY = 'kvsteer.languageModel.lastLoaded';
@@ -17,6 +17,8 @@ interface LastLoaded {
   setting: string;
   name: string;
   maxPositions: number;
+  /** The template's tokens per prompt (TemplateTokens.perPrompt); absent in a record from before it was kept. */
+  promptTokens?: number;
 }
 
 export function registerLanguageModelProvider(context: vscode.ExtensionContext, host: ServiceHost): void {
@@ -29,9 +31,15 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
     const setting = host.service.loadedModelSetting;
     // Recorded under the setting the model was loaded for: the setting may already name another.
     if (!m || setting === undefined) return;
-    const now: LastLoaded = { setting, name: m.name, maxPositions: m.config.maxPositions };
+    let promptTokens: number | undefined;
+    try {
+      promptTokens = templateTokens(m.tokenizer).perPrompt;
+    } catch {
+      // A model without a chat template: the list keeps the estimate; its requests say why they fail.
+    }
+    const now: LastLoaded = { setting, name: m.name, maxPositions: m.config.maxPositions, promptTokens };
     const last = context.globalState.get<LastLoaded>(LAST_LOADED_KEY);
-    if (last?.setting === now.setting && last.name === now.name && last.maxPositions === now.maxPositions) return;
+    if (last?.setting === now.setting && last.name === now.name && last.maxPositions === now.maxPositions && last.promptTokens === now.promptTokens) return;
     void context.globalState.update(LAST_LOADED_KEY, now).then(() => changed.fire());
   });
   const describeModel = (setting: string): LastLoaded | undefined => {
@@ -76,7 +84,7 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
     },
 
     async provideTokenCount(_model, text): Promise<number> {
-      return countTokens(host.service, typeof text === 'string' ? text : partsText(text.content));
+      return typeof text === 'string' ? countTokens(host.service, text) : countMessageTokens(host.service, text);
     },
   };
 

@@ -12,13 +12,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SETTINGS, KvsteerSettings } from '../../src/config/settingsSchema';
 import { SteeringService } from '../../src/service/steeringService';
-import { answerLanguageModelRequest, countTokens, languageModelInfos, modelLabel, toChatMessages, type LanguageModelId } from '../../src/languageModel/languageModelRequests';
+import { LANGUAGE_MODEL_IDS, answerLanguageModelRequest, countMessageTokens, countTokens, languageModelInfos, modelLabel, templateTokens, toChatMessages, type LanguageModelId, type RequestMessage } from '../../src/languageModel/languageModelRequests';
 import type { ChatMessage } from '../../src/engine/model/chatTokenizer';
 import { isKvsteerError } from '../../src/engine/util/errors';
 import { cliCacheDir } from '../../src/cli/defaultModel';
 import { saveVector } from '../../src/engine/steering/vectorFile';
 import { repoRoot } from '../support/paths';
-import { loadTinyModel, realGguf, realModelSkip } from '../support/models';
+import { loadRealModel, loadTinyModel, realGguf, realModelSkip, tinyGgufPath } from '../support/models';
 import { fakeVector } from '../support/fakeVector';
 
 const service = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
@@ -48,12 +48,14 @@ test('the model list offers the configured model steered and as a baseline, name
   assert.match(before[0].tooltip, /smollm2-135m-reasoning, c_v 6/);
   for (const m of before) {
     assert.equal(m.maxOutputTokens, 40);
-    assert.equal(m.maxInputTokens, 2048 - 40);
+    // The window assumed before a load, less the answer and the most a template adds to a prompt.
+    assert.equal(m.maxInputTokens, 2048 - 40 - 64);
     assert.deepEqual(m.capabilities, { imageInput: false, toolCalling: false });
   }
   const loaded = languageModelInfos(settings, { name: 'SmolLM2 135M Instruct', maxPositions: 8192 });
   assert.equal(loaded[0].name, 'SmolLM2 135M Instruct (steered, local)');
-  assert.equal(loaded[1].maxInputTokens, 8192 - 40);
+  assert.equal(loaded[1].maxInputTokens, 8192 - 40 - 64);
+  assert.equal(languageModelInfos(settings, { name: 'SmolLM2 135M Instruct', maxPositions: 8192, promptTokens: 25 })[1].maxInputTokens, 8192 - 40 - 25);
 });
 
 test("VS Code's messages become the chat template's conversation", () => {
@@ -104,6 +106,57 @@ test('token counts use the model tokenizer once loaded, and overestimate before'
   const exact = countTokens(service, text);
   assert.equal(exact, service.loadedModel!.tokenizer.encode(text).length);
   assert.ok(estimate >= exact, `estimate ${estimate} < ${exact}`);
+});
+
+test('before the model loads, the token estimate stays above the real count for Chinese, Cyrillic, emoji, digits and code too', { skip: realModelSkip }, async () => {
+  const fresh = new SteeringService({ cacheDir: cliCacheDir(), vectorDirs: [path.join(repoRoot, 'vectors')], log: () => {} });
+  const tokenizer = (await loadRealModel()).tokenizer;
+  try {
+    const texts = [
+      '你好世界，今天天气很好。我们去公园散步吧。',
+      'Привет, как дела? Это тест.',
+      '🙂🙂🙂🙂🙂🙂',
+      'Call 1234567890 or 9876543210 before 2025-01-31.',
+      'if(a){b();}else{c();} // 0x7f3a !@#$%^&*()[]{};:<>?',
+      'a1 b2 c3 d4 e5',
+      '    \n\n\t\t  x',
+    ];
+    for (const text of texts) {
+      const estimate = countTokens(fresh, text), exact = tokenizer.encode(text).length;
+      assert.ok(estimate >= exact, `${JSON.stringify(text)}: estimate ${estimate} < ${exact} tokens`);
+    }
+  } finally {
+    await fresh.dispose();
+  }
+});
+
+test('a conversation the token counts put within maxInputTokens fits the context window with room for the answer, steered or not', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-budget-'));
+  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1 };
+  try {
+    await answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('hi')]) }, () => {}, tiny, s, new AbortController().signal);
+    const loaded = tiny.loadedModel!;
+    const vector = path.join(dir, 'tiny.safetensors');
+    saveVector(vector, fakeVector(loaded));
+    // As VS Code budgets a prompt: the model's maxInputTokens, and provideTokenCount per message.
+    const [info] = languageModelInfos(s, { name: loaded.name, maxPositions: loaded.config.maxPositions, promptTokens: templateTokens(loaded.tokenizer).perPrompt });
+    const count = (m: RequestMessage) => countMessageTokens(tiny, m);
+    const tail = [assistant('the sea'), user('the sea')];
+    const room = info.maxInputTokens - tail.reduce((n, m) => n + count(m), 0);
+    let words = room;
+    while (count(user('sea '.repeat(words))) > room) words--;
+    const messages = [user('sea '.repeat(words)), ...tail];
+    const total = messages.reduce((n, m) => n + count(m), 0);
+    assert.ok(total <= info.maxInputTokens && total > info.maxInputTokens - 5, `${total} of ${info.maxInputTokens}`);
+    for (const model of LANGUAGE_MODEL_IDS) {
+      const out = await answerLanguageModelRequest({ model, messages: toChatMessages(messages) }, () => {}, tiny, { ...s, vector }, new AbortController().signal);
+      assert.notEqual(out.stopReason, 'context-full', `${model}: the answer had less than maxOutputTokens of room`);
+    }
+  } finally {
+    await tiny.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a cancelled request ends quietly with what it streamed, and the next one works', { skip: realModelSkip }, async () => {
