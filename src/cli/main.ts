@@ -341,6 +341,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // The reader went away (`kvsteer ask … | head`): stop quietly, as Unix tools do, instead of an
+  // unhandled EPIPE stack trace on the next streamed token.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

@@ -123,6 +123,22 @@ test('extract --id into a folder whose manifest is corrupt fails naming the mani
   }
 });
 
+test('a streamed answer whose reader closes the pipe (kvsteer ask … | head) stops quietly, without an EPIPE stack trace', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '200'], {
+    env: { ...process.env, KVSTEER_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-epipe-')) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Like `head -c 1`: read the first bytes of the answer, then close the pipe.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|at .*\.js:\d+/);
+});
+
 test('extract with too few examples for its demonstrations fails naming the file before the model loads, and writes nothing', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-few-'));
   try {
