@@ -84,9 +84,12 @@ export function openFenceCloser(text: string): string {
   return open ? `\n${open.char.repeat(open.length)}\n` : '';
 }
 
-/** `text` as literal markdown text: every ASCII punctuation mark a markdown renderer could read is escaped. */
+/**
+ * `text` as literal markdown text on one line: every ASCII punctuation mark a markdown renderer
+ * could read is escaped, and line breaks become spaces (a blank line would end the paragraph).
+ */
 export function markdownText(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!<>|~&]/g, '\\$&');
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').replace(/[\\`*_{}[\]()#+\-.!<>|~&]/g, '\\$&');
 }
 
 function stats(r: AskSideResult): string {

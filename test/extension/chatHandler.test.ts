@@ -235,6 +235,9 @@ test('a steered answer whose vector was extracted on another model ends with a n
     assert.ok(s.text.indexOf('_Note:') > s.text.indexOf('vector `v`'), 'the note follows the steered statistics');
   }
   assert.equal(markdownText('*a*_b_ [c](d) <e> `f` \\'), '\\*a\\*\\_b\\_ \\[c\\]\\(d\\) \\<e\\> \\`f\\` \\\\');
+  // A vector name from a file made elsewhere may hold line breaks: a blank line would end the
+  // italic note and start a paragraph of its own, read as markdown.
+  assert.equal(markdownText('v1\n\n# Title\r\n- item'), 'v1 \\# Title \\- item');
   const { s, api } = sink();
   await handleChatRequest({ prompt: 'q' }, api, scriptedService({ steered: 'b' }), settings, new AbortController().signal);
   assert.doesNotMatch(s.text, /Note:/, 'no note for a vector made on the loaded model');
