@@ -141,7 +141,11 @@ export function partsText(content: ReadonlyArray<unknown>): string {
   return text;
 }
 
-/** VS Code's messages as the chat template's messages; messages without text are dropped. */
+/**
+ * VS Code's messages as the chat template's messages; messages without text (a tool call, an
+ * image) are dropped. The user's last message is the one answered: when it holds no text, the
+ * model would answer an earlier one (or nothing) as if it were the question, so that is an error.
+ */
 export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
   for (const [i, m] of messages.entries()) {
@@ -149,6 +153,9 @@ export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage
     if (!role) throw new KvsteerError('INVALID_ARGUMENT', `message ${i + 1} has a role kvsteer does not know (${m.role})`);
     const content = partsText(m.content);
     if (content.trim()) out.push({ role, content });
+    else if (role === 'user' && i === messages.length - 1) {
+      throw new KvsteerError('INVALID_ARGUMENT', `the last message holds no text: kvsteer's local models read text only (images and other data are not read)`);
+    }
   }
   return out;
 }

@@ -65,14 +65,21 @@ test("VS Code's messages become the chat template's conversation", () => {
     { role: 2, content: [{ value: 'Hello ' }, { value: 'Ada!' }, { callId: 'c1', name: 'lookup', input: {} }] },
     { role: 1, content: [{ callId: 'c1', content: [{ value: 'result: 42' }] }, { value: ' Thanks.' }] },
     { role: 1, content: [{ mimeType: 'image/png', data: new Uint8Array(4) }] },
+    user('Go on.'),
   ]);
   assert.deepEqual(messages, [
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'My name is Ada.' },
     { role: 'assistant', content: 'Hello Ada!' },
     { role: 'user', content: 'result: 42 Thanks.' },
+    { role: 'user', content: 'Go on.' },
   ]);
   assert.throws(() => toChatMessages([{ role: 7, content: [] }]), /message 1 has a role kvsteer does not know \(7\)/);
+  // The question itself an image: answering the message before it instead would mislead.
+  const image = { role: 1, content: [{ mimeType: 'image/png', data: new Uint8Array(4) }] };
+  for (const conversation of [[image], [user('What is in this picture?'), image]]) {
+    assert.throws(() => toChatMessages(conversation), /the last message holds no text: kvsteer's local models read text only/);
+  }
 });
 
 test('the steered model answers with the one-shot cache edit, the baseline model with the plain model, both streamed', { skip: realModelSkip }, async () => {
