@@ -54,12 +54,20 @@ export function findLocalGgufs(roots: LocalModelRoots = defaultLocalModelRoots()
   }
   for (const root of roots.lmStudio ?? []) {
     for (const file of filesBelow(root, 3)) {
-      // Vision projectors ship beside the model weights and are not language models.
-      if (!file.endsWith('.gguf') || path.basename(file).startsWith('mmproj') || found.has(file)) continue;
+      if (!isModelGgufName(path.basename(file)) || found.has(file)) continue;
       found.set(file, describe(path.relative(root, file).split(path.sep).join('/'), 'LM Studio', file));
     }
   }
   return [...found.values()].sort((a, b) => Number(!!a.unsupported) - Number(!!b.unsupported) || a.name.localeCompare(b.name));
+}
+
+/**
+ * Whether a file name is that of GGUF model weights: `.gguf` in any case (`.GGUF` too), and not a
+ * vision projector (`mmproj-…`), which ships beside the weights and is not a language model.
+ */
+export function isModelGgufName(name: string): boolean {
+  const lower = name.toLowerCase();
+  return lower.endsWith('.gguf') && !lower.startsWith('mmproj');
 }
 
 /**

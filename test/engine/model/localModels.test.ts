@@ -90,6 +90,19 @@ test('a link whose target is gone is listed as unreadable, and the other models 
   );
 });
 
+test('LM Studio files whose extension is upper case (.GGUF) are listed too, their projectors are not', () => {
+  const other = path.join(home, 'upper');
+  const folder = path.join(other, '.lmstudio', 'models', 'someone', 'Upper-GGUF');
+  fs.mkdirSync(folder, { recursive: true });
+  writeTinyRandomGguf(path.join(folder, 'Upper-Q4_1.GGUF'), { seed: 10 });
+  writeTinyRandomGguf(path.join(folder, 'MMPROJ-Upper-F16.GGUF'), { seed: 11 });
+  const found = findLocalGgufs(defaultLocalModelRoots({}, other)).filter((m) => m.path.startsWith(other));
+  assert.deepEqual(
+    found.map((m) => [m.name, m.unsupported ?? 'ok']),
+    [['someone/Upper-GGUF/Upper-Q4_1.GGUF', 'ok']],
+  );
+});
+
 test('missing folders give an empty list, not an error', () => {
   assert.deepEqual(findLocalGgufs(defaultLocalModelRoots({}, path.join(home, 'nobody'))).filter((m) => m.path.startsWith(home)), []);
 });
