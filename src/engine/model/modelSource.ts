@@ -1,12 +1,12 @@
 /**
- * Where a model comes from, as a user writes it: a `.gguf` file (or `ollama:<name>` for one in
- * Ollama's store), a local folder in the Hugging Face layout, or a Hugging Face hub id. Everything ends in a local folder that the loader opens.
+ * Where a model comes from, as a user writes it: a `.gguf` file (or a folder holding one, or
+ * `ollama:<name>` for one in Ollama's store), a local folder in the Hugging Face layout, or a Hugging Face hub id. Everything ends in a local folder that the loader opens.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KvsteerError } from '../util/errors';
-import { ollamaModelPath } from './localModels';
+import { isModelGgufName, ollamaModelPath } from './localModels';
 import { hasGgufMagic } from '../gguf/ggufFile';
 
 export type ModelSource =
@@ -36,7 +36,7 @@ export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource
   const local = expand(s, cwd);
   // A folder is a folder source whatever its name ends in (`model.gguf/` holding an HF layout).
   const isDir = fs.existsSync(local) && fs.statSync(local).isDirectory();
-  if (isDir) return { kind: 'folder', path: local };
+  if (isDir) return ggufInFolder(local) ?? { kind: 'folder', path: local };
   if (s.toLowerCase().endsWith('.gguf')) return { kind: 'gguf', path: local };
   if (fs.existsSync(local)) {
     // Ollama stores GGUF weights as blobs named by their digest, without the extension.
@@ -47,6 +47,23 @@ export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource
     throw new KvsteerError('FILE_NOT_FOUND', `${local}: no such file or folder`);
   }
   return { kind: 'hub', id: s };
+}
+
+/**
+ * The GGUF file a folder holds instead of a Hugging Face layout (LM Studio's `<publisher>/<repo>/`,
+ * a download folder), else undefined; several are an error naming them, not a guess.
+ */
+function ggufInFolder(folder: string): ModelSource | undefined {
+  if (fs.existsSync(path.join(folder, 'config.json'))) return undefined;
+  let names: string[];
+  try {
+    names = fs.readdirSync(folder).filter((n) => isModelGgufName(n) && !fs.statSync(path.join(folder, n), { throwIfNoEntry: false })?.isDirectory());
+  } catch {
+    return undefined;
+  }
+  if (names.length === 1) return { kind: 'gguf', path: path.join(folder, names[0]) };
+  if (names.length > 1) throw new KvsteerError('INVALID_ARGUMENT', `${folder} holds several GGUF files (${names.sort().join(', ')}): name the one to load`);
+  return undefined;
 }
 
 export function describeSource(src: ModelSource): string {

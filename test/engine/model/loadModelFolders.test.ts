@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { parseModelSource } from '../../../src/engine/model/modelSource';
-import { loadTinyModel } from '../../support/models';
+import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { copyModelFolder, editJsonFile, takeTemplateOut } from '../../support/modelFolders';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-folders-'));
@@ -78,6 +78,23 @@ test('a folder named like a GGUF file that is not a model folder names the missi
   await failsWith(load(folder), esc(`${path.join(folder, 'config.json')} is missing`));
 });
 
+
+test('a folder that holds a GGUF file (as LM Studio keeps them), not a Hugging Face layout, loads that file', async () => {
+  const folder = path.join(dir, 'someone', 'Tiny GGUF');
+  fs.mkdirSync(folder, { recursive: true });
+  const gguf = path.join(folder, 'tiny-Q4_1.gguf');
+  fs.copyFileSync(tinyGgufPath(), gguf);
+  // A vision projector beside it is not the model.
+  fs.copyFileSync(tinyGgufPath(), path.join(folder, 'mmproj-tiny-f16.gguf'));
+  fs.writeFileSync(path.join(folder, 'README.md'), 'a model card');
+  assert.deepEqual(parseModelSource(folder + path.sep), { kind: 'gguf', path: gguf });
+  const m = await load(folder);
+  assert.equal(m.config.numLayers, (await tinyP).config.numLayers);
+  await m.dispose();
+  // With two models in it, the folder does not say which one: the error names them.
+  fs.copyFileSync(tinyGgufPath(), path.join(folder, 'tiny-Q8_0.GGUF'));
+  assert.throws(() => parseModelSource(folder), esc(`${folder} holds several GGUF files (tiny-Q4_1.gguf, tiny-Q8_0.GGUF): name the one to load`));
+});
 
 const chat = [
   { role: 'system' as const, content: 'Be brief.' },
