@@ -70,7 +70,12 @@ export function describeSource(src: ModelSource): string {
   return src.kind === 'hub' ? src.id : src.path;
 }
 
-/** Default cache root: $KVSTEER_CACHE_DIR, else ~/.cache/kvsteer. */
+/**
+ * Default cache root: $KVSTEER_CACHE_DIR (made absolute), else ~/.cache/kvsteer. An empty value
+ * counts as unset, as shells leave it (`KVSTEER_CACHE_DIR= kvsteer …`): it would otherwise put the
+ * cache's folders in the current one.
+ */
 export function defaultCacheDir(): string {
-  return process.env.KVSTEER_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'kvsteer');
+  const dir = process.env.KVSTEER_CACHE_DIR?.trim();
+  return dir ? path.resolve(dir) : path.join(os.homedir(), '.cache', 'kvsteer');
 }
