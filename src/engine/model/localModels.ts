@@ -134,7 +134,11 @@ function describe(name: string, source: LocalGguf['source'], file: string): Loca
   return entry;
 }
 
-/** Regular files up to `depth` folders below `dir` (none when it does not exist). */
+/**
+ * Regular files up to `depth` folders below `dir` (none when it does not exist). A link to a folder
+ * (a model folder kept on another disk) is walked as a folder, the depth bounding link loops; any
+ * other link is listed as a file, even when its target is gone.
+ */
 function filesBelow(dir: string, depth: number): string[] {
   let entries: fs.Dirent[];
   try {
@@ -144,7 +148,16 @@ function filesBelow(dir: string, depth: number): string[] {
   }
   return entries.flatMap((e) => {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) return depth > 0 ? filesBelow(p, depth - 1) : [];
+    const isDir = e.isDirectory() || (e.isSymbolicLink() && linksToFolder(p));
+    if (isDir) return depth > 0 ? filesBelow(p, depth - 1) : [];
     return e.isFile() || e.isSymbolicLink() ? [p] : [];
   });
+}
+
+function linksToFolder(link: string): boolean {
+  try {
+    return fs.statSync(link).isDirectory();
+  } catch {
+    return false; // gone, a loop, or not readable: listed as a file, described as unreadable
+  }
 }

@@ -103,6 +103,21 @@ test('LM Studio files whose extension is upper case (.GGUF) are listed too, thei
   );
 });
 
+test('a model folder linked into the LM Studio store (a symbolic link to a folder elsewhere) is listed', () => {
+  const other = path.join(home, 'dirlink');
+  const elsewhere = path.join(other, 'big-disk', 'Linked-GGUF');
+  fs.mkdirSync(elsewhere, { recursive: true });
+  writeTinyRandomGguf(path.join(elsewhere, 'linked-Q4_1.gguf'), { seed: 12 });
+  const publisher = path.join(other, '.lmstudio', 'models', 'someone');
+  fs.mkdirSync(publisher, { recursive: true });
+  fs.symlinkSync(elsewhere, path.join(publisher, 'Linked-GGUF'), 'dir');
+  const found = findLocalGgufs(defaultLocalModelRoots({}, other)).filter((m) => m.path.startsWith(other));
+  assert.deepEqual(
+    found.map((m) => [m.name, m.unsupported ?? 'ok']),
+    [['someone/Linked-GGUF/linked-Q4_1.gguf', 'ok']],
+  );
+});
+
 test('missing folders give an empty list, not an error', () => {
   assert.deepEqual(findLocalGgufs(defaultLocalModelRoots({}, path.join(home, 'nobody'))).filter((m) => m.path.startsWith(home)), []);
 });
