@@ -7,11 +7,19 @@ import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../ids';
 import { SettingsResult, validateSettings } from './settingsSchema';
 import { isRestrictedSetting, pickTarget, userOrDefaultValue } from './settingScopes';
+import { resolveInWorkspace } from './workspacePaths';
 
 export function readSettings(): SettingsResult {
   const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   const trusted = vscode.workspace.isTrusted;
-  return validateSettings((key) => (trusted || !isRestrictedSetting(key) ? cfg.get(key) : userOrDefaultValue(cfg.inspect(key))));
+  // Relative model and vector paths are the workspace's; not in Restricted Mode, where a relative
+  // value from the user's settings must not reach a file the untrusted folder planted.
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const folder = trusted && root?.scheme === 'file' ? root.fsPath : undefined;
+  return validateSettings((key) => {
+    const value = trusted || !isRestrictedSetting(key) ? cfg.get(key) : userOrDefaultValue(cfg.inspect(key));
+    return (key === 'model' || key === 'vector') && typeof value === 'string' ? resolveInWorkspace(key, value, folder) : value;
+  });
 }
 
 /**

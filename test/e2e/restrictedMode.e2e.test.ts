@@ -40,7 +40,8 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
     fs.mkdirSync(path.join(dirs.workspaceDir, '.vscode'));
     fs.writeFileSync(
       path.join(dirs.workspaceDir, '.vscode', 'settings.json'),
-      JSON.stringify({ 'kvsteer.model': plantedModel, 'kvsteer.vector': path.join(dirs.workspaceDir, 'planted.safetensors'), 'kvsteer.maxNewTokens': WORKSPACE_MAX_TOKENS }, null, 2),
+      // Relative to the folder, as a repository's settings name its own files.
+      JSON.stringify({ 'kvsteer.model': 'planted.gguf', 'kvsteer.vector': '${workspaceFolder}/planted.safetensors', 'kvsteer.maxNewTokens': WORKSPACE_MAX_TOKENS }, null, 2),
     );
     assert.equal((await installExtension(vsix!, dirs, { timeoutMs: 180_000 })).id, 'kvsteer.kvsteer');
     server = await startServer({
@@ -92,9 +93,10 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
       const question = 'Why is the sky blue?';
       await runCommand(page, 'KV Steer: Ask with reasoning steering');
       await answerInputBox(page, question);
-      // The planted file is now the model: loading it fails with the file named.
+      // The planted file is now the model, its relative path read in the workspace folder (not the
+      // extension host's working folder): loading it fails with the file named by its full path.
       const frame = await findWebviewFrame(page, async (f) => (await f.locator('[data-testid="question"]').textContent())?.trim() === question, { timeoutMs: 60_000 });
-      const error = frame.locator('[data-testid^="error"]').filter({ hasText: 'planted.gguf' }).first();
+      const error = frame.locator('[data-testid^="error"]').filter({ hasText: plantedModel }).first();
       await error.waitFor({ timeout: 60_000 });
       await screenshot(page, 'restricted-trusted');
     });
