@@ -132,10 +132,16 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
     steering = { vector: req.vector, strength: req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty) };
     checkSteering(model, steering.vector, steering.strength, req.offsetToken);
   }
+  const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
+  // The steered side's prompt is the baseline's and its offset token: a baseline prompt one token
+  // short of the window leaves the steered side none, which generate would refuse only after the
+  // baseline had answered (a longer prompt the baseline's generate refuses at once).
+  if (req.mode === 'compare' && ids.length + 1 === model.config.maxPositions) {
+    throw new KvsteerError('PROMPT_TOO_LONG', `the prompt has ${ids.length + 1} tokens with the steered side's offset token but the model's context window is ${model.config.maxPositions}`);
+  }
   const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, repeatPenalty: req.repeatPenalty, signal: req.signal, prefillCache };
   if (req.mode !== 'steered') {
     req.onSideStart?.('baseline');
-    const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
     out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onToken: (e) => req.onToken?.('baseline', e) }));
     req.onSideDone?.('baseline', out.baseline);
     // Cancelled during the baseline or just after it: the baseline is the answer, as it stands.

@@ -71,6 +71,25 @@ test("a comparison whose steered side cannot run is refused before the baseline 
   }
 });
 
+test("a comparison whose prompt leaves the baseline room but not the steered side's offset token is refused before the baseline runs", async () => {
+  const m = await modelP;
+  const P = m.config.maxPositions;
+  const promptTokens = (q: string) => m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: q }], true)).length;
+  // A question whose prompt is exactly one token short of the window: room for one baseline token.
+  let question = 'sea';
+  while (promptTokens(question + ' sea') < P) question += ' sea';
+  while (promptTokens(question) < P - 1) question += 'a';
+  assert.equal(promptTokens(question), P - 1, 'the test prompt is one token short of the window');
+  const baseline = await ask(m, { question, mode: 'baseline', maxNewTokens: 4 });
+  assert.equal(baseline.baseline?.stopReason, 'context-full');
+  const started: string[] = [];
+  await assert.rejects(
+    ask(m, { question, mode: 'compare', vector: fakeVector(m), maxNewTokens: 4, onSideStart: (side) => void started.push(side) }),
+    (e: Error & { code?: string }) => e.code === 'PROMPT_TOO_LONG' && new RegExp(`${P} tokens.*context window is ${P}`).test(e.message),
+  );
+  assert.deepEqual(started, [], 'the baseline ran first');
+});
+
 /** A conversation of `exchanges` long earlier exchanges and a question, after a system message. */
 function longChat(exchanges: number): ChatMessage[] {
   const earlier = Array.from({ length: exchanges }, (_, i): ChatMessage[] => [
