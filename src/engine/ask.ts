@@ -11,7 +11,7 @@ import { Decoding, GREEDY } from './generation/sampler';
 import { GenerationResult, StopReason, TokenEvent, generate, msPerToken } from './generation/generate';
 import { PrefillCache } from './generation/prefillCache';
 import { RepeatPenalty } from './generation/repeatPenalty';
-import { SteeredGenerationResult, SteeringStrength, generateSteered } from './steering/applySteering';
+import { SteeredGenerationResult, SteeringStrength, checkSteering, generateSteered } from './steering/applySteering';
 import { SteeringVector, vectorModelNote } from './steering/steeringVector';
 import { recommendedStrength } from './steering/recommendedStrength';
 
@@ -124,30 +124,43 @@ export async function ask(model: LoadedModel, req: AskRequest): Promise<AskResul
   // The steered side prefills the same templated prompt as the baseline (its offset token is held
   // back), so a comparison prefills once: the steered side edits a copy of the baseline's prefill.
   const prefillCache = req.prefillCache ?? (req.mode === 'compare' ? new PrefillCache() : undefined);
+  // A steered side that cannot run (no vector, one for another model, a bad strength, layer or
+  // offset token) is refused now, not after the baseline has answered.
+  let steering: { vector: SteeringVector; strength: SteeringStrength } | undefined;
+  if (req.mode !== 'baseline') {
+    if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
+    steering = { vector: req.vector, strength: req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty) };
+    checkSteering(model, steering.vector, steering.strength, req.offsetToken);
+  }
+  const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
+  // The steered side's prompt is the baseline's and its offset token: a baseline prompt one token
+  // short of the window leaves the steered side none, which generate would refuse only after the
+  // baseline had answered (a longer prompt the baseline's generate refuses at once).
+  if (req.mode === 'compare' && ids.length + 1 === model.config.maxPositions) {
+    throw new KvsteerError('PROMPT_TOO_LONG', `the prompt has ${ids.length + 1} tokens with the steered side's offset token but the model's context window is ${model.config.maxPositions}`);
+  }
   const common = { maxNewTokens: req.maxNewTokens, decoding: req.decoding ?? GREEDY, stopStrings: req.stopStrings, stopOnRepetition: req.stopOnRepetition, repeatPenalty: req.repeatPenalty, signal: req.signal, prefillCache };
   if (req.mode !== 'steered') {
     req.onSideStart?.('baseline');
-    const ids = model.tokenizer.encode(model.tokenizer.applyChatTemplate(messages, true));
     out.baseline = summarize(await generate(model, { ...common, promptIds: ids, onToken: (e) => req.onToken?.('baseline', e) }));
     req.onSideDone?.('baseline', out.baseline);
     // Cancelled during the baseline or just after it: the baseline is the answer, as it stands.
     if (out.baseline.stopReason === 'cancelled' || req.signal?.aborted) return out;
   }
-  if (req.mode !== 'baseline') {
-    if (!req.vector) throw new KvsteerError('INVALID_ARGUMENT', 'no steering vector is selected');
-    const strength = req.strength ?? recommendedStrength(req.vector.meta.recommended, req.repeatPenalty);
-    const vectorNote = vectorModelNote(req.vector, model);
+  if (steering) {
+    const { vector, strength } = steering;
+    const vectorNote = vectorModelNote(vector, model);
     const noted = vectorNote === undefined ? {} : { vectorNote };
     req.onSideStart?.('steered', { cK: strength.cK, cV: strength.cV, ...noted });
     let r: SteeredGenerationResult;
     try {
-      r = await generateSteered(model, { ...common, messages, vector: req.vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
+      r = await generateSteered(model, { ...common, messages, vector, strength, offsetToken: req.offsetToken, onToken: (e) => req.onToken?.('steered', e) });
     } catch (e) {
       // Cancelled before the steered side's first token (in its prefill): keep the baseline.
       if (out.baseline && isCancellation(e)) return out;
       throw e;
     }
-    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: req.vector.meta.name, ...noted, layers: r.layers, offsetToken: r.offsetToken };
+    out.steered = { ...summarize(r), cK: strength.cK, cV: strength.cV, vector: vector.meta.name, ...noted, layers: r.layers, offsetToken: r.offsetToken };
     req.onSideDone?.('steered', out.steered);
   }
   return out;

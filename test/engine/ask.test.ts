@@ -1,7 +1,10 @@
-/** ask() on the tiny model: what a comparison returns when it is cancelled. */
+/**
+ * ask() on the tiny model: what a comparison returns when it is cancelled, a comparison whose
+ * steered side cannot run, and a chat fitted to the context window.
+ */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { ask, AskSideResult } from '../../src/engine/ask';
+import { ask, AskRequest, AskSideResult } from '../../src/engine/ask';
 import { PrefillCache } from '../../src/engine/generation/prefillCache';
 import { loadTinyModel } from '../support/models';
 import { fakeVector } from '../support/fakeVector';
@@ -43,6 +46,48 @@ test("a comparison cancelled as its steered side starts (before that side's firs
   });
   assert.equal(r.baseline?.tokens.length, 6);
   assert.equal(r.steered, undefined);
+});
+
+test("a comparison whose steered side cannot run is refused before the baseline runs, not after it has answered", async () => {
+  const m = await modelP;
+  const v = fakeVector(m);
+  const req = { question: 'tell me a story', mode: 'compare' as const, vector: v, maxNewTokens: 6 };
+  const other = { ...v, meta: { ...v.meta, model: { ...v.meta.model, fingerprint: { ...v.meta.model.fingerprint, numLayers: 3 } } } };
+  const cases: [string, Partial<AskRequest>, string][] = [
+    ['an offset token of two tokens', { offsetToken: 'ab' }, 'INVALID_ARGUMENT'],
+    ['a layer the model lacks', { strength: { cK: 0, cV: 1, layers: [7] } }, 'INVALID_ARGUMENT'],
+    ['a strength that is not a number', { strength: { cK: 0, cV: NaN } }, 'INVALID_ARGUMENT'],
+    ['a vector for another model', { vector: other }, 'VECTOR_MISMATCH'],
+    ['no vector', { vector: undefined }, 'INVALID_ARGUMENT'],
+  ];
+  for (const [what, bad, code] of cases) {
+    const started: string[] = [];
+    await assert.rejects(
+      ask(m, { ...req, ...bad, onSideStart: (side) => void started.push(side) }),
+      (e: Error & { code?: string }) => e.code === code,
+      what,
+    );
+    assert.deepEqual(started, [], `${what}: the baseline ran first`);
+  }
+});
+
+test("a comparison whose prompt leaves the baseline room but not the steered side's offset token is refused before the baseline runs", async () => {
+  const m = await modelP;
+  const P = m.config.maxPositions;
+  const promptTokens = (q: string) => m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: q }], true)).length;
+  // A question whose prompt is exactly one token short of the window: room for one baseline token.
+  let question = 'sea';
+  while (promptTokens(question + ' sea') < P) question += ' sea';
+  while (promptTokens(question) < P - 1) question += 'a';
+  assert.equal(promptTokens(question), P - 1, 'the test prompt is one token short of the window');
+  const baseline = await ask(m, { question, mode: 'baseline', maxNewTokens: 4 });
+  assert.equal(baseline.baseline?.stopReason, 'context-full');
+  const started: string[] = [];
+  await assert.rejects(
+    ask(m, { question, mode: 'compare', vector: fakeVector(m), maxNewTokens: 4, onSideStart: (side) => void started.push(side) }),
+    (e: Error & { code?: string }) => e.code === 'PROMPT_TOO_LONG' && new RegExp(`${P} tokens.*context window is ${P}`).test(e.message),
+  );
+  assert.deepEqual(started, [], 'the baseline ran first');
 });
 
 /** A conversation of `exchanges` long earlier exchanges and a question, after a system message. */

@@ -106,10 +106,21 @@ export type SteeredGenerateRequest = Omit<GenerateRequest, 'promptIds' | 'holdBa
 /** A steered answer, with the layers its cache edit touched and the offset token it decoded from. */
 export type SteeredGenerationResult = GenerationResult & { layers: number[]; offsetToken: string };
 
+/**
+ * Everything a steered generation checks before it runs: the vector fits the model, the strength
+ * and layers are valid, the offset token (default: the vector's) is one token. A comparison calls
+ * it before its baseline, so a steered side that cannot run does not fail only after the baseline.
+ */
+export function checkSteering(model: LoadedModel, vector: SteeringVector, strength: SteeringStrength, offsetToken?: string): { layers: number[]; offsetToken: string } {
+  checkVectorFitsModel(vector, model);
+  const layers = checkStrength(strength, model.config.numLayers, vector.meta.recommended.fromLayer);
+  const offset = offsetToken ?? vector.meta.recommended.offsetToken;
+  offsetTokenId(model, offset);
+  return { layers, offsetToken: offset };
+}
+
 export async function generateSteered(model: LoadedModel, req: SteeredGenerateRequest): Promise<SteeredGenerationResult> {
-  checkVectorFitsModel(req.vector, model);
-  const layers = checkStrength(req.strength, model.config.numLayers, req.vector.meta.recommended.fromLayer);
-  const offsetToken = req.offsetToken ?? req.vector.meta.recommended.offsetToken;
+  const { layers, offsetToken } = checkSteering(model, req.vector, req.strength, req.offsetToken);
   const { ids } = steeredPromptIds(model, req.messages, offsetToken);
   const r = await generate(model, {
     ...req,
