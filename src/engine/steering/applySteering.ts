@@ -92,6 +92,11 @@ export function offsetTokenId(model: LoadedModel, offsetToken: string): number {
     const n = model.tokenizer.encode(offsetToken).length;
     throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is ${n} tokens for this model; it must be exactly one`);
   }
+  // A control token (end of turn, end of text, BOS) is not neutral: decoding would start from the
+  // end of the answer, or a new turn. Such tokens vanish when special tokens are skipped.
+  if (model.tokenizer.decode([offset], true) === '' && model.tokenizer.decode([offset], false) !== '') {
+    throw new KvsteerError('INVALID_ARGUMENT', `the offset token ${JSON.stringify(offsetToken)} is one of this model's special tokens; use a neutral one, such as "\\n" or a space`);
+  }
   return offset;
 }
 

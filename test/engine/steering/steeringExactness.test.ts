@@ -39,6 +39,16 @@ for (const decoding of [{ kind: 'greedy' as const }, { kind: 'sample' as const, 
   });
 }
 
+test("a special token (end of turn, end of text) is refused as the offset token: decoding would start from the answer's end", async () => {
+  const m = await loadTinyModel();
+  const messages = [{ role: 'user' as const, content: 'the sea' }];
+  const specials = ['<|im_end|>', '<|im_start|>', '<|endoftext|>'].filter((t) => m.tokenizer.singleToken(t) !== undefined);
+  assert.ok(specials.length >= 2, `the tiny model's special tokens: ${specials}`);
+  for (const t of specials) assert.throws(() => steeredPromptIds(m, messages, t), /is one of this model's special tokens; use a neutral one/, t);
+  // Neutral tokens still work.
+  for (const t of ['\n', ' ']) assert.equal(steeredPromptIds(m, messages, t).ids.length > 0, true);
+});
+
 test('a non-zero strength changes the generation', async () => {
   const m = await modelP;
   const a = await generateSteered(m, { messages, vector: fakeVector(m, 3), strength: { cK: 0, cV: 0 }, maxNewTokens: 24 });
