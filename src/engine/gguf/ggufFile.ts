@@ -34,6 +34,20 @@ export interface GgufFile {
   /** Where the metadata section lies in the file (after the 24-byte header), for verbatim copies. */
   metadataBytes: { start: number; end: number };
   tensors: Map<string, GgufTensorInfo>;
+  /**
+   * Only from `openGguf(file, { stringArrays: 'count' })`: the arrays of strings (the vocabulary,
+   * the merges) that were counted, not read, key → number of strings; they are not in `metadata`.
+   */
+  stringArrayLengths?: Map<string, number>;
+}
+
+export interface OpenGgufOptions {
+  /**
+   * 'read' (default) reads every metadata value. 'count' steps over the texts of arrays of strings
+   * and keeps only their lengths (`stringArrayLengths`): enough to tell whether kvsteer can load
+   * the file (checkGgufHeader), without decoding a vocabulary of 50,000 to 150,000 tokens.
+   */
+  stringArrays?: 'read' | 'count';
 }
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -88,6 +102,25 @@ class Cursor {
     const n = this.count('string length', MAX_STRING);
     const o = this.at(n);
     return this.buf.toString('utf8', o, o + n);
+  }
+  /**
+   * Steps over n strings without decoding them. Lengths within the buffer are read in place (a
+   * BigInt and a bounds check each made this several times slower for 150k strings); the rest,
+   * and every error, take the checked path.
+   */
+  skipStrs(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const buf = this.buf;
+      const o = this.pos - this.bufStart;
+      if (o >= 0 && o + 8 <= buf.length && buf.readUInt32LE(o + 4) === 0) {
+        const len = buf.readUInt32LE(o);
+        if (len <= MAX_STRING && this.pos + 8 + len <= this.fileSize) {
+          this.pos += 8 + len;
+          continue;
+        }
+      }
+      this.at(this.count('string length', MAX_STRING));
+    }
   }
   /** The next n bytes in a fresh (aligned) ArrayBuffer, read straight from the file when large. */
   bytes(n: number): ArrayBuffer {
@@ -150,6 +183,18 @@ function readValue(c: Cursor, type: number, file: string, depth = 0): GgufValue 
   }
 }
 
+/** Steps over an array of strings, returning its length; any other array is left unread (undefined). */
+function skipStringArray(c: Cursor): number | undefined {
+  const start = c.pos;
+  if (c.u32() !== ValueType.STRING) {
+    c.pos = start;
+    return undefined;
+  }
+  const n = c.count('array length', MAX_ARRAY);
+  c.skipStrs(n);
+  return n;
+}
+
 /** Whether `file` starts with the GGUF magic (for files without the .gguf extension, such as Ollama's blobs). */
 export function hasGgufMagic(file: string): boolean {
   const head = Buffer.alloc(4);
@@ -165,7 +210,7 @@ export function hasGgufMagic(file: string): boolean {
 }
 
 /** Parses the header of a GGUF file; tensor data is read later with `readTensorBytes`. */
-export function openGguf(file: string): GgufFile {
+export function openGguf(file: string, opts: OpenGgufOptions = {}): GgufFile {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -187,13 +232,17 @@ export function openGguf(file: string): GgufFile {
     const tensorCount = c.count('tensor count', 1 << 20);
     const kvCount = c.count('metadata count', 1 << 20);
     const metadata = new Map<string, GgufValue>();
+    const counted = opts.stringArrays === 'count' ? new Map<string, number>() : undefined;
     const metadataStart = c.pos;
     for (let i = 0; i < kvCount; i++) {
       const at = c.pos;
       const key = c.str();
       // llama.cpp refuses a repeated key; keeping the last one would load a file llama.cpp will not.
-      if (metadata.has(key)) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata key ${key} appears twice (the second at byte ${at})`);
-      metadata.set(key, readValue(c, c.u32(), file));
+      if (metadata.has(key) || counted?.has(key)) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata key ${key} appears twice (the second at byte ${at})`);
+      const type = c.u32();
+      const length = counted && type === ValueType.ARRAY ? skipStringArray(c) : undefined;
+      if (length !== undefined) counted!.set(key, length);
+      else metadata.set(key, readValue(c, type, file));
     }
     const metadataBytes = { start: metadataStart, end: c.pos };
     const raw: { name: string; dims: number[]; type: number; offset: number }[] = [];
@@ -245,7 +294,7 @@ export function openGguf(file: string): GgufFile {
         throw new KvsteerError('GGUF_CORRUPT', `${file}: tensors ${prev.name} and ${t.name} overlap (bytes ${t.fileOffset} to ${prev.fileOffset + prev.byteSize})`);
       }
     }
-    return { path: file, version, fileSize, metadata, metadataBytes, tensors };
+    return { path: file, version, fileSize, metadata, metadataBytes, tensors, ...(counted ? { stringArrayLengths: counted } : {}) };
   } finally {
     fs.closeSync(fd);
   }
@@ -300,6 +349,31 @@ export function metaArray<T extends GgufValue>(f: GgufFile, key: string, check: 
   const items: GgufValue[] | undefined = Array.isArray(v) ? v : isNumberArray(v) ? Array.from<number | bigint>(v) : undefined;
   if (!items || !items.every(check)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
   return items as T[];
+}
+
+/** Whether metaArray(f, key, isNumber, length) would return an array (refusing what it refuses), without copying it out. */
+export function hasNumberArray(f: GgufFile, key: string, length?: number): boolean {
+  const v = f.metadata.get(key);
+  if (v === undefined) return false;
+  if (length !== undefined && (Array.isArray(v) || isNumberArray(v)) && v.length !== length) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${v.length} entries, not ${length}`);
+  }
+  const numbers = isNumberArray(v) ? !(v instanceof BigInt64Array || v instanceof BigUint64Array) : Array.isArray(v) && v.every((x) => typeof x === 'number');
+  if (!numbers) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  return true;
+}
+
+/**
+ * The number of strings in an array-valued key, whether its texts were read or only counted
+ * (`stringArrays: 'count'`); undefined when the key is absent. Refuses another type as metaArray does.
+ */
+export function stringArrayLength(f: GgufFile, key: string): number | undefined {
+  const counted = f.stringArrayLengths?.get(key);
+  if (counted !== undefined) return counted;
+  const v = f.metadata.get(key);
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  return v.length;
 }
 
 export function isNumberArray(v: GgufValue): v is GgufNumberArray {

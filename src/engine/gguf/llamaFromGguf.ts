@@ -63,11 +63,13 @@ export function llamaSpecFromGguf(f: GgufFile): LlamaSpec {
   const factor = scaling === 'linear' ? metaNumber(f, `${arch}.rope.scaling.factor`, 1) : 1;
   if (!(factor > 0)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: rope scaling factor ${factor} is not positive`);
   const tokens = f.metadata.get('tokenizer.ggml.tokens');
+  // Read, or only counted (openGguf's stringArrays: 'count').
+  const tokenCount = f.stringArrayLengths?.get('tokenizer.ggml.tokens') ?? (Array.isArray(tokens) ? tokens.length : undefined);
   const embd = tensor(f, 'token_embd.weight');
   if (embd.dims.length !== 2) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor token_embd.weight should be 2-D`);
   const vocabSize = embd.dims[1];
-  if (Array.isArray(tokens) && tokens.length !== vocabSize) {
-    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary has ${tokens.length} tokens but token_embd has ${vocabSize} rows`);
+  if (tokenCount !== undefined && tokenCount !== vocabSize) {
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary has ${tokenCount} tokens but token_embd has ${vocabSize} rows`);
   }
   const freqs = f.tensors.get('rope_freqs.weight');
   const numLayers = count(`${arch}.block_count`);

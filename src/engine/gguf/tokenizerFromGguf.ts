@@ -10,7 +10,7 @@
  *   score; spaces become "▁" and each stretch of text between special tokens gets a leading one.
  */
 import { KvsteerError } from '../util/errors';
-import { GgufFile, GgufValue, metaArray, metaString } from './ggufFile';
+import { GgufFile, GgufValue, hasNumberArray, metaArray, metaString, stringArrayLength } from './ggufFile';
 
 /** llama.cpp token types. */
 const TOKEN_TYPE_UNKNOWN = 2;
@@ -146,27 +146,44 @@ function refuseRepeatedTokens(file: string, tokens: string[]): void {
 }
 const isNumber = (x: GgufValue): x is number => typeof x === 'number';
 
-export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
+/**
+ * What tokenizerFromGguf refuses that the header tells without reading the vocabulary's texts
+ * (they may be only counted: openGguf's stringArrays: 'count'): the tokenizer model, the
+ * vocabulary, token types, scores and merges present and of the vocabulary's length, and the
+ * pre-tokenizer. Left to tokenizerFromGguf: a text repeated in the vocabulary, a bad merge.
+ */
+export function checkTokenizerHeader(f: GgufFile): void {
   const model = metaString(f, 'tokenizer.ggml.model');
   if (model !== 'gpt2' && model !== 'llama') {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tokenizer model "${model}" is not supported (only byte-level BPE "gpt2" and SentencePiece "llama")`);
   }
-  const spm = model === 'llama';
-  const texts = metaArray(f, 'tokenizer.ggml.tokens', isString);
-  if (!texts) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
+  const count = stringArrayLength(f, 'tokenizer.ggml.tokens');
+  if (count === undefined) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary is missing`);
+  // One type and score per token, as llama.cpp reads them (it indexes both by token id).
+  hasNumberArray(f, 'tokenizer.ggml.token_type', count);
+  if (model === 'llama') {
+    if (!hasNumberArray(f, 'tokenizer.ggml.scores', count)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the SentencePiece scores are missing or do not match the vocabulary`);
+  } else {
+    if (stringArrayLength(f, 'tokenizer.ggml.merges') === undefined) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary or merges are missing`);
+    preTokenizerFor(metaString(f, 'tokenizer.ggml.pre', 'default'), f.path);
+  }
+}
+
+export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
+  if (f.stringArrayLengths) throw new Error(`${f.path}: its vocabulary was only counted; tokenizerFromGguf needs it read (openGguf without stringArrays: 'count')`);
+  checkTokenizerHeader(f);
+  const spm = metaString(f, 'tokenizer.ggml.model') === 'llama';
+  const texts = metaArray(f, 'tokenizer.ggml.tokens', isString)!;
   // llama.cpp names empty tokens so that they stay distinct (and decode to that name).
   const tokens = texts.map((t, i) => (t === '' ? `[EMPTY_${i}]` : t));
   refuseRepeatedTokens(f.path, tokens);
-  // One type and score per token, as llama.cpp reads them (it indexes both by token id).
   const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber, tokens.length) ?? [];
   let merges: string[] | [string, string][];
   if (spm) {
-    const scores = metaArray(f, 'tokenizer.ggml.scores', isNumber, tokens.length);
-    if (!scores) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the SentencePiece scores are missing or do not match the vocabulary`);
+    const scores = metaArray(f, 'tokenizer.ggml.scores', isNumber, tokens.length)!;
     merges = spmMerges(tokens, types, scores);
   } else {
-    const m = metaArray(f, 'tokenizer.ggml.merges', isString);
-    if (!m) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: the vocabulary or merges are missing`);
+    const m = metaArray(f, 'tokenizer.ggml.merges', isString)!;
     // A merge must join two tokens into a third (Hugging Face's tokenizers refuse others too): text
     // merged into a piece outside the vocabulary was dropped from the prompt without a trace.
     const known = new Set(tokens);

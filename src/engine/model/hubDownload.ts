@@ -1,10 +1,11 @@
 /**
  * Hub downloads as kvsteer reports them: progress over the bytes of every file fetched (not per
- * file, and not files read from transformers.js's cache), and network failures told apart from
- * other load errors.
+ * file, and not files read from transformers.js's cache), network failures told apart from
+ * other load errors, and repositories without the graph kvsteer runs refused before any download.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { KvsteerError } from '../util/errors';
 import type { LoadProgress } from './loadModel';
 
 /** transformers.js's progress events, as far as they are used here. */
@@ -84,4 +85,31 @@ export function networkFailure(e: unknown): string | undefined {
   // The innermost error says the most ("getaddrinfo ENOTFOUND huggingface.co").
   const last = chain[chain.length - 1];
   return last.message || (last as NodeJS.ErrnoException).code || 'network error';
+}
+
+/** The graph kvsteer runs: fp32, with past_key_values inputs. */
+export const HUB_GRAPH = 'onnx/model.onnx';
+
+/**
+ * The other graphs a repository may ship instead, as transformers.js's dtypes name them (fp16,
+ * int8, uint8, q8, q4, q2, q1, q4f16, q2f16, q1f16, bnb4; its DEFAULT_DTYPE_SUFFIX_MAPPING).
+ */
+const OTHER_GRAPHS = ['_fp16', '_int8', '_uint8', '_quantized', '_q4', '_q2', '_q1', '_q4f16', '_q2f16', '_q1f16', '_bnb4'].map((s) => `onnx/model${s}.onnx`);
+
+/**
+ * Refuses a hub repository that has no onnx/model.onnx, naming the graphs it has instead (onnx-
+ * community repositories often ship only quantized ones). Asked before transformers.js loads the
+ * model: its own error names the missing file only, and, when the graph's external data is missing
+ * too, it leaves the graph's rejected download unhandled. `exists` asks the hub about one file;
+ * its network errors propagate.
+ */
+export async function requireHubGraph(id: string, host: string, exists: (file: string) => Promise<boolean>): Promise<void> {
+  if (await exists(HUB_GRAPH)) return;
+  const present = await Promise.all(OTHER_GRAPHS.map(async (f) => ((await exists(f)) ? f : undefined)));
+  const others = present.filter((f): f is string => f !== undefined);
+  throw new KvsteerError(
+    'MODEL_LOAD_FAILED',
+    `${id} on ${host} has no ${HUB_GRAPH}: kvsteer needs that fp32 graph, with past_key_values inputs, and loads no quantized or fp16 one; ` +
+      (others.length ? `the repository has ${others.join(', ')}` : 'the repository has no other graph in onnx/ either'),
+  );
 }

@@ -12,7 +12,7 @@ import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
-import { cachedFiles, downloadReporter, networkFailure } from './hubDownload';
+import { HUB_GRAPH, cachedFiles, downloadReporter, networkFailure, requireHubGraph } from './hubDownload';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
@@ -112,6 +112,10 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const sessionOptions = { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 as const };
   /** Tokenizer, chat template and model; `online` lets transformers.js fetch what its cache lacks. */
   const fromPretrained = async (online: boolean) => {
+    if (source.kind === 'hub' && !fs.existsSync(path.join(hubCache, source.id, HUB_GRAPH))) {
+      if (!online) throw new tf.ModelFileNotFoundError(`${HUB_GRAPH} is not in the cache`);
+      await requireHubGraph(source.id, hubHost(tf), async (f) => (await tf.ModelRegistry.get_file_metadata(source.id, f)).exists);
+    }
     // Reads of local and cached files come as progress events too; only the online pass reports.
     const progress_callback = online && source.kind === 'hub' ? downloadReporter(source.id, cachedFiles(path.join(hubCache, source.id)), (p) => opts.onProgress?.(p)) : () => undefined;
     const options = { local_files_only: !online, progress_callback };
@@ -134,6 +138,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       }
     }
   } catch (e) {
+    if (e instanceof KvsteerError) throw e;
     const cause = networkFailure(e);
     if (cause !== undefined && source.kind === 'hub') {
       throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${source.id} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${hubCache}`, { cause: e });

@@ -385,3 +385,17 @@ test('an import that another process finishes first keeps that folder and drops 
   assert.equal(fs.readFileSync(path.join(target, 'kvsteer-import.json'), 'utf8'), theirs.marker);
   assert.deepEqual(cacheEntries(cache), [path.basename(target)], 'our temporary folder is gone');
 });
+
+test("stringArrays 'count' keeps every other value and the tensors as read, and only the lengths of the string arrays", () => {
+  const p = path.join(tmp, 'counted.gguf');
+  writeTinyRandomGguf(p, { seed: 21 });
+  const read = openGguf(p);
+  const counted = openGguf(p, { stringArrays: 'count' });
+  const strings = [...read.metadata].filter(([, v]) => Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  assert.deepEqual(strings.map(([k]) => k).sort(), ['tokenizer.ggml.merges', 'tokenizer.ggml.tokens']);
+  assert.deepEqual([...counted.stringArrayLengths!], strings.map(([k, v]) => [k, (v as string[]).length]));
+  assert.deepEqual(counted.metadata, new Map([...read.metadata].filter(([k]) => !counted.stringArrayLengths!.has(k))));
+  assert.deepEqual(counted.tensors, read.tensors);
+  assert.deepEqual(counted.metadataBytes, read.metadataBytes);
+  assert.equal(read.stringArrayLengths, undefined);
+});

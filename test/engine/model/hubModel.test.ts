@@ -205,3 +205,69 @@ test("a hub model whose config.json disagrees with its graph is refused naming t
     return true;
   });
 });
+
+/**
+ * Runs `body`, then fails if any promise was rejected unhandled meanwhile (Node would report it
+ * after loadModel had rejected, and the CLI crash on it).
+ */
+async function noUnhandledRejection(body: () => Promise<void>): Promise<void> {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await body();
+    // A rejection is reported unhandled on a later turn of the event loop.
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled.map((e) => (e as Error).stack), [], 'unhandled rejections');
+}
+
+/** Moves the served repo's fp32 graph aside, leaving quantized ones (as onnx-community repos often do). */
+function onlyQuantizedGraphs(folder: string): void {
+  const onnx = path.join(folder, 'onnx');
+  for (const f of ['model_q4.onnx', 'model_quantized.onnx', 'model_fp16.onnx']) fs.copyFileSync(path.join(onnx, 'model.onnx'), path.join(onnx, f));
+  fs.rmSync(path.join(onnx, 'model.onnx'));
+  fs.rmSync(path.join(onnx, 'model.onnx_data'));
+}
+
+test('a hub repository with only quantized graphs is refused naming the repo, what kvsteer needs and the graphs it has', async () => {
+  const id = await serve(onlyQuantizedGraphs);
+  await noUnhandledRejection(async () => {
+    await assert.rejects(load(id), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+      assert.equal(
+        e.message,
+        `${id} on huggingface.co has no onnx/model.onnx: kvsteer needs that fp32 graph, with past_key_values inputs, and loads no quantized or fp16 one; the repository has onnx/model_fp16.onnx, onnx/model_quantized.onnx, onnx/model_q4.onnx`,
+      );
+      return true;
+    });
+  });
+  assert.ok(!requests.some((r) => /tokenizer/.test(r)), `nothing downloaded: ${requests.join()}`);
+});
+
+test('a hub repository with no graph at all says so', async () => {
+  const id = await serve((d) => fs.rmSync(path.join(d, 'onnx'), { recursive: true }));
+  await noUnhandledRejection(async () => {
+    await assert.rejects(load(id), (e: Error) => {
+      assert.match(e.message, new RegExp(`^${id} on huggingface\\.co has no onnx/model\\.onnx: .*; the repository has no other graph in onnx/ either$`));
+      return true;
+    });
+  });
+});
+
+test('a hub model whose download stopped after the tokenizer, with the network down, names the cause and leaves no rejection unhandled', async () => {
+  const id = await serve();
+  const cached = path.join(cacheDir, 'hub', id);
+  fs.mkdirSync(cached, { recursive: true });
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(repos.get(id)!, f), path.join(cached, f));
+  network = 'down';
+  await noUnhandledRejection(async () => {
+    await assert.rejects(load(id), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+      assert.match(e.message, new RegExp(`^cannot download ${id} from huggingface\\.co \\(getaddrinfo ENOTFOUND huggingface\\.co\\); offline\\?`));
+      return true;
+    });
+  });
+});

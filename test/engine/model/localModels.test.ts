@@ -15,6 +15,8 @@ import { parseModelSource } from '../../../src/engine/model/modelSource';
 import { spawnSync } from 'node:child_process';
 import { repoRoot } from '../../support/paths';
 import { addToOllamaStore } from '../../support/ollamaStore';
+import { openGguf } from '../../../src/engine/gguf/ggufFile';
+import { checkGgufSupported } from '../../../src/engine/gguf/importGguf';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-home-'));
 const roots = defaultLocalModelRoots({}, home);
@@ -156,4 +158,64 @@ test('kvsteer models lists them, and kvsteer ask runs one by its Ollama name', (
   const answer = run('ask', 'the sea', '--model', 'ollama:tiny-smol', '--max-new-tokens', '4', '--json', '--threads', '1');
   assert.equal(answer.status, 0, answer.stderr);
   assert.equal(JSON.parse(answer.stdout).baseline.tokens.length, 4);
+});
+
+test("a mixed LM Studio store: each file's verdict is the loader's, read from the header alone", () => {
+  const other = path.join(home, 'mixed');
+  const store = path.join(other, '.lmstudio', 'models');
+  const file = (name: string) => path.join(store, 'someone', 'Mixed-GGUF', name);
+  fs.mkdirSync(path.dirname(file('x')), { recursive: true });
+  const tiny = (name: string, opts: Parameters<typeof writeTinyRandomGguf>[1] = {}) => writeTinyRandomGguf(file(name), { seed: 20, ...opts });
+  const str = (value: string) => ({ type: 'string' as const, value });
+  tiny('ok-bpe.gguf');
+  tiny('ok-spm.gguf', { vocabulary: 'spm' });
+  tiny('ok-qwen3.gguf', { architecture: 'qwen3' });
+  tiny('mamba.gguf', { metadata: { 'general.architecture': str('mamba') } });
+  tiny('rwkv-vocab.gguf', { metadata: { 'tokenizer.ggml.model': str('rwkv') } });
+  tiny('odd-pre.gguf', { metadata: { 'tokenizer.ggml.pre': str('mystery') } });
+  tiny('base-model.gguf', { metadata: { 'tokenizer.chat_template': str(' ') } });
+  tiny('split-00001-of-00003.gguf', { metadata: { 'split.count': { type: 'u32', value: 3 }, 'split.no': { type: 'u32', value: 0 } } });
+  // A vocabulary shorter than the embedding's rows (counted, not read).
+  tiny('short-vocab.gguf', { metadata: { 'tokenizer.ggml.tokens': { type: 'string[]', value: ['a', 'b', 'c'] } } });
+  tiny('mxfp4.gguf');
+  const buf = fs.readFileSync(file('mxfp4.gguf'));
+  const norm = 'blk.0.attn_norm.weight';
+  buf.writeUInt32LE(39, buf.indexOf(Buffer.from(norm)) + norm.length + 4 + 8); // ggml's MXFP4
+  fs.writeFileSync(file('mxfp4.gguf'), buf);
+  fs.writeFileSync(file('not-gguf.gguf'), 'not a model at all, just text');
+  fs.writeFileSync(file('truncated.gguf'), fs.readFileSync(file('ok-bpe.gguf')).subarray(0, 4000));
+  // Two tokens of the same text: a fault in the vocabulary's content, which the listing does not
+  // read (the load refuses the file, naming it).
+  const tokens = [...(openGguf(file('ok-bpe.gguf')).metadata.get('tokenizer.ggml.tokens') as string[])];
+  tokens[tokens.length - 1] = tokens[tokens.length - 2];
+  tiny('repeated-token.gguf', { metadata: { 'tokenizer.ggml.tokens': { type: 'string[]', value: tokens } } });
+
+  const found = findLocalGgufs(defaultLocalModelRoots({}, other)).filter((m) => m.path.startsWith(other));
+  const verdicts = Object.fromEntries(found.map((m) => [path.basename(m.path), m.unsupported ?? 'ok']));
+  assert.deepEqual(verdicts, {
+    'ok-bpe.gguf': 'ok',
+    'ok-qwen3.gguf': 'ok',
+    'ok-spm.gguf': 'ok',
+    'repeated-token.gguf': 'ok',
+    'base-model.gguf': 'no chat template (tokenizer.chat_template): kvsteer needs an instruction-tuned (chat) model',
+    'mamba.gguf': 'architecture "mamba" is not supported (supported: llama, qwen2, qwen3, gemma3)',
+    'mxfp4.gguf': 'tensor blk.0.attn_norm.weight: tensor type MXFP4 is not supported',
+    'not-gguf.gguf': 'not a GGUF file (the magic bytes "GGUF" are missing)',
+    'odd-pre.gguf': 'pre-tokenizer "mystery" is not supported',
+    'rwkv-vocab.gguf': 'tokenizer model "rwkv" is not supported (only byte-level BPE "gpt2" and SentencePiece "llama")',
+    'short-vocab.gguf': 'the vocabulary has 3 tokens but token_embd has 288 rows',
+    'split-00001-of-00003.gguf': 'part 1 of a GGUF split into 3 files; kvsteer reads single-file GGUFs (`llama-gguf-split --merge` joins them)',
+    'truncated.gguf': 'the GGUF header is truncated (needs byte 4699, file has 4000)',
+  });
+  // The loader's full check says the same of each, but for the vocabulary's content.
+  for (const m of found) {
+    let loader = 'ok';
+    try {
+      checkGgufSupported(openGguf(m.path));
+    } catch (e) {
+      loader = (e as Error).message.replace(`${m.path}: `, '');
+    }
+    if (path.basename(m.path) === 'repeated-token.gguf') assert.match(loader, /^token 287 \(.*\) repeats token 286; each text may appear once in the vocabulary/);
+    else assert.equal(m.unsupported ?? 'ok', loader, path.basename(m.path));
+  }
 });
