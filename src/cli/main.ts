@@ -23,6 +23,7 @@ import { Flags, answerFlags, num, offsetTokenFlag, str } from './args';
 import { fetchDefaultModel } from './defaultModel';
 import { sideBySide } from './sideBySide';
 import { statsLine } from './statsLine';
+import { shellArg } from './shellArg';
 import { cmdChat } from './chatCommand';
 import { readAttachedFiles } from './attachedFiles';
 import { attachmentsLine, attachToPrompt } from '../engine/promptAttachments';
@@ -286,7 +287,7 @@ function cmdModels(flags: Flags): void {
     return;
   }
   for (const m of found) {
-    const use = m.source === 'Ollama' ? `--model ollama:${m.name}` : `--model ${JSON.stringify(m.path)}`;
+    const use = `--model ${shellArg(m.source === 'Ollama' ? `ollama:${m.name}` : m.path)}`;
     const size = `${(m.bytes / 1e6).toFixed(0)} MB`;
     process.stdout.write(`${m.name}  (${m.source}, ${m.architecture ?? '?'}, ${size})\n    ${m.unsupported ? `not supported: ${m.unsupported}` : use}\n`);
   }
