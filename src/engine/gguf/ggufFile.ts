@@ -353,6 +353,12 @@ export function metaArray<T extends GgufValue>(f: GgufFile, key: string, check: 
 
 /** Whether metaArray(f, key, isNumber, length) would return an array (refusing what it refuses), without copying it out. */
 export function hasNumberArray(f: GgufFile, key: string, length?: number): boolean {
+  // Texts only counted (stringArrays: 'count') are an array of the wrong type, as metaArray finds them read.
+  const counted = f.stringArrayLengths?.get(key);
+  if (counted !== undefined) {
+    if (length !== undefined && counted !== length) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${counted} entries, not ${length}`);
+    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  }
   const v = f.metadata.get(key);
   if (v === undefined) return false;
   if (length !== undefined && (Array.isArray(v) || isNumberArray(v)) && v.length !== length) {

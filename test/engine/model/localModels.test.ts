@@ -189,6 +189,10 @@ test("a mixed LM Studio store: each file's verdict is the loader's, read from th
   const tokens = [...(openGguf(file('ok-bpe.gguf')).metadata.get('tokenizer.ggml.tokens') as string[])];
   tokens[tokens.length - 1] = tokens[tokens.length - 2];
   tiny('repeated-token.gguf', { metadata: { 'tokenizer.ggml.tokens': { type: 'string[]', value: tokens } } });
+  // Token types or scores written as texts: counted, not read, in the listing, yet of the wrong type for the loader.
+  tiny('text-types.gguf', { metadata: { 'tokenizer.ggml.token_type': { type: 'string[]', value: tokens.map(() => '1') } } });
+  const spmTokens = openGguf(file('ok-spm.gguf')).metadata.get('tokenizer.ggml.tokens') as string[];
+  tiny('text-scores.gguf', { vocabulary: 'spm', metadata: { 'tokenizer.ggml.scores': { type: 'string[]', value: spmTokens.map(() => '0') } } });
 
   const found = findLocalGgufs(defaultLocalModelRoots({}, other)).filter((m) => m.path.startsWith(other));
   const verdicts = Object.fromEntries(found.map((m) => [path.basename(m.path), m.unsupported ?? 'ok']));
@@ -204,6 +208,8 @@ test("a mixed LM Studio store: each file's verdict is the loader's, read from th
     'odd-pre.gguf': 'pre-tokenizer "mystery" is not supported',
     'rwkv-vocab.gguf': 'tokenizer model "rwkv" is not supported (only byte-level BPE "gpt2" and SentencePiece "llama")',
     'short-vocab.gguf': 'the vocabulary has 3 tokens but token_embd has 288 rows',
+    'text-scores.gguf': 'metadata tokenizer.ggml.scores has the wrong type',
+    'text-types.gguf': 'metadata tokenizer.ggml.token_type has the wrong type',
     'split-00001-of-00003.gguf': 'part 1 of a GGUF split into 3 files; kvsteer reads single-file GGUFs (`llama-gguf-split --merge` joins them)',
     'truncated.gguf': 'the GGUF header is truncated (needs byte 4699, file has 4000)',
   });
