@@ -108,7 +108,9 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
  * The rule for "the same model": when both record the GGUF's SHA-256, the same SHA-256 (the same
  * file, whatever it is called and wherever it lies); otherwise the same id (the GGUF file's name,
  * the folder's name or the hub id, as loadModel gives it). A renamed copy of a GGUF therefore
- * counts as another model for a vector that records no SHA-256 (the shipped ones record none).
+ * counts as another model for a vector that records no SHA-256 (vectors extracted before kvsteer
+ * recorded it; the shipped ones record the SmolLM2 GGUF's). A hub model records none, so a vector
+ * extracted on a GGUF gets the note with the hub's model of those weights.
  */
 export function vectorModelNote(vector: SteeringVector, model: Pick<LoadedModel, 'name' | 'id' | 'sha256'>, vectorLabel = vector.meta.name): string | undefined {
   const made = vector.meta.model;
