@@ -106,18 +106,36 @@ export function checkVectorFitsModel(vector: SteeringVector, model: LoadedModel,
  * It fits (checkVectorFitsModel), so it is used: the same weights at another quantisation, or a
  * deliberate transfer, are fair uses, but its directions may mean something else in another model.
  * The rule for "the same model": when both record the GGUF's SHA-256, the same SHA-256 (the same
- * file, whatever it is called and wherever it lies); otherwise the same id (the GGUF file's name,
- * the folder's name or the hub id, as loadModel gives it). A renamed copy of a GGUF therefore
- * counts as another model for a vector that records no SHA-256 (vectors extracted before kvsteer
- * recorded it; the shipped ones record the SmolLM2 GGUF's). A hub model records none, so a vector
- * extracted on a GGUF gets the note with the hub's model of those weights.
+ * file, whatever it is called and wherever it lies). Otherwise the same id (the GGUF file's name,
+ * the folder's name or the hub id, as loadModel gives it), or the same model name once the owner
+ * and the quantisation tag are set aside (modelFamily): a hub model records no SHA-256, and
+ * `HuggingFaceTB/SmolLM2-135M-Instruct` is the model the shipped vectors' `SmolLM2-135M-Instruct.Q4_1`
+ * GGUF quantises. A renamed copy of a GGUF is another model for a vector that records no SHA-256.
  */
 export function vectorModelNote(vector: SteeringVector, model: Pick<LoadedModel, 'name' | 'id' | 'sha256'>, vectorLabel = vector.meta.name): string | undefined {
   const made = vector.meta.model;
   const bothHashed = made.sha256 !== undefined && model.sha256 !== undefined;
-  if (bothHashed ? made.sha256 === model.sha256 : made.id === model.id) return undefined;
+  if (bothHashed ? made.sha256 === model.sha256 : made.id === model.id || modelFamily(made.id) === modelFamily(model.id)) return undefined;
   const describe = (m: { name: string; id: string; sha256?: string }) => `${m.name}${m.id !== m.name ? ` (${m.id})` : ''}${bothHashed ? ` (GGUF sha256 ${m.sha256!.slice(0, 12)}…)` : ''}`;
   return `steering vector "${vectorLabel}" was extracted on ${describe(made)}, not on the loaded ${describe(model)}; it fits this model's shape and tokenizer and is used, but its directions may mean something else here`;
+}
+
+/** Trailing tags that name a quantisation or file format, not a model (`.Q4_1`, `-Q4_K_M`, `-f16`, `-GGUF`). */
+const FORMAT_TAG = /[-._ ](?:i?q\d(?:_[a-z0-9]+)*|[bf]?f(?:16|32)|fp(?:16|32)|u?int[48]|quantized|gguf|onnx)$/;
+
+/**
+ * A model id without its owner (`HuggingFaceTB/`), file extension and quantisation tags, in lower
+ * case with spaces as dashes: `SmolLM2-135M-Instruct.Q4_1`, `HuggingFaceTB/SmolLM2-135M-Instruct`
+ * and an Ollama blob's `SmolLM2 135M Instruct` all give `smollm2-135m-instruct`; the base model's
+ * `SmolLM2-135M` does not.
+ */
+export function modelFamily(id: string): string {
+  let name = (id.split(/[\\/]/).pop() ?? id).toLowerCase().replace(/\.gguf$/, '').trim();
+  for (let prev = ''; prev !== name; ) {
+    prev = name;
+    name = name.replace(FORMAT_TAG, '');
+  }
+  return name.replace(/\s+/g, '-');
 }
 
 /** Structural checks (shapes, finite numbers) shared by loading and creation. */

@@ -64,6 +64,23 @@ test('a vector extracted on another model of the same shape gives a note naming 
   assert.match(vectorModelNote(v, m, 'my-vector') ?? '', /^steering vector "my-vector"/, 'the label the user gave names the vector');
 });
 
+test("the hub's model of a GGUF's weights (no SHA-256 to compare) is the same model: no note; its base model gets one", async () => {
+  const m = await modelP;
+  const v = fakeVector(m);
+  // As the shipped vectors record the SmolLM2 GGUF they were extracted on.
+  v.meta.model = { ...v.meta.model, name: 'SmolLM2-135M-Instruct.Q4_1', id: 'SmolLM2-135M-Instruct.Q4_1', sha256: 'b'.repeat(64) };
+  const hub = (id: string) => ({ name: id, id });
+  // kvsteer.model's default in the extension, an Ollama blob's general.name, an LM Studio file of another quantisation.
+  for (const id of ['HuggingFaceTB/SmolLM2-135M-Instruct', 'SmolLM2 135M Instruct', 'SmolLM2-135M-Instruct-Q8_0', 'smollm2-135m-instruct-f16']) {
+    assert.equal(vectorModelNote(v, hub(id)), undefined, id);
+  }
+  for (const id of ['HuggingFaceTB/SmolLM2-135M', 'HuggingFaceTB/SmolLM2-360M-Instruct', 'SmolLM2-135M-Instruct-DPO']) {
+    assert.match(vectorModelNote(v, hub(id)) ?? '', /was extracted on SmolLM2-135M-Instruct\.Q4_1, not on the loaded/, id);
+  }
+  // Two GGUF files that both record a SHA-256: the hashes decide, names aside.
+  assert.match(vectorModelNote(v, { ...hub('SmolLM2-135M-Instruct.Q8_0'), sha256: 'c'.repeat(64) }) ?? '', /GGUF sha256 bbbbbbbbbbbb…\), not on the loaded/);
+});
+
 test('an extraction records the GGUF SHA-256 of its model', async () => {
   const m = await modelP;
   const items = parseReasoningItems(fs.readFileSync(path.join(repoRoot, 'vectors', 'datasets', BUNDLED_EXAMPLES.file), 'utf8'), 'examples').slice(0, 3);
