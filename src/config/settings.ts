@@ -7,19 +7,24 @@ import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../ids';
 import { SettingsResult, validateSettings } from './settingsSchema';
 import { isRestrictedSetting, pickTarget, userOrDefaultValue } from './settingScopes';
-import { resolveInWorkspace } from './workspacePaths';
+import { resolveInWorkspace, restrictedPathProblem } from './workspacePaths';
 
 export function readSettings(): SettingsResult {
   const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   const trusted = vscode.workspace.isTrusted;
-  // Relative model and vector paths are the workspace's; not in Restricted Mode, where a relative
-  // value from the user's settings must not reach a file the untrusted folder planted.
+  // Relative model and vector paths are the workspace's; in Restricted Mode they are refused, as a
+  // relative value of the user's could reach a file the untrusted folder planted.
   const root = vscode.workspace.workspaceFolders?.[0]?.uri;
   const folder = trusted && root?.scheme === 'file' ? root.fsPath : undefined;
-  return validateSettings((key) => {
+  const problems: string[] = [];
+  const result = validateSettings((key) => {
     const value = trusted || !isRestrictedSetting(key) ? cfg.get(key) : userOrDefaultValue(cfg.inspect(key));
-    return (key === 'model' || key === 'vector') && typeof value === 'string' ? resolveInWorkspace(key, value, folder) : value;
+    if ((key !== 'model' && key !== 'vector') || typeof value !== 'string') return value;
+    const problem = trusted ? undefined : restrictedPathProblem(key, value);
+    if (problem) problems.push(problem);
+    return resolveInWorkspace(key, value, folder);
   });
+  return problems.length ? { ok: false, errors: [...problems, ...(result.ok ? [] : result.errors)] } : result;
 }
 
 /**

@@ -10,6 +10,22 @@ import * as path from 'node:path';
 
 const RELATIVE = /^\.{1,2}[\\/]/;
 
+/** Whether `value` names a file by a path relative to some folder (not a hub id, vector id or `ollama:` name). */
+function isRelativeFile(key: 'model' | 'vector', value: string): boolean {
+  if (path.isAbsolute(value) || value.startsWith('~') || value.startsWith('ollama:')) return false;
+  return RELATIVE.test(value) || value.includes('${workspaceFolder}') || (key === 'model' ? /\.gguf$/i : /\.safetensors$/i).test(value);
+}
+
+/**
+ * Why kvsteer.`key` cannot be read in Restricted Mode, or undefined. There the value comes from the
+ * user's settings, and a relative path would be read in the extension host's working folder, which
+ * can be the untrusted folder itself (`code .`): a file it planted would load.
+ */
+export function restrictedPathProblem(key: 'model' | 'vector', value: string): string | undefined {
+  if (!isRelativeFile(key, value)) return undefined;
+  return `kvsteer.${key} is the relative path ${JSON.stringify(value)}; in Restricted Mode kvsteer reads only absolute paths, so that no file of the untrusted folder loads. Give the full path in your user settings, or trust the folder.`;
+}
+
 /** `value` of kvsteer.`key` with `${workspaceFolder}` filled in and a relative file path made absolute against `folder`. */
 export function resolveInWorkspace(key: 'model' | 'vector', value: string, folder: string | undefined): string {
   if (folder === undefined) return value;

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveInWorkspace } from '../../src/config/workspacePaths';
+import { resolveInWorkspace, restrictedPathProblem } from '../../src/config/workspacePaths';
 
 test('a relative model or vector path in the settings names a file in the workspace folder', () => {
   const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-ws-'));
@@ -38,5 +38,14 @@ test('hub ids, vector ids, ollama names, absolute and home paths are left as the
     assert.equal(resolveInWorkspace('model', '${workspaceFolder}/x.gguf', undefined), '${workspaceFolder}/x.gguf');
   } finally {
     fs.rmSync(ws, { recursive: true, force: true });
+  }
+});
+
+test('in Restricted Mode a relative model or vector path is refused, not read in the working folder (which may be the untrusted one)', () => {
+  for (const [key, value] of [['model', 'planted.gguf'], ['model', './models/x'], ['model', '${workspaceFolder}/x.gguf'], ['vector', 'v.safetensors']] as const) {
+    assert.match(restrictedPathProblem(key, value) ?? '', /^kvsteer\.(model|vector) is the relative path .*; in Restricted Mode kvsteer reads only absolute paths/, value);
+  }
+  for (const [key, value] of [['model', '/data/x.gguf'], ['model', '~/x.gguf'], ['model', 'HuggingFaceTB/SmolLM2-135M-Instruct'], ['model', 'ollama:qwen2.5:0.5b'], ['vector', 'smollm2-135m-reasoning'], ['vector', '/v/x.safetensors']] as const) {
+    assert.equal(restrictedPathProblem(key, value), undefined, value);
   }
 });
