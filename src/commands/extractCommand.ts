@@ -56,7 +56,11 @@ export function registerExtractCommand(context: vscode.ExtensionContext, host: S
         items = parseReasoningItems(text, file);
         checkEnoughItems(items, demos, file);
         // The manifest the vector is listed in must be readable, or the vector would be saved unlisted.
-        replaces = readManifest(host.userVectorDir).vectors.some((e) => e.id === name);
+        const ids = readManifest(host.userVectorDir).vectors.map((e) => e.id);
+        // On macOS and Windows "Mine" and "mine" name one file: saving one would overwrite the other.
+        const twin = ids.find((id) => id !== name && id.toLowerCase() === name.toLowerCase());
+        if (twin) throw new Error(`A steering vector "${twin}" exists; "${name}" differs from it only in case, and the two would share one file on macOS and Windows. Choose another name, or "${twin}" to replace it.`);
+        replaces = ids.includes(name);
       } catch (e) {
         return void vscode.window.showErrorMessage((e as Error).message);
       }

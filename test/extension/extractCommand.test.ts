@@ -174,6 +174,21 @@ test('extracting under the name of a vector the user has asks before replacing i
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(userVectorDir, 'manifest.json'), 'utf8')), manifest);
 });
 
+test('a name that differs only in case from a vector the user has is refused before anything runs (macOS and Windows would give both one file)', async () => {
+  fs.mkdirSync(userVectorDir, { recursive: true });
+  const old = path.join(userVectorDir, 'Mine.safetensors');
+  fs.writeFileSync(old, 'the old vector');
+  const manifest = { version: 1, vectors: [{ id: 'Mine', file: 'Mine.safetensors', name: 'Mine', model: 'x', recommended: { cK: 0, cV: 4, offsetToken: '\n', fromLayer: 1 } }] };
+  fs.writeFileSync(path.join(userVectorDir, 'manifest.json'), JSON.stringify(manifest));
+  ui.file = examples('eight.jsonl', 8);
+  ui.replace = 'Replace';
+  await extract();
+  assert.equal(runs, 0);
+  assert.match(ui.errors.join('\n'), /A steering vector "Mine" exists; "mine" differs from it only in case/);
+  assert.equal(fs.readFileSync(old, 'utf8'), 'the old vector');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(userVectorDir, 'manifest.json'), 'utf8')), manifest);
+});
+
 test('an extracted vector is saved and listed in the extension storage, and "Use it now" writes kvsteer.vector where it counts', async () => {
   ui.file = examples('eight.jsonl', 8);
   ui.useNow = 'Use it now';
