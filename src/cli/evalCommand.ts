@@ -19,6 +19,10 @@ import { Flags, num, offsetTokenFlag, parseLayers, repeatPenaltyFromFlags, str, 
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
+  --data FILE.jsonl         one {"id": …, "question": …, "answer": …} per line ("id" optional);
+                            multiple choice: the choices in "question" as "A: …" lines, "answer" the
+                            right letter (Hugging Face's "choices"/"answerKey" rows are skipped);
+                            gsm8k: "answer" the number, or the published solution ending "#### N"
   --model M                 hub id, folder, .gguf or ollama:name (default: the fetched SmolLM2 GGUF)
   --precision exact|fast    arithmetic of GGUF imports (default exact)  --threads N (default: all)
   --methods LIST            baseline,cot-prompt,cache-steering,activation-steering (default: all four)

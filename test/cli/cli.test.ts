@@ -203,6 +203,16 @@ test("an evaluation's ETA rounds to whole seconds before splitting minutes (neve
   assert.deepEqual([119.6, 59.6, 42.2, 245, Infinity].map(fmtEta), ['2m00s', '1m00s', '42s', '4m05s', '?']);
 });
 
+test('kvsteer eval --help describes the --data rows, as the message for a skipped Hugging Face row says it does', () => {
+  const r = run('eval', '--help');
+  assert.equal(r.status, 0, r.stderr);
+  // A row with `choices` / `answerKey` is skipped with a message that sends the user to eval --help.
+  assert.match(r.stdout, /"question"/);
+  assert.match(r.stdout, /"answer"/);
+  assert.match(r.stdout, /A: …/);
+  assert.match(r.stdout, /#### N/);
+});
+
 test('kvsteer eval --offset-token steers from the token given (escapes read), records it, and refuses one of several tokens', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-eval-'));
   const m = await loadTinyModel();
