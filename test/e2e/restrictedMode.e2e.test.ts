@@ -47,6 +47,9 @@ describe('kvsteer in Restricted Mode (an untrusted folder)', { skip: reason, tim
     server = await startServer({
       ...dirs,
       name: 'kvsteer-restricted',
+      // Started from elsewhere (a launcher, not `code .`): the extension host's working folder is
+      // not the workspace, so a relative setting read there would miss the folder's file.
+      cwd: dirs.root,
       // Workspace trust on, and no startup question: an unknown folder opens in Restricted Mode.
       settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'kvsteer.model': realGguf, 'kvsteer.maxNewTokens': 48, 'kvsteer.threads': 2, 'kvsteer.keepAlive': 0 },
     });

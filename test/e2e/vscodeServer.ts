@@ -169,6 +169,11 @@ export interface StartServerOptions {
   env?: Record<string, string>;
   /** Server `--log` level (default `info`). */
   logLevel?: string;
+  /**
+   * The server's working folder, and so the extension host's (default `workspaceDir`, as `code .`
+   * starts it; another folder, as VS Code started from a launcher does).
+   */
+  cwd?: string;
 }
 
 export interface RunningServer {
@@ -255,7 +260,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const log = fs.openSync(logFile, 'a');
   fs.writeSync(log, `# ${install.nodeBin} ${args.join(' ')}\n`);
   const child = spawn(install.nodeBin, args, {
-    cwd: options.workspaceDir,
+    cwd: options.cwd ?? options.workspaceDir,
     env: { ...cleanEnv(), ...options.env },
     detached: true, // own process group, so stop() can end the server and everything under it
     stdio: ['ignore', 'pipe', 'pipe'],
