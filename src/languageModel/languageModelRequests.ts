@@ -206,8 +206,8 @@ export async function answerLanguageModelRequest(
  * character one token per UTF-8 byte, the most a byte-level BPE tokenizer can give (Chinese text
  * is about two tokens a character with SmolLM2's, where a per-character estimate was 6× low).
  */
-export function countTokens(service: SteeringService, text: string): number {
-  const model = service.loadedModel;
+export function countTokens(service: SteeringService, text: string, setting?: string): number {
+  const model = modelFor(service, setting);
   if (model) return model.tokenizer.encode(text).length;
   let tokens = 0;
   for (const [run] of text.matchAll(/[A-Za-z ]+|[\x00-\x7f]|[^]/gu)) {
@@ -217,8 +217,8 @@ export function countTokens(service: SteeringService, text: string): number {
 }
 
 /** Tokens of one of VS Code's messages in the prompt: its text and the template's markers around it. */
-export function countMessageTokens(service: SteeringService, message: RequestMessage): number {
-  const tokenizer = service.loadedModel?.tokenizer;
+export function countMessageTokens(service: SteeringService, message: RequestMessage, setting?: string): number {
+  const tokenizer = modelFor(service, setting)?.tokenizer;
   let perMessage = TEMPLATE_TOKENS_BEFORE_LOAD.perMessage;
   if (tokenizer) {
     try {
@@ -227,5 +227,14 @@ export function countMessageTokens(service: SteeringService, message: RequestMes
       // A model without a chat template: its requests fail with that error, not the count.
     }
   }
-  return countTokens(service, partsText(message.content)) + perMessage;
+  return countTokens(service, partsText(message.content), setting) + perMessage;
+}
+
+/**
+ * The loaded model, when it is the one kvsteer.model now names (`setting`; any when undefined):
+ * right after the setting changes, the old model stays loaded until the next request, and its
+ * tokenizer would count for a model it is not.
+ */
+function modelFor(service: SteeringService, setting: string | undefined) {
+  return setting === undefined || service.loadedModelSetting === setting ? service.loadedModel : undefined;
 }

@@ -84,7 +84,10 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
     },
 
     async provideTokenCount(_model, text): Promise<number> {
-      return typeof text === 'string' ? countTokens(host.service, text) : countMessageTokens(host.service, text);
+      // For the model the settings name now: a model left loaded from before a change does not count.
+      const read = readSettings();
+      const setting = read.ok ? read.settings.model : undefined;
+      return typeof text === 'string' ? countTokens(host.service, text, setting) : countMessageTokens(host.service, text, setting);
     },
   };
 

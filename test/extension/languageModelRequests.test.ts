@@ -137,6 +137,28 @@ test('before the model loads, the token estimate stays above the real count for 
   }
 });
 
+test('after the model setting changes, token counts no longer use the model still loaded from before', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-count-'));
+  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
+  const fresh = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  try {
+    await answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('hi')]) }, () => {}, tiny, s, new AbortController().signal);
+    const text = 'The sea, the sea: 你好 1234567890';
+    const exact = tiny.loadedModel!.tokenizer.encode(text).length;
+    const estimate = countTokens(fresh, text);
+    assert.notEqual(exact, estimate);
+    assert.equal(countTokens(tiny, text, s.model), exact, 'the loaded model counts for its own setting');
+    // kvsteer.model now names another model, not loaded yet: the estimate, not the old tokenizer.
+    assert.equal(countTokens(tiny, text, '/models/other.gguf'), estimate);
+    assert.equal(countMessageTokens(tiny, user(text), '/models/other.gguf'), countMessageTokens(fresh, user(text)));
+  } finally {
+    await tiny.dispose();
+    await fresh.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a conversation the token counts put within maxInputTokens fits the context window with room for the answer, steered or not', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-budget-'));
   const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
