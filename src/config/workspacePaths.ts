@@ -10,10 +10,14 @@ import * as path from 'node:path';
 
 const RELATIVE = /^\.{1,2}[\\/]/;
 
+/** Whether `value` could be a path relative to some folder: not absolute, not `~/…`, not an `ollama:` name. */
+function mayBeRelative(value: string): boolean {
+  return !path.isAbsolute(value) && !value.startsWith('~') && !value.startsWith('ollama:');
+}
+
 /** Whether `value` names a file by a path relative to some folder (not a hub id, vector id or `ollama:` name). */
 function isRelativeFile(key: 'model' | 'vector', value: string): boolean {
-  if (path.isAbsolute(value) || value.startsWith('~') || value.startsWith('ollama:')) return false;
-  return RELATIVE.test(value) || value.includes('${workspaceFolder}') || (key === 'model' ? /\.gguf$/i : /\.safetensors$/i).test(value);
+  return mayBeRelative(value) && (RELATIVE.test(value) || value.includes('${workspaceFolder}') || (key === 'model' ? /\.gguf$/i : /\.safetensors$/i).test(value));
 }
 
 /**
@@ -30,10 +34,9 @@ export function restrictedPathProblem(key: 'model' | 'vector', value: string): s
 export function resolveInWorkspace(key: 'model' | 'vector', value: string, folder: string | undefined): string {
   if (folder === undefined) return value;
   const filled = value.replace(/\$\{workspaceFolder\}/g, folder);
-  if (path.isAbsolute(filled) || filled.startsWith('~') || filled.startsWith('ollama:') || !filled.trim()) return filled;
+  if (!filled.trim() || !mayBeRelative(filled)) return filled;
   const inFolder = path.resolve(folder, filled);
-  const isFile =
-    RELATIVE.test(filled) ||
-    (key === 'model' ? /\.gguf$/i.test(filled) || fs.existsSync(inFolder) : /\.safetensors$/i.test(filled));
+  // A model spelled like a hub id is the workspace's folder when one of that name is there.
+  const isFile = isRelativeFile(key, filled) || (key === 'model' && fs.existsSync(inFolder));
   return isFile ? inFolder : filled;
 }
