@@ -343,11 +343,9 @@ export function metaString(f: GgufFile, key: string, fallback?: string): string 
 export function metaArray<T extends GgufValue>(f: GgufFile, key: string, check: (x: GgufValue) => x is T, length?: number): T[] | undefined {
   const v = f.metadata.get(key);
   if (v === undefined) return undefined;
-  if (length !== undefined && (Array.isArray(v) || isNumberArray(v)) && v.length !== length) {
-    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${v.length} entries, not ${length}`);
-  }
+  if (Array.isArray(v) || isNumberArray(v)) checkArrayLength(f, key, v.length, length);
   const items: GgufValue[] | undefined = Array.isArray(v) ? v : isNumberArray(v) ? Array.from<number | bigint>(v) : undefined;
-  if (!items || !items.every(check)) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  if (!items || !items.every(check)) throw wrongType(f, key);
   return items as T[];
 }
 
@@ -356,17 +354,24 @@ export function hasNumberArray(f: GgufFile, key: string, length?: number): boole
   // Texts only counted (stringArrays: 'count') are an array of the wrong type, as metaArray finds them read.
   const counted = f.stringArrayLengths?.get(key);
   if (counted !== undefined) {
-    if (length !== undefined && counted !== length) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${counted} entries, not ${length}`);
-    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+    checkArrayLength(f, key, counted, length);
+    throw wrongType(f, key);
   }
   const v = f.metadata.get(key);
   if (v === undefined) return false;
-  if (length !== undefined && (Array.isArray(v) || isNumberArray(v)) && v.length !== length) {
-    throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${v.length} entries, not ${length}`);
-  }
+  if (Array.isArray(v) || isNumberArray(v)) checkArrayLength(f, key, v.length, length);
   const numbers = isNumberArray(v) ? !(v instanceof BigInt64Array || v instanceof BigUint64Array) : Array.isArray(v) && v.every((x) => typeof x === 'number');
-  if (!numbers) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  if (!numbers) throw wrongType(f, key);
   return true;
+}
+
+/** Refuses an array of `actual` entries where `length` (when given) are needed. */
+function checkArrayLength(f: GgufFile, key: string, actual: number, length: number | undefined): void {
+  if (length !== undefined && actual !== length) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${actual} entries, not ${length}`);
+}
+
+function wrongType(f: GgufFile, key: string): KvsteerError {
+  return new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
 }
 
 /**
@@ -378,7 +383,7 @@ export function stringArrayLength(f: GgufFile, key: string): number | undefined 
   if (counted !== undefined) return counted;
   const v = f.metadata.get(key);
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw wrongType(f, key);
   return v.length;
 }
 
