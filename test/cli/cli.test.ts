@@ -109,18 +109,25 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   }
 });
 
-test('extract --id into a folder whose manifest is corrupt fails naming the manifest before the model loads, and writes nothing', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-manifest-'));
+/** Runs `fn` in a fresh temporary folder, removed afterwards. */
+function inTempDir(prefix: string, fn: (dir: string) => void): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   try {
+    fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('extract --id into a folder whose manifest is corrupt fails naming the manifest before the model loads, and writes nothing', () => {
+  inTempDir('kvsteer-cli-manifest-', (dir) => {
     const manifest = path.join(dir, 'manifest.json');
     fs.writeFileSync(manifest, '{"version":1,"vectors":[{"id":"x"}]}');
     const r = run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', path.join(dir, 'v.safetensors'), '--id', 'mine');
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr.trim(), `kvsteer: ${manifest}: vectors[0] has no "file" (a non-empty string)`); // no model-loading progress before it
     assert.deepEqual(fs.readdirSync(dir), ['manifest.json']);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a streamed answer whose reader closes the pipe (kvsteer ask … | head) stops quietly, without an EPIPE stack trace', async () => {
@@ -140,8 +147,7 @@ test('a streamed answer whose reader closes the pipe (kvsteer ask … | head) st
 });
 
 test('extract with too few examples for its demonstrations fails naming the file before the model loads, and writes nothing', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-few-'));
-  try {
+  inTempDir('kvsteer-cli-few-', (dir) => {
     const pairs = path.join(dir, 'few.jsonl');
     fs.writeFileSync(pairs, Array.from({ length: 3 }, (_, i) => JSON.stringify({ question: `q${i}`, steps: 's', answer: 'a' })).join('\n'));
     // A model that does not exist: the count must be checked before any load is tried.
@@ -149,14 +155,11 @@ test('extract with too few examples for its demonstrations fails naming the file
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr.trim(), `kvsteer: ${pairs}: need at least 7 items for 6 demonstrations per prompt (got 3)`);
     assert.deepEqual(fs.readdirSync(dir), ['few.jsonl']);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('extract --id leaves no unlisted vector file behind when the manifest cannot take the entry', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-unlisted-'));
-  try {
+  inTempDir('kvsteer-cli-unlisted-', (dir) => {
     const pairs = path.join(dir, 'items.jsonl');
     fs.writeFileSync(pairs, Array.from({ length: 4 }, (_, i) => JSON.stringify({ question: `What is ${i} + 1?`, steps: `${i} plus one.`, answer: `${i + 1}` })).join('\n'));
     // The manifest reads fine before the extraction, but its lock is a folder by then: the entry cannot be written.
@@ -170,9 +173,7 @@ test('extract --id leaves no unlisted vector file behind when the manifest canno
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /manifest\.json\.lock/);
     assert.ok(!fs.existsSync(path.join(dir, 'v.safetensors')), 'the vector file was left behind, listed nowhere');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a model without a shipped vector: a steered answer names the command that makes one, a comparison still gives its baseline', () => {

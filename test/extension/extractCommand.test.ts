@@ -159,34 +159,39 @@ test('a manifest that cannot take the entry after the extraction leaves no vecto
   assert.deepEqual(vectorFiles(), [], 'a vector no manifest lists is left to no one');
 });
 
-test('extracting under the name of a vector the user has asks before replacing it; declined, nothing runs and the vector stays', async () => {
+/** A vector the user already has in the extension's storage, listed under `id`; `untouched()` checks it stayed as it was. */
+function existingVector(id: string): { untouched(): void } {
   fs.mkdirSync(userVectorDir, { recursive: true });
-  const old = path.join(userVectorDir, 'mine.safetensors');
-  fs.writeFileSync(old, 'the old vector');
-  const manifest = { version: 1, vectors: [{ id: 'mine', file: 'mine.safetensors', name: 'mine', model: 'x', recommended: { cK: 0, cV: 4, offsetToken: '\n', fromLayer: 1 } }] };
+  const file = path.join(userVectorDir, `${id}.safetensors`);
+  fs.writeFileSync(file, 'the old vector');
+  const manifest = { version: 1, vectors: [{ id, file: `${id}.safetensors`, name: id, model: 'x', recommended: { cK: 0, cV: 4, offsetToken: '\n', fromLayer: 1 } }] };
   fs.writeFileSync(path.join(userVectorDir, 'manifest.json'), JSON.stringify(manifest));
+  return {
+    untouched() {
+      assert.equal(fs.readFileSync(file, 'utf8'), 'the old vector');
+      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(userVectorDir, 'manifest.json'), 'utf8')), manifest);
+    },
+  };
+}
+
+test('extracting under the name of a vector the user has asks before replacing it; declined, nothing runs and the vector stays', async () => {
+  const old = existingVector('mine');
   ui.file = examples('eight.jsonl', 8);
   await extract();
   assert.equal(ui.warnings.length, 1);
   assert.ok(ui.warnings[0].modal && ui.warnings[0].message.includes('"mine"'), JSON.stringify(ui.warnings));
   assert.equal(runs, 0);
-  assert.equal(fs.readFileSync(old, 'utf8'), 'the old vector');
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(userVectorDir, 'manifest.json'), 'utf8')), manifest);
+  old.untouched();
 });
 
 test('a name that differs only in case from a vector the user has is refused before anything runs (macOS and Windows would give both one file)', async () => {
-  fs.mkdirSync(userVectorDir, { recursive: true });
-  const old = path.join(userVectorDir, 'Mine.safetensors');
-  fs.writeFileSync(old, 'the old vector');
-  const manifest = { version: 1, vectors: [{ id: 'Mine', file: 'Mine.safetensors', name: 'Mine', model: 'x', recommended: { cK: 0, cV: 4, offsetToken: '\n', fromLayer: 1 } }] };
-  fs.writeFileSync(path.join(userVectorDir, 'manifest.json'), JSON.stringify(manifest));
+  const old = existingVector('Mine');
   ui.file = examples('eight.jsonl', 8);
   ui.replace = 'Replace';
   await extract();
   assert.equal(runs, 0);
   assert.match(ui.errors.join('\n'), /A steering vector "Mine" exists; "mine" differs from it only in case/);
-  assert.equal(fs.readFileSync(old, 'utf8'), 'the old vector');
-  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(userVectorDir, 'manifest.json'), 'utf8')), manifest);
+  old.untouched();
 });
 
 test('an extracted vector is saved and listed in the extension storage, and "Use it now" writes kvsteer.vector where it counts', async () => {

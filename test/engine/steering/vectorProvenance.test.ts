@@ -14,7 +14,7 @@ import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { createSteeringVector } from '../../../src/engine/steering/createVector';
 import { parseReasoningItems } from '../../../src/engine/steering/contrastivePairs';
 import { BUNDLED_EXAMPLES } from '../../../src/engine/steering/bundledExamples';
-import { vectorModelNote } from '../../../src/engine/steering/steeringVector';
+import { SteeringVector, vectorModelNote } from '../../../src/engine/steering/steeringVector';
 import { encodeVector } from '../../../src/engine/steering/vectorFile';
 import { sha256File } from '../../../src/engine/util/fileHash';
 import { KvsteerError } from '../../../src/engine/util/errors';
@@ -36,6 +36,13 @@ async function load(spec: string): Promise<LoadedModel> {
   const m = await loadModel(spec, { cacheDir, threads: 1 });
   opened.push(m);
   return m;
+}
+
+/** A vector made on `m` that records its GGUF's SHA-256, as extraction does. */
+function hashedVector(m: LoadedModel): SteeringVector {
+  const v = fakeVector(m);
+  v.meta.model.sha256 = m.sha256;
+  return v;
 }
 
 /** A copy of the tiny GGUF under another name and folder: the same file contents. */
@@ -93,8 +100,7 @@ test('the same GGUF under another name and path gives no note to a vector record
   const copy = await load(renamedCopy());
   assert.equal(copy.id, 'tiny-renamed');
   assert.equal(copy.sha256, m.sha256);
-  const v = fakeVector(m);
-  v.meta.model.sha256 = m.sha256;
+  const v = hashedVector(m);
   assert.equal(vectorModelNote(v, copy), undefined);
 });
 
@@ -108,8 +114,7 @@ test('the folder a GGUF was imported into, loaded as a folder, is the same model
   const m = await modelP;
   const folder = await load(m.folder);
   assert.equal(folder.sha256, m.sha256);
-  const v = fakeVector(m);
-  v.meta.model.sha256 = m.sha256;
+  const v = hashedVector(m);
   assert.equal(vectorModelNote(v, folder), undefined);
 });
 
@@ -119,8 +124,7 @@ test('another GGUF file of the same name gets a note giving both SHA-256s', asyn
   writeTinyRandomGguf(path.join(otherDir, 'tiny.gguf'), { seed: 99 });
   const other = await load(path.join(otherDir, 'tiny.gguf'));
   assert.equal(other.id, m.id);
-  const v = fakeVector(m);
-  v.meta.model.sha256 = m.sha256;
+  const v = hashedVector(m);
   const note = vectorModelNote(v, other) ?? '';
   assert.ok(note.includes(`extracted on tiny (GGUF sha256 ${m.sha256!.slice(0, 12)}…), not on the loaded tiny (GGUF sha256 ${other.sha256!.slice(0, 12)}…)`), note);
 });
