@@ -405,10 +405,31 @@
     const had = document.activeElement;
     update();
     if (!(had instanceof HTMLElement) || !document.hasFocus() || canFocus(had)) return;
-    const stop = focusStops.get(had);
+    handOn(had);
+  }
+
+  /** Focuses the first of `from`'s next stops that can take it, else the question. @param {HTMLElement} from */
+  function handOn(from) {
+    const stop = focusStops.get(from);
     if (!stop) return;
     const to = [...stop.next, ui.question].find(canFocus);
     if (to) to.focus();
+  }
+
+  /**
+   * The control that last had keyboard focus. A webview whose panel was hidden (another tab in
+   * front) comes back with the focus on its body: the page gives it back to this control (or to
+   * the one after it, when it went away meanwhile), as the user left it.
+   * @type {HTMLElement | null}
+   */
+  let lastFocused = null;
+
+  /** On the page's return, when the focus is on nothing; focus the user put somewhere stays there. */
+  function restoreFocus() {
+    const active = document.activeElement;
+    if (!lastFocused || (active && active !== document.body)) return;
+    if (canFocus(lastFocused)) lastFocused.focus();
+    else handOn(lastFocused);
   }
 
   // ── persistence ─────────────────────────────────────────────────────────────────────────
@@ -614,6 +635,10 @@
     }
   });
   window.addEventListener('message', (e) => keepingFocus(() => onMessage(e.data)));
+  document.addEventListener('focusin', (e) => {
+    if (e.target instanceof HTMLElement && focusStops.has(e.target)) lastFocused = e.target;
+  });
+  window.addEventListener('focus', restoreFocus);
 
   if (isNum(state.cV)) fitSlider(state.cV);
   if (isNum(state.slider)) fitSlider(state.slider);

@@ -217,6 +217,41 @@ test('focus is not taken from the editor when the page does not have it', () => 
   assert.equal(v.hasFocus(), false);
 });
 
+test('keyboard focus comes back to the control that had it when the user returns to the hidden panel', () => {
+  const v = loadCompareView();
+  finishedRun(v);
+  v.slider.focus();
+  // Another tab in front of the panel: its page keeps running, but its focus falls to the body.
+  v.leave({ panelHidden: true });
+  assert.equal(v.focused(), 'body');
+  v.comeBack();
+  assert.equal(v.focused(), 'cv-slider');
+});
+
+test('keyboard focus on Cancel comes back to Re-run steered when the run ended while the user was in the editor', () => {
+  const v = loadCompareView();
+  v.send(start());
+  v.el('cancel').focus();
+  v.leave();
+  v.send({ type: 'end', cancelled: false });
+  assert.equal(v.hasFocus(), false, 'nothing is focused while the user is away');
+  v.comeBack();
+  assert.equal(v.focused(), 'rerun-steered');
+});
+
+test('returning to the page leaves focus where it already is, and focuses nothing when no control had it', () => {
+  const v = loadCompareView();
+  finishedRun(v);
+  v.el('answer-baseline').focus();
+  v.leave();
+  v.comeBack();
+  assert.equal(v.focused(), 'answer-baseline');
+  const w = loadCompareView();
+  finishedRun(w);
+  w.comeBack();
+  assert.equal(w.focused(), 'body');
+});
+
 test("the header shows the steered side's note on its vector's model as text, and hides it for a run without one", () => {
   const v = loadCompareView();
   const note = 'steering vector "reasoning" was extracted on <i>SmolLM2-135M</i>, not on the loaded smol';

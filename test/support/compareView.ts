@@ -5,8 +5,8 @@
  * (one per selector and parent), text nodes, hidden/disabled/title/dataset/classList, a range
  * input that clamps its value to min/max as a browser does, event listeners, and keyboard focus as
  * a browser keeps it: `focus()` is taken only by a shown, enabled button or input or an element
- * with a tabindex, and an element hidden (itself or with its column) or disabled under the focus
- * loses it to the body.
+ * with a tabindex (with a focusin on the document), and an element hidden (itself or with its
+ * column) or disabled under the focus loses it to the body.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +17,7 @@ type Listener = (e: FakeEvent) => void;
 interface FakeEvent {
   key?: string;
   data?: unknown;
+  target?: unknown;
   preventDefault(): void;
 }
 
@@ -80,11 +81,13 @@ class FakeElement {
     const kind = this instanceof FakeButton || this instanceof FakeInput || this.attrs.has('tabindex');
     return kind && !this.disabled && this.rendered;
   }
-  /** What focus() does in a browser: nothing on an element that cannot take focus; else it, and the page, take focus. */
+  /** What focus() does in a browser: nothing on an element that cannot take focus; else it, and the page, take focus (a focusin that bubbles to the document). */
   focus(): void {
     if (!this.focusable) return;
+    const was = this.page.active;
     this.page.active = this;
     this.page.pageHasFocus = true;
+    if (was !== this) this.page.doc.dispatch('focusin', { target: this });
   }
 
   get textContent(): string {
@@ -192,8 +195,14 @@ export interface CompareView {
   focused(): string;
   /** Whether the page has focus (`document.hasFocus()`), not the editor around it. */
   hasFocus(): boolean;
-  /** The user moves to the editor: the page loses focus but keeps its active element for their return, as a browser does. */
-  leave(): void;
+  /**
+   * The user moves to the editor: the page loses focus but keeps its active element for their
+   * return, as a browser does; unless `panelHidden` (another tab in front of the panel), whose
+   * hidden frame loses its focused element to the body.
+   */
+  leave(opts?: { panelHidden?: boolean }): void;
+  /** The user comes back to the page: it takes the focus again, and its window gets a focus event. */
+  comeBack(): void;
 }
 
 /** Loads media/compare.js into a fresh stand-in page (with `savedState` as its getState). */
@@ -233,6 +242,13 @@ export function loadCompareView(savedState?: unknown): CompareView {
     saved: () => state,
     focused: () => (focus.active ? (/data-testid="([^"]+)"/.exec(focus.active.selector)?.[1] ?? focus.active.selector) : 'body'),
     hasFocus: () => focus.pageHasFocus,
-    leave: () => void (focus.pageHasFocus = false),
+    leave: (opts) => {
+      focus.pageHasFocus = false;
+      if (opts?.panelHidden) focus.active = null;
+    },
+    comeBack: () => {
+      focus.pageHasFocus = true;
+      win.dispatch('focus');
+    },
   };
 }
