@@ -44,6 +44,8 @@ export class SteeringService {
   private idleUnload?: ReturnType<typeof setTimeout>;
   /** The settings of the last settingsChanged: what a check queued behind a load compares with. */
   private latestSettings?: KvsteerSettings;
+  /** Load warnings logged so far, by model setting: every reload of the file repeats them. */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -193,12 +195,20 @@ export class SteeringService {
       onProgress: (p) => {
         onLoad?.(p);
       },
-      onWarning: (m) => this.deps.log(`Warning: ${m}`),
+      onWarning: (m) => this.warnOnce(settings.model, m),
       signal,
     });
     this.model = { key: modelKey(settings, loaded), setting: settings.model, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
     return loaded;
+  }
+
+  /** Logs a load warning the first time this model gives it (a new one of the same file too). */
+  private warnOnce(model: string, message: string): void {
+    const key = JSON.stringify([model, message]);
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.deps.log(`Warning: ${message}`);
   }
 
   /**

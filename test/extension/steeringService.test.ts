@@ -412,3 +412,29 @@ test('a GGUF that loads only by working around a fault says so in the log', asyn
     await svc.dispose();
   }
 });
+
+test("a GGUF's load warning is logged once however often the model reloads, and a new warning still is", async () => {
+  const bad = path.join(dir, 'bad-eos-reloaded.gguf');
+  writeTinyRandomGguf(bad, { metadata: { 'tokenizer.ggml.eos_token_id': { type: 'u32', value: 5000 } } });
+  const lines: string[] = [];
+  const svc = newService({ log: (m) => lines.push(m) });
+  const warnings = () => lines.filter((l) => l.startsWith(`Warning: ${bad}:`));
+  const ask = (over: Partial<KvsteerSettings> = {}) => svc.ask(settings({ model: bad, keepAliveMinutes: -1, maxNewTokens: 2, ...over }), { question: 'hello', mode: 'baseline' });
+  try {
+    await ask();
+    // Reloads: another precision, then another model and back.
+    await svc.settingsChanged(settings({ model: bad, precision: 'fast', keepAliveMinutes: -1 }));
+    await ask({ precision: 'fast' });
+    await ask({ model: tinyGgufPath() });
+    await ask();
+    assert.equal(lines.filter((l) => l.startsWith(`Loading model ${bad}`)).length, 3, lines.join('\n'));
+    assert.equal(warnings().length, 1, lines.join('\n'));
+    // The same file with another fault: its warning is new, and logged.
+    writeTinyRandomGguf(bad, { metadata: { 'tokenizer.ggml.bos_token_id': { type: 'u32', value: 6000 } } });
+    await ask({ precision: 'fast' });
+    assert.equal(warnings().length, 2, lines.join('\n'));
+    assert.match(warnings()[1]!, /tokenizer\.ggml\.bos_token_id is 6000, outside the vocabulary/);
+  } finally {
+    await svc.dispose();
+  }
+});
