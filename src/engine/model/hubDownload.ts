@@ -1,7 +1,8 @@
 /**
  * Hub downloads as kvsteer reports them: progress over the bytes of every file fetched (not per
  * file, and not files read from transformers.js's cache), network failures told apart from
- * other load errors, and repositories without the graph kvsteer runs refused before any download.
+ * other load errors and named by the files that were in transfer, repositories without the graph
+ * kvsteer runs refused before any download, and that graph fetched on its own (see downloadHubFile).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -85,6 +86,105 @@ export function networkFailure(e: unknown): string | undefined {
   // The innermost error says the most ("getaddrinfo ENOTFOUND huggingface.co").
   const last = chain[chain.length - 1];
   return last.message || (last as NodeJS.ErrnoException).code || 'network error';
+}
+
+/** A response body that broke off: names the URL, its cause the error the body stream gave. */
+export class BrokenTransfer extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    super(`${url} broke off`, { cause });
+    this.name = 'BrokenTransfer';
+  }
+}
+
+type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
+const NAMES_TRANSFERS = Symbol('kvsteer.namesTransfers');
+
+/**
+ * `fetchFn` with response bodies that fail as BrokenTransfer: Node's own error ("terminated")
+ * does not say which of the files downloading side by side broke off. Wrapping twice is a no-op.
+ */
+export function namingTransfers(fetchFn: Fetch): Fetch {
+  if (NAMES_TRANSFERS in fetchFn) return fetchFn;
+  const wrapped = async (input: string | URL, init?: RequestInit) => {
+    const res = await fetchFn(input, init);
+    if (!res.body) return res;
+    const reader = res.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        try {
+          const r = await reader.read();
+          if (r.done) c.close();
+          else c.enqueue(r.value);
+        } catch (e) {
+          c.error(new BrokenTransfer(input.toString(), e));
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+  return Object.assign(wrapped, { [NAMES_TRANSFERS]: true });
+}
+
+/** The URL of the transfer that broke off in `e`'s chain of causes, if one did. */
+export function brokenTransferUrl(e: unknown): string | undefined {
+  for (let x: unknown = e, n = 0; x instanceof Error && n < 8; x = x.cause, n++) if (x instanceof BrokenTransfer) return x.url;
+  return undefined;
+}
+
+/** Where a hub file is fetched from, as transformers.js builds it for the main revision. */
+export function hubFileUrl(remoteHost: string, remotePathTemplate: string, id: string, file: string): string {
+  const repoPath = remotePathTemplate.replaceAll('{model}', id).replaceAll('{revision}', 'main');
+  return [remoteHost.replace(/\/+$/, ''), repoPath.replace(/^\/+|\/+$/g, ''), file].join('/');
+}
+
+/**
+ * Fetches one hub file to `dest` (where transformers.js's cache keeps it), reporting progress as
+ * transformers.js's events. It is written to a temporary file renamed only once complete, so a
+ * broken transfer leaves nothing a retry would take for the file. kvsteer fetches the graph so,
+ * before transformers.js loads the model: transformers.js starts the graph's download beside the
+ * external data's and leaves its rejection unhandled when it breaks (Node then crashes the CLI).
+ * `token` (HF_TOKEN) is sent to huggingface.co only, as transformers.js does.
+ */
+export async function downloadHubFile(
+  fetchFn: (url: string, init?: RequestInit) => Promise<Response>,
+  url: string,
+  file: string,
+  dest: string,
+  onProgress: (info: ProgressInfo) => void,
+  token?: string,
+): Promise<void> {
+  const headers: Record<string, string> = {};
+  if (token && /^(huggingface\.co|hf\.co)$/.test(new URL(url).hostname)) headers.Authorization = `Bearer ${token}`;
+  onProgress({ status: 'download', file });
+  const res = await fetchFn(url, { headers });
+  if (res.status !== 200 || !res.body) throw new Error(`${url} answered ${res.status} ${res.statusText}`.trim());
+  const total = Number(res.headers.get('content-length') ?? 0);
+  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.part-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    const out = await fs.promises.open(tmp, 'w');
+    let loaded = 0;
+    try {
+      const reader = res.body.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        await out.write(r.value);
+        loaded += r.value.length;
+        onProgress({ status: 'progress', file, loaded, total });
+      }
+    } finally {
+      await out.close();
+    }
+    if (total && loaded !== total) throw new Error(`${url} ended after ${loaded} of ${total} bytes`);
+    await fs.promises.rename(tmp, dest);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
+  }
+  onProgress({ status: 'done', file });
 }
 
 /** The graph kvsteer runs: fp32, with past_key_values inputs. */

@@ -12,7 +12,7 @@ import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
-import { HUB_GRAPH, cachedFiles, downloadReporter, networkFailure, requireHubGraph } from './hubDownload';
+import { HUB_GRAPH, brokenTransferUrl, cachedFiles, downloadHubFile, downloadReporter, hubFileUrl, namingTransfers, networkFailure, requireHubGraph } from './hubDownload';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
@@ -77,6 +77,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const tf = await transformers();
   const hubCache = path.join(cacheDir, 'hub');
   tf.env.cacheDir = hubCache;
+  tf.env.fetch = namingTransfers(tf.env.fetch);
   if (source.kind === 'gguf') {
     const r = await importGguf(source.path, {
       cacheDir: path.join(cacheDir, 'models'),
@@ -112,7 +113,9 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const sessionOptions = { intraOpNumThreads: opts.threads ?? 0, interOpNumThreads: 1, logSeverityLevel: 3 as const };
   /** Tokenizer, chat template and model; `online` lets transformers.js fetch what its cache lacks. */
   const fromPretrained = async (online: boolean) => {
-    if (source.kind === 'hub' && !fs.existsSync(path.join(hubCache, source.id, HUB_GRAPH))) {
+    const graph = path.join(hubCache, folder, HUB_GRAPH);
+    const fetchGraph = source.kind === 'hub' && !fs.existsSync(graph);
+    if (fetchGraph) {
       if (!online) throw new tf.ModelFileNotFoundError(`${HUB_GRAPH} is not in the cache`);
       await requireHubGraph(source.id, hubHost(tf), async (f) => (await tf.ModelRegistry.get_file_metadata(source.id, f)).exists);
     }
@@ -121,6 +124,10 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     const options = { local_files_only: !online, progress_callback };
     const tokenizer = await tf.AutoTokenizer.from_pretrained(folder, options);
     const templateSource = ChatTokenizer.tokenizerHasTemplate(tokenizer) ? {} : await chatTemplateFile(tf, source, folder, options);
+    if (fetchGraph) {
+      const url = hubFileUrl(tf.env.remoteHost, tf.env.remotePathTemplate, folder, HUB_GRAPH);
+      await downloadHubFile(tf.env.fetch, url, HUB_GRAPH, graph, progress_callback, process.env.HF_TOKEN ?? process.env.HF_ACCESS_TOKEN);
+    }
     const model = await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
     return { tokenizer, templateSource, model };
   };
@@ -141,7 +148,10 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     if (e instanceof KvsteerError) throw e;
     const cause = networkFailure(e);
     if (cause !== undefined && source.kind === 'hub') {
-      throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${source.id} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${hubCache}`, { cause: e });
+      const url = brokenTransferUrl(e);
+      const repo = hubFileUrl(tf.env.remoteHost, tf.env.remotePathTemplate, source.id, '');
+      const what = url ? `${url.startsWith(repo) ? url.slice(repo.length) : url} of ${source.id}` : source.id;
+      throw new KvsteerError('MODEL_LOAD_FAILED', `cannot download ${what} from ${hubHost(tf)} (${cause}); offline? A model already downloaded loads from ${hubCache}`, { cause: e });
     }
     throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
   }

@@ -86,10 +86,11 @@ export function graphGeometryMismatch(session: OrtSessionLike, g: GraphGeometry)
 }
 
 /**
- * Longest run of tokens one call of a kvsteer-built graph gets. Its attention scores a call's new
+ * Longest run of tokens one call gets, whatever the graph's layout. Attention scores a call's new
  * tokens against each other in an S×S matrix, so a long prompt in one call makes several
  * elementwise passes over a large matrix; in chunks it attends to the earlier chunks through the
- * cache. Measured on SmolLM2-135M, 1800-token prompt, 2 threads: one call 5.6 s and 1054 MB peak,
+ * cache (a graph in optimum's layout returns the whole cache each call: one more copy of it per
+ * chunk, not a larger peak). Measured on a kvsteer-built SmolLM2-135M, 1800-token prompt, 2 threads: one call 5.6 s and 1054 MB peak,
  * chunks of 256 3.5 s and 660 MB (GroupQueryAttention in one call: 3.3–3.6 s, 870 MB).
  */
 export const PREFILL_CHUNK = 256;
@@ -113,7 +114,7 @@ export class OnnxBackend {
     readonly headDim: number,
     readonly vocabSize: number,
     readonly hiddenSize: number,
-    /** Tokens per call for kvsteer-built graphs (tests make it small). */
+    /** Tokens per call (tests make it small). */
     readonly prefillChunk = PREFILL_CHUNK,
   ) {
     this.inputs = new Set(session.inputNames);
@@ -142,7 +143,7 @@ export class OnnxBackend {
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const n = req.tokens.length;
-    if (this.cacheOutput === 'new_key_values' && n > this.prefillChunk) return this.forwardInChunks(req);
+    if (n > this.prefillChunk) return this.forwardInChunks(req);
     return this.forwardOnce(req);
   }
 

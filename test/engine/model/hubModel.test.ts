@@ -25,6 +25,8 @@ let requests: string[] = [];
 let network: 'up' | 'down' = 'up';
 /** A file whose download breaks off after its first chunk. */
 let breakOn: string | undefined;
+/** A file the hub answers with a 500. */
+let serverErrorOn: string | undefined;
 
 const realFetch = tfP.then((tf) => tf.env.fetch);
 after(async () => {
@@ -36,6 +38,7 @@ beforeEach(async () => {
   requests = [];
   network = 'up';
   breakOn = undefined;
+  serverErrorOn = undefined;
   (await tfP).env.fetch = simulatedFetch;
 });
 
@@ -52,6 +55,7 @@ async function simulatedFetch(url: string | URL, init?: { method?: string }): Pr
   requests.push(`${id}/${file}`);
   const f = repos.has(id) ? path.join(repos.get(id)!, decodeURIComponent(file)) : undefined;
   if (!f || !fs.existsSync(f)) return new Response('Entry not found', { status: 404 });
+  if (file === serverErrorOn && init?.method !== 'HEAD') return new Response('Internal Server Error', { status: 500 });
   const data = fs.readFileSync(f);
   const headers = { 'content-length': String(data.length) };
   if (init?.method === 'HEAD') return new Response(null, { status: 200, headers });
@@ -117,17 +121,6 @@ test('a hub model not in the cache, with the network down, names the model, the 
     return true;
   });
 });
-
-test('a download that breaks off midway names the model and the cause', async () => {
-  const id = await serve();
-  breakOn = 'onnx/model.onnx_data';
-  await assert.rejects(load(id), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'MODEL_LOAD_FAILED');
-    assert.match(e.message, new RegExp(`^cannot download ${id} from huggingface\\.co \\(other side closed\\); offline\\?`));
-    return true;
-  });
-});
-
 
 test("a hub model's chat_template.jinja is downloaded, cached and used when its tokenizer has no template", async () => {
   const id = await serve((d) => takeTemplateOut(d, true));
@@ -271,3 +264,44 @@ test('a hub model whose download stopped after the tokenizer, with the network d
     });
   });
 });
+
+/** Files a broken download may have left in the cache (transformers.js's and kvsteer's partial files). */
+function partialFiles(id: string): string[] {
+  const root = path.join(cacheDir, 'hub', id);
+  return fs.existsSync(root) ? (fs.readdirSync(root, { recursive: true }) as string[]).filter((f) => /\.(tmp|part)/.test(f)) : [];
+}
+
+// The graph, its external data (downloaded side by side with generation_config.json), the tokenizer.
+for (const file of ['onnx/model.onnx', 'onnx/model.onnx_data', 'tokenizer.json']) {
+  test(`a download of ${file} that breaks off midway is one error naming the file, the model and the cause, leaves no rejection unhandled, and a retry loads`, async () => {
+    const id = await serve();
+    breakOn = file;
+    await noUnhandledRejection(async () => {
+      await assert.rejects(load(id), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+        assert.equal(e.message, `cannot download ${file} of ${id} from huggingface.co (other side closed); offline? A model already downloaded loads from ${path.join(cacheDir, 'hub')}`);
+        return true;
+      });
+    });
+    assert.deepEqual(partialFiles(id), []);
+    breakOn = undefined;
+    const m = await load(id);
+    assert.equal(m.config.vocabSize, 288);
+    await m.dispose();
+  });
+
+  test(`a hub answering 500 for ${file} is one error naming the model and the file, and leaves no rejection unhandled`, async () => {
+    const id = await serve();
+    serverErrorOn = file;
+    await noUnhandledRejection(async () => {
+      await assert.rejects(load(id), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+        assert.ok(e.message.startsWith(`cannot load model ${id}: `), e.message);
+        assert.ok(e.message.includes(`/${id}/resolve/main/${file}`), e.message);
+        return true;
+      });
+    });
+    serverErrorOn = undefined;
+    await (await load(id)).dispose();
+  });
+}

@@ -1,8 +1,9 @@
 /**
  * Graphs in optimum's layout (hub models: `present.*` holds past and new cache rows together) take
- * the engine's other cache path: the whole cache comes back every call, and long prompts go in one
- * call. The tiny model built in that layout must give what the kvsteer layout gives: logits, cache,
- * greedy tokens, and a steered generation (the cache edit applies to either).
+ * the engine's other cache path: the whole cache comes back every call. The tiny model built in
+ * that layout must give what the kvsteer layout gives: logits, cache, greedy tokens, and a steered
+ * generation (the cache edit applies to either); loaded from a folder in that layout, it takes long
+ * prompts in chunks as the kvsteer layout does, with one call's results.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -14,18 +15,22 @@ import { openGguf } from '../../../src/engine/gguf/ggufFile';
 import { llamaSpecFromGguf, llamaWeightsFromGguf } from '../../../src/engine/gguf/llamaFromGguf';
 import { buildLlamaGraph } from '../../../src/engine/onnx/llamaGraph';
 import { OnnxBackend, OrtSessionLike } from '../../../src/engine/model/onnxBackend';
-import { LoadedModel } from '../../../src/engine/model/loadModel';
+import { LoadedModel, loadModel } from '../../../src/engine/model/loadModel';
+import { isCancellation } from '../../../src/engine/util/errors';
 import { generate } from '../../../src/engine/generation/generate';
 import { generateSteered } from '../../../src/engine/steering/applySteering';
 import { maxAbsDiff } from '../../support/arrays';
 import { fakeVector } from '../../support/fakeVector';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
+import { copyModelFolder } from '../../support/modelFolders';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-optimum-'));
 const modelP = loadTinyModel();
 let session: ort.InferenceSession | undefined;
+let folderModel: Promise<LoadedModel> | undefined;
 after(async () => {
   await session?.release();
+  await (await folderModel)?.dispose();
   await (await modelP).dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -34,14 +39,44 @@ after(async () => {
 async function optimumModel(): Promise<LoadedModel> {
   const m = await modelP;
   if (!session) {
-    const gguf = openGguf(tinyGgufPath());
-    const spec = llamaSpecFromGguf(gguf);
-    buildLlamaGraph(spec, llamaWeightsFromGguf(gguf, spec), { cacheOutputs: 'present' }).save(dir, 'model.onnx');
+    saveOptimumGraph(dir);
     session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
   }
   assert.ok(session.outputNames.includes('present.0.key') && !session.outputNames.includes('new_key_values.0.key'));
   const c = m.config;
   return { ...m, backend: new OnnxBackend(session as unknown as OrtSessionLike, c.numLayers, c.numKvHeads, c.headDim, c.vocabSize, c.hiddenSize) };
+}
+
+/** Writes the tiny model's graph in optimum's layout as `dest`/model.onnx (and its data). */
+function saveOptimumGraph(dest: string): void {
+  const gguf = openGguf(tinyGgufPath());
+  const spec = llamaSpecFromGguf(gguf);
+  buildLlamaGraph(spec, llamaWeightsFromGguf(gguf, spec), { cacheOutputs: 'present' }).save(dest, 'model.onnx');
+}
+
+/** The tiny model's folder with its graph replaced by the optimum-layout one, loaded as any folder. */
+function optimumFolderModel(): Promise<LoadedModel> {
+  folderModel ??= modelP.then((m) => {
+    const folder = copyModelFolder(m.folder, path.join(dir, 'optimum-folder'), (d) => {
+      for (const f of fs.readdirSync(path.join(d, 'onnx'))) fs.rmSync(path.join(d, 'onnx', f));
+      saveOptimumGraph(path.join(d, 'onnx'));
+    });
+    return loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  });
+  return folderModel;
+}
+
+/** Counts `backend`'s ONNX Runtime calls while `body` runs. */
+async function countingRuns<T>(backend: OnnxBackend, body: () => Promise<T>): Promise<{ result: T; calls: number }> {
+  const session = (backend as unknown as { session: OrtSessionLike }).session;
+  const run0 = session.run;
+  let calls = 0;
+  session.run = (...a) => (calls++, run0.apply(session, a));
+  try {
+    return { result: await body(), calls };
+  } finally {
+    session.run = run0;
+  }
 }
 
 const tokens = [1, 20, 77, 4, 150, 260, 33, 2, 198, 101, 55, 12];
@@ -76,4 +111,48 @@ test('greedy and steered generations are the same token for token in both layout
   assert.deepEqual(a.tokenIds, b.tokenIds);
   // The edit changed something, so both paths were steered.
   assert.notDeepEqual(b.tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
+});
+
+test('a folder in optimum layout takes a long prompt in chunks, with the logits and cache of one call', async () => {
+  const o = await optimumFolderModel();
+  assert.ok((o.backend as unknown as { session: OrtSessionLike }).session.outputNames.includes('present.0.key'));
+  const whole = await o.backend.withPrefillChunk(tokens.length).forward({ tokens, cache: o.backend.emptyCache(), logitsToKeep: tokens.length });
+  const chunked = o.backend.withPrefillChunk(5);
+  const V = o.config.vocabSize;
+  for (const keep of [tokens.length, 7, 1]) {
+    // 12 tokens in chunks of 5 are 3 calls.
+    const { result: r, calls } = await countingRuns(chunked, () => chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: keep }));
+    assert.equal(calls, 3, `keep ${keep}`);
+    assert.equal(r.logits.length, keep * V);
+    assert.ok(maxAbsDiff(r.logits, whole.logits.subarray((tokens.length - keep) * V)) < 1e-4, `logits, keep ${keep}`);
+    assert.equal(r.cache.length, tokens.length);
+    for (let l = 0; l < o.config.numLayers; l++) {
+      assert.ok(maxAbsDiff(r.cache.layers[l].key, whole.cache.layers[l].key) < 1e-5, `keys of layer ${l}`);
+      assert.ok(maxAbsDiff(r.cache.layers[l].value, whole.cache.layers[l].value) < 1e-5, `values of layer ${l}`);
+    }
+  }
+  // Decoding goes on from the chunked prefill as from one call's.
+  const next = [40, 41];
+  let a = await chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: 1 });
+  let b = whole;
+  for (const t of next) {
+    a = await chunked.forward({ tokens: [t], cache: a.cache, logitsToKeep: 1 });
+    b = await o.backend.forward({ tokens: [t], cache: b.cache, logitsToKeep: 1 });
+    assert.ok(maxAbsDiff(a.logits, b.logits) < 1e-4, `decode ${t}`);
+  }
+});
+
+test('cancelling stops a long prompt to a folder in optimum layout between its chunks, and the model stays usable', async () => {
+  const o = await optimumFolderModel();
+  const chunked = o.backend.withPrefillChunk(4);
+  const { calls } = await countingRuns(chunked, async () => {
+    const ac = new AbortController();
+    // The first chunk is already running when the signal fires; the second one does not start.
+    const run = chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: 1, signal: ac.signal, cancelled: 'the test prompt' });
+    ac.abort();
+    await assert.rejects(run, (e: unknown) => isCancellation(e) && /the test prompt was cancelled/.test((e as Error).message));
+  });
+  assert.equal(calls, 1, 'chunks ran after the cancel');
+  const r = await chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: 1, signal: new AbortController().signal });
+  assert.equal(r.cache.length, tokens.length);
 });
