@@ -143,8 +143,11 @@ export function partsText(content: ReadonlyArray<unknown>): string {
 
 /**
  * VS Code's messages as the chat template's messages; messages without text (a tool call, an
- * image) are dropped. The user's last message is the one answered: when it holds no text, the
- * model would answer an earlier one (or nothing) as if it were the question, so that is an error.
+ * image) are dropped. Messages in a row with one role (callers such as Copilot send the context
+ * and the question as two user messages) become one, joined by a blank line: many templates
+ * (Gemma's, Mistral's) refuse a conversation whose roles do not alternate. The user's last message
+ * is the one answered: when it holds no text, the model would answer an earlier one (or nothing)
+ * as if it were the question, so that is an error.
  */
 export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
@@ -152,7 +155,9 @@ export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage
     const role = ROLES[m.role];
     if (!role) throw new KvsteerError('INVALID_ARGUMENT', `message ${i + 1} has a role kvsteer does not know (${m.role})`);
     const content = partsText(m.content);
-    if (content.trim()) out.push({ role, content });
+    const previous = out[out.length - 1];
+    if (content.trim() && previous?.role === role) previous.content += `\n\n${content}`;
+    else if (content.trim()) out.push({ role, content });
     else if (role === 'user' && i === messages.length - 1) {
       throw new KvsteerError('INVALID_ARGUMENT', `the last message holds no text: kvsteer's local models read text only (images and other data are not read)`);
     }
