@@ -10,6 +10,7 @@ import type { ChatMessage, ChatTokenizer } from '../engine/model/chatTokenizer';
 import { KvsteerError, isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import type { SteeringService, LoadReporter } from '../service/steeringService';
+import { LanguageModelFailure } from './languageModelErrors';
 
 export type LanguageModelId = 'steered' | 'baseline';
 export const LANGUAGE_MODEL_IDS: readonly LanguageModelId[] = ['steered', 'baseline'];
@@ -186,7 +187,7 @@ export async function answerLanguageModelRequest(
   signal: AbortSignal,
   onLoad?: LoadReporter,
 ): Promise<{ tokens: number; stopReason?: string }> {
-  if (!LANGUAGE_MODEL_IDS.includes(req.model)) throw new KvsteerError('INVALID_ARGUMENT', `kvsteer has no language model "${req.model}"`);
+  if (!LANGUAGE_MODEL_IDS.includes(req.model)) throw new LanguageModelFailure('NotFound', `kvsteer has no language model "${req.model}"`);
   if (req.toolCallRequired) throw new KvsteerError('INVALID_ARGUMENT', 'this local model cannot call tools; choose another model for requests that need one');
   try {
     const result = await service.ask(
