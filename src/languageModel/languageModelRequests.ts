@@ -3,7 +3,8 @@
  * VS Code's calls to these functions. The configured local model is offered twice in VS Code's
  * model list, steered (the one-shot cache edit with the selected vector) and baseline (the plain
  * model), so a user, Copilot's chat or another extension can use either. Both decode with the
- * kvsteer settings (strength, decoding, maximum tokens, repeat penalty), as the other entry points.
+ * kvsteer settings (strength, decoding, maximum tokens, repeat penalty), as the other entry points,
+ * and the caller's common sampling options (modelOptions.ts).
  */
 import * as path from 'node:path';
 import type { ChatMessage, ChatTokenizer } from '../engine/model/chatTokenizer';
@@ -11,6 +12,7 @@ import { KvsteerError, isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import type { SteeringService, LoadReporter } from '../service/steeringService';
 import { LanguageModelFailure } from './languageModelErrors';
+import { settingsWithModelOptions } from './modelOptions';
 
 export type LanguageModelId = 'steered' | 'baseline';
 export const LANGUAGE_MODEL_IDS: readonly LanguageModelId[] = ['steered', 'baseline'];
@@ -171,6 +173,8 @@ export interface LanguageModelRequest {
   messages: ChatMessage[];
   /** The caller requires a tool call (VS Code's LanguageModelChatToolMode.Required). */
   toolCallRequired?: boolean;
+  /** The caller's options; the keys read are listed in modelOptions.ts. */
+  modelOptions?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -189,9 +193,10 @@ export async function answerLanguageModelRequest(
 ): Promise<{ tokens: number; stopReason?: string }> {
   if (!LANGUAGE_MODEL_IDS.includes(req.model)) throw new LanguageModelFailure('NotFound', `kvsteer has no language model "${req.model}"`);
   if (req.toolCallRequired) throw new KvsteerError('INVALID_ARGUMENT', 'this local model cannot call tools; choose another model for requests that need one');
+  const requestSettings = settingsWithModelOptions(settings, req.modelOptions);
   try {
     const result = await service.ask(
-      settings,
+      requestSettings,
       { messages: req.messages, mode: req.model, signal, onToken: (_side, e) => void (e.textDelta && report(e.textDelta)) },
       onLoad,
     );

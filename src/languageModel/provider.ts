@@ -71,6 +71,7 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
           model: model.id as LanguageModelId,
           messages: toChatMessages(messages),
           toolCallRequired: (options.tools?.length ?? 0) > 0 && options.toolMode === vscode.LanguageModelChatToolMode.Required,
+          modelOptions: options.modelOptions,
         };
         const done = await host.withLoadProgress((onLoad) =>
           answerLanguageModelRequest(request, (text) => progress.report(new vscode.LanguageModelTextPart(text)), host.service, read.settings, abort.signal, onLoad),

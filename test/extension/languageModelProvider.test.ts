@@ -2,7 +2,7 @@
  * provider.ts against a stand-in `vscode` module, on the tiny model: failed requests reach the
  * caller as vscode.LanguageModelError with a code to branch on (NotFound for a missing model, the
  * kvsteer problem otherwise, Unknown with the error as cause for the unexpected) and kvsteer's
- * message.
+ * message, and the caller's modelOptions reach the answer.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -113,6 +113,7 @@ test('a model file that does not exist, or a model id kvsteer does not list, fai
 
 test("bad requests and settings fail as LanguageModelError with kvsteer's problem as the code", async () => {
   config = tiny();
+  await assert.rejects(request('baseline', { modelOptions: { temperature: NaN } }), failsWith('InvalidArgument', /modelOptions\.temperature must be a number from 0 to 5 \(is NaN\)/));
   const tool = { name: 'lookup', description: 'looks up', inputSchema: {} };
   await assert.rejects(request('steered', { tools: [tool], toolMode: 2 }), failsWith('InvalidArgument', /cannot call tools/));
   await assert.rejects(request('baseline', {}, [user('word '.repeat(3000))]), failsWith('PromptTooLong', /the prompt has \d+ tokens but the model's context window is/));
@@ -129,6 +130,13 @@ test('an unexpected error fails as LanguageModelError Unknown, with the error as
   } finally {
     around = (job) => job(() => {});
   }
+});
+
+test("the caller's modelOptions reach the answer", async () => {
+  config = { ...tiny(), maxNewTokens: 8, stopOnRepetition: false };
+  const whole = await request('baseline');
+  const short = await request('baseline', { modelOptions: { max_tokens: 2 } });
+  assert.ok(short.length < whole.length && whole.startsWith(short), `${JSON.stringify(short)} is not the start of ${JSON.stringify(whole)}`);
 });
 
 test('without the vscode.LanguageModelError class, the error still has its name and code, as VS Code reads them', async () => {

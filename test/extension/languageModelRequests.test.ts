@@ -113,6 +113,58 @@ test('user messages in a row are answered by a model whose chat template require
   }
 });
 
+test("a caller's modelOptions set the answer's length and sampling; without them the settings' decoding answers", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-options-'));
+  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1, stopOnRepetition: false };
+  const messages = toChatMessages([user('the sea')]);
+  const ask = async (modelOptions?: Record<string, unknown>) => {
+    let streamed = '';
+    const out = await answerLanguageModelRequest({ model: 'baseline', messages, modelOptions }, (t) => void (streamed += t), tiny, s, new AbortController().signal);
+    return { streamed, ...out };
+  };
+  try {
+    const greedy = await ask();
+    assert.equal(greedy.tokens, 8);
+    const short = await ask({ max_tokens: 3 });
+    assert.equal(short.tokens, 3);
+    assert.ok(greedy.streamed.startsWith(short.streamed));
+    // Beyond maxOutputTokens (kvsteer.maxNewTokens) the answer stops there.
+    assert.equal((await ask({ maxTokens: 100 })).tokens, 8);
+    const sampled = await ask({ temperature: 1.5, seed: 7 });
+    const expected = await tiny.ask({ ...s, decoding: { kind: 'sample', temperature: 1.5, topP: 0.9, topK: 50, seed: 7 } }, { messages, mode: 'baseline' });
+    assert.equal(sampled.streamed, expected.baseline!.text);
+    assert.notEqual(sampled.streamed, greedy.streamed);
+    assert.equal((await ask({ temperature: 1.5, seed: 7 })).streamed, sampled.streamed, 'a seed gives the same answer again');
+    assert.equal((await ask({ temperature: 0, top_p: 0.5 })).streamed, greedy.streamed);
+  } finally {
+    await tiny.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an invalid modelOptions value is refused before the model loads', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-bad-options-'));
+  const fresh = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
+  try {
+    for (const [modelOptions, re] of [
+      [{ temperature: NaN }, /modelOptions\.temperature must be a number from 0 to 5 \(is NaN\)/],
+      [{ top_p: 2 }, /modelOptions\.top_p must be a number from 0 to 1 \(is 2\)/],
+      [{ max_tokens: -5 }, /modelOptions\.max_tokens must be an integer of at least 1 \(is -5\)/],
+    ] as const) {
+      await assert.rejects(
+        answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('hi')]), modelOptions }, () => assert.fail('nothing is streamed'), fresh, s, new AbortController().signal),
+        (e) => isKvsteerError(e) && e.code === 'INVALID_ARGUMENT' && re.test(e.message),
+      );
+    }
+    assert.equal(fresh.loadedModel, undefined);
+  } finally {
+    await fresh.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the steered model answers with the one-shot cache edit, the baseline model with the plain model, both streamed', { skip: realModelSkip }, async () => {
   const messages = toChatMessages([user('Why do ice cubes float on water?')]);
   const steered = await answer('steered', messages);
