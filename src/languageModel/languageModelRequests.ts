@@ -3,13 +3,16 @@
  * VS Code's calls to these functions. The configured local model is offered twice in VS Code's
  * model list, steered (the one-shot cache edit with the selected vector) and baseline (the plain
  * model), so a user, Copilot's chat or another extension can use either. Both decode with the
- * kvsteer settings (strength, decoding, maximum tokens, repeat penalty), as the other entry points.
+ * kvsteer settings (strength, decoding, maximum tokens, repeat penalty), as the other entry points,
+ * and the caller's common sampling options (modelOptions.ts).
  */
 import * as path from 'node:path';
 import type { ChatMessage, ChatTokenizer } from '../engine/model/chatTokenizer';
 import { KvsteerError, isCancellation } from '../engine/util/errors';
 import { KvsteerSettings } from '../config/settingsSchema';
 import type { SteeringService, LoadReporter } from '../service/steeringService';
+import { LanguageModelFailure } from './languageModelErrors';
+import { settingsWithModelOptions } from './modelOptions';
 
 export type LanguageModelId = 'steered' | 'baseline';
 export const LANGUAGE_MODEL_IDS: readonly LanguageModelId[] = ['steered', 'baseline'];
@@ -143,8 +146,11 @@ export function partsText(content: ReadonlyArray<unknown>): string {
 
 /**
  * VS Code's messages as the chat template's messages; messages without text (a tool call, an
- * image) are dropped. The user's last message is the one answered: when it holds no text, the
- * model would answer an earlier one (or nothing) as if it were the question, so that is an error.
+ * image) are dropped. Messages in a row with one role (callers such as Copilot send the context
+ * and the question as two user messages) become one, joined by a blank line: many templates
+ * (Gemma's, Mistral's) refuse a conversation whose roles do not alternate. The user's last message
+ * is the one answered: when it holds no text, the model would answer an earlier one (or nothing)
+ * as if it were the question, so that is an error.
  */
 export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
@@ -152,7 +158,9 @@ export function toChatMessages(messages: readonly RequestMessage[]): ChatMessage
     const role = ROLES[m.role];
     if (!role) throw new KvsteerError('INVALID_ARGUMENT', `message ${i + 1} has a role kvsteer does not know (${m.role})`);
     const content = partsText(m.content);
-    if (content.trim()) out.push({ role, content });
+    const previous = out[out.length - 1];
+    if (content.trim() && previous?.role === role) previous.content += `\n\n${content}`;
+    else if (content.trim()) out.push({ role, content });
     else if (role === 'user' && i === messages.length - 1) {
       throw new KvsteerError('INVALID_ARGUMENT', `the last message holds no text: kvsteer's local models read text only (images and other data are not read)`);
     }
@@ -165,6 +173,8 @@ export interface LanguageModelRequest {
   messages: ChatMessage[];
   /** The caller requires a tool call (VS Code's LanguageModelChatToolMode.Required). */
   toolCallRequired?: boolean;
+  /** The caller's options; the keys read are listed in modelOptions.ts. */
+  modelOptions?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -181,11 +191,12 @@ export async function answerLanguageModelRequest(
   signal: AbortSignal,
   onLoad?: LoadReporter,
 ): Promise<{ tokens: number; stopReason?: string }> {
-  if (!LANGUAGE_MODEL_IDS.includes(req.model)) throw new KvsteerError('INVALID_ARGUMENT', `kvsteer has no language model "${req.model}"`);
+  if (!LANGUAGE_MODEL_IDS.includes(req.model)) throw new LanguageModelFailure('NotFound', `kvsteer has no language model "${req.model}"`);
   if (req.toolCallRequired) throw new KvsteerError('INVALID_ARGUMENT', 'this local model cannot call tools; choose another model for requests that need one');
+  const requestSettings = settingsWithModelOptions(settings, req.modelOptions);
   try {
     const result = await service.ask(
-      settings,
+      requestSettings,
       { messages: req.messages, mode: req.model, signal, onToken: (_side, e) => void (e.textDelta && report(e.textDelta)) },
       onLoad,
     );

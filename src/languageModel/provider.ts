@@ -9,6 +9,7 @@ import { readSettings, readSettingsAfterWrites } from '../config/settings';
 import { DEFAULT_SETTINGS } from '../config/settingsSchema';
 import { KVSTEER_VERSION } from '../engine/version';
 import { ServiceHost } from '../service/serviceHost';
+import { LanguageModelFailure, toLanguageModelFailure } from './languageModelErrors';
 import { LanguageModelId, LanguageModelInfo, answerLanguageModelRequest, countMessageTokens, countTokens, languageModelInfos, templateTokens, toChatMessages } from './languageModelRequests';
 
 /** The last model loaded, kept across sessions, so the list names it before the first request. */
@@ -60,24 +61,26 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
     },
 
     async provideLanguageModelChatResponse(model, messages, options, progress, token): Promise<void> {
-      const read = await readSettingsAfterWrites();
-      if (!read.ok) throw new Error(`KV Steer settings need fixing: ${read.errors.join('; ')}`);
       const abort = new AbortController();
       const sub = token.onCancellationRequested(() => abort.abort());
       try {
+        const read = await readSettingsAfterWrites();
+        if (!read.ok) throw new LanguageModelFailure('SettingsInvalid', `KV Steer settings need fixing: ${read.errors.join('; ')}`);
         host.log.info(`Language model request for ${model.name} (${messages.length} messages)`);
         const request = {
           model: model.id as LanguageModelId,
           messages: toChatMessages(messages),
           toolCallRequired: (options.tools?.length ?? 0) > 0 && options.toolMode === vscode.LanguageModelChatToolMode.Required,
+          modelOptions: options.modelOptions,
         };
         const done = await host.withLoadProgress((onLoad) =>
           answerLanguageModelRequest(request, (text) => progress.report(new vscode.LanguageModelTextPart(text)), host.service, read.settings, abort.signal, onLoad),
         );
         host.log.info(`Language model answer: ${done.tokens} tokens (${done.stopReason ?? 'no answer'})`);
       } catch (e) {
-        host.log.warn(`Language model request failed: ${e instanceof Error ? e.message : String(e)}`);
-        throw e;
+        const failure = toLanguageModelFailure(e);
+        host.log.warn(`Language model request failed (${failure.code}): ${failure.message}`);
+        throw languageModelError(failure);
       } finally {
         sub.dispose();
       }
@@ -92,4 +95,16 @@ export function registerLanguageModelProvider(context: vscode.ExtensionContext, 
   };
 
   context.subscriptions.push(vscode.lm.registerLanguageModelChatProvider(LANGUAGE_MODEL_VENDOR, provider), changed, onState, onSettings);
+}
+
+/**
+ * The vscode.LanguageModelError for a failure, its code one callers can branch on. The extension
+ * host's constructor takes (message, code, cause) and keeps the code when the error reaches the
+ * caller; the public typings declare only the factories, hence the cast. Where the class is absent
+ * (a stand-in `vscode`), an Error of the same name and code, which VS Code would read the same.
+ */
+function languageModelError(f: LanguageModelFailure): Error {
+  const LanguageModelError = vscode.LanguageModelError as unknown as (new (message?: string, code?: string, cause?: unknown) => vscode.LanguageModelError) | undefined;
+  if (typeof LanguageModelError !== 'function') return Object.assign(new Error(f.message, { cause: f.cause }), { name: 'LanguageModelError', code: f.code });
+  return new LanguageModelError(f.message, f.code, f.cause);
 }

@@ -17,6 +17,7 @@ import type { ChatMessage } from '../../src/engine/model/chatTokenizer';
 import { isKvsteerError } from '../../src/engine/util/errors';
 import { cliCacheDir } from '../../src/cli/defaultModel';
 import { saveVector } from '../../src/engine/steering/vectorFile';
+import { writeTinyRandomGguf } from '../../src/engine/model/tinyRandomModel';
 import { repoRoot } from '../support/paths';
 import { loadRealModel, loadTinyModel, realGguf, realModelSkip, tinyGgufPath } from '../support/models';
 import { fakeVector } from '../support/fakeVector';
@@ -71,14 +72,96 @@ test("VS Code's messages become the chat template's conversation", () => {
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'My name is Ada.' },
     { role: 'assistant', content: 'Hello Ada!' },
-    { role: 'user', content: 'result: 42 Thanks.' },
-    { role: 'user', content: 'Go on.' },
+    // User messages in a row (the image alone is dropped) are one, as Copilot's context and question.
+    { role: 'user', content: 'result: 42 Thanks.\n\nGo on.' },
   ]);
+  assert.deepEqual(
+    toChatMessages([{ role: 3, content: [{ value: 'Be brief.' }] }, { role: 3, content: [{ value: 'Answer in English.' }] }, user('Hi.'), assistant('Hello!'), assistant('How can I help?'), user('Hi again.')]),
+    [
+      { role: 'system', content: 'Be brief.\n\nAnswer in English.' },
+      { role: 'user', content: 'Hi.' },
+      { role: 'assistant', content: 'Hello!\n\nHow can I help?' },
+      { role: 'user', content: 'Hi again.' },
+    ],
+  );
   assert.throws(() => toChatMessages([{ role: 7, content: [] }]), /message 1 has a role kvsteer does not know \(7\)/);
   // The question itself an image: answering the message before it instead would mislead.
   const image = { role: 1, content: [{ mimeType: 'image/png', data: new Uint8Array(4) }] };
   for (const conversation of [[image], [user('What is in this picture?'), image]]) {
     assert.throws(() => toChatMessages(conversation), /the last message holds no text: kvsteer's local models read text only/);
+  }
+});
+
+test('user messages in a row are answered by a model whose chat template requires alternating roles', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-alternate-'));
+  const gguf = path.join(dir, 'alternating.gguf');
+  // As Gemma's and Mistral's templates do: a user message where the assistant's belongs is refused.
+  const template =
+    "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+    "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  writeTinyRandomGguf(gguf, { metadata: { 'tokenizer.chat_template': { type: 'string', value: template } } });
+  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: gguf, maxNewTokens: 2, threads: 1 };
+  try {
+    const messages = toChatMessages([user('The file says 42.'), user('What does the file say?')]);
+    const out = await answerLanguageModelRequest({ model: 'baseline', messages }, () => {}, svc, s, new AbortController().signal);
+    assert.ok(out.tokens > 0);
+    assert.match(svc.loadedModel!.tokenizer.applyChatTemplate(messages), /<\|im_start\|>user\nThe file says 42\.\n\nWhat does the file say\?<\|im_end\|>\n<\|im_start\|>assistant\n$/);
+  } finally {
+    await svc.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a caller's modelOptions set the answer's length and sampling; without them the settings' decoding answers", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-options-'));
+  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1, stopOnRepetition: false };
+  const messages = toChatMessages([user('the sea')]);
+  const ask = async (modelOptions?: Record<string, unknown>) => {
+    let streamed = '';
+    const out = await answerLanguageModelRequest({ model: 'baseline', messages, modelOptions }, (t) => void (streamed += t), tiny, s, new AbortController().signal);
+    return { streamed, ...out };
+  };
+  try {
+    const greedy = await ask();
+    assert.equal(greedy.tokens, 8);
+    const short = await ask({ max_tokens: 3 });
+    assert.equal(short.tokens, 3);
+    assert.ok(greedy.streamed.startsWith(short.streamed));
+    // Beyond maxOutputTokens (kvsteer.maxNewTokens) the answer stops there.
+    assert.equal((await ask({ maxTokens: 100 })).tokens, 8);
+    const sampled = await ask({ temperature: 1.5, seed: 7 });
+    const expected = await tiny.ask({ ...s, decoding: { kind: 'sample', temperature: 1.5, topP: 0.9, topK: 50, seed: 7 } }, { messages, mode: 'baseline' });
+    assert.equal(sampled.streamed, expected.baseline!.text);
+    assert.notEqual(sampled.streamed, greedy.streamed);
+    assert.equal((await ask({ temperature: 1.5, seed: 7 })).streamed, sampled.streamed, 'a seed gives the same answer again');
+    assert.equal((await ask({ temperature: 0, top_p: 0.5 })).streamed, greedy.streamed);
+  } finally {
+    await tiny.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an invalid modelOptions value is refused before the model loads', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-bad-options-'));
+  const fresh = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
+  try {
+    for (const [modelOptions, re] of [
+      [{ temperature: NaN }, /modelOptions\.temperature must be a number from 0 to 5 \(is NaN\)/],
+      [{ top_p: 2 }, /modelOptions\.top_p must be a number from 0 to 1 \(is 2\)/],
+      [{ max_tokens: -5 }, /modelOptions\.max_tokens must be an integer of at least 1 \(is -5\)/],
+    ] as const) {
+      await assert.rejects(
+        answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('hi')]), modelOptions }, () => assert.fail('nothing is streamed'), fresh, s, new AbortController().signal),
+        (e) => isKvsteerError(e) && e.code === 'INVALID_ARGUMENT' && re.test(e.message),
+      );
+    }
+    assert.equal(fresh.loadedModel, undefined);
+  } finally {
+    await fresh.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
