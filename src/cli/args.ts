@@ -3,7 +3,8 @@
  * commands receive numbers, never strings (a bad value is a usage error naming the flag).
  */
 import { KvsteerError } from '../engine/util/errors';
-import { Decoding, MAX_SEED } from '../engine/generation/sampler';
+import { Decoding } from '../engine/generation/sampler';
+import { MAX_SEED, SAMPLING_DEFAULTS } from '../engine/generation/samplingDefaults';
 import { parseLayerList } from '../engine/steering/limits';
 import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
 
@@ -54,10 +55,10 @@ export function decodingFromFlags(flags: Flags): Decoding {
   if (!flags.sample && !SAMPLING_FLAGS.some((f) => flags[f] !== undefined)) return { kind: 'greedy' };
   return {
     kind: 'sample',
-    temperature: num(flags, 'temperature', 0.6, { min: 0, max: 5 }),
-    topP: num(flags, 'top-p', 0.9, { min: 0, max: 1 }),
-    topK: num(flags, 'top-k', 50, { integer: true, min: 0 }),
-    seed: num(flags, 'seed', 0, { integer: true, min: 0, max: MAX_SEED }),
+    temperature: num(flags, 'temperature', SAMPLING_DEFAULTS.temperature, { min: 0, max: 5 }),
+    topP: num(flags, 'top-p', SAMPLING_DEFAULTS.topP, { min: 0, max: 1 }),
+    topK: num(flags, 'top-k', SAMPLING_DEFAULTS.topK, { integer: true, min: 0 }),
+    seed: num(flags, 'seed', SAMPLING_DEFAULTS.seed, { integer: true, min: 0, max: MAX_SEED }),
   };
 }
 

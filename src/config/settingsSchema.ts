@@ -7,6 +7,7 @@ import type { Decoding } from '../engine/generation/sampler';
 import type { ImportPrecision } from '../engine/gguf/importGguf';
 import { MAX_COEFFICIENT, parseLayerList } from '../engine/steering/limits';
 import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../engine/generation/repeatPenalty';
+import { MAX_SEED, SAMPLING_DEFAULTS } from '../engine/generation/samplingDefaults';
 import { SETTINGS, SETTINGS_SECTION } from '../ids';
 
 export interface KvsteerSettings {
@@ -102,10 +103,10 @@ export function validateSettings(get: (key: string) => unknown): SettingsResult 
       mode === 'sampling'
         ? {
             kind: 'sample',
-            temperature: number(SETTINGS.temperature, 0.6, { min: 0, max: 5 }),
-            topP: number(SETTINGS.topP, 0.9, { min: 0, max: 1 }),
-            topK: number(SETTINGS.topK, 50, { min: 0, max: 100000, integer: true }),
-            seed: number(SETTINGS.seed, 0, { min: 0, max: 2 ** 31 - 1, integer: true }),
+            temperature: number(SETTINGS.temperature, SAMPLING_DEFAULTS.temperature, { min: 0, max: 5 }),
+            topP: number(SETTINGS.topP, SAMPLING_DEFAULTS.topP, { min: 0, max: 1 }),
+            topK: number(SETTINGS.topK, SAMPLING_DEFAULTS.topK, { min: 0, max: 100000, integer: true }),
+            seed: number(SETTINGS.seed, SAMPLING_DEFAULTS.seed, { min: 0, max: MAX_SEED, integer: true }),
           }
         : { kind: 'greedy' },
     threads: number(SETTINGS.threads, 0, { min: 0, max: 256, integer: true }),

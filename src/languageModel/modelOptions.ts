@@ -13,13 +13,10 @@
  * Other keys are left alone: callers pass options meant for other vendors' models.
  */
 import { KvsteerError } from '../engine/util/errors';
+import { MAX_SEED, SAMPLING_DEFAULTS } from '../engine/generation/samplingDefaults';
 import type { Decoding } from '../engine/generation/sampler';
 import type { KvsteerSettings } from '../config/settingsSchema';
 
-/** kvsteer.temperature, topP, topK and seed's defaults, for a request that samples when the settings do not. */
-const SAMPLING_DEFAULTS = { temperature: 0.6, topP: 0.9, topK: 50, seed: 0 };
-/** The sampler's MAX_SEED (a value import of the sampler here would count as engine runtime code). */
-const MAX_SEED = 0xffffffff;
 
 interface Limits {
   min: number;

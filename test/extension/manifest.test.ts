@@ -80,7 +80,7 @@ test('the engine never imports vscode', () => {
 
 test('the editor layer reaches engine runtime code only through the lazy loader', () => {
   // Static value imports of heavy engine modules would load ONNX Runtime at activation.
-  const light = /engine\/(util\/errors|steering\/limits|generation\/repeatPenalty|generation\/formatMsPerToken|chatHistory|promptAttachments|version)$/;
+  const light = /engine\/(util\/errors|steering\/limits|generation\/repeatPenalty|generation\/samplingDefaults|generation\/formatMsPerToken|chatHistory|promptAttachments|version)$/;
   const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
   // Everything under src/ but the engine itself and the CLI (which loads it anyway); whole
   // statements, so an import spread over several lines is read too.

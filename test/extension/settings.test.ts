@@ -45,7 +45,7 @@ test('sampling settings out of range are refused, each by name, while sampling i
     ['decoding.temperature', 5.5, /kvsteer\.decoding\.temperature must be a number between 0 and 5 \(is 5\.5\)/],
     ['decoding.topP', 2, /kvsteer\.decoding\.topP must be a number between 0 and 1 \(is 2\)/],
     ['decoding.topK', 2.5, /kvsteer\.decoding\.topK must be an integer between 0 and 100000 \(is 2\.5\)/],
-    ['decoding.seed', -1, /kvsteer\.decoding\.seed must be an integer between 0 and 2147483647 \(is -1\)/],
+    ['decoding.seed', -1, /kvsteer\.decoding\.seed must be an integer between 0 and 4294967295 \(is -1\)/],
     ['threads', 1000, /kvsteer\.threads must be an integer between 0 and 256 \(is 1000\)/],
   ];
   for (const [key, value, re] of cases) {
@@ -53,9 +53,9 @@ test('sampling settings out of range are refused, each by name, while sampling i
     assert.ok(!r.ok, `${key} = ${JSON.stringify(value)} was accepted`);
     assert.match(r.errors.join('\n'), re);
   }
-  const edge = from({ 'decoding.mode': 'sampling', 'decoding.temperature': 5, 'decoding.topP': 1, 'decoding.topK': 0, 'decoding.seed': 2 ** 31 - 1 });
+  const edge = from({ 'decoding.mode': 'sampling', 'decoding.temperature': 5, 'decoding.topP': 1, 'decoding.topK': 0, 'decoding.seed': 2 ** 32 - 1 });
   assert.ok(edge.ok && edge.settings.decoding.kind === 'sample');
-  assert.deepEqual(edge.settings.decoding, { kind: 'sample', temperature: 5, topP: 1, topK: 0, seed: 2 ** 31 - 1 });
+  assert.deepEqual(edge.settings.decoding, { kind: 'sample', temperature: 5, topP: 1, topK: 0, seed: 2 ** 32 - 1 });
 });
 
 test('the stop on repetition is on by default, can be turned off, and must be a boolean', () => {

@@ -9,8 +9,7 @@ export type Decoding =
 
 export const GREEDY: Decoding = { kind: 'greedy' };
 
-/** The largest seed: the generator keeps 32 bits of state, so 2^32 would sample as 0 does. */
-export const MAX_SEED = 0xffffffff;
+export { MAX_SEED } from './samplingDefaults';
 
 /** mulberry32: a small, fast, seedable PRNG with good enough statistics for sampling. */
 export function seededRandom(seed: number): () => number {
