@@ -38,6 +38,9 @@ export enum GgmlType {
   TQ2_0 = 35,
   // 36-38 were removed from ggml; gpt-oss files use MXFP4.
   MXFP4 = 39,
+  NVFP4 = 40,
+  Q1_0 = 41,
+  Q2_0 = 42,
 }
 
 /** [elements per block, bytes per block] for each type id. */
@@ -74,6 +77,9 @@ const LAYOUT: Record<number, readonly [number, number]> = {
   [GgmlType.TQ1_0]: [256, 54],
   [GgmlType.TQ2_0]: [256, 66],
   [GgmlType.MXFP4]: [32, 17],
+  [GgmlType.NVFP4]: [64, 36],
+  [GgmlType.Q1_0]: [128, 18],
+  [GgmlType.Q2_0]: [64, 18],
 };
 
 export function ggmlTypeName(type: number): string {

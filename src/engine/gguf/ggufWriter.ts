@@ -10,6 +10,7 @@ import { GgmlType, ggmlByteSize } from './ggmlTypes';
 
 export type GgufWriteValue =
   | { type: 'u32'; value: number }
+  | { type: 'u64'; value: bigint }
   | { type: 'i32'; value: number }
   | { type: 'f32'; value: number }
   | { type: 'bool'; value: boolean }
@@ -32,13 +33,13 @@ class ByteSink {
   push(b: Buffer): void { this.parts.push(b); this.size += b.length; }
   u32(v: number): void { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.push(b); }
   i32(v: number): void { const b = Buffer.alloc(4); b.writeInt32LE(v); this.push(b); }
-  u64(v: number): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
+  u64(v: number | bigint): void { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.push(b); }
   f32(v: number): void { const b = Buffer.alloc(4); b.writeFloatLE(v); this.push(b); }
   str(s: string): void { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.push(b); }
   concat(): Buffer { return Buffer.concat(this.parts); }
 }
 
-const VT = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9 };
+const VT = { U32: 4, I32: 5, F32: 6, BOOL: 7, STRING: 8, ARRAY: 9, U64: 10 };
 
 /** A metadata section copied verbatim from another GGUF file: its key count and bytes. */
 export interface RawGgufMetadata {
@@ -58,6 +59,7 @@ export function writeGguf(file: string, metadata: Record<string, GgufWriteValue>
     s.str(key);
     switch (v.type) {
       case 'u32': s.u32(VT.U32); s.u32(v.value); break;
+      case 'u64': s.u32(VT.U64); s.u64(v.value); break;
       case 'i32': s.u32(VT.I32); s.i32(v.value); break;
       case 'f32': s.u32(VT.F32); s.f32(v.value); break;
       case 'bool': s.u32(VT.BOOL); s.push(Buffer.from([v.value ? 1 : 0])); break;

@@ -17,8 +17,8 @@ import { GgufFile, openGguf, metaNumber, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
 import { GgufTokenizer, checkTokenizerHeader, tokenizerFromGguf } from './tokenizerFromGguf';
 
-/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs; 9: exact 8-bit weights as two 4-bit MatMulNBits, Q6_K and Q5_* blocks stay packed; 10: llama.cpp's end-of-generation tokens by text; 11: tokenizer: the Llama 3 family's ignore_merges and BOS default, SentencePiece's BOS default, "<unk>" as a token, vocabulary entries named like object properties; 12: empty tokens named [EMPTY_<id>] as llama.cpp names them). */
-export const CONVERTER_VERSION = 12;
+/** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs; 9: exact 8-bit weights as two 4-bit MatMulNBits, Q6_K and Q5_* blocks stay packed; 10: llama.cpp's end-of-generation tokens by text; 11: tokenizer: the Llama 3 family's ignore_merges and BOS default, SentencePiece's BOS default, "<unk>" as a token, vocabulary entries named like object properties; 12: empty tokens named [EMPTY_<id>] as llama.cpp names them; 13: llama.cpp's SentencePiece default ids for BOS, EOS and unknown tokens absent or outside the vocabulary, ids stored as u64). */
+export const CONVERTER_VERSION = 13;
 export const IMPORT_MARKER = 'kvsteer-import.json';
 
 export interface ImportProgress {

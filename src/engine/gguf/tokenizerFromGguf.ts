@@ -126,6 +126,17 @@ const END_OF_GENERATION_TEXTS = new Set([
   '<｜end▁of▁sentence｜>', '[e~[',
 ]);
 
+/**
+ * llama.cpp's ids for the special tokens a SentencePiece file does not name, or names outside its
+ * vocabulary: the Llama layout's <unk>, <s> and </s>. (Its byte-level BPE default, 11 for both BOS
+ * and EOS, is GPT-2's "," and not taken: it would end answers on an arbitrary token.)
+ */
+const SPM_DEFAULT_IDS: Record<string, number> = {
+  'tokenizer.ggml.unknown_token_id': 0,
+  'tokenizer.ggml.bos_token_id': 1,
+  'tokenizer.ggml.eos_token_id': 2,
+};
+
 const isString = (x: GgufValue): x is string => typeof x === 'string';
 
 /**
@@ -197,15 +208,19 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   }
   const pre = metaString(f, 'tokenizer.ggml.pre', 'default');
   const warnings: string[] = [];
-  const outside: Record<string, number> = {};
-  // llama.cpp runs a file whose special-token id lies outside the vocabulary (it warns and uses a
-  // default): so do we, without that token, but the user is told.
+  const outside: { key: string; value: number | bigint; used?: number }[] = [];
+  // llama.cpp runs a file whose special-token id is absent or lies outside the vocabulary: it uses
+  // its default for the tokenizer model when that is inside the vocabulary, else no such token.
+  // So do we, and say so when the file named an id. An id stored as u64 (a bigint here) is read:
+  // llama.cpp wants u32 and refuses the file, but the value is unambiguous.
+  const defaults = spm ? SPM_DEFAULT_IDS : {};
   const id = (key: string): number | undefined => {
+    const fallback = defaults[key] !== undefined && defaults[key] < tokens.length ? defaults[key] : undefined;
     const v = f.metadata.get(key);
-    if (typeof v !== 'number') return undefined;
-    if (v >= 0 && v < tokens.length) return v;
-    outside[key] = v;
-    return undefined;
+    if (typeof v !== 'number' && typeof v !== 'bigint') return fallback;
+    if (v >= 0 && v < tokens.length && (typeof v === 'bigint' || Number.isInteger(v))) return Number(v);
+    outside.push({ key, value: v, used: fallback });
+    return fallback;
   };
   const bos = id('tokenizer.ggml.bos_token_id');
   const eos = id('tokenizer.ggml.eos_token_id');
@@ -213,11 +228,12 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const pad = id('tokenizer.ggml.padding_token_id');
   const eosIds = [eos, id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
   tokens.forEach((t, i) => END_OF_GENERATION_TEXTS.has(t) && eosIds.push(i));
-  for (const [key, v] of Object.entries(outside)) {
+  for (const { key, value, used } of outside) {
+    const instead = used === undefined ? 'ignored' : `using llama.cpp's default, id ${used} (${JSON.stringify(tokens[used])})`;
     // Without an end token a generation runs to its token limit: the one consequence worth spelling out.
     const ends = [...new Set(eosIds)].map((i) => JSON.stringify(tokens[i]));
     const effect = key !== 'tokenizer.ggml.eos_token_id' ? '' : ends.length ? `; generation ends on ${ends.join(', ')}` : '; no other token ends generation, so answers run to the token limit';
-    warnings.push(`${f.path}: ${key} is ${v}, outside the vocabulary of ${tokens.length} tokens; ignored${effect}`);
+    warnings.push(`${f.path}: ${key} is ${value}, outside the vocabulary of ${tokens.length} tokens; ${instead}${effect}`);
   }
   // Absent, llama.cpp's default: BOS for SentencePiece vocabularies and the Llama 3 family.
   const addBosKey = f.metadata.get('tokenizer.ggml.add_bos_token');

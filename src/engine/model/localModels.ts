@@ -26,15 +26,18 @@ export interface LocalGguf {
 }
 
 export interface LocalModelRoots {
-  /** Ollama's models folder (default `$OLLAMA_MODELS`, `~/.ollama/models`, the Linux service's). */
+  /** Ollama's models folders (default `$OLLAMA_MODELS` when set, else `~/.ollama/models` and the Linux service's). */
   ollama?: string[];
   /** LM Studio's models folders (default `~/.lmstudio/models`, `~/.cache/lm-studio/models`). */
   lmStudio?: string[];
 }
 
 export function defaultLocalModelRoots(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): Required<LocalModelRoots> {
+  // Ollama reads $OLLAMA_MODELS instead of its default store when set (trimmed of spaces and
+  // quotes, as Ollama trims it): the default's models are not its models then.
+  const store = env.OLLAMA_MODELS?.trim().replace(/^["']+|["']+$/g, '');
   return {
-    ollama: [env.OLLAMA_MODELS, path.join(home, '.ollama', 'models'), '/usr/share/ollama/.ollama/models'].filter((p): p is string => !!p),
+    ollama: store ? [store] : [path.join(home, '.ollama', 'models'), '/usr/share/ollama/.ollama/models'],
     lmStudio: [path.join(home, '.lmstudio', 'models'), path.join(home, '.cache', 'lm-studio', 'models')],
   };
 }

@@ -18,9 +18,9 @@ const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 /** `ollama:qwen2.5:0.5b` names a model in Ollama's store. */
 const OLLAMA_PREFIX = 'ollama:';
 
-/** Expands `~` and resolves relative paths against `cwd`. */
+/** Expands `~`, `~/…` and `~\…` (as Windows spells it) and resolves relative paths against `cwd`. */
 function expand(p: string, cwd: string): string {
-  const home = p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+  const home = p === '~' || /^~[\\/]/.test(p) ? path.join(os.homedir(), p.slice(2)) : p;
   return path.resolve(cwd, home);
 }
 

@@ -317,6 +317,23 @@ test("a tensor of more than 4 dimensions, of a type id ggml does not define, or 
   assert.deepEqual(cacheEntries(cache), []);
 });
 
+test("a tensor of ggml's newer types (NVFP4, Q1_0, Q2_0) is refused by the type's name, not as an unknown id", async () => {
+  const cache = path.join(tmp, 'c5c');
+  // A Q4_1 matrix of 128 x 64 retyped: whole blocks of each, and fewer bytes than it had.
+  const name = 'blk.1.ffn_down.weight';
+  for (const [type, typeName] of [[40, 'NVFP4'], [41, 'Q1_0'], [42, 'Q2_0']] as const) {
+    const p = path.join(tmp, `type-${type}.gguf`);
+    writeTinyRandomGguf(p);
+    const buf = fs.readFileSync(p);
+    const typeAt = buf.indexOf(Buffer.from(name)) + name.length + 4 + 8 * 2;
+    assert.equal(buf.readUInt32LE(typeAt), GgmlType.Q4_1);
+    buf.writeUInt32LE(type, typeAt);
+    fs.writeFileSync(p, buf);
+    await assert.rejects(importGguf(p, { cacheDir: cache }), expectError('GGUF_UNSUPPORTED', new RegExp(`type-${type}\\.gguf: tensor blk\\.1\\.ffn_down\\.weight: tensor type ${typeName} is not supported`)));
+  }
+  assert.deepEqual(cacheEntries(cache), []);
+});
+
 test('a cancelled import leaves nothing in the cache', async () => {
   const cache = path.join(tmp, 'c6');
   const ac = new AbortController();

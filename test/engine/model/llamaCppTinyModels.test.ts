@@ -177,6 +177,41 @@ test("vocabularies llama.cpp reads its own way tokenize as llama.cpp's: whole wo
   assert.deepEqual(mismatches, []);
 });
 
+test("a SentencePiece file's BOS, EOS and unknown ids, absent or outside the vocabulary, are llama.cpp's defaults", async () => {
+  const llama = await llamaP;
+  const u32 = (value: number): GgufWriteValue => ({ type: 'u32', value });
+  const addBos: GgufWriteValue = { type: 'bool', value: true };
+  const cases: { name: string; metadata: Record<string, GgufWriteValue>; hide?: boolean }[] = [
+    { name: 'outside', metadata: { 'tokenizer.ggml.bos_token_id': u32(5000), 'tokenizer.ggml.eos_token_id': u32(9000), 'tokenizer.ggml.unknown_token_id': u32(7000), 'tokenizer.ggml.add_bos_token': addBos } },
+    { name: 'absent', metadata: { 'tokenizer.ggml.add_bos_token': addBos }, hide: true },
+  ];
+  const mismatches: string[] = [];
+  for (const c of cases) {
+    const file = path.join(dir, `spm-ids-${c.name}.gguf`);
+    writeTinyRandomGguf(file, { vocabulary: 'spm', metadata: c.metadata });
+    if (c.hide) {
+      // The keys renamed in place (same length), so that the file names none of these tokens.
+      const bytes = fs.readFileSync(file);
+      for (const key of ['bos', 'eos', 'unknown']) {
+        const at = bytes.indexOf(`tokenizer.ggml.${key}_token_id`);
+        assert.ok(at > 0);
+        bytes.write(`tokenizer.ggml.${key}_token_ix`, at);
+      }
+      fs.writeFileSync(file, bytes);
+    }
+    const ours = await loadModel(file, { cacheDir: path.join(dir, 'cache'), threads: 1, onWarning: () => {} });
+    const model = await llama.loadModel({ modelPath: file });
+    const eog = Array.from({ length: ours.config.vocabSize }, (_, i) => i).filter((i) => model.isEogToken(i as unknown as Token));
+    const first = ours.tokenizer.encode(ours.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }], true))[0];
+    const theirs = { bos: Number(model.tokens.bos), first: Number(model.tokens.bos), eog };
+    const oursNow = { bos: ours.config.bosTokenId, first, eog: [...ours.config.eosTokenIds].sort((a, b) => a - b) };
+    if (JSON.stringify(oursNow) !== JSON.stringify(theirs)) mismatches.push(`${c.name}: ours ${JSON.stringify(oursNow)} llama.cpp ${JSON.stringify(theirs)}`);
+    await model.dispose();
+    await ours.dispose();
+  }
+  assert.deepEqual(mismatches, []);
+});
+
 test("greedy decoding with a repeat penalty picks llama.cpp's tokens under the same penalty and window", async (t) => {
   const file = path.join(dir, 'repeat-penalty.gguf');
   writeTinyRandomGguf(file, { matrixType: GgmlType.F32, embeddingType: GgmlType.F32, seed: 7 });

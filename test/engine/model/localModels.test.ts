@@ -145,6 +145,22 @@ test('ollama:<name> resolves to the blob, "latest" when no tag is given, and a m
   }
 });
 
+test("with OLLAMA_MODELS set, Ollama's models are that store's alone, as Ollama reads only it", () => {
+  const store = path.join(home, 'ollama-elsewhere');
+  const incoming = path.join(home, 'incoming-elsewhere.gguf');
+  writeTinyRandomGguf(incoming, { seed: 13 });
+  const blob = addToOllamaStore(store, incoming, { model: 'elsewhere', tag: 'latest', how: 'move' });
+  // Spaces and quotes around the value are Ollama's to trim too.
+  for (const value of [store, ` "${store}" `]) {
+    const set = defaultLocalModelRoots({ OLLAMA_MODELS: value }, home);
+    assert.deepEqual(set.ollama, [store]);
+    const ollama = findLocalGgufs(set).filter((m) => m.source === 'Ollama' && m.path.startsWith(home));
+    assert.deepEqual(ollama.map((m) => [m.name, m.path]), [['elsewhere:latest', blob]]);
+  }
+  // Unset or empty: the default store, where tiny-smol is.
+  assert.ok(findLocalGgufs(defaultLocalModelRoots({ OLLAMA_MODELS: '' }, home)).some((m) => m.name === 'tiny-smol:latest'));
+});
+
 test('kvsteer models lists them, and kvsteer ask runs one by its Ollama name', () => {
   const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
   const env = { ...process.env, HOME: home, OLLAMA_MODELS: '', KVSTEER_CACHE_DIR: path.join(home, 'cli-cache') };
