@@ -45,6 +45,17 @@ test('a malformed data row is reported with its line number and skipped', () => 
   ]);
 });
 
+test('a data row that is JSON but no object (an array, a string) is reported as not a JSON object, as the pairs and score readers report it', () => {
+  const file = path.join(dir, 'not-objects.jsonl');
+  fs.writeFileSync(file, ['["What is 2 + 2?", "4"]', '"What is 2 + 2?"', JSON.stringify({ question: 'What is 2 + 2?', answer: '4' })].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(rows.map((r) => r.id), ['line-3']);
+  assert.deepEqual(bad, [
+    { line: 1, reason: 'not a JSON object' },
+    { line: 2, reason: 'not a JSON object' },
+  ]);
+});
+
 test("a data row's numeric id is kept as its id, not replaced by its line number", () => {
   const file = path.join(dir, 'numeric-ids.jsonl');
   fs.writeFileSync(file, [JSON.stringify({ id: 17, question: 'What is 2 + 2?', answer: '4' }), JSON.stringify({ question: 'What is 3 + 3?', answer: '6' }), JSON.stringify({ id: '17', question: 'What is 1 + 1?', answer: '2' })].join('\n'));
