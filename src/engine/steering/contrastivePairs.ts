@@ -61,8 +61,7 @@ export function answerSentence(answer: string): string {
 /** Validates parsed JSONL rows as items, naming the first bad line. */
 export function parseReasoningItems(jsonl: string, source: string): ReasoningItem[] {
   const items: ReasoningItem[] = [];
-  // A byte order mark (Windows editors save UTF-8 with one) is not part of the first line's JSON.
-  for (const l of jsonLines(jsonl.replace(/^\uFEFF/, ''))) {
+  for (const l of jsonLines(jsonl)) {
     if ('error' in l) throw new KvsteerError('DATA_INVALID', `${source}:${l.line}: ${l.error}`);
     const r = { ...l.row };
     // GSM8K as published keeps the worked solution in `answer`, ending "#### N".

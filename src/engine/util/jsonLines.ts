@@ -1,6 +1,6 @@
 /**
  * JSON Lines as the data readers take them (contrastive pairs, evaluation data, rows to re-score):
- * one JSON object per line, blank lines passed over, every other line either its object or the
+ * one JSON object per line, blank lines and a leading byte order mark passed over, every other line either its object or the
  * reason it is not one, with its 1-based line number for the message.
  */
 
@@ -8,7 +8,8 @@ export type JsonLine = { line: number; row: Record<string, unknown> } | { line: 
 
 export function jsonLines(text: string): JsonLine[] {
   const out: JsonLine[] = [];
-  const lines = text.split('\n');
+  // A byte order mark (Windows editors save UTF-8 with one) is not part of the first line's JSON.
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
   for (let i = 0; i < lines.length; i++) {
     if (!lines[i].trim()) continue;
     const line = i + 1;

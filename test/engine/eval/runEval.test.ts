@@ -56,6 +56,14 @@ test('a data row that is JSON but no object (an array, a string) is reported as 
   ]);
 });
 
+test('a data file saved with a byte order mark (as Windows editors save UTF-8) keeps its first row', () => {
+  const file = path.join(dir, 'bom.jsonl');
+  fs.writeFileSync(file, '\uFEFF' + [JSON.stringify({ id: 'a', question: 'What is 2 + 2?', answer: '4' }), JSON.stringify({ id: 'b', question: 'What is 3 + 3?', answer: '6' })].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(bad, []);
+  assert.deepEqual(rows.map((r) => r.id), ['a', 'b']);
+});
+
 test("a data row's numeric id is kept as its id, not replaced by its line number", () => {
   const file = path.join(dir, 'numeric-ids.jsonl');
   fs.writeFileSync(file, [JSON.stringify({ id: 17, question: 'What is 2 + 2?', answer: '4' }), JSON.stringify({ question: 'What is 3 + 3?', answer: '6' }), JSON.stringify({ id: '17', question: 'What is 1 + 1?', answer: '2' })].join('\n'));
