@@ -122,6 +122,17 @@ function inTempDir<T>(prefix: string, fn: (dir: string) => T): T {
   return result;
 }
 
+/** Saves the tiny model's fake vector as `file`, for the CLI to steer the tiny model with; returns `file`. */
+async function tinyVectorFile(file: string): Promise<string> {
+  const m = await loadTinyModel();
+  try {
+    saveVector(file, fakeVector(m));
+  } finally {
+    await m.dispose();
+  }
+  return file;
+}
+
 test('extract --id into a folder whose manifest is corrupt fails naming the manifest before the model loads, and writes nothing', () => {
   inTempDir('kvsteer-cli-manifest-', (dir) => {
     const manifest = path.join(dir, 'manifest.json');
@@ -219,10 +230,7 @@ test('kvsteer eval --help describes the --data rows, as the message for a skippe
 
 test('kvsteer eval --offset-token steers from the token given (escapes read), records it, and refuses one of several tokens', async () => {
   await inTempDir('kvsteer-cli-eval-', async (dir) => {
-    const m = await loadTinyModel();
-    const vector = path.join(dir, 'tiny.safetensors');
-    saveVector(vector, fakeVector(m));
-    await m.dispose();
+    const vector = await tinyVectorFile(path.join(dir, 'tiny.safetensors'));
     const data = path.join(dir, 'arc.jsonl');
     fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
     const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
@@ -294,10 +302,7 @@ test("kvsteer ask and eval apply a repeat penalty when asked, report it, use the
 test('kvsteer chat answers line by line, later turns see the earlier ones, /reset forgets them, and a failed turn does not end the chat', async () => {
   await inTempDir('kvsteer-cli-chat-', async (dir) => {
     const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-    const m = await loadTinyModel();
-    const vector = path.join(dir, 'tiny.safetensors');
-    saveVector(vector, fakeVector(m));
-    await m.dispose();
+    const vector = await tinyVectorFile(path.join(dir, 'tiny.safetensors'));
     const chat = (input: string, ...extra: string[]) =>
       spawnSync(process.execPath, [cli, 'chat', '--model', tinyGgufPath(), '--vector', vector, '--threads', '1', '--max-new-tokens', '6', ...extra], { encoding: 'utf8', env, input });
     const withHistory = chat('hello\nthe sea\n');
@@ -361,10 +366,7 @@ test('kvsteer ask --file puts the file before the question, says so, and refuses
 test('kvsteer ask --json reports the layers it steered and the offset token, the defaults and the flags alike', async () => {
   await inTempDir('kvsteer-cli-layers-', async (dir) => {
     const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-    const m = await loadTinyModel();
-    const vector = path.join(dir, 'fake.safetensors');
-    saveVector(vector, fakeVector(m));
-    await m.dispose();
+    const vector = await tinyVectorFile(path.join(dir, 'fake.safetensors'));
     const steered = (...extra: string[]) => {
       const r = spawnSync(process.execPath, [cli, 'ask', 'the sea', '--vector', vector, '--json', '--max-new-tokens', '2', '--model', tinyGgufPath(), '--threads', '1', ...extra], { encoding: 'utf8', env });
       assert.equal(r.status, 0, r.stderr);
