@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
+import { jsonLines } from '../engine/util/jsonLines';
 import { applyFilters, filtersForTask, isCorrect } from '../engine/eval/answerFilters';
 import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
@@ -196,22 +197,16 @@ function scoreCommand(task: ReturnType<typeof parseTask>, flags: Flags): number 
   }
   const lines: string[] = [];
   let n = 0;
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let row: Record<string, unknown>;
-    try {
-      row = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped (not valid JSON)\n`);
-      return;
+  for (const l of jsonLines(text)) {
+    const skip = (why: string) => process.stderr.write(`kvsteer: ${input}:${l.line}: skipped (${why})\n`);
+    if ('error' in l) {
+      skip(l.error);
+      continue;
     }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
-      process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped (not a JSON object)\n`);
-      return;
-    }
+    const row = l.row;
     if (typeof row.input !== 'string' || typeof row.response !== 'string') {
-      process.stderr.write(`kvsteer: ${input}:${i + 1}: skipped ("input" and "response" must be strings)\n`);
-      return;
+      skip('"input" and "response" must be strings');
+      continue;
     }
     const target = typeof row.target === 'string' ? row.target : undefined;
     const filtered = applyFilters(TASKS[task].paperTask, { input: row.input, response: row.response, target });
@@ -222,7 +217,7 @@ function scoreCommand(task: ReturnType<typeof parseTask>, flags: Flags): number 
     }
     lines.push(JSON.stringify(row));
     n++;
-  });
+  }
   writeFileAtomic(out, lines.join('\n') + (lines.length ? '\n' : ''));
   process.stderr.write(`Scored ${n} rows into ${out}\n`);
   return 0;

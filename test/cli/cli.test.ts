@@ -83,8 +83,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   oneLine(run('ask', 'What', 'is', '2+2?'), 'ask takes one question in quotes: kvsteer ask "What is 2+2?"');
   oneLine(run('ask', 'hi', '--out', 'answer.txt'), '--out is a flag of kvsteer extract; ask does not take it');
   oneLine(run('models', 'qwen'), 'models takes no words besides its flags (got "qwen")');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-'));
-  try {
+  inTempDir('kvsteer-cli-', (dir) => {
     const out = path.join(dir, 'v.safetensors');
     oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--demos', '0'), '--demos must be an integer in [1, ∞] (got "0")');
     oneLine(run('extract', '--pairs', path.join(repoRoot, 'vectors', 'datasets', 'reasoning-v1.jsonl'), '--out', out, '--system', 'Be brief.'), 'extract does not take --system (see kvsteer --help)');
@@ -104,19 +103,34 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', data), `--out ${data} is a file; it must be a folder (new or one this command made)`);
     oneLine(run('eval', '--task', 'constructor', '--data', data, '--out', evalOut), 'unknown task "constructor" (tasks: gsm8k, arc-challenge, commonsense-qa, piqa)');
     assert.deepEqual(fs.readdirSync(dir), ['arc.jsonl']);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
-/** Runs `fn` in a fresh temporary folder, removed afterwards. */
-function inTempDir(prefix: string, fn: (dir: string) => void): void {
+/** Runs `fn` in a fresh temporary folder, removed afterwards (once its promise settles, for an async `fn`). */
+function inTempDir<T>(prefix: string, fn: (dir: string) => T): T {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  let result: T;
   try {
-    fn(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    result = fn(dir);
+  } catch (e) {
+    remove();
+    throw e;
   }
+  if (result instanceof Promise) return result.finally(remove) as T;
+  remove();
+  return result;
+}
+
+/** Saves the tiny model's fake vector as `file`, for the CLI to steer the tiny model with; returns `file`. */
+async function tinyVectorFile(file: string): Promise<string> {
+  const m = await loadTinyModel();
+  try {
+    saveVector(file, fakeVector(m));
+  } finally {
+    await m.dispose();
+  }
+  return file;
 }
 
 test('extract --id into a folder whose manifest is corrupt fails naming the manifest before the model loads, and writes nothing', () => {
@@ -132,18 +146,20 @@ test('extract --id into a folder whose manifest is corrupt fails naming the mani
 
 test('a streamed answer whose reader closes the pipe (kvsteer ask … | head) stops quietly, without an EPIPE stack trace', async () => {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '200'], {
-    env: { ...process.env, KVSTEER_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-epipe-')) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  await inTempDir('kvsteer-cli-epipe-', async (dir) => {
+    const child = spawn(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '200'], {
+      env: { ...process.env, KVSTEER_CACHE_DIR: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Like `head -c 1`: read the first bytes of the answer, then close the pipe.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at .*\.js:\d+/);
   });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  // Like `head -c 1`: read the first bytes of the answer, then close the pipe.
-  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-  child.stdout.destroy();
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  assert.equal(code, 0, stderr);
-  assert.doesNotMatch(stderr, /EPIPE|at .*\.js:\d+/);
 });
 
 test('extract with too few examples for its demonstrations fails naming the file before the model loads, and writes nothing', () => {
@@ -177,9 +193,9 @@ test('extract --id leaves no unlisted vector file behind when the manifest canno
 });
 
 test('a model without a shipped vector: a steered answer names the command that makes one, a comparison still gives its baseline', () => {
-  const env = { ...process.env, KVSTEER_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-novec-')) };
-  const ask = (...args: string[]) => spawnSync(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '4', ...args], { encoding: 'utf8', env });
-  try {
+  inTempDir('kvsteer-cli-novec-', (dir) => {
+    const env = { ...process.env, KVSTEER_CACHE_DIR: dir };
+    const ask = (...args: string[]) => spawnSync(process.execPath, [cli, 'ask', 'the sea', '--model', tinyGgufPath(), '--threads', '1', '--max-new-tokens', '4', ...args], { encoding: 'utf8', env });
     const r = ask('--steer');
     assert.equal(r.status, 1, r.stderr);
     const m = /no shipped steering vector fits .*`kvsteer extract --model (\S+) --pairs (\S+) --demos 10 --out (\S+)`/.exec(r.stderr);
@@ -195,9 +211,7 @@ test('a model without a shipped vector: a steered answer names the command that 
     assert.match(shown.stdout, /tokens: \d+/);
     // A script asking for JSON gets the error, not half an object.
     assert.equal(ask('--compare', '--json').status, 1);
-  } finally {
-    fs.rmSync(env.KVSTEER_CACHE_DIR, { recursive: true, force: true });
-  }
+  });
 });
 
 test("an evaluation's ETA rounds to whole seconds before splitting minutes (never 1m60s)", () => {
@@ -215,32 +229,29 @@ test('kvsteer eval --help describes the --data rows, as the message for a skippe
 });
 
 test('kvsteer eval --offset-token steers from the token given (escapes read), records it, and refuses one of several tokens', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-eval-'));
-  const m = await loadTinyModel();
-  const vector = path.join(dir, 'tiny.safetensors');
-  saveVector(vector, fakeVector(m));
-  await m.dispose();
-  const data = path.join(dir, 'arc.jsonl');
-  fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
-  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-  const evalRun = (out: string, offset: string) =>
-    spawnSync(process.execPath, [cli, 'eval', '--task', 'arc-challenge', '--data', data, '--model', tinyGgufPath(), '--vector', vector, '--methods', 'cache-steering', '--max-new-tokens', '3', '--threads', '1', '--offset-token', offset, '--out', out], { encoding: 'utf8', env });
-  const ok = evalRun(path.join(dir, 'space'), '\\s');
-  assert.equal(ok.status, 0, ok.stderr);
-  const [row] = readGenerations(path.join(dir, 'space'));
-  assert.equal(row.offset_token, ' ');
-  assert.ok(row.response.startsWith(' '), JSON.stringify(row.response));
-  const bad = evalRun(path.join(dir, 'bad'), 'two words');
-  assert.equal(bad.status, 2, bad.stderr);
-  assert.match(bad.stderr, /the offset token "two words" is \d+ tokens for this model; it must be exactly one/);
-  assert.equal(fs.existsSync(path.join(dir, 'bad', 'generations.jsonl')), false);
+  await inTempDir('kvsteer-cli-eval-', async (dir) => {
+    const vector = await tinyVectorFile(path.join(dir, 'tiny.safetensors'));
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question: 'Which is a metal?\n\nChoices:\nA: wood\nB: iron', answer: 'B' }) + '\n');
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+    const evalRun = (out: string, offset: string) =>
+      spawnSync(process.execPath, [cli, 'eval', '--task', 'arc-challenge', '--data', data, '--model', tinyGgufPath(), '--vector', vector, '--methods', 'cache-steering', '--max-new-tokens', '3', '--threads', '1', '--offset-token', offset, '--out', out], { encoding: 'utf8', env });
+    const ok = evalRun(path.join(dir, 'space'), '\\s');
+    assert.equal(ok.status, 0, ok.stderr);
+    const [row] = readGenerations(path.join(dir, 'space'));
+    assert.equal(row.offset_token, ' ');
+    assert.ok(row.response.startsWith(' '), JSON.stringify(row.response));
+    const bad = evalRun(path.join(dir, 'bad'), 'two words');
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /the offset token "two words" is \d+ tokens for this model; it must be exactly one/);
+    assert.equal(fs.existsSync(path.join(dir, 'bad', 'generations.jsonl')), false);
+  });
 });
 
 test("kvsteer ask and eval apply a repeat penalty when asked, report it, use the vector's strength for it, and an evaluation folder refuses rows made without it", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-rp-'));
-  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-  const cliRun = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, '--model', tinyGgufPath(), '--threads', '1'], { encoding: 'utf8', env });
-  try {
+  await inTempDir('kvsteer-cli-rp-', async (dir) => {
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+    const cliRun = (...args: string[]) => spawnSync(process.execPath, [cli, ...args, '--model', tinyGgufPath(), '--threads', '1'], { encoding: 'utf8', env });
     const ask = (...extra: string[]) => cliRun('ask', 'the sea', '--json', '--max-new-tokens', '24', ...extra);
     const plain = ask(), penalised = ask('--repeat-penalty', '1.5', '--repeat-last-n', '16');
     assert.equal(plain.status, 0, plain.stderr);
@@ -285,21 +296,15 @@ test("kvsteer ask and eval apply a repeat penalty when asked, report it, use the
     assert.equal(summary().seeds, 2, 'the greedy row was averaged in as a third seed');
     assert.equal(evalRun('--repeat-penalty', '1.1').status, 0);
     assert.equal(summary().seeds, 1);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('kvsteer chat answers line by line, later turns see the earlier ones, /reset forgets them, and a failed turn does not end the chat', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-chat-'));
-  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-  const m = await loadTinyModel();
-  const vector = path.join(dir, 'tiny.safetensors');
-  saveVector(vector, fakeVector(m));
-  await m.dispose();
-  const chat = (input: string, ...extra: string[]) =>
-    spawnSync(process.execPath, [cli, 'chat', '--model', tinyGgufPath(), '--vector', vector, '--threads', '1', '--max-new-tokens', '6', ...extra], { encoding: 'utf8', env, input });
-  try {
+  await inTempDir('kvsteer-cli-chat-', async (dir) => {
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+    const vector = await tinyVectorFile(path.join(dir, 'tiny.safetensors'));
+    const chat = (input: string, ...extra: string[]) =>
+      spawnSync(process.execPath, [cli, 'chat', '--model', tinyGgufPath(), '--vector', vector, '--threads', '1', '--max-new-tokens', '6', ...extra], { encoding: 'utf8', env, input });
     const withHistory = chat('hello\nthe sea\n');
     const forgotten = chat('hello\n/reset\nthe sea\n');
     const alone = chat('the sea\n');
@@ -329,14 +334,11 @@ test('kvsteer chat answers line by line, later turns see the earlier ones, /rese
       assert.match(r.stderr.trim(), new RegExp(`^kvsteer: ${message}`));
       assert.doesNotMatch(r.stderr, /Loading/);
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('kvsteer ask --file puts the file before the question, says so, and refuses a missing file or a folder before loading', { skip: realModelSkip }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-file-'));
-  try {
+  inTempDir('kvsteer-cli-file-', (dir) => {
     const notes = path.join(dir, 'notes.txt');
     fs.writeFileSync(notes, 'The team meeting moved to Thursday at 3 pm, in room 12.\n');
     fs.writeFileSync(path.join(dir, 'blob.bin'), Buffer.from([1, 0, 2]));
@@ -358,19 +360,13 @@ test('kvsteer ask --file puts the file before the question, says so, and refuses
       // Named before the (missing) model is even looked at.
       assert.equal(bad.stderr.trim(), `kvsteer: --file ${file}: ${message}`);
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('kvsteer ask --json reports the layers it steered and the offset token, the defaults and the flags alike', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-layers-'));
-  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-  try {
-    const m = await loadTinyModel();
-    const vector = path.join(dir, 'fake.safetensors');
-    saveVector(vector, fakeVector(m));
-    await m.dispose();
+  await inTempDir('kvsteer-cli-layers-', async (dir) => {
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
+    const vector = await tinyVectorFile(path.join(dir, 'fake.safetensors'));
     const steered = (...extra: string[]) => {
       const r = spawnSync(process.execPath, [cli, 'ask', 'the sea', '--vector', vector, '--json', '--max-new-tokens', '2', '--model', tinyGgufPath(), '--threads', '1', ...extra], { encoding: 'utf8', env });
       assert.equal(r.status, 0, r.stderr);
@@ -381,15 +377,12 @@ test('kvsteer ask --json reports the layers it steered and the offset token, the
     const given = steered('--layers', '0-1', '--offset-token', '\\s');
     assert.deepEqual([given.layers, given.offsetToken], [[0, 1], ' ']);
     assert.notDeepEqual(given.tokens, undefined);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('kvsteer ask and chat say when the vector was extracted on another model (stderr, and steered.vectorNote with --json), and say nothing for one made on the loaded model', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-note-'));
-  const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
-  try {
+  await inTempDir('kvsteer-cli-note-', async (dir) => {
+    const env = { ...process.env, KVSTEER_CACHE_DIR: path.join(dir, 'cache') };
     const m = await loadTinyModel();
     const own = path.join(dir, 'own.safetensors');
     saveVector(own, fakeVector(m));
@@ -415,14 +408,11 @@ test('kvsteer ask and chat say when the vector was extracted on another model (s
     assert.equal(JSON.parse(mine.stdout).steered.vectorNote, undefined);
     const mineText = cliRun(['ask', 'the sea', '--vector', own]);
     assert.doesNotMatch(mineText.stderr, /Note:/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("kvsteer eval's summary leaves out an earlier run's sweep variants made with another vector, layers, offset token or force-choice setting", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-cli-eval-mix-'));
-  try {
+  await inTempDir('kvsteer-cli-eval-mix-', async (dir) => {
     const m = await loadTinyModel();
     const [a, b] = [path.join(dir, 'a.safetensors'), path.join(dir, 'b.safetensors')];
     saveVector(a, { ...fakeVector(m), meta: { ...fakeVector(m).meta, name: 'vector-a' } });
@@ -445,7 +435,5 @@ test("kvsteer eval's summary leaves out an earlier run's sweep variants made wit
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(variants(), [variant], `${extra.join(' ')}: the summary mixed in variants made otherwise`);
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

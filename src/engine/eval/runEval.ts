@@ -348,7 +348,22 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
 export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: EvalConfig): boolean {
   if (row.model === undefined) return true;
   const want = rowSettings(model, cfg, { method: row.method, variant: row.variant, strength: row.method === 'cache-steering' ? baseStrength(cfg) : undefined }, row.seed);
-  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || settingText(row[k]) === settingText(want[k]));
+  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || settingText(recordedSetting(row, k)) === settingText(want[k]));
+}
+
+/**
+ * A row's setting as compared. Rows written before force_choice was recorded lack it even when
+ * made with --no-force-choice, so their absent field reads as the rescue (the default then as now),
+ * unless the row holds an [invalid] answer the rescue never replaced: that row was made without it.
+ */
+function recordedSetting(row: GenerationRow, k: keyof RowSettings): unknown {
+  if (k === 'force_choice' && row.force_choice === undefined && wasNotRescued(row)) return false;
+  return row[k];
+}
+
+/** A rescuing run records forced_choice on every multiple-choice answer the follow-up left [invalid]. */
+function wasNotRescued(row: GenerationRow): boolean {
+  return TASKS[row.task].kind === 'multiple-choice' && row.forced_choice === undefined && row.filtered_response.augmented_extract === INVALID;
 }
 
 /**
@@ -373,7 +388,7 @@ function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string
   // Rows written before the settings were recorded carry only c_k/c_v.
   const keys: readonly (keyof RowSettings)[] = prior.model !== undefined ? ROW_SETTING_KEYS : ['c_k', 'c_v'];
   for (const k of keys) {
-    const had = settingText(prior[k]), now = settingText(want[k]);
+    const had = settingText(recordedSetting(prior, k)), now = settingText(want[k]);
     if (had === now) continue;
     const show = (x: string) => (x === 'null' ? 'the default' : x);
     throw new KvsteerError(

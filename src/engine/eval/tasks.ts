@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { gsm8kFinalAnswer } from '../steering/contrastivePairs';
 import { KvsteerError } from '../util/errors';
+import { jsonLines } from '../util/jsonLines';
 import { PaperTask, TaskKind } from './answerFilters';
 
 export type EvalTask = 'gsm8k' | 'arc-challenge' | 'commonsense-qa' | 'piqa';
@@ -55,17 +56,16 @@ export function readEvalRows(file: string): { rows: EvalRow[]; bad: BadRow[] } {
   const rows: EvalRow[] = [];
   const bad: BadRow[] = [];
   const seen = new Set<string>();
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let r: Record<string, unknown>;
-    try {
-      r = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      bad.push({ line: i + 1, reason: 'not valid JSON' });
-      return;
+  for (const l of jsonLines(text)) {
+    if ('error' in l) {
+      bad.push({ line: l.line, reason: l.error });
+      continue;
     }
-    if (typeof r !== 'object' || r === null) return bad.push({ line: i + 1, reason: 'not a JSON object' }), undefined;
-    if (typeof r.question !== 'string' || !r.question.trim()) return bad.push({ line: i + 1, reason: '"question" must be a non-empty string' }), undefined;
+    const r = l.row;
+    if (typeof r.question !== 'string' || !r.question.trim()) {
+      bad.push({ line: l.line, reason: '"question" must be a non-empty string' });
+      continue;
+    }
     // GSM8K as published: the worked solution in `answer`, the number after its "#### ".
     const answer = typeof r.answer === 'number' ? String(r.answer) : typeof r.answer === 'string' ? gsm8kFinalAnswer(r.answer) ?? r.answer : r.answer;
     if (typeof answer !== 'string' || !answer.trim()) {
@@ -73,12 +73,16 @@ export function readEvalRows(file: string): { rows: EvalRow[]; bad: BadRow[] } {
       const reason = r.answer === undefined && (r.answerKey !== undefined || r.choices !== undefined)
         ? '"answer" is missing: write the choices into "question" ("A: …" lines) and the right letter as "answer" (kvsteer eval --help)'
         : '"answer" must be a non-empty string';
-      return bad.push({ line: i + 1, reason }), undefined;
+      bad.push({ line: l.line, reason });
+      continue;
     }
-    const id = typeof r.id === 'string' && r.id ? r.id : typeof r.id === 'number' && Number.isFinite(r.id) ? String(r.id) : `line-${i + 1}`;
-    if (seen.has(id)) return bad.push({ line: i + 1, reason: `duplicate id ${id}` }), undefined;
+    const id = typeof r.id === 'string' && r.id ? r.id : typeof r.id === 'number' && Number.isFinite(r.id) ? String(r.id) : `line-${l.line}`;
+    if (seen.has(id)) {
+      bad.push({ line: l.line, reason: `duplicate id ${id}` });
+      continue;
+    }
     seen.add(id);
     rows.push({ id, question: r.question, answer: answer.replace(/,/g, '').trim() });
-  });
+  }
   return { rows, bad };
 }

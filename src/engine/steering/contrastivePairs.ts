@@ -7,6 +7,7 @@
  * generation prompt, so they differ only in the demos' answers.
  */
 import { KvsteerError } from '../util/errors';
+import { jsonLines } from '../util/jsonLines';
 import { ChatMessage, ChatTokenizer } from '../model/chatTokenizer';
 import { seededRandom } from '../generation/sampler';
 
@@ -60,17 +61,9 @@ export function answerSentence(answer: string): string {
 /** Validates parsed JSONL rows as items, naming the first bad line. */
 export function parseReasoningItems(jsonl: string, source: string): ReasoningItem[] {
   const items: ReasoningItem[] = [];
-  // A byte order mark (Windows editors save UTF-8 with one) is not part of the first line's JSON.
-  jsonl.replace(/^\uFEFF/, '').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch {
-      throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: not valid JSON`);
-    }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: not a JSON object`);
-    const r = { ...(row as Record<string, unknown>) };
+  for (const l of jsonLines(jsonl)) {
+    if ('error' in l) throw new KvsteerError('DATA_INVALID', `${source}:${l.line}: ${l.error}`);
+    const r = { ...l.row };
     // GSM8K as published keeps the worked solution in `answer`, ending "#### N".
     const published = r.steps === undefined && r.solution === undefined && typeof r.answer === 'string' ? gsm8kFinalAnswer(r.answer) : undefined;
     if (published !== undefined) [r.solution, r.answer] = [r.answer, published];
@@ -79,10 +72,10 @@ export function parseReasoningItems(jsonl: string, source: string): ReasoningIte
     // "#### N" line removed, newlines joined, as the paper prepares them.
     if (r.steps === undefined && typeof r.solution === 'string') r.steps = gsm8kSteps(r.solution);
     for (const key of ['question', 'steps', 'answer']) {
-      if (typeof r[key] !== 'string' || !(r[key] as string).trim()) throw new KvsteerError('DATA_INVALID', `${source}:${i + 1}: "${key}" must be a non-empty string`);
+      if (typeof r[key] !== 'string' || !(r[key] as string).trim()) throw new KvsteerError('DATA_INVALID', `${source}:${l.line}: "${key}" must be a non-empty string`);
     }
-    items.push({ id: typeof r.id === 'string' ? r.id : `line-${i + 1}`, question: r.question as string, steps: r.steps as string, answer: r.answer as string });
-  });
+    items.push({ id: typeof r.id === 'string' ? r.id : `line-${l.line}`, question: r.question as string, steps: r.steps as string, answer: r.answer as string });
+  }
   return items;
 }
 

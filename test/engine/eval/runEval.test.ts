@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runEval, readGenerations, GENERATIONS_FILE, COT_PREFIX } from '../../../src/engine/eval/runEval';
+import { runEval, readGenerations, madeLikeThisRun, GENERATIONS_FILE, COT_PREFIX } from '../../../src/engine/eval/runEval';
 import { generate } from '../../../src/engine/generation/generate';
 import { readEvalRows } from '../../../src/engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../../../src/engine/eval/summarize';
@@ -18,7 +18,7 @@ import { fakeVector } from '../../support/fakeVector';
 import { ReferenceLlama } from '../../support/referenceLlama';
 import { openGguf } from '../../../src/engine/gguf/ggufFile';
 import { generateSteered } from '../../../src/engine/steering/applySteering';
-import { MC_FOLLOW_UP, STOP_STRINGS } from '../../../src/engine/eval/answerFilters';
+import { INVALID, MC_FOLLOW_UP, STOP_STRINGS } from '../../../src/engine/eval/answerFilters';
 import { arcConfig } from '../../support/evalConfig';
 
 const modelP = loadTinyModel();
@@ -43,6 +43,25 @@ test('a malformed data row is reported with its line number and skipped', () => 
     { line: 2, reason: 'not valid JSON' },
     { line: 5, reason: '"question" must be a non-empty string' },
   ]);
+});
+
+test('a data row that is JSON but no object (an array, a string) is reported as not a JSON object, as the pairs and score readers report it', () => {
+  const file = path.join(dir, 'not-objects.jsonl');
+  fs.writeFileSync(file, ['["What is 2 + 2?", "4"]', '"What is 2 + 2?"', JSON.stringify({ question: 'What is 2 + 2?', answer: '4' })].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(rows.map((r) => r.id), ['line-3']);
+  assert.deepEqual(bad, [
+    { line: 1, reason: 'not a JSON object' },
+    { line: 2, reason: 'not a JSON object' },
+  ]);
+});
+
+test('a data file saved with a byte order mark (as Windows editors save UTF-8) keeps its first row', () => {
+  const file = path.join(dir, 'bom.jsonl');
+  fs.writeFileSync(file, '\uFEFF' + [JSON.stringify({ id: 'a', question: 'What is 2 + 2?', answer: '4' }), JSON.stringify({ id: 'b', question: 'What is 3 + 3?', answer: '6' })].join('\n'));
+  const { rows, bad } = readEvalRows(file);
+  assert.deepEqual(bad, []);
+  assert.deepEqual(rows.map((r) => r.id), ['a', 'b']);
 });
 
 test("a data row's numeric id is kept as its id, not replaced by its line number", () => {
@@ -236,6 +255,25 @@ test('a folder refuses to resume multiple-choice rows made with the other force-
   assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before, 'nothing appended by the refused run');
   const resumed = await runEval(m, { ...cfg, forceChoice: false, onProgress: () => assert.fail('an item was recomputed') });
   assert.equal(resumed.length, 1);
+});
+
+test('rows from before force_choice was recorded that hold an unrescued [invalid] answer count as made with --no-force-choice: that run resumes them, a rescuing one refuses them', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'force-choice-unrecorded');
+  const cfg = { ...arcConfig(m, readEvalRows(data).rows.slice(0, 2), out, 2), methods: ['baseline' as const] };
+  const made = await runEval(m, { ...cfg, forceChoice: false });
+  assert.ok(made.every((r) => r.filtered_response.augmented_extract === INVALID), 'an answer named a choice, so the rescue had nothing to show');
+  // As kvsteer wrote them before it recorded the setting.
+  const file = path.join(out, GENERATIONS_FILE);
+  fs.writeFileSync(file, made.map((r) => JSON.stringify({ ...r, force_choice: undefined }) + '\n').join(''));
+  const before = fs.readFileSync(file, 'utf8');
+  assert.ok(!before.includes('force_choice'));
+  await assert.rejects(runEval(m, cfg), /baseline results made with force_choice = false; this run asks for the default/);
+  assert.equal(fs.readFileSync(file, 'utf8'), before, 'nothing appended by the refused run');
+  const resumed = await runEval(m, { ...cfg, forceChoice: false, onProgress: () => assert.fail('an item was recomputed') });
+  assert.equal(resumed.length, 2);
+  // The summary's filter reads them alike.
+  assert.ok(resumed.every((r) => madeLikeThisRun(r, m, { ...cfg, forceChoice: false }) && !madeLikeThisRun(r, m, cfg)));
 });
 
 test("a folder refuses to resume rows made with the GGUF import's other precision (the model name is the same)", async () => {

@@ -50,3 +50,19 @@ test("kvsteer eval score re-scores a kvsteer row's correct flags with its new fi
   assert.deepEqual(scored.correct, { augmented_extract: true, last_letter: true });
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('kvsteer eval score keeps the first row of a file saved with a byte order mark (as Windows editors save UTF-8)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-score-'));
+  try {
+    const input = path.join(dir, 'rows.jsonl');
+    fs.writeFileSync(input, '\uFEFF' + JSON.stringify({ input: 'Which is a metal?\nA: wood\nB: iron', response: 'So the correct choice is B', target: 'B' }) + '\n');
+    const out = path.join(dir, 'scored.jsonl');
+    const res = spawnSync(process.execPath, [path.join(repoRoot, 'out', 'src', 'cli', 'main.js'), 'eval', 'score', '--task', 'arc-challenge', '--in', input, '--out', out], { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    assert.doesNotMatch(res.stderr, /skipped/);
+    const [scored] = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.equal(scored.filtered_response.augmented_extract, 'B');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,30 +3,15 @@
  * gives one KvsteerError naming the file and what is wrong with it, before transformers.js reads
  * anything. The folders are copies of the tiny model's imported folder with one file changed.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadModel } from '../../../src/engine/model/loadModel';
 import { parseModelSource } from '../../../src/engine/model/modelSource';
-import { loadTinyModel, tinyGgufPath } from '../../support/models';
-import { copyModelFolder, editJsonFile, takeTemplateOut } from '../../support/modelFolders';
+import { tinyGgufPath } from '../../support/models';
+import { editJsonFile, takeTemplateOut, tinyFolderCopies } from '../../support/modelFolders';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-folders-'));
-const tinyP = loadTinyModel();
-after(async () => {
-  await (await tinyP).dispose();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-let copies = 0;
-/** A copy of the tiny model's folder, changed by `edit`. */
-async function folderCopy(edit: (folder: string) => void, name = `m${++copies}`): Promise<string> {
-  return copyModelFolder((await tinyP).folder, path.join(dir, name), edit);
-}
-
-const load = (folder: string) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+const { dir, tinyP, folderCopy, load } = tinyFolderCopies('kvsteer-folders-');
 
 /** Rejects with MODEL_LOAD_FAILED whose message matches every pattern. */
 async function failsWith(p: Promise<unknown>, ...patterns: RegExp[]): Promise<void> {

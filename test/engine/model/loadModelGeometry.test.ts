@@ -4,31 +4,20 @@
  * field and both values, and the session is released; graphs in optimum's layout and graphs whose
  * metadata declares no shapes still load.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { openGguf } from '../../../src/engine/gguf/ggufFile';
 import { llamaSpecFromGguf, llamaWeightsFromGguf } from '../../../src/engine/gguf/llamaFromGguf';
 import { buildLlamaGraph } from '../../../src/engine/onnx/llamaGraph';
-import { loadModel } from '../../../src/engine/model/loadModel';
 import { OnnxBackend, OrtSessionLike, graphGeometryMismatch } from '../../../src/engine/model/onnxBackend';
-import { loadTinyModel, tinyGgufPath } from '../../support/models';
-import { copyModelFolder, editJsonFile } from '../../support/modelFolders';
+import { tinyGgufPath } from '../../support/models';
+import { editJsonFile, tinyFolderCopies } from '../../support/modelFolders';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-geometry-'));
-const tinyP = loadTinyModel();
-after(async () => {
-  await (await tinyP).dispose();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const { tinyP, folderCopy, load } = tinyFolderCopies('kvsteer-geometry-');
 
-let copies = 0;
-async function folderCopy(edit: (folder: string) => void): Promise<string> {
-  return copyModelFolder((await tinyP).folder, path.join(dir, `m${++copies}`), edit);
-}
 /** The tiny folder with config.json fields replaced (undefined deletes one). */
 const withConfig = (fields: Record<string, number | undefined>) =>
   folderCopy((d) =>
@@ -36,8 +25,6 @@ const withConfig = (fields: Record<string, number | undefined>) =>
       for (const [k, v] of Object.entries(fields)) v === undefined ? delete c[k] : (c[k] = v);
     }),
   );
-
-const load = (folder: string) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
 
 // The tiny model: 2 layers, 4 heads of 16 over hidden 64, 2 kv heads, 288 tokens.
 const CASES: { field: string; fields: Record<string, number | undefined>; message: RegExp }[] = [
