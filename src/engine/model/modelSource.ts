@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KvsteerError } from '../util/errors';
+import { expandHome } from '../util/homePath';
 import { isModelGgufName, ollamaModelPath } from './localModels';
 import { hasGgufMagic } from '../gguf/ggufFile';
 
@@ -20,8 +21,7 @@ const OLLAMA_PREFIX = 'ollama:';
 
 /** Expands `~`, `~/…` and `~\…` (as Windows spells it) and resolves relative paths against `cwd`. */
 function expand(p: string, cwd: string): string {
-  const home = p === '~' || /^~[\\/]/.test(p) ? path.join(os.homedir(), p.slice(2)) : p;
-  return path.resolve(cwd, home);
+  return path.resolve(cwd, expandHome(p));
 }
 
 export function parseModelSource(spec: string, cwd = process.cwd()): ModelSource {

@@ -4,15 +4,20 @@
  */
 import * as fs from 'node:fs';
 import { KvsteerError, isKvsteerError } from '../util/errors';
+import { expandHome } from '../util/homePath';
 import { LoadedModel } from '../model/loadModel';
 import { SteeringVector, checkVectorFitsModel } from './steeringVector';
 import { loadVector } from './vectorFile';
 import { warmUpCacheEdit } from './applySteering';
 import { readManifest, resolveManifestEntry } from './vectorManifest';
 
-/** The file `spec` names: itself when it is a path, else the first manifest entry of that id in `dirs`. */
+/**
+ * The file `spec` names: itself when it is a path (`~/…` in the home folder, as model paths are),
+ * else the first manifest entry of that id in `dirs`.
+ */
 export function vectorFileOf(spec: string, dirs: string[]): string | undefined {
-  if (spec.endsWith('.safetensors') || fs.existsSync(spec)) return spec;
+  const file = expandHome(spec);
+  if (file.endsWith('.safetensors') || fs.existsSync(file)) return file;
   for (const d of dirs) {
     const hit = resolveManifestEntry(d, spec);
     if (hit) return hit.path;

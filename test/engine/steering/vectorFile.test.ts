@@ -14,7 +14,7 @@ import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { checkStrength, generateSteered, steerCache } from '../../../src/engine/steering/applySteering';
 import { checkVectorFitsModel } from '../../../src/engine/steering/steeringVector';
 import { encodeVector, loadVector, saveVector } from '../../../src/engine/steering/vectorFile';
-import { findVectorForModel, resolveVector } from '../../../src/engine/steering/findVector';
+import { findVectorForModel, resolveVector, resolveVectorFile } from '../../../src/engine/steering/findVector';
 import { readManifest, upsertManifest } from '../../../src/engine/steering/vectorManifest';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 import { loadTinyModel } from '../../support/models';
@@ -218,6 +218,24 @@ test('the manifest lists saved vectors and resolves them by id', async () => {
   assert.deepEqual(readManifest(dir).vectors.map((e) => e.id), ['tiny-fake']);
   assert.equal(resolveVector('tiny-fake', [dir], m).meta.name, 'fake');
   assert.throws(() => resolveVector('nope', [dir], m), is('VECTOR_INVALID', /unknown steering vector "nope" \(known: tiny-fake/));
+});
+
+test('a vector path starting ~/ or ~\\ is in the home folder, as a model path is', async (t) => {
+  const m = await modelP;
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-home-'));
+  const was = process.env.HOME;
+  process.env.HOME = home; // os.homedir() reads it on POSIX
+  t.after(() => {
+    process.env.HOME = was;
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+  if (os.homedir() !== home) return t.skip('os.homedir() does not follow HOME here');
+  saveVector(path.join(home, 'mine.safetensors'), fakeVector(m));
+  for (const spec of ['~/mine.safetensors', '~\\mine.safetensors']) {
+    const { file, vector } = resolveVectorFile(spec, [], m);
+    assert.equal(file, path.join(home, 'mine.safetensors'), spec);
+    assert.equal(vector.meta.name, 'fake');
+  }
 });
 
 test('when several vectors fit, the manifest default is chosen', async () => {
