@@ -225,6 +225,8 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
         baseline?: string;
         tokenCount?: number;
         cancelled?: { chars: number; error?: string };
+        short?: string;
+        invalidOption?: { isLanguageModelError?: boolean; name?: string; code?: string; message: string };
       };
       assert.equal(seen.error, undefined, seen.error);
       assert.deepEqual(seen.models.map((m) => [m.vendor, m.id]).sort(), [['kvsteer', 'baseline'], ['kvsteer', 'steered']]);
@@ -237,6 +239,15 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       assert.equal(seen.steered?.trim(), franceAnswers!.steered);
       assert.equal(seen.baseline?.trim(), franceAnswers!.baseline);
       assert.notEqual(seen.steered, seen.baseline);
+      // modelOptions.max_tokens: the same answer, cut after 3 tokens.
+      assert.ok(seen.short && seen.short.trim().length > 0 && seen.short.length < franceAnswers!.steered.length, JSON.stringify(seen.short));
+      assert.ok(franceAnswers!.steered.startsWith(seen.short.trim()), `${JSON.stringify(seen.short)} is not the start of ${JSON.stringify(franceAnswers!.steered)}`);
+      // An invalid option reaches the caller as a LanguageModelError with kvsteer's code and message.
+      assert.deepEqual(
+        { ...seen.invalidOption, message: /modelOptions\.temperature must be a number from 0 to 5/.test(seen.invalidOption?.message ?? '') },
+        { isLanguageModelError: true, name: 'LanguageModelError', code: 'InvalidArgument', message: true },
+        JSON.stringify(seen.invalidOption),
+      );
       assert.ok(seen.tokenCount! > 0 && seen.tokenCount! < 'What is the capital of France?'.length, `token count ${seen.tokenCount}`);
       assert.ok(seen.cancelled && seen.cancelled.chars > 10, JSON.stringify(seen.cancelled));
       assert.ok(!seen.cancelled.error || /cancel/i.test(seen.cancelled.error), `cancelling gave: ${seen.cancelled.error}`);
