@@ -353,7 +353,8 @@ if (require.main === module) {
     (e: unknown) => {
       if (e instanceof KvsteerError) {
         process.stderr.write(`kvsteer: ${e.message}\n`);
-        process.exit(e.code === 'INVALID_ARGUMENT' ? 2 : 1);
+        // 130: stopped by Ctrl-C, as a shell reports a command that SIGINT ended.
+        process.exit(e.code === 'INVALID_ARGUMENT' ? 2 : e.code === 'CANCELLED' ? 130 : 1);
       }
       process.stderr.write(`kvsteer: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
       process.exit(1);

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KvsteerError } from '../engine/util/errors';
+import { KvsteerError, cancelledError } from '../engine/util/errors';
 import { loadModel, LoadedModel, LoadProgress } from '../engine/model/loadModel';
 import { findVectorForModel, resolveVector } from '../engine/steering/findVector';
 import { BUNDLED_EXAMPLES } from '../engine/steering/bundledExamples';
@@ -25,15 +25,34 @@ export async function openModel(flags: Flags): Promise<LoadedModel> {
   }
   const precision = str(flags, 'precision') ?? 'exact';
   if (precision !== 'exact' && precision !== 'fast') throw new KvsteerError('INVALID_ARGUMENT', `--precision must be exact or fast (got ${precision})`);
-  const m = await loadModel(spec, {
-    cacheDir: cliCacheDir(),
-    precision,
-    threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
-    onProgress: flags.json ? undefined : loadProgressLogger(log),
-    // On stderr even with --json: a file that loads only by working around a fault should say so.
-    onWarning: (m) => log(`warning: ${m}`),
-  });
-  return m;
+  // Ctrl-C during a GGUF import stops it cleanly, its half-built folder removed (killed, it would
+  // leave a model-sized one in the cache); a second Ctrl-C quits at once.
+  const abort = new AbortController();
+  const onInterrupt = () => {
+    process.off('SIGINT', onInterrupt);
+    log('… stopping (Ctrl-C again quits at once)');
+    abort.abort();
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    const m = await loadModel(spec, {
+      cacheDir: cliCacheDir(),
+      precision,
+      threads: num(flags, 'threads', 0, { integer: true, min: 0 }),
+      signal: abort.signal,
+      onProgress: flags.json ? undefined : loadProgressLogger(log),
+      // On stderr even with --json: a file that loads only by working around a fault should say so.
+      onWarning: (m) => log(`warning: ${m}`),
+    });
+    // Asked to stop while the session loaded (a step that cannot be stopped): no answer follows.
+    if (abort.signal.aborted) {
+      await m.dispose();
+      throw cancelledError('model loading');
+    }
+    return m;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
 }
 
 /** Least time between two progress lines of the same stage and file. */

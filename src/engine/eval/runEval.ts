@@ -113,25 +113,30 @@ export function rowKey(r: Pick<GenerationRow, 'method' | 'variant' | 'seed' | 'i
 /**
  * Reads finished rows; a torn last line (killed mid-write) is cut off, and a whole last row that
  * lost its newline (a write stopped by a full disk) gets one, so appends stay on lines of their own.
+ * A damaged line anywhere else is no torn write: an error naming it, with nothing cut off.
  */
 export function readGenerations(outDir: string): GenerationRow[] {
   const file = path.join(outDir, GENERATIONS_FILE);
   if (!fs.existsSync(file)) return [];
   const text = fs.readFileSync(file, 'utf8');
+  const lines = text.split('\n');
+  let last = lines.length - 1;
+  while (last >= 0 && !lines[last].trim()) last--;
   const rows: GenerationRow[] = [];
   let goodEnd = 0;
   let at = 0;
-  for (const line of text.split('\n')) {
-    const end = at + line.length + 1;
-    if (line.trim()) {
-      try {
-        rows.push(JSON.parse(line) as GenerationRow);
-        goodEnd = Math.min(end, text.length);
-      } catch {
-        break;
-      }
+  for (let i = 0; i <= last; at += lines[i].length + 1, i++) {
+    if (!lines[i].trim()) continue;
+    let row: unknown;
+    try {
+      row = JSON.parse(lines[i]);
+    } catch {
+      if (i === last) break;
+      throw damagedRow(file, i, 'not JSON');
     }
-    at = end;
+    if (!isRow(row)) throw damagedRow(file, i, 'not an answer row: task, method, variant, id and seed missing or of the wrong type');
+    rows.push(row);
+    goodEnd = Math.min(at + lines[i].length + 1, text.length);
   }
   try {
     if (goodEnd < text.length && text.slice(goodEnd).trim()) fs.truncateSync(file, Buffer.byteLength(text.slice(0, goodEnd)));
@@ -140,6 +145,17 @@ export function readGenerations(outDir: string): GenerationRow[] {
     throw describeWriteError(e, file, 'its finished answers are kept');
   }
   return rows;
+}
+
+function damagedRow(file: string, index: number, why: string): KvsteerError {
+  return new KvsteerError('DATA_INVALID', `${file}:${index + 1}: ${why}; nothing was changed. Fix or delete that line (the answers after it are kept either way) and run again.`);
+}
+
+/** The fields a row is found and resumed by. */
+function isRow(r: unknown): r is GenerationRow {
+  const row = r as Partial<GenerationRow> | null;
+  return typeof row === 'object' && row !== null && !Array.isArray(row) && typeof row.task === 'string' && typeof row.method === 'string' &&
+    typeof row.variant === 'string' && typeof row.id === 'string' && (row.seed == null || typeof row.seed === 'number');
 }
 
 interface Variant {

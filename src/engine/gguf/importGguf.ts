@@ -109,7 +109,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   // One folder per file, precision and converter version; older versions' folders share the stem.
   const stem = `gguf-${sha256.slice(0, 16)}-${precision}-v`;
   const folder = path.join(opts.cacheDir, `${stem}${CONVERTER_VERSION}`);
-  const complete = (dir: string) => fs.existsSync(path.join(dir, IMPORT_MARKER));
+  const complete = isCompleteImport;
   if (complete(folder)) {
     removeOlderImports(opts.cacheDir, stem);
     report('done', 1, 'Using the cached import');
@@ -163,13 +163,46 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     });
     json('tokenizer.json', tokenizer.tokenizerJson);
     json('tokenizer_config.json', tokenizer.tokenizerConfig);
-    json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString() });
+    json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString(), files: fileSizes(tmp) });
   }, complete);
   removeOlderImports(opts.cacheDir, stem);
   // 'kept': another process (a second VS Code window, the CLI) imported the same file meanwhile and
   // may be loading from that folder already; it is the same conversion, so ours is dropped.
   report('done', 1, outcome === 'kept' ? 'Another process imported the same file first; using its folder' : 'Import complete');
   return { folder, sha256, converted: outcome === 'built', seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Sizes of the files under `dir`, by path with "/". */
+function fileSizes(dir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of fs.readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const st = fs.statSync(path.join(dir, f));
+    if (st.isFile()) out[f.split(path.sep).join('/')] = st.size;
+  }
+  return out;
+}
+
+/**
+ * Whether `dir` holds a whole import: a readable record, and every file it lists at the size it
+ * lists. A folder whose files a crash or a damaged disk cut short is imported again rather than
+ * failing every load (records written before sizes were kept are taken as they are).
+ */
+function isCompleteImport(dir: string): boolean {
+  let files: unknown;
+  try {
+    files = (JSON.parse(fs.readFileSync(path.join(dir, IMPORT_MARKER), 'utf8')) as { files?: unknown }).files;
+  } catch {
+    return false;
+  }
+  if (files === undefined) return true;
+  if (typeof files !== 'object' || files === null) return false;
+  return Object.entries(files).every(([f, size]) => {
+    try {
+      return fs.statSync(path.join(dir, f)).size === size;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**

@@ -213,3 +213,32 @@ export async function requireHubGraph(id: string, host: string, exists: (file: s
       (others.length ? `the repository has ${others.join(', ')}` : 'the repository has no other graph in onnx/ either'),
   );
 }
+
+/** Free bytes on the file system where `dir` is, or would be made; undefined where it cannot say. */
+export function freeBytes(dir: string): number | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      const s = fs.statfsSync(d);
+      return s.bavail * s.bsize;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(d) === d) return undefined;
+    }
+  }
+}
+
+/** The graph and its external data: all but a few KB of a download. */
+const HUB_WEIGHTS = [HUB_GRAPH, `${HUB_GRAPH}_data`];
+
+/**
+ * Refuses a download that cannot fit in `dir`, before it starts. Needed because transformers.js's
+ * cache write has no handler for its file stream's errors: a disk that fills mid-download ends
+ * the process with a bare ENOSPC stack trace instead of failing the load. `size` gives the bytes
+ * a file still needs (0 for one cached or absent).
+ */
+export async function requireRoomForDownload(id: string, dir: string, size: (file: string) => Promise<number>, free = freeBytes(dir)): Promise<void> {
+  if (free === undefined) return;
+  const needed = (await Promise.all(HUB_WEIGHTS.map(size))).reduce((a, b) => a + b, 0);
+  if (needed > free) {
+    throw new KvsteerError('DISK_FULL', `${dir}: the disk is full (ENOSPC): downloading ${id} needs ${mb(needed)}, ${mb(free)} are free; nothing was downloaded. Free some space and try again.`);
+  }
+}

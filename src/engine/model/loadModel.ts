@@ -12,7 +12,7 @@ import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
-import { HUB_GRAPH, brokenTransferUrl, cachedFiles, downloadHubFile, downloadReporter, hubFileUrl, namingTransfers, networkFailure, requireHubGraph } from './hubDownload';
+import { HUB_GRAPH, brokenTransferUrl, cachedFiles, downloadHubFile, downloadReporter, hubFileUrl, namingTransfers, networkFailure, requireHubGraph, requireRoomForDownload } from './hubDownload';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
@@ -118,6 +118,12 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     if (fetchGraph) {
       if (!online) throw new tf.ModelFileNotFoundError(`${HUB_GRAPH} is not in the cache`);
       await requireHubGraph(source.id, hubHost(tf), async (f) => (await tf.ModelRegistry.get_file_metadata(source.id, f)).exists);
+    }
+    if (online && source.kind === 'hub') {
+      await requireRoomForDownload(source.id, path.join(hubCache, source.id), async (f) => {
+        const m = await tf.ModelRegistry.get_file_metadata(source.id, f);
+        return m.exists && !m.fromCache ? (m.size ?? 0) : 0;
+      });
     }
     // Reads of local and cached files come as progress events too; only the online pass reports.
     const progress_callback = online && source.kind === 'hub' ? downloadReporter(source.id, cachedFiles(path.join(hubCache, source.id)), (p) => opts.onProgress?.(p)) : () => undefined;

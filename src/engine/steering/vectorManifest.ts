@@ -5,8 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { withFileLock, writeFileAtomic } from '../util/atomicWrite';
-import { KvsteerError } from '../util/errors';
+import { removeStaleTempSiblings, tempSibling, withFileLock, writeFileAtomic } from '../util/atomicWrite';
+import { KvsteerError, describeWriteError } from '../util/errors';
 import { SteeringVector } from './steeringVector';
 import { saveVector } from './vectorFile';
 
@@ -63,27 +63,47 @@ export function upsertManifest(dir: string, id: string, file: string, v: Steerin
 
 /**
  * Saves `v` as `dir/file` and lists it under `id` (upsertManifest). When the manifest cannot take
- * the entry, a file that this call created is removed again: a vector no manifest lists is found
- * by no one and would only take up room. (A file it replaced keeps the new vector under the old
- * entry, which names the same file.)
+ * the entry, the folder is left as it was: a file this call created is removed again (a vector no
+ * manifest lists is found by no one), and a file it replaced gets its previous content back (the
+ * manifest's entry for it still describes that one).
  */
 export function saveListedVector(dir: string, id: string, file: string, v: SteeringVector): string {
   const out = path.join(dir, file);
-  const existed = fs.existsSync(out);
-  saveVector(out, v);
+  const previous = fs.existsSync(out) ? setAside(out) : undefined;
   try {
-    upsertManifest(dir, id, file, v);
-  } catch (e) {
-    if (!existed) {
+    saveVector(out, v);
+    try {
+      upsertManifest(dir, id, file, v);
+    } catch (e) {
       try {
-        fs.rmSync(out, { force: true });
+        if (previous) fs.renameSync(previous, out);
+        else fs.rmSync(out, { force: true });
       } catch {
         // the manifest's error is the one to report
       }
+      throw e;
     }
-    throw e;
+  } finally {
+    if (previous) fs.rmSync(previous, { force: true });
   }
   return out;
+}
+
+/** A copy of `file` beside it, as a hard link where the file system allows (no room needed). */
+function setAside(file: string): string {
+  removeStaleTempSiblings(file);
+  const aside = tempSibling(file);
+  try {
+    fs.linkSync(file, aside);
+  } catch {
+    try {
+      fs.copyFileSync(file, aside);
+    } catch (e) {
+      fs.rmSync(aside, { force: true });
+      throw describeWriteError(e, file, 'the previous file is unchanged');
+    }
+  }
+  return aside;
 }
 
 export function resolveManifestEntry(dir: string, id: string): { entry: ManifestEntry; path: string } | undefined {

@@ -11,14 +11,17 @@ export async function sha256File(file: string, indexDir?: string): Promise<strin
   const st = fs.statSync(file);
   const key = `${path.resolve(file)}|${st.size}|${st.mtimeMs}`;
   const indexFile = indexDir ? path.join(indexDir, 'hash-index.json') : undefined;
-  let index: Record<string, string> = {};
+  let index: Record<string, unknown> = {};
   if (indexFile && fs.existsSync(indexFile)) {
+    // A damaged index only costs a re-hash.
     try {
-      index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as Record<string, string>;
+      const parsed: unknown = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) index = parsed as Record<string, unknown>;
     } catch {
-      index = {}; // a damaged index only costs a re-hash
+      // not JSON, or unreadable
     }
-    if (typeof index[key] === 'string') return index[key];
+    const known = index[key];
+    if (typeof known === 'string' && /^[0-9a-f]{64}$/.test(known)) return known;
   }
   const hash = crypto.createHash('sha256');
   await new Promise<void>((resolve, reject) => {
@@ -30,7 +33,12 @@ export async function sha256File(file: string, indexDir?: string): Promise<strin
   const digest = hash.digest('hex');
   if (indexFile) {
     index[key] = digest;
-    writeFileAtomic(indexFile, JSON.stringify(index, null, 1));
+    try {
+      writeFileAtomic(indexFile, JSON.stringify(index, null, 1));
+    } catch {
+      // Nor does one that cannot be written (a full disk, a read-only cache): a load of a model
+      // already imported needs no room, and an import that does says so for its own folder.
+    }
   }
   return digest;
 }

@@ -118,6 +118,28 @@ test('a last row written without its newline (a full disk) is closed on resume, 
   assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b', 'c']);
 });
 
+test('a damaged row before the last one is an error naming its line, and the answers after it are kept (before: cut off with it, or a TypeError later)', () => {
+  const out = fs.mkdtempSync(path.join(dir, 'damaged-'));
+  const file = path.join(out, GENERATIONS_FILE);
+  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id });
+  for (const [damaged, why] of [['{"garbage', /not JSON/], ['null', /not an answer row/], ['{"method":"baseline","id":5}', /not an answer row/]] as const) {
+    const text = [row('a'), damaged, row('c'), ''].join('\n');
+    fs.writeFileSync(file, text);
+    assert.throws(() => readGenerations(out), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'DATA_INVALID', e.message);
+      assert.ok(e.message.startsWith(`${file}:2: `), e.message);
+      assert.match(e.message, why);
+      assert.match(e.message, /nothing was changed/);
+      return true;
+    });
+    assert.equal(fs.readFileSync(file, 'utf8'), text, `${damaged}: the file is unchanged`);
+  }
+  // A torn last line (a write cut short) is still cut off, and so is nothing else.
+  fs.writeFileSync(file, [row('a'), row('b'), '{"task":"arc-chall'].join('\n'));
+  assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b']);
+  assert.equal(fs.readFileSync(file, 'utf8'), [row('a'), row('b'), ''].join('\n'));
+});
+
 test('a run cancelled in the middle of an answer saves no row for it, so a resume computes that answer again', async () => {
   const m = await modelP;
   const out = path.join(dir, 'cancel-mid-answer');

@@ -368,6 +368,28 @@ test("an import removes what dead processes' imports left half-built and this fi
   assert.deepEqual(left, [path.basename(live), folder, path.basename(otherFile), path.basename(otherPrecision), 'hash-index.json'].sort());
 });
 
+test('a cached import with a file cut short, missing or an unreadable record (a crash before the disk had it all) is imported again, not used as it is', async () => {
+  const cache = path.join(tmp, 'c7c');
+  const { folder } = await importGguf(good, { cacheDir: cache });
+  const data = path.join(folder, 'onnx', 'model.onnx_data');
+  const size = fs.statSync(data).size;
+  const damages: [string, () => void][] = [
+    ['weights cut short', () => fs.truncateSync(data, 1000)],
+    ['weights empty', () => fs.truncateSync(data, 0)],
+    ['tokenizer missing', () => fs.rmSync(path.join(folder, 'tokenizer.json'))],
+    ['record torn', () => fs.truncateSync(path.join(folder, 'kvsteer-import.json'), 10)],
+  ];
+  for (const [what, damage] of damages) {
+    damage();
+    const again = await importGguf(good, { cacheDir: cache });
+    assert.equal(again.converted, true, what);
+    assert.equal(again.folder, folder);
+    assert.equal(fs.statSync(data).size, size, what);
+    assert.ok(fs.existsSync(path.join(folder, 'tokenizer.json')), what);
+  }
+  assert.equal((await importGguf(good, { cacheDir: cache })).converted, false, 'a whole import is used as it is');
+});
+
 test('a second import of the same file comes from the cache', async () => {
   const cache = path.join(tmp, 'c7');
   const first = await importGguf(good, { cacheDir: cache });

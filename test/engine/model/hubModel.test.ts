@@ -5,12 +5,14 @@
  */
 import { test, after, beforeEach } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel, LoadOptions, LoadProgress } from '../../../src/engine/model/loadModel';
 import { loadTinyModel } from '../../support/models';
 import { editJsonFile, takeTemplateOut } from '../../support/modelFolders';
+import { smallDisk, smallDiskSkip } from '../../support/smallDisk';
 
 type Transformers = typeof import('@huggingface/transformers', { with: { 'resolution-mode': 'import' } });
 
@@ -120,6 +122,21 @@ test('a hub model not in the cache, with the network down, names the model, the 
     assert.equal(e.message, `cannot download ${id} from huggingface.co (getaddrinfo ENOTFOUND huggingface.co); offline? A model already downloaded loads from ${path.join(cacheDir, 'hub')}`);
     return true;
   });
+});
+
+test('a download that cannot fit on the disk fails with DISK_FULL naming the cache before it starts, and loads once there is room (before: a bare ENOSPC mid-download, which ended the CLI)', { skip: smallDiskSkip }, async () => {
+  const id = await serve();
+  // Room for the tokenizer and the graph (~35 KB) but not its weights (~130 KB more).
+  const disk = smallDisk(96)!;
+  await assert.rejects(loadModel(id, { cacheDir: disk, threads: 1 }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'DISK_FULL', e.message);
+    assert.match(e.message, new RegExp(`^${path.join(disk, 'hub', id)}: the disk is full \\(ENOSPC\\): downloading ${id} needs [\\d.]+ MB, [\\d.]+ MB are free; nothing was downloaded`));
+    return true;
+  });
+  assert.ok(!requests.some((r) => /tokenizer/.test(r)), requests.join());
+  assert.deepEqual(fs.readdirSync(disk, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(disk, f)).isFile()), []);
+  execFileSync('mount', ['-o', 'remount,size=1024k', disk]);
+  await (await loadModel(id, { cacheDir: disk, threads: 1 })).dispose();
 });
 
 test("a hub model's chat_template.jinja is downloaded, cached and used when its tokenizer has no template", async () => {

@@ -15,7 +15,7 @@ import { checkStrength, generateSteered, steerCache } from '../../../src/engine/
 import { checkVectorFitsModel } from '../../../src/engine/steering/steeringVector';
 import { encodeVector, loadVector, saveVector } from '../../../src/engine/steering/vectorFile';
 import { findVectorForModel, resolveVector, resolveVectorFile } from '../../../src/engine/steering/findVector';
-import { readManifest, upsertManifest } from '../../../src/engine/steering/vectorManifest';
+import { readManifest, saveListedVector, upsertManifest } from '../../../src/engine/steering/vectorManifest';
 import { KvsteerError, KvsteerErrorCode } from '../../../src/engine/util/errors';
 import { loadTinyModel } from '../../support/models';
 import { fakeVector } from '../../support/fakeVector';
@@ -313,6 +313,21 @@ test('a corrupt or missing listed vector is an error naming its file, not a quie
   other.meta.model.fingerprint = { ...other.meta.model.fingerprint, tokenizerDigest: '0000000000000000' };
   saveVector(z, other);
   assert.equal(findVectorForModel([d], m)?.id, 'a-other');
+});
+
+test('a vector that would replace a listed file is undone when the manifest cannot take its entry: the previous file is back, bit for bit', async () => {
+  const m = await modelP;
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-replace-'));
+  saveListedVector(d, 'a', 'a.safetensors', fakeVector(m));
+  const before = fs.readFileSync(path.join(d, 'a.safetensors'));
+  fs.writeFileSync(path.join(d, 'manifest.json'), '{ broken');
+  assert.throws(() => saveListedVector(d, 'b', 'a.safetensors', fakeVector(m, 0.1)), is('VECTOR_INVALID', /manifest\.json/));
+  assert.deepEqual(fs.readFileSync(path.join(d, 'a.safetensors')), before);
+  assert.deepEqual(fs.readdirSync(d).sort(), ['a.safetensors', 'manifest.json'], 'no temporary file left');
+  fs.writeFileSync(path.join(d, 'manifest.json'), '{"version":1,"vectors":[]}');
+  saveListedVector(d, 'b', 'a.safetensors', fakeVector(m, 0.1));
+  assert.deepEqual(fs.readdirSync(d).sort(), ['a.safetensors', 'manifest.json']);
+  assert.notDeepEqual(fs.readFileSync(path.join(d, 'a.safetensors')), before);
 });
 
 test('processes adding vectors to one manifest at once keep every entry; a lock left by a dead process is taken over', async () => {
