@@ -119,6 +119,13 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       // Keyboard focus went with the run, Re-run steered → Cancel → Re-run steered, and did not
       // fall to the page's body when the button holding it was disabled or hidden.
       assert.equal(await focusedTestId(frame), 'rerun-steered');
+      // The user goes to the Explorer and back to the view: focus is on Re-run steered again, not
+      // on the page's body (the view restores it on the window's focus event).
+      await runCommand(page, 'View: Show Explorer');
+      await runCommand(page, 'View: Focus Active Editor Group');
+      let focused = await focusedTestId(frame);
+      for (const deadline = Date.now() + 5_000; focused !== 'rerun-steered' && Date.now() < deadline; focused = await focusedTestId(frame)) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(focused, 'rerun-steered', 'keyboard focus after coming back from the Explorer');
       assertAnswered(await sideStats(frame, 'steered'), 'steered at c_v 2');
       assert.equal((await sideStats(frame, 'baseline')).text, base.text, 'the baseline column stays as it was');
     });
