@@ -109,11 +109,13 @@ function fsyncDir(dir: string): void {
 }
 
 /**
- * Writes `data` to `file` via a temp file + rename; the temp file is removed on failure. The data
- * reaches the disk before the rename, and the rename before returning: otherwise a power loss
- * could leave `file` renamed into place but empty.
+ * Writes `data` to `file` via a temp file + rename; the temp file is removed on failure, and those
+ * that writers of `file` killed mid-write left are removed first. The data reaches the disk before
+ * the rename, and the rename before returning: otherwise a power loss could leave `file` renamed
+ * into place but empty.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  removeStaleTempSiblings(file);
   const tmp = tempSibling(file);
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });

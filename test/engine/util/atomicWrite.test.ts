@@ -100,3 +100,21 @@ function recordFlushes(t: TestContext): string[] {
   });
   return log;
 }
+
+test("an atomic write removes the temporary files that killed writers of the same file left, never a live writer's or another file's (before: they stayed for good)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-stale-'));
+  try {
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const killed = path.join(dir, `.v.safetensors.tmp-${dead}-0123abcd`);
+    const live = path.join(dir, `.v.safetensors.tmp-${process.ppid}-0123abcd`);
+    const other = path.join(dir, `.w.safetensors.tmp-${dead}-0123abcd`);
+    for (const f of [killed, live, other]) fs.writeFileSync(f, 'half');
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    fs.utimesSync(killed, dayAgo, dayAgo);
+    fs.utimesSync(live, dayAgo, dayAgo);
+    writeFileAtomic(path.join(dir, 'v.safetensors'), 'data');
+    assert.deepEqual(fs.readdirSync(dir).sort(), [path.basename(live), path.basename(other), 'v.safetensors'].sort());
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
