@@ -16,7 +16,7 @@ import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
 import { strengthFor } from '../engine/steering/recommendedStrength';
-import { Flags, num, offsetTokenFlag, parseLayers, repeatPenaltyFromFlags, str, strengthFlags } from './args';
+import { Flags, num, offsetTokenFlag, parseDecimal, parseLayers, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -103,9 +103,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   if (sweepSpec) {
     const m = /^(c_v|c_k)=(.+)$/.exec(sweepSpec);
     if (!m) throw new KvsteerError('INVALID_ARGUMENT', `--sweep must look like c_v=0,1,2,4 (got ${sweepSpec})`);
-    // Number('') is 0: an empty item ("c_v=4,") must not add a run at 0.
+    // An empty item ("c_v=4,") must not add a run at 0.
     const items = m[2].split(',').map((x) => x.trim());
-    const values = items.map((x) => (x === '' ? NaN : Number(x)));
+    const values = items.map(parseDecimal);
     if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100] (got ${items.map((x) => JSON.stringify(x)).join(', ')})`);
     // Two equal values are one variant: its items would be generated twice and saved twice.
     const again = values.find((x, i) => values.findIndex((y) => String(y) === String(x)) !== i);

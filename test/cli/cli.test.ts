@@ -77,6 +77,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     assert.equal(r.stderr.trim(), `kvsteer: ${message}`); // no model-loading progress before it
   };
   oneLine(run('ask', 'hi', '--cv', 'abc'), '--cv must be a finite number in [-100, 100] (got "abc")');
+  oneLine(run('ask', 'hi', '--cv', '0x10'), '--cv must be a finite number in [-100, 100] (got "0x10")');
   oneLine(run('ask', 'hi', '--temperature', '9'), '--temperature must be a finite number in [0, 5] (got "9")');
   oneLine(run('ask', 'hi', '--repeat-penalty', '0.8'), '--repeat-penalty must be a finite number in [1, 2] (got "0.8")');
   oneLine(run('ask', 'hi', '--repeat-last-n', '64'), '--repeat-last-n needs --repeat-penalty');
@@ -95,6 +96,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--cv', 'Infinity'), '--cv must be a finite number in [-100, 100] (got "Infinity")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--repeat-penalty', '1.1', '--repeat-last-n', '0'), '--repeat-last-n must be an integer in [1, 32768] (got "0")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,'), '--sweep values must be finite numbers in [-100, 100] (got "4", "")');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=0x4'), '--sweep values must be finite numbers in [-100, 100] (got "0x4")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,baseline'), '--methods names baseline twice');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,2,4.0'), '--sweep names c_v=4 twice');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,cot-prompt', '--sweep', 'c_v=1,2'), '--sweep needs cache-steering in --methods');
