@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KvsteerError, describeWriteError, throwIfAborted } from '../util/errors';
+import { canonicalJson } from '../util/canonicalJson';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding } from '../generation/sampler';
 import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff } from '../generation/repeatPenalty';
@@ -333,8 +334,11 @@ async function runItem(
 const ROW_SETTING_KEYS = ['model', 'precision', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
-/** A recorded setting as compared and shown: absent and null are the same (the default). */
-const settingText = (v: unknown) => JSON.stringify(v ?? null);
+/**
+ * A recorded setting as compared: absent and null are the same (the default), and the order of an
+ * object's keys (an engine caller's `sampling` or `caa`) does not count.
+ */
+const sameSetting = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
 
 /** What a row's generation depended on besides its item, method, variant and seed. */
 function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
@@ -364,7 +368,7 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
 export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: EvalConfig): boolean {
   if (row.model === undefined) return true;
   const want = rowSettings(model, cfg, { method: row.method, variant: row.variant, strength: row.method === 'cache-steering' ? baseStrength(cfg) : undefined }, row.seed);
-  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || settingText(recordedSetting(row, k)) === settingText(want[k]));
+  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || sameSetting(recordedSetting(row, k), want[k]));
 }
 
 /**
@@ -404,12 +408,11 @@ function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string
   // Rows written before the settings were recorded carry only c_k/c_v.
   const keys: readonly (keyof RowSettings)[] = prior.model !== undefined ? ROW_SETTING_KEYS : ['c_k', 'c_v'];
   for (const k of keys) {
-    const had = settingText(recordedSetting(prior, k)), now = settingText(want[k]);
-    if (had === now) continue;
-    const show = (x: string) => (x === 'null' ? 'the default' : x);
+    if (sameSetting(recordedSetting(prior, k), want[k])) continue;
+    const show = (x: unknown) => (x == null ? 'the default' : JSON.stringify(x));
     throw new KvsteerError(
       'INVALID_ARGUMENT',
-      `${file} holds ${prior.method}${prior.variant ? ` ${prior.variant}` : ''} results made with ${k} = ${show(had)}; this run asks for ${show(now)}. Use another --out folder, or the same settings to resume.`,
+      `${file} holds ${prior.method}${prior.variant ? ` ${prior.variant}` : ''} results made with ${k} = ${show(recordedSetting(prior, k))}; this run asks for ${show(want[k])}. Use another --out folder, or the same settings to resume.`,
     );
   }
 }
