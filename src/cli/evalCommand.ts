@@ -11,7 +11,7 @@ import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
 import { jsonLines } from '../engine/util/jsonLines';
 import { applyFilters, filtersForTask, isCorrect } from '../engine/eval/answerFilters';
-import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
+import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, checkResumable, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
@@ -128,6 +128,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const given = strengthFlags(flags);
   const offsetToken = offsetTokenFlag(flags);
   const repeatPenalty = repeatPenaltyFromFlags(flags);
+  const forceChoice = !flags['no-force-choice'];
+  // So is the folder, as far as that can be without the model: a wrong one costs no load either.
+  checkResumable({ task, rows, methods, decoding, seeds, sampling, maxNewTokens, outDir, sweep, offsetToken, repeatPenalty, forceChoice });
   const model = await openModel(flags);
   try {
     const vectorSpec = str(flags, 'vector');
@@ -153,7 +156,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       sweep,
       offsetToken,
       repeatPenalty,
-      forceChoice: !flags['no-force-choice'],
+      forceChoice,
       onProgress: (p) => {
         const now = Date.now();
         if (now - lastDraw < 250 && p.done < p.total) return;

@@ -108,6 +108,38 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
   });
 });
 
+test('kvsteer eval checks its --out folder before the model loads: unreadable answers or answers made with other settings are refused without a load (before: after it)', () => {
+  inTempDir('kvsteer-cli-', (dir) => {
+    const question = 'Which is a metal?\n\nChoices:\nA: wood\nB: iron';
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question, answer: 'B' }) + '\n');
+    // A model that does not exist: its error would come first if the model were opened first.
+    const missing = path.join(dir, 'no-such-model.gguf');
+    const evalIn = (out: string, ...extra: string[]) => run('eval', '--task', 'arc-challenge', '--data', data, '--out', out, '--methods', 'baseline', '--model', missing, ...extra);
+    const row = { task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id: 'q1', input: `<|im_start|>user\n${question}<|im_end|>\n`, target: 'B', response: 'B', filtered_response: { augmented_extract: 'B' }, model: 'SmolLM2', max_new_tokens: 4 };
+    const other = path.join(dir, 'other-settings');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'generations.jsonl'), JSON.stringify(row) + '\n');
+    const r = evalIn(other, '--max-new-tokens', '8');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /generations\.jsonl holds baseline results made with max_new_tokens = 4; this run asks for 8/);
+    assert.doesNotMatch(r.stderr, /no-such-model/);
+    const damaged = path.join(dir, 'damaged');
+    fs.mkdirSync(damaged);
+    fs.writeFileSync(path.join(damaged, 'generations.jsonl'), '{"task": \n' + JSON.stringify(row) + '\n');
+    const d = evalIn(damaged, '--max-new-tokens', '4');
+    assert.match(d.stderr, /generations\.jsonl:1: not JSON; nothing was changed/);
+    assert.doesNotMatch(d.stderr, /no-such-model/);
+    const unreadable = path.join(dir, 'unreadable');
+    fs.mkdirSync(path.join(unreadable, 'generations.jsonl'), { recursive: true });
+    const u = evalIn(unreadable);
+    assert.match(u.stderr, /generations\.jsonl: cannot read the finished answers \(it is a folder\)/);
+    assert.doesNotMatch(u.stderr, /no-such-model/);
+    // The same settings get as far as the model.
+    assert.match(evalIn(other, '--max-new-tokens', '4').stderr, /no-such-model/);
+  });
+});
+
 /** Runs `fn` in a fresh temporary folder, removed afterwards (once its promise settles, for an async `fn`). */
 function inTempDir<T>(prefix: string, fn: (dir: string) => T): T {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
