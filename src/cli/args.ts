@@ -10,11 +10,20 @@ import { DEFAULT_REPEAT_LAST_N, REPEAT_PENALTY_LIMITS, RepeatPenalty } from '../
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
 
+/**
+ * A decimal number ("5", "-0.5", ".5", "1e2"), else NaN. Number() also reads "0x10", "0b1", "0o7",
+ * "Infinity" and "" (as 0): a typo there would pass for another value.
+ */
+export function parseDecimal(s: string): number {
+  const t = s.trim();
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t) ? Number(t) : NaN;
+}
+
 export function num(flags: Flags, name: string, fallback: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
   const raw = flags[name];
   if (raw === undefined) return fallback;
-  const v = Number(raw);
-  const bad = typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max);
+  const v = typeof raw === 'string' ? parseDecimal(raw) : NaN;
+  const bad = !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max);
   if (bad) {
     const range = opts.min !== undefined || opts.max !== undefined ? ` in [${opts.min ?? '-∞'}, ${opts.max ?? '∞'}]` : '';
     throw new KvsteerError('INVALID_ARGUMENT', `--${name} must be ${opts.integer ? 'an integer' : 'a finite number'}${range} (got ${JSON.stringify(raw)})`);

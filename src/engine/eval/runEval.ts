@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KvsteerError, describeWriteError, throwIfAborted } from '../util/errors';
+import { canonicalJson } from '../util/canonicalJson';
 import { LoadedModel } from '../model/loadModel';
 import { Decoding } from '../generation/sampler';
 import { RepeatPenalty, checkRepeatPenalty, isRepeatPenaltyOff } from '../generation/repeatPenalty';
@@ -118,7 +119,13 @@ export function rowKey(r: Pick<GenerationRow, 'method' | 'variant' | 'seed' | 'i
 export function readGenerations(outDir: string): GenerationRow[] {
   const file = path.join(outDir, GENERATIONS_FILE);
   if (!fs.existsSync(file)) return [];
-  const text = fs.readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KvsteerError('DATA_INVALID', `${file}: cannot read the finished answers (${code === 'EISDIR' ? 'it is a folder' : code ?? String(e)}); nothing was changed. Use another --out folder.`, { cause: e });
+  }
   const lines = text.split('\n');
   let last = lines.length - 1;
   while (last >= 0 && !lines[last].trim()) last--;
@@ -164,11 +171,11 @@ interface Variant {
   strength?: SteeringStrength;
 }
 
-function baseStrength(cfg: EvalConfig): SteeringStrength {
+function baseStrength(cfg: Pick<EvalConfig, 'task' | 'strength'>): SteeringStrength {
   return cfg.strength ?? { cK: 0, cV: TASKS[cfg.task].defaultCV };
 }
 
-function variantsOf(cfg: EvalConfig): Variant[] {
+function variantsOf(cfg: Pick<EvalConfig, 'task' | 'methods' | 'sweep' | 'strength'>): Variant[] {
   const base = baseStrength(cfg);
   const out: Variant[] = [];
   for (const method of cfg.methods) {
@@ -240,6 +247,32 @@ export async function runEval(model: LoadedModel, cfg: EvalConfig): Promise<Gene
     }
   }
   return out;
+}
+
+/** What checkResumable needs: the configuration a run is given before its model loads. */
+export type EvalPlan = Pick<EvalConfig, 'task' | 'rows' | 'methods' | 'decoding' | 'seeds' | 'sampling' | 'maxNewTokens' | 'outDir' | 'sweep' | 'offsetToken' | 'repeatPenalty' | 'forceChoice'>;
+
+/**
+ * Checks without a model what runEval would refuse in `outDir`, so that a wrong folder costs no
+ * model load: its answers must be readable, and those this run would resume must answer the same
+ * items with the same settings, as far as the plan gives them (token budget, sampling, repeat
+ * penalty, force choice, offset token). runEval checks the rest (model, vector, strength).
+ */
+export function checkResumable(plan: EvalPlan): void {
+  const done = new Map(readGenerations(plan.outDir).map((r) => [rowKey(r), r]));
+  if (!done.size) return;
+  const file = path.join(plan.outDir, GENERATIONS_FILE);
+  const seeds: (number | null)[] = plan.decoding === 'greedy' ? [null] : PAPER_SEEDS.slice(0, plan.seeds);
+  for (const v of variantsOf(plan)) {
+    for (const seed of seeds) {
+      for (const row of plan.rows) {
+        const prior = done.get(rowKey({ method: v.method, variant: v.variant, seed, id: row.id }));
+        if (!prior) continue;
+        checkSameItem(prior, plan.task, row, file);
+        if (prior.model !== undefined) checkSameSettings(prior, planSettings(plan, v.method, seed), file, PLAN_SETTING_KEYS);
+      }
+    }
+  }
 }
 
 /** CAA default for models the paper did not tune: the middle block, coefficient 3 (its SmolLM2 value). */
@@ -333,23 +366,35 @@ async function runItem(
 const ROW_SETTING_KEYS = ['model', 'precision', 'max_new_tokens', 'vector', 'layers', 'offset_token', 'repeat_penalty', 'caa', 'sampling', 'force_choice', 'c_k', 'c_v'] as const;
 type RowSettings = Pick<GenerationRow, (typeof ROW_SETTING_KEYS)[number]>;
 
-/** A recorded setting as compared and shown: absent and null are the same (the default). */
-const settingText = (v: unknown) => JSON.stringify(v ?? null);
+/** The settings that follow from the plan alone, without the model or the vector. */
+const PLAN_SETTING_KEYS = ['max_new_tokens', 'sampling', 'force_choice', 'repeat_penalty', 'offset_token'] as const;
 
-/** What a row's generation depended on besides its item, method, variant and seed. */
-function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
-  const s: RowSettings = { model: model.name, max_new_tokens: cfg.maxNewTokens };
-  // The model's name is the GGUF's at either precision, but fast arithmetic gives other answers.
-  if (model.config.importPrecision === 'fast') s.precision = 'fast';
+function planSettings(cfg: EvalPlan, method: EvalMethod, seed: number | null): Pick<RowSettings, (typeof PLAN_SETTING_KEYS)[number]> {
+  const s: Pick<RowSettings, (typeof PLAN_SETTING_KEYS)[number]> = { max_new_tokens: cfg.maxNewTokens };
   if (seed !== null) s.sampling = { ...cfg.sampling };
   if (TASKS[cfg.task].kind === 'multiple-choice' && cfg.forceChoice === false) s.force_choice = false;
   if (!isRepeatPenaltyOff(cfg.repeatPenalty)) s.repeat_penalty = { ...cfg.repeatPenalty! };
+  // Cache steering alone records its offset token, and only when it is not the task's.
+  if (method === 'cache-steering' && offsetTokenOf(cfg) !== TASKS[cfg.task].offsetToken) s.offset_token = offsetTokenOf(cfg);
+  return s;
+}
+
+/**
+ * A recorded setting as compared: absent and null are the same (the default), and the order of an
+ * object's keys (an engine caller's `sampling` or `caa`) does not count.
+ */
+const sameSetting = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
+
+/** What a row's generation depended on besides its item, method, variant and seed. */
+function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: number | null): RowSettings {
+  const s: RowSettings = { model: model.name, ...planSettings(cfg, v.method, seed) };
+  // The model's name is the GGUF's at either precision, but fast arithmetic gives other answers.
+  if (model.config.importPrecision === 'fast') s.precision = 'fast';
   if (v.method === 'cache-steering' || v.method === 'activation-steering') s.vector = cfg.vector?.meta.name;
   if (v.strength) {
     s.c_k = v.strength.cK;
     s.c_v = v.strength.cV;
     if (v.strength.layers) s.layers = [...v.strength.layers];
-    if (offsetTokenOf(cfg) !== TASKS[cfg.task].offsetToken) s.offset_token = offsetTokenOf(cfg);
   }
   if (v.method === 'activation-steering') s.caa = cfg.caa ?? defaultCaa(model);
   return s;
@@ -364,7 +409,7 @@ function rowSettings(model: LoadedModel, cfg: EvalConfig, v: Variant, seed: numb
 export function madeLikeThisRun(row: GenerationRow, model: LoadedModel, cfg: EvalConfig): boolean {
   if (row.model === undefined) return true;
   const want = rowSettings(model, cfg, { method: row.method, variant: row.variant, strength: row.method === 'cache-steering' ? baseStrength(cfg) : undefined }, row.seed);
-  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || settingText(recordedSetting(row, k)) === settingText(want[k]));
+  return ROW_SETTING_KEYS.every((k) => k === 'c_k' || k === 'c_v' || sameSetting(recordedSetting(row, k), want[k]));
 }
 
 /**
@@ -400,16 +445,15 @@ function checkSameItem(prior: GenerationRow, task: EvalTask, row: EvalRow, file:
  * strength, token budget, vector or model) is an error, never silently mixed into new results.
  * Settings a row does not record (older files) are not compared.
  */
-function checkSameSettings(prior: GenerationRow, want: RowSettings, file: string): void {
+function checkSameSettings(prior: GenerationRow, want: Partial<RowSettings>, file: string, only?: readonly (keyof RowSettings)[]): void {
   // Rows written before the settings were recorded carry only c_k/c_v.
-  const keys: readonly (keyof RowSettings)[] = prior.model !== undefined ? ROW_SETTING_KEYS : ['c_k', 'c_v'];
+  const keys: readonly (keyof RowSettings)[] = only ?? (prior.model !== undefined ? ROW_SETTING_KEYS : ['c_k', 'c_v']);
   for (const k of keys) {
-    const had = settingText(recordedSetting(prior, k)), now = settingText(want[k]);
-    if (had === now) continue;
-    const show = (x: string) => (x === 'null' ? 'the default' : x);
+    if (sameSetting(recordedSetting(prior, k), want[k])) continue;
+    const show = (x: unknown) => (x == null ? 'the default' : JSON.stringify(x));
     throw new KvsteerError(
       'INVALID_ARGUMENT',
-      `${file} holds ${prior.method}${prior.variant ? ` ${prior.variant}` : ''} results made with ${k} = ${show(had)}; this run asks for ${show(now)}. Use another --out folder, or the same settings to resume.`,
+      `${file} holds ${prior.method}${prior.variant ? ` ${prior.variant}` : ''} results made with ${k} = ${show(recordedSetting(prior, k))}; this run asks for ${show(want[k])}. Use another --out folder, or the same settings to resume.`,
     );
   }
 }

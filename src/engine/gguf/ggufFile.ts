@@ -370,8 +370,20 @@ function checkArrayLength(f: GgufFile, key: string, actual: number, length: numb
   if (length !== undefined && actual !== length) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has ${actual} entries, not ${length}`);
 }
 
-function wrongType(f: GgufFile, key: string): KvsteerError {
-  return new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type`);
+/** The error for a key of the wrong type; with `expected`, it says which type it has and which it needs. */
+export function wrongType(f: GgufFile, key: string, expected?: string): KvsteerError {
+  const v = f.metadata.get(key);
+  const detail = expected && v !== undefined ? ` (${valueKind(v)}, expected ${expected})` : '';
+  return new KvsteerError('GGUF_CORRUPT', `${f.path}: metadata ${key} has the wrong type${detail}`);
+}
+
+/** The kind of a metadata value as the GGUF type names call it, as far as the value tells. */
+function valueKind(v: GgufValue): string {
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'bigint') return 'a 64-bit integer';
+  if (typeof v === 'number') return 'a number';
+  return 'an array';
 }
 
 /**

@@ -10,7 +10,7 @@
  *   score; spaces become "▁" and each stretch of text between special tokens gets a leading one.
  */
 import { KvsteerError } from '../util/errors';
-import { GgufFile, GgufValue, hasNumberArray, metaArray, metaString, stringArrayLength } from './ggufFile';
+import { GgufFile, GgufValue, hasNumberArray, metaArray, metaString, stringArrayLength, wrongType } from './ggufFile';
 
 /** llama.cpp token types. */
 const TOKEN_TYPE_UNKNOWN = 2;
@@ -217,7 +217,9 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const id = (key: string): number | undefined => {
     const fallback = defaults[key] !== undefined && defaults[key] < tokens.length ? defaults[key] : undefined;
     const v = f.metadata.get(key);
-    if (typeof v !== 'number' && typeof v !== 'bigint') return fallback;
+    if (v === undefined) return fallback;
+    // llama.cpp refuses the file ("key … has wrong type"): an id that is text or a flag names no token.
+    if (typeof v !== 'number' && typeof v !== 'bigint') throw wrongType(f, key, 'u32');
     if (v >= 0 && v < tokens.length && (typeof v === 'bigint' || Number.isInteger(v))) return Number(v);
     outside.push({ key, value: v, used: fallback });
     return fallback;

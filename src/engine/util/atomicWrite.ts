@@ -63,13 +63,65 @@ export function removeStaleTempSiblings(target: string): void {
   }
 }
 
-/** Writes `data` to `file` via a temp file + rename; the temp file is removed on failure. */
+/** Writes `data` to a new file `p` and flushes it to the disk before returning. */
+function writeFileDurable(p: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(p, 'wx');
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Flushes a file, or a folder's entries and every file below it, to the disk (links are not followed). */
+function fsyncTree(p: string): void {
+  const st = fs.lstatSync(p);
+  if (st.isDirectory()) {
+    for (const e of fs.readdirSync(p)) fsyncTree(path.join(p, e));
+    fsyncDir(p);
+    return;
+  }
+  if (!st.isFile()) return;
+  // Opened for writing: Windows flushes only such handles.
+  const fd = fs.openSync(p, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Flushes a folder's entries (a rename into it) to the disk. Some platforms cannot open or
+ * fsync a folder (Windows: EISDIR, EPERM; some file systems: EINVAL); there the rename stands as made.
+ */
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (e) {
+    if (!['EISDIR', 'EPERM', 'EINVAL', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes `data` to `file` via a temp file + rename; the temp file is removed on failure, and those
+ * that writers of `file` killed mid-write left are removed first. The data reaches the disk before
+ * the rename, and the rename before returning: otherwise a power loss could leave `file` renamed
+ * into place but empty.
+ */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  removeStaleTempSiblings(file);
   const tmp = tempSibling(file);
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(tmp, data);
+    writeFileDurable(tmp, data);
     fs.renameSync(tmp, file);
+    fsyncDir(path.dirname(file));
   } catch (e) {
     removeQuietly(tmp);
     throw fileWriteError(e, file);
@@ -77,12 +129,12 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 }
 
 /**
- * Builds a folder through `fill(tempDir)` and renames it to `target` at the end. If `fill` throws
- * (or the rename fails) the temporary folder is deleted, so `target` either appears complete or not
- * at all. An existing `target` is replaced only after the new one is complete, unless `keepExisting`
- * says it is already what was being built (another process finished the same work first: replacing
- * it would pull the folder from under that process while it reads it); then the new one is dropped.
- * Returns whether `target` is the folder built here.
+ * Builds a folder through `fill(tempDir)` and renames it to `target` at the end, its files flushed
+ * to the disk first. If `fill` throws (or the rename fails) the temporary folder is deleted, so
+ * `target` either appears complete or not at all. An existing `target` is replaced only after the
+ * new one is complete, unless `keepExisting` says it is already what was being built (another
+ * process finished the same work first: replacing it would pull the folder from under that process
+ * while it reads it); then the new one is dropped. Returns whether `target` is the folder built here.
  */
 export async function buildFolderAtomic(
   target: string,
@@ -95,6 +147,8 @@ export async function buildFolderAtomic(
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.mkdirSync(tmp);
     await fill(tmp);
+    // As writeFileAtomic: the files reach the disk before the folder is renamed into place.
+    fsyncTree(tmp);
     if (fs.existsSync(target)) {
       if (keepExisting(target)) {
         fs.rmSync(tmp, { recursive: true, force: true });
@@ -103,6 +157,7 @@ export async function buildFolderAtomic(
       fs.rmSync(target, { recursive: true, force: true });
     }
     fs.renameSync(tmp, target);
+    fsyncDir(path.dirname(target));
     return 'built';
   } catch (e) {
     removeQuietly(tmp);

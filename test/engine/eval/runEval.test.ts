@@ -267,6 +267,29 @@ test('a folder refuses to resume rows made with other settings, and writes nothi
   assert.ok(saved.every((r) => r.model === m.name));
 });
 
+test('a folder resumes rows whose recorded settings an engine caller passes with the keys in another order (before: refused as other settings)', async () => {
+  const m = await modelP;
+  const out = path.join(dir, 'key-order');
+  const cfg = {
+    ...arcConfig(m, readEvalRows(data).rows.slice(0, 1), out, 2),
+    methods: ['baseline' as const, 'activation-steering' as const],
+    decoding: 'sampling' as const,
+    sampling: { temperature: 0.6, topP: 0.9, topK: 50 },
+    repeatPenalty: { penalty: 1.1, lastN: 64 },
+    caa: { layers: [1], coefficient: 2 },
+    vector: { ...fakeVector(m), hidden: Array.from({ length: m.config.numLayers }, () => new Float32Array(m.config.hiddenSize).fill(0.1)) },
+  };
+  await runEval(m, cfg);
+  const before = fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8');
+  const reordered = { ...cfg, sampling: { topK: 50, topP: 0.9, temperature: 0.6 }, repeatPenalty: { lastN: 64, penalty: 1.1 }, caa: { coefficient: 2, layers: [1] } };
+  const resumed = await runEval(m, { ...reordered, onProgress: () => assert.fail('an item was recomputed') });
+  assert.equal(resumed.length, 2);
+  assert.equal(fs.readFileSync(path.join(out, GENERATIONS_FILE), 'utf8'), before);
+  assert.ok(resumed.every((r) => madeLikeThisRun(r, m, reordered)));
+  // Another value is still another setting.
+  await assert.rejects(runEval(m, { ...reordered, caa: { coefficient: 3, layers: [1] } }), /activation-steering results made with caa = \{"layers":\[1\],"coefficient":2\}; this run asks for \{"coefficient":3,"layers":\[1\]\}/);
+});
+
 test('a folder refuses to resume multiple-choice rows made with the other force-choice setting', async () => {
   const m = await modelP;
   const out = path.join(dir, 'force-choice');

@@ -3,7 +3,8 @@
  * import goes on without that token, or with llama.cpp's default for a SentencePiece vocabulary,
  * and says so through onWarning, naming the file, the key and the id; an end-of-sequence id outside
  * the vocabulary leaves generation the end tokens named by text, and the warning says which (or
- * that answers run to the token limit when there is none). Ids may be stored as u64.
+ * that answers run to the token limit when there is none). Ids may be stored as u64; an id of
+ * another kind (text, a flag) is refused, as llama.cpp refuses it.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { importGguf } from '../../../src/engine/gguf/importGguf';
 import { loadModel } from '../../../src/engine/model/loadModel';
 import { writeTinyRandomGguf } from '../../../src/engine/model/tinyRandomModel';
 import { GgufWriteValue } from '../../../src/engine/gguf/ggufWriter';
+import { KvsteerError } from '../../../src/engine/util/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-special-ids-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -112,4 +114,19 @@ test('special-token ids stored as u64 are read when inside the vocabulary', () =
   assert.equal(t.eosTokenIds[0], 2);
   assert.equal(t.padTokenId, 0);
   assert.deepEqual(t.warnings, []);
+});
+
+test('a special-token id stored as text, a flag or an array is refused as llama.cpp refuses it, naming the file, the key and both types (before: silently ignored)', async () => {
+  const cases: [string, GgufWriteValue, string][] = [
+    ['tokenizer.ggml.bos_token_id', { type: 'string', value: '1' }, 'string'],
+    ['tokenizer.ggml.eos_token_id', { type: 'bool', value: true }, 'bool'],
+    ['tokenizer.ggml.padding_token_id', { type: 'i32[]', value: [0] }, 'an array'],
+  ];
+  for (const [key, value, kind] of cases) {
+    const file = path.join(tmp, `wrong-type-${kind.replace(' ', '-')}.gguf`);
+    writeTinyRandomGguf(file, { metadata: { [key]: value } });
+    const message = `${file}: metadata ${key} has the wrong type (${kind}, expected u32)`;
+    assert.throws(() => tokenizerFromGguf(openGguf(file)), (e: unknown) => e instanceof KvsteerError && e.code === 'GGUF_CORRUPT' && e.message === message, key);
+    await assert.rejects(importGguf(file, { cacheDir: path.join(tmp, `c-wrong-type-${kind.replace(' ', '-')}`) }), (e: unknown) => e instanceof KvsteerError && e.message === message);
+  }
 });
