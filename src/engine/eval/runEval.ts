@@ -141,7 +141,7 @@ export function readGenerations(outDir: string): GenerationRow[] {
       if (i === last) break;
       throw damagedRow(file, i, 'not JSON');
     }
-    if (!isRow(row)) throw damagedRow(file, i, 'not an answer row: task, method, variant, id and seed missing or of the wrong type');
+    if (!isRow(row)) throw damagedRow(file, i, 'not an answer row: task, method, variant, id, seed or filtered_response missing or of the wrong type');
     rows.push(row);
     goodEnd = Math.min(at + lines[i].length + 1, text.length);
   }
@@ -158,11 +158,13 @@ function damagedRow(file: string, index: number, why: string): KvsteerError {
   return new KvsteerError('DATA_INVALID', `${file}:${index + 1}: ${why}; nothing was changed. Fix or delete that line (the answers after it are kept either way) and run again.`);
 }
 
-/** The fields a row is found and resumed by. */
+/** The fields a row is found and resumed by, and the extracted answers read on resume. */
 function isRow(r: unknown): r is GenerationRow {
   const row = r as Partial<GenerationRow> | null;
   return typeof row === 'object' && row !== null && !Array.isArray(row) && typeof row.task === 'string' && typeof row.method === 'string' &&
-    typeof row.variant === 'string' && typeof row.id === 'string' && (row.seed == null || typeof row.seed === 'number');
+    typeof row.variant === 'string' && typeof row.id === 'string' && (row.seed == null || typeof row.seed === 'number') &&
+    // The extracted answers: the rescue check and the scores read them.
+    typeof row.filtered_response === 'object' && row.filtered_response !== null && !Array.isArray(row.filtered_response);
 }
 
 interface Variant {

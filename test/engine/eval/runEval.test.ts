@@ -111,7 +111,7 @@ test('a stopped run resumes without recomputing finished items', async () => {
 test('a last row written without its newline (a full disk) is closed on resume, so the next row does not join its line', () => {
   const out = fs.mkdtempSync(path.join(dir, 'no-newline-'));
   const file = path.join(out, GENERATIONS_FILE);
-  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id });
+  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id, filtered_response: {} });
   fs.writeFileSync(file, row('a') + '\n' + row('b'));
   assert.deepEqual(readGenerations(out).map((r) => r.id), ['a', 'b']);
   fs.appendFileSync(file, row('c') + '\n'); // what runEval appends next
@@ -121,8 +121,11 @@ test('a last row written without its newline (a full disk) is closed on resume, 
 test('a damaged row before the last one is an error naming its line, and the answers after it are kept (before: cut off with it, or a TypeError later)', () => {
   const out = fs.mkdtempSync(path.join(dir, 'damaged-'));
   const file = path.join(out, GENERATIONS_FILE);
-  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id });
-  for (const [damaged, why] of [['{"garbage', /not JSON/], ['null', /not an answer row/], ['{"method":"baseline","id":5}', /not an answer row/]] as const) {
+  const row = (id: string) => JSON.stringify({ task: 'arc-challenge', method: 'baseline', variant: '', seed: null, id, filtered_response: {} });
+  for (const [damaged, why] of [['{"garbage', /not JSON/], ['null', /not an answer row/], ['{"method":"baseline","id":5}', /not an answer row/],
+    // Edited by hand: without its extracted answers (before: a TypeError in the rescue check on resume).
+    ['{"task":"arc-challenge","method":"baseline","variant":"","seed":null,"id":"b"}', /not an answer row: .*filtered_response/],
+  ] as const) {
     const text = [row('a'), damaged, row('c'), ''].join('\n');
     fs.writeFileSync(file, text);
     assert.throws(() => readGenerations(out), (e: Error & { code?: string }) => {
