@@ -300,14 +300,15 @@ export function openGguf(file: string, opts: OpenGgufOptions = {}): GgufFile {
   }
 }
 
-/** Reads one tensor's raw (possibly quantized) bytes. */
-export function readTensorBytes(file: GgufFile, tensor: GgufTensorInfo): Uint8Array {
-  const out = Buffer.alloc(tensor.byteSize);
+/** Reads one tensor's raw (possibly quantized) bytes, or `length` of them from byte `start` of it. */
+export function readTensorBytes(file: GgufFile, tensor: GgufTensorInfo, range?: { start: number; length: number }): Uint8Array {
+  const from = tensor.fileOffset + (range?.start ?? 0);
+  const out = Buffer.alloc(range?.length ?? tensor.byteSize);
   const fd = fs.openSync(file.path, 'r');
   try {
     let done = 0;
     while (done < out.length) {
-      const n = fs.readSync(fd, out, done, out.length - done, tensor.fileOffset + done);
+      const n = fs.readSync(fd, out, done, out.length - done, from + done);
       if (n === 0) throw new KvsteerError('GGUF_CORRUPT', `${file.path}: unexpected end of file while reading tensor ${tensor.name}`);
       done += n;
     }
