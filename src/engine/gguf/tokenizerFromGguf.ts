@@ -10,7 +10,7 @@
  *   score; spaces become "▁" and each stretch of text between special tokens gets a leading one.
  */
 import { KvsteerError } from '../util/errors';
-import { Steps, runSteps } from '../util/steps';
+import { Steps, inSlices, runSteps } from '../util/steps';
 import { GgufFile, GgufValue, hasNumberArray, metaArray, metaString, stringArrayLength } from './ggufFile';
 
 /** llama.cpp token types. */
@@ -151,15 +151,16 @@ const PASS_SLICE = 8192;
  */
 function* refuseRepeatedTokens(file: string, tokens: string[]): Steps<void> {
   const first = new Map<string, number>();
-  for (let i = 0; i < tokens.length; i++) {
-    if (i % PASS_SLICE === PASS_SLICE - 1) yield;
-    const t = tokens[i];
-    const seen = first.get(t);
-    if (seen === undefined) first.set(t, i);
-    else if (!t.includes('\uFFFD')) {
-      throw new KvsteerError('GGUF_CORRUPT', `${file}: token ${i} (${JSON.stringify(t)}) repeats token ${seen}; each text may appear once in the vocabulary (llama.cpp refuses such a file too)`);
+  yield* inSlices(tokens.length, PASS_SLICE, (start, end) => {
+    for (let i = start; i < end; i++) {
+      const t = tokens[i];
+      const seen = first.get(t);
+      if (seen === undefined) first.set(t, i);
+      else if (!t.includes('\uFFFD')) {
+        throw new KvsteerError('GGUF_CORRUPT', `${file}: token ${i} (${JSON.stringify(t)}) repeats token ${seen}; each text may appear once in the vocabulary (llama.cpp refuses such a file too)`);
+      }
     }
-  }
+  });
 }
 const isNumber = (x: GgufValue): x is number => typeof x === 'number';
 
@@ -213,14 +214,14 @@ export function* tokenizerSteps(f: GgufFile): Steps<GgufTokenizer> {
     // A merge must join two tokens into a third (Hugging Face's tokenizers refuse others too): text
     // merged into a piece outside the vocabulary was dropped from the prompt without a trace.
     const known = new Set(tokens);
-    for (let i = 0; i < m.length; i++) {
-      if (i % PASS_SLICE === PASS_SLICE - 1) yield;
-      const entry = m[i];
-      const parts = entry.split(' ');
-      if (parts.length !== 2 || !parts.every((x) => known.has(x)) || !known.has(parts[0] + parts[1])) {
-        throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tokenizer.ggml.merges entry ${i} (${JSON.stringify(entry)}) does not join two vocabulary tokens into a third`);
+    yield* inSlices(m.length, PASS_SLICE, (start, end) => {
+      for (let i = start; i < end; i++) {
+        const parts = m[i].split(' ');
+        if (parts.length !== 2 || !parts.every((x) => known.has(x)) || !known.has(parts[0] + parts[1])) {
+          throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tokenizer.ggml.merges entry ${i} (${JSON.stringify(m[i])}) does not join two vocabulary tokens into a third`);
+        }
       }
-    }
+    });
     merges = m;
   }
   yield;
@@ -260,12 +261,11 @@ export function* tokenizerSteps(f: GgufFile): Steps<GgufTokenizer> {
   const addSpacePrefix = spm && f.metadata.get('tokenizer.ggml.add_space_prefix') !== false;
 
   const vocab: Record<string, number> = {};
-  for (let i = 0; i < tokens.length; i++) {
-    if (i % PASS_SLICE === PASS_SLICE - 1) yield;
+  yield* inSlices(tokens.length, PASS_SLICE, (start, end) => {
     // Own keys only: a token spelled "constructor" or "toString" is `in` any object. A text seen
     // before is one refuseRepeatedTokens let through (different bytes that read the same).
-    if (!Object.hasOwn(vocab, tokens[i])) vocab[tokens[i]] = i;
-  }
+    for (let i = start; i < end; i++) if (!Object.hasOwn(vocab, tokens[i])) vocab[tokens[i]] = i;
+  });
   yield;
   const addedTokens = tokens
     .map((content, i) => ({ content, i, type: types[i] }))

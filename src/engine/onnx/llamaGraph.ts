@@ -389,7 +389,7 @@ function* linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accu
     const per = Math.max(1, Math.floor(SLICE_BYTES / (4 * w.cols)));
     for (let r0 = 0; r0 < w.rows; r0 += per) {
       if (r0) yield;
-      for (let r = r0; r < Math.min(w.rows, r0 + per); r++) for (let c = 0; c < w.cols; c++) wt[c * w.rows + r] = w.data[r * w.cols + c];
+      transposeRows(w.data, wt, w.rows, w.cols, r0, Math.min(w.rows, r0 + per));
     }
     return g.op('MatMul', [x, g.initializer(TensorDataType.FLOAT, [w.cols, w.rows], wt, `${name}.weight`)]);
   }
@@ -421,7 +421,7 @@ function* linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accu
   // Per-block offsets: Σ_b (Σ_{k∈b} x_k)·offset[n, b], one small MatMul over block sums.
   const blockSums = g.op('ReduceSum', [g.op('Reshape', [x, g.int64s([0, 0, blocks, len])]), g.int64s([-1])], { keepdims: { i: 0 } });
   const offT = new Float32Array(blocks * w.rows); // [blocks, N]
-  for (let r = 0; r < w.rows; r++) for (let b = 0; b < blocks; b++) offT[b * w.rows + r] = w.offsets[r * blocks + b];
+  transposeRows(w.offsets, offT, w.rows, blocks, 0, w.rows);
   return g.op('Add', [y, g.op('MatMul', [blockSums, g.initializer(TensorDataType.FLOAT, [blocks, w.rows], offT, `${name}.block_offsets`)])]);
 }
 
@@ -439,17 +439,28 @@ function* ropeTables(g: GraphBuilder, spec: LlamaSpec, name: string): Steps<[str
   for (let i = 0; i < half; i++) {
     invFreq[i] = ((spec.ropePositionScale ?? 1) / Math.pow(spec.ropeTheta, (2 * i) / spec.headDim)) / (spec.ropeFreqFactors ? spec.ropeFreqFactors[i] : 1);
   }
-  for (let p = 0; p < spec.maxPositions; p++) {
-    if (p % 1024 === 1023) yield;
-    for (let i = 0; i < half; i++) {
-      // Match the f32 arithmetic of the reference implementations: angle = f32(p · inv_freq).
-      const angle = Math.fround(p * Math.fround(invFreq[i]));
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
+  for (let p0 = 0; p0 < spec.maxPositions; p0 += 1024) {
+    if (p0) yield;
+    for (let p = p0; p < Math.min(spec.maxPositions, p0 + 1024); p++) ropeRow(cos, sin, invFreq, p);
   }
   return [
     g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], cos, `${name}.cos_cache`),
     g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], sin, `${name}.sin_cache`),
   ];
+}
+
+/** Row p of the cos/sin tables. (Hot loops stay outside generators, which V8 optimises less.) */
+function ropeRow(cos: Float32Array, sin: Float32Array, invFreq: Float64Array, p: number): void {
+  const half = invFreq.length;
+  for (let i = 0; i < half; i++) {
+    // Match the f32 arithmetic of the reference implementations: angle = f32(p · inv_freq).
+    const angle = Math.fround(p * Math.fround(invFreq[i]));
+    cos[p * half + i] = Math.cos(angle);
+    sin[p * half + i] = Math.sin(angle);
+  }
+}
+
+/** Rows r0 to r1 of the [rows, cols] matrix `src` into `dst` as columns ([cols, rows]). */
+function transposeRows(src: Float32Array, dst: Float32Array, rows: number, cols: number, r0: number, r1: number): void {
+  for (let r = r0; r < r1; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
 }

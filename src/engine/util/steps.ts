@@ -14,6 +14,17 @@ export type Steps<T> = Generator<void, T, void>;
 /** Longest run of steps between two turns of the event loop, unless one step alone takes longer. */
 export const STEP_SLICE_MS = 20;
 
+/**
+ * Calls `work(start, end)` over 0..n a slice of `size` at a time, yielding between slices. Hot loops
+ * belong in `work`: V8 optimises a loop inside a generator less (measured ~30% slower here).
+ */
+export function* inSlices(n: number, size: number, work: (start: number, end: number) => void): Steps<void> {
+  for (let start = 0; start < n; start += size) {
+    if (start) yield;
+    work(start, Math.min(n, start + size));
+  }
+}
+
 export function runSteps<T>(steps: Steps<T>): T {
   for (;;) {
     const r = steps.next();
