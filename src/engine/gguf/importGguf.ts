@@ -14,7 +14,7 @@ import { Steps, giveTurn, runSteps, runStepsPaced } from '../util/steps';
 import { LlamaSpec, llamaGraphSteps } from '../onnx/llamaGraph';
 import { DEQUANTIZABLE } from './dequantize';
 import { ggmlTypeName } from './ggmlTypes';
-import { GgufFile, openGguf, metaNumber, metaString } from './ggufFile';
+import { GgufFile, openGgufSteps, metaNumber, metaString } from './ggufFile';
 import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsSteps } from './llamaFromGguf';
 import { GgufTokenizer, checkTokenizerHeader, tokenizerSteps } from './tokenizerFromGguf';
 
@@ -114,7 +114,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   // this thread) and stops there when cancelled.
   const paced = <T>(steps: Steps<T>) => runStepsPaced(steps, { signal: opts.signal, what: 'GGUF import' });
   // Validate the header first: a corrupt or unsupported file fails fast, before any hashing.
-  const gguf = openGguf(file);
+  const gguf = await paced(openGgufSteps(file));
   const { spec, tokenizer } = await paced(checkGgufSteps(gguf));
   tokenizer.warnings.forEach((w) => opts.onWarning?.(w));
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
