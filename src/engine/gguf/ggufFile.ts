@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { KvsteerError } from '../util/errors';
+import { Steps, inSlices, runSteps } from '../util/steps';
 import { ggmlBlockLayout, ggmlTypeName } from './ggmlTypes';
 
 /** A metadata array of fixed-size numbers, kept as the file stores it (one byte per u8, not a JS number each). */
@@ -163,24 +164,33 @@ function readValue(c: Cursor, type: number, file: string, depth = 0): GgufValue 
     case ValueType.U64: return c.u64();
     case ValueType.I64: return c.i64();
     case ValueType.F64: return c.f64();
-    case ValueType.ARRAY: {
-      // GGUF metadata nests arrays one level deep at most in practice; a deeper file is crafted
-      // (and would exhaust the stack long before a useful error).
-      if (depth >= MAX_ARRAY_DEPTH) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata arrays nested more than ${MAX_ARRAY_DEPTH} deep at byte ${c.pos}`);
-      const itemType = c.u32();
-      const n = c.count('array length', MAX_ARRAY);
-      // Numbers stay in a typed array: a JS array costs 8 to 20 bytes per element, so a crafted
-      // 64 MB array of u8 took 1.2 GB before anything looked at it.
-      const numbers = NUMBER_ARRAYS[itemType];
-      if (numbers) return new numbers(c.bytes(n * numbers.BYTES_PER_ELEMENT));
-      // Grown by push: `new Array(n)` for a large n is a slow dictionary, not a packed array.
-      const out: GgufValue[] = [];
-      for (let i = 0; i < n; i++) out.push(readValue(c, itemType, file, depth + 1));
-      return out;
-    }
+    case ValueType.ARRAY:
+      return runSteps(readArraySteps(c, file, depth));
     default:
       throw new KvsteerError('GGUF_CORRUPT', `${file}: unknown metadata value type ${type} at byte ${c.pos - 4}`);
   }
+}
+
+/** Array items read between two yields of readArraySteps (a vocabulary holds 50,000 to 150,000). */
+const ARRAY_SLICE = 8192;
+
+/** An array value (after its type), yielding every ARRAY_SLICE items. */
+function* readArraySteps(c: Cursor, file: string, depth: number): Steps<GgufValue> {
+  // GGUF metadata nests arrays one level deep at most in practice; a deeper file is crafted
+  // (and would exhaust the stack long before a useful error).
+  if (depth >= MAX_ARRAY_DEPTH) throw new KvsteerError('GGUF_CORRUPT', `${file}: metadata arrays nested more than ${MAX_ARRAY_DEPTH} deep at byte ${c.pos}`);
+  const itemType = c.u32();
+  const n = c.count('array length', MAX_ARRAY);
+  // Numbers stay in a typed array: a JS array costs 8 to 20 bytes per element, so a crafted
+  // 64 MB array of u8 took 1.2 GB before anything looked at it.
+  const numbers = NUMBER_ARRAYS[itemType];
+  if (numbers) return new numbers(c.bytes(n * numbers.BYTES_PER_ELEMENT));
+  // Grown by push: `new Array(n)` for a large n is a slow dictionary, not a packed array.
+  const out: GgufValue[] = [];
+  yield* inSlices(n, ARRAY_SLICE, (start, end) => {
+    for (let i = start; i < end; i++) out.push(readValue(c, itemType, file, depth + 1));
+  });
+  return out;
 }
 
 /** Steps over an array of strings, returning its length; any other array is left unread (undefined). */
@@ -211,6 +221,11 @@ export function hasGgufMagic(file: string): boolean {
 
 /** Parses the header of a GGUF file; tensor data is read later with `readTensorBytes`. */
 export function openGguf(file: string, opts: OpenGgufOptions = {}): GgufFile {
+  return runSteps(openGgufSteps(file, opts));
+}
+
+/** openGguf as steps (util/steps): it yields within long metadata arrays (the vocabulary, its merges). */
+export function* openGgufSteps(file: string, opts: OpenGgufOptions = {}): Steps<GgufFile> {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -242,7 +257,7 @@ export function openGguf(file: string, opts: OpenGgufOptions = {}): GgufFile {
       const type = c.u32();
       const length = counted && type === ValueType.ARRAY ? skipStringArray(c) : undefined;
       if (length !== undefined) counted!.set(key, length);
-      else metadata.set(key, readValue(c, type, file));
+      else metadata.set(key, type === ValueType.ARRAY ? yield* readArraySteps(c, file, 0) : readValue(c, type, file));
     }
     const metadataBytes = { start: metadataStart, end: c.pos };
     const raw: { name: string; dims: number[]; type: number; offset: number }[] = [];
@@ -300,14 +315,15 @@ export function openGguf(file: string, opts: OpenGgufOptions = {}): GgufFile {
   }
 }
 
-/** Reads one tensor's raw (possibly quantized) bytes. */
-export function readTensorBytes(file: GgufFile, tensor: GgufTensorInfo): Uint8Array {
-  const out = Buffer.alloc(tensor.byteSize);
+/** Reads one tensor's raw (possibly quantized) bytes, or `length` of them from byte `start` of it. */
+export function readTensorBytes(file: GgufFile, tensor: GgufTensorInfo, range?: { start: number; length: number }): Uint8Array {
+  const from = tensor.fileOffset + (range?.start ?? 0);
+  const out = Buffer.alloc(range?.length ?? tensor.byteSize);
   const fd = fs.openSync(file.path, 'r');
   try {
     let done = 0;
     while (done < out.length) {
-      const n = fs.readSync(fd, out, done, out.length - done, tensor.fileOffset + done);
+      const n = fs.readSync(fd, out, done, out.length - done, from + done);
       if (n === 0) throw new KvsteerError('GGUF_CORRUPT', `${file.path}: unexpected end of file while reading tensor ${tensor.name}`);
       done += n;
     }

@@ -10,12 +10,13 @@ import * as path from 'node:path';
 import { buildFolderAtomic } from '../util/atomicWrite';
 import { KvsteerError, throwIfAborted } from '../util/errors';
 import { sha256File } from '../util/fileHash';
-import { LlamaSpec, buildLlamaGraph } from '../onnx/llamaGraph';
+import { Steps, giveTurn, runSteps, runStepsPaced } from '../util/steps';
+import { LlamaSpec, llamaGraphSteps } from '../onnx/llamaGraph';
 import { DEQUANTIZABLE } from './dequantize';
 import { ggmlTypeName } from './ggmlTypes';
-import { GgufFile, openGguf, metaNumber, metaString } from './ggufFile';
-import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsFromGguf } from './llamaFromGguf';
-import { GgufTokenizer, checkTokenizerHeader, tokenizerFromGguf } from './tokenizerFromGguf';
+import { GgufFile, openGgufSteps, metaNumber, metaString } from './ggufFile';
+import { describeTensorTypes, llamaSpecFromGguf, llamaWeightsSteps } from './llamaFromGguf';
+import { GgufTokenizer, checkTokenizerHeader, tokenizerSteps } from './tokenizerFromGguf';
 
 /** Bump when the generated folder changes, so old cache entries are rebuilt (4: Q4_K blocks stay 4-bit; 5: Q8_0 embeddings stay 8-bit; 6: Q6_K embeddings too; 7: attention reads the cache in place; 8: no present.* outputs; 9: exact 8-bit weights as two 4-bit MatMulNBits, Q6_K and Q5_* blocks stay packed; 10: llama.cpp's end-of-generation tokens by text; 11: tokenizer: the Llama 3 family's ignore_merges and BOS default, SentencePiece's BOS default, "<unk>" as a token, vocabulary entries named like object properties; 12: empty tokens named [EMPTY_<id>] as llama.cpp names them; 13: llama.cpp's SentencePiece default ids for BOS, EOS and unknown tokens absent or outside the vocabulary, ids stored as u64). */
 export const CONVERTER_VERSION = 13;
@@ -62,7 +63,12 @@ export interface ImportResult {
  * every tensor of a type it can decode. Throws the error naming the file and the problem.
  */
 export function checkGgufSupported(gguf: GgufFile): { spec: LlamaSpec; tokenizer: GgufTokenizer } {
-  return checkGguf(gguf, tokenizerFromGguf);
+  return runSteps(checkGgufSteps(gguf));
+}
+
+/** checkGgufSupported as steps (util/steps): it yields between its passes over the vocabulary. */
+function checkGgufSteps(gguf: GgufFile): Steps<{ spec: LlamaSpec; tokenizer: GgufTokenizer }> {
+  return checkGguf(gguf, tokenizerSteps);
 }
 
 /**
@@ -72,10 +78,14 @@ export function checkGgufSupported(gguf: GgufFile): { spec: LlamaSpec; tokenizer
  * For listing many files (findLocalGgufs).
  */
 export function checkGgufHeader(gguf: GgufFile): void {
-  checkGguf(gguf, checkTokenizerHeader);
+  runSteps(
+    checkGguf(gguf, function* (g) {
+      checkTokenizerHeader(g);
+    }),
+  );
 }
 
-function checkGguf<T>(gguf: GgufFile, tokenizerCheck: (gguf: GgufFile) => T): { spec: LlamaSpec; tokenizer: T } {
+function* checkGguf<T>(gguf: GgufFile, tokenizerCheck: (gguf: GgufFile) => Steps<T>): Steps<{ spec: LlamaSpec; tokenizer: T }> {
   // llama.cpp's gguf-split shards: the first holds the metadata but only some of the tensors.
   const parts = metaNumber(gguf, 'split.count', 1);
   if (parts > 1) {
@@ -83,7 +93,8 @@ function checkGguf<T>(gguf: GgufFile, tokenizerCheck: (gguf: GgufFile) => T): { 
     throw new KvsteerError('GGUF_UNSUPPORTED', `${gguf.path}: part ${part} of a GGUF split into ${parts} files; kvsteer reads single-file GGUFs (\`llama-gguf-split --merge\` joins them)`);
   }
   const spec = llamaSpecFromGguf(gguf);
-  const tokenizer = tokenizerCheck(gguf);
+  yield;
+  const tokenizer = yield* tokenizerCheck(gguf);
   // Every prompt goes through the chat template: a base model's file would import, then fail on
   // its first question.
   const template = gguf.metadata.get('tokenizer.chat_template');
@@ -99,9 +110,12 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   const t0 = performance.now();
   const report = (stage: ImportProgress['stage'], fraction: number, message: string) => opts.onProgress?.({ stage, fraction, message });
   if (!fs.existsSync(file)) throw new KvsteerError('FILE_NOT_FOUND', `${file}: no such file`);
+  // The import lets the event loop run every few milliseconds (in VS Code every extension shares
+  // this thread) and stops there when cancelled.
+  const paced = <T>(steps: Steps<T>) => runStepsPaced(steps, { signal: opts.signal, what: 'GGUF import' });
   // Validate the header first: a corrupt or unsupported file fails fast, before any hashing.
-  const gguf = openGguf(file);
-  const { spec, tokenizer } = checkGgufSupported(gguf);
+  const gguf = await paced(openGgufSteps(file));
+  const { spec, tokenizer } = await paced(checkGgufSteps(gguf));
   tokenizer.warnings.forEach((w) => opts.onWarning?.(w));
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
   const sha256 = await sha256File(file, opts.cacheDir);
@@ -118,19 +132,17 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   throwIfAborted(opts.signal, 'GGUF import');
   const outcome = await buildFolderAtomic(folder, async (tmp) => {
     report('reading', 0.05, `Reading weights (${describeTensorTypes(gguf)})`);
-    const weights = llamaWeightsFromGguf(gguf, spec, (done, total) => {
-      throwIfAborted(opts.signal, 'GGUF import');
-      report('weights', 0.05 + 0.6 * (done / total), `Converting layer ${done}/${total}`);
-    });
-    report('writing', 0.7, 'Writing the ONNX graph');
-    const graph = buildLlamaGraph(
-      spec,
-      weights,
-      { accuracyLevel: precision === 'exact' ? 0 : 4 },
+    const weights = await paced(
+      llamaWeightsSteps(gguf, spec, (done, total) => {
+        throwIfAborted(opts.signal, 'GGUF import');
+        report('weights', 0.05 + 0.6 * (done / total), `Converting layer ${done}/${total}`);
+      }),
     );
+    report('writing', 0.7, 'Writing the ONNX graph');
+    const graph = await paced(llamaGraphSteps(spec, weights, { accuracyLevel: precision === 'exact' ? 0 : 4 }));
     fs.mkdirSync(path.join(tmp, 'onnx'));
-    graph.save(path.join(tmp, 'onnx'), 'model.onnx', { source: path.basename(file), sha256 });
-    throwIfAborted(opts.signal, 'GGUF import');
+    await paced(graph.saveSteps(path.join(tmp, 'onnx'), 'model.onnx', { source: path.basename(file), sha256 }));
+    await giveTurn(opts.signal, 'GGUF import');
     const name = metaString(gguf, 'general.name', path.basename(file, '.gguf'));
     const json = (p: string, v: unknown) => fs.writeFileSync(path.join(tmp, p), JSON.stringify(v, null, 2));
     json('config.json', {
@@ -161,7 +173,9 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
       eos_token_id: tokenizer.eosTokenIds.length === 1 ? tokenizer.eosTokenIds[0] : tokenizer.eosTokenIds,
       pad_token_id: tokenizer.padTokenId ?? null,
     });
+    await giveTurn(opts.signal, 'GGUF import');
     json('tokenizer.json', tokenizer.tokenizerJson);
+    await giveTurn(opts.signal, 'GGUF import');
     json('tokenizer_config.json', tokenizer.tokenizerConfig);
     json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString(), files: fileSizes(tmp) });
   }, complete);

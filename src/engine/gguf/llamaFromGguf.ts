@@ -10,10 +10,11 @@
  */
 import { KvsteerError } from '../util/errors';
 import { LlamaSpec, LlamaWeights } from '../onnx/llamaGraph';
-import { LinearWeight, linearFromGgml, permuteRows, rowsFromQ6K } from '../onnx/linearWeight';
+import { LinearWeight, inRowSlices, linearFromGgml, permuteRows, rowsFromQ6K } from '../onnx/linearWeight';
+import { Steps, runSteps } from '../util/steps';
 import { dequantize } from './dequantize';
 import { GgufFile, GgufTensorInfo, metaNumber, metaString, readTensorBytes } from './ggufFile';
-import { GgmlType, ggmlTypeName } from './ggmlTypes';
+import { GgmlType, ggmlBlockLayout, ggmlTypeName } from './ggmlTypes';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'qwen2', 'qwen3', 'gemma3'];
 
@@ -134,8 +135,24 @@ export function unpermuteQK(w: LinearWeight, heads: number, headDim: number): Li
 }
 
 export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (done: number, total: number) => void): LlamaWeights {
+  return runSteps(llamaWeightsSteps(f, spec, onLayer));
+}
+
+/**
+ * llamaWeightsFromGguf as steps (util/steps): it yields before each matrix, and within a large one
+ * every few MB, which it reads and converts a slice of rows at a time.
+ */
+export function* llamaWeightsSteps(f: GgufFile, spec: LlamaSpec, onLayer?: (done: number, total: number) => void): Steps<LlamaWeights> {
+  /** Tensor `t` as `rows` rows, read and converted by `convert(bytes, rows)` a slice of rows at a time. */
+  const sliced = function* (t: GgufTensorInfo, rows: number, convert: (bytes: Uint8Array, rows: number) => LinearWeight): Steps<LinearWeight> {
+    const cols = t.elements / rows, rowBytes = t.byteSize / rows;
+    // Rows of whole blocks only (ggml's rule; a file breaking it is converted in one piece, as before).
+    if (cols % (ggmlBlockLayout(t.type)?.blockSize ?? NaN) !== 0) return convert(readTensorBytes(f, t), rows);
+    return yield* inRowSlices(rows, rowBytes, (r0, r1) => convert(readTensorBytes(f, t, { start: r0 * rowBytes, length: (r1 - r0) * rowBytes }), r1 - r0));
+  };
   /** A [rows (outputs) × cols (inputs)] matrix; its shape is checked against the spec the metadata gives. */
-  const lin = (name: string, rows: number, cols: number): LinearWeight => {
+  const lin = function* (name: string, rows: number, cols: number): Steps<LinearWeight> {
+    yield;
     const t = tensor(f, name);
     if (t.dims.length !== 2) throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} should be 2-D`);
     // Caught here, before minutes of conversion end in ONNX Runtime's shape error without the cause.
@@ -143,7 +160,7 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
       throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tensor ${name} is ${t.dims[1]} × ${t.dims[0]}, but the metadata's sizes make it ${rows} × ${cols}`);
     }
     try {
-      return linearFromGgml(t.type, readTensorBytes(f, t), t.dims[1], t.dims[0]);
+      return yield* sliced(t, rows, (bytes, n) => linearFromGgml(t.type, bytes, n, cols));
     } catch (e) {
       if (e instanceof KvsteerError) throw new KvsteerError(e.code, `${f.path}: tensor ${name}: ${e.message}`);
       throw e;
@@ -163,13 +180,13 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
   let embedding: LinearWeight;
   try {
     // Q8_0 and Q6_K rows stay 8-bit (the graph gathers them with GatherBlockQuantized); others become f32.
-    const bytes = readTensorBytes(f, embd);
-    embedding =
+    embedding = yield* sliced(embd, spec.vocabSize, (bytes, n) =>
       embd.type === GgmlType.Q8_0 && H % 32 === 0
-        ? linearFromGgml(embd.type, bytes, spec.vocabSize, H)
+        ? linearFromGgml(embd.type, bytes, n, H)
         : embd.type === GgmlType.Q6_K && H % 256 === 0
-          ? rowsFromQ6K(bytes, spec.vocabSize, H)
-          : { kind: 'float', rows: spec.vocabSize, cols: H, data: dequantize(embd.type, bytes, embd.elements) };
+          ? rowsFromQ6K(bytes, n, H)
+          : { kind: 'float', rows: n, cols: H, data: dequantize(embd.type, bytes, n * H) },
+    );
   } catch (e) {
     throw new KvsteerError('GGUF_UNSUPPORTED', `${f.path}: tensor token_embd.weight: ${(e as Error).message}`);
   }
@@ -188,12 +205,12 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
       }
     }
     const qDim = spec.numHeads * spec.headDim, kvDim = spec.numKvHeads * spec.headDim, F = spec.intermediateSize;
-    const q = lin(p + 'attn_q.weight', qDim, H), k = lin(p + 'attn_k.weight', kvDim, H);
+    const q = yield* lin(p + 'attn_q.weight', qDim, H), k = yield* lin(p + 'attn_k.weight', kvDim, H);
     layers.push({
       attnNorm: vec(p + 'attn_norm.weight', H),
       q: neox ? q : unpermuteQK(q, spec.numHeads, spec.headDim),
       k: neox ? k : unpermuteQK(k, spec.numKvHeads, spec.headDim),
-      v: lin(p + 'attn_v.weight', kvDim, H),
+      v: yield* lin(p + 'attn_v.weight', kvDim, H),
       ...(headNorms ? { qNorm: vec(p + 'attn_q_norm.weight', spec.headDim), kNorm: vec(p + 'attn_k_norm.weight', spec.headDim) } : {}),
       ...(gemma3 ? { postAttnNorm: vec(p + 'post_attention_norm.weight', H), postFfnNorm: vec(p + 'post_ffw_norm.weight', H) } : {}),
       // Qwen2 always has them (llama.cpp requires them too).
@@ -204,11 +221,11 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
             vBias: vec(p + 'attn_v.bias', spec.numKvHeads * spec.headDim),
           }
         : {}),
-      o: lin(p + 'attn_output.weight', H, qDim),
+      o: yield* lin(p + 'attn_output.weight', H, qDim),
       ffnNorm: vec(p + 'ffn_norm.weight', H),
-      gate: lin(p + 'ffn_gate.weight', F, H),
-      up: lin(p + 'ffn_up.weight', F, H),
-      down: lin(p + 'ffn_down.weight', H, F),
+      gate: yield* lin(p + 'ffn_gate.weight', F, H),
+      up: yield* lin(p + 'ffn_up.weight', F, H),
+      down: yield* lin(p + 'ffn_down.weight', H, F),
     });
     onLayer?.(l + 1, spec.numLayers);
   }
@@ -217,7 +234,7 @@ export function llamaWeightsFromGguf(f: GgufFile, spec: LlamaSpec, onLayer?: (do
     layers,
     finalNorm: vec('output_norm.weight', H),
     // No `output` tensor means the head is tied to the embeddings.
-    lmHead: f.tensors.has('output.weight') ? lin('output.weight', spec.vocabSize, H) : lin('token_embd.weight', spec.vocabSize, H),
+    lmHead: f.tensors.has('output.weight') ? yield* lin('output.weight', spec.vocabSize, H) : yield* lin('token_embd.weight', spec.vocabSize, H),
   };
 }
 

@@ -10,6 +10,7 @@
  *   score; spaces become "▁" and each stretch of text between special tokens gets a leading one.
  */
 import { KvsteerError } from '../util/errors';
+import { Steps, inSlices, runSteps } from '../util/steps';
 import { GgufFile, GgufValue, hasNumberArray, metaArray, metaString, stringArrayLength, wrongType } from './ggufFile';
 
 /** llama.cpp token types. */
@@ -139,19 +140,25 @@ const SPM_DEFAULT_IDS: Record<string, number> = {
 
 const isString = (x: GgufValue): x is string => typeof x === 'string';
 
+/** Vocabulary entries or merges handled between two yields of a long pass. */
+const PASS_SLICE = 8192;
+
 /**
  * llama.cpp refuses (asserts on) a vocabulary that lists a text twice: the text could encode to
  * only one of the ids, and here the other would decode to nothing. A text holding U+FFFD is
  * let through: the reader decodes every invalid UTF-8 sequence to U+FFFD, so two different byte
  * strings, which llama.cpp tells apart, can read the same here.
  */
-function refuseRepeatedTokens(file: string, tokens: string[]): void {
+function* refuseRepeatedTokens(file: string, tokens: string[]): Steps<void> {
   const first = new Map<string, number>();
-  tokens.forEach((t, i) => {
-    const seen = first.get(t);
-    if (seen === undefined) first.set(t, i);
-    else if (!t.includes('\uFFFD')) {
-      throw new KvsteerError('GGUF_CORRUPT', `${file}: token ${i} (${JSON.stringify(t)}) repeats token ${seen}; each text may appear once in the vocabulary (llama.cpp refuses such a file too)`);
+  yield* inSlices(tokens.length, PASS_SLICE, (start, end) => {
+    for (let i = start; i < end; i++) {
+      const t = tokens[i];
+      const seen = first.get(t);
+      if (seen === undefined) first.set(t, i);
+      else if (!t.includes('\uFFFD')) {
+        throw new KvsteerError('GGUF_CORRUPT', `${file}: token ${i} (${JSON.stringify(t)}) repeats token ${seen}; each text may appear once in the vocabulary (llama.cpp refuses such a file too)`);
+      }
     }
   });
 }
@@ -181,13 +188,22 @@ export function checkTokenizerHeader(f: GgufFile): void {
 }
 
 export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
+  return runSteps(tokenizerSteps(f));
+}
+
+/** tokenizerFromGguf as steps (util/steps): it yields between its passes over the vocabulary, and within the longest. */
+export function* tokenizerSteps(f: GgufFile): Steps<GgufTokenizer> {
   if (f.stringArrayLengths) throw new Error(`${f.path}: its vocabulary was only counted; tokenizerFromGguf needs it read (openGguf without stringArrays: 'count')`);
   checkTokenizerHeader(f);
+  yield;
   const spm = metaString(f, 'tokenizer.ggml.model') === 'llama';
   const texts = metaArray(f, 'tokenizer.ggml.tokens', isString)!;
+  yield;
   // llama.cpp names empty tokens so that they stay distinct (and decode to that name).
   const tokens = texts.map((t, i) => (t === '' ? `[EMPTY_${i}]` : t));
-  refuseRepeatedTokens(f.path, tokens);
+  yield;
+  yield* refuseRepeatedTokens(f.path, tokens);
+  yield;
   const types = metaArray(f, 'tokenizer.ggml.token_type', isNumber, tokens.length) ?? [];
   let merges: string[] | [string, string][];
   if (spm) {
@@ -198,14 +214,17 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
     // A merge must join two tokens into a third (Hugging Face's tokenizers refuse others too): text
     // merged into a piece outside the vocabulary was dropped from the prompt without a trace.
     const known = new Set(tokens);
-    m.forEach((entry, i) => {
-      const parts = entry.split(' ');
-      if (parts.length !== 2 || !parts.every((x) => known.has(x)) || !known.has(parts[0] + parts[1])) {
-        throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tokenizer.ggml.merges entry ${i} (${JSON.stringify(entry)}) does not join two vocabulary tokens into a third`);
+    yield* inSlices(m.length, PASS_SLICE, (start, end) => {
+      for (let i = start; i < end; i++) {
+        const parts = m[i].split(' ');
+        if (parts.length !== 2 || !parts.every((x) => known.has(x)) || !known.has(parts[0] + parts[1])) {
+          throw new KvsteerError('GGUF_CORRUPT', `${f.path}: tokenizer.ggml.merges entry ${i} (${JSON.stringify(m[i])}) does not join two vocabulary tokens into a third`);
+        }
       }
     });
     merges = m;
   }
+  yield;
   const pre = metaString(f, 'tokenizer.ggml.pre', 'default');
   const warnings: string[] = [];
   const outside: { key: string; value: number | bigint; used?: number }[] = [];
@@ -244,11 +263,12 @@ export function tokenizerFromGguf(f: GgufFile): GgufTokenizer {
   const addSpacePrefix = spm && f.metadata.get('tokenizer.ggml.add_space_prefix') !== false;
 
   const vocab: Record<string, number> = {};
-  tokens.forEach((t, i) => {
+  yield* inSlices(tokens.length, PASS_SLICE, (start, end) => {
     // Own keys only: a token spelled "constructor" or "toString" is `in` any object. A text seen
     // before is one refuseRepeatedTokens let through (different bytes that read the same).
-    if (!Object.hasOwn(vocab, t)) vocab[t] = i;
+    for (let i = start; i < end; i++) if (!Object.hasOwn(vocab, tokens[i])) vocab[tokens[i]] = i;
   });
+  yield;
   const addedTokens = tokens
     .map((content, i) => ({ content, i, type: types[i] }))
     // llama.cpp matches control, user-defined and unknown tokens (e.g. "<unk>") in text as themselves.

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AttributeType, ModelProto, TensorDataType } from './onnxProto';
+import { Steps, runSteps } from '../util/steps';
 
 export type Dim = number | string;
 export type AttrValue = { i: number } | { f: number } | { s: string } | { ints: number[] } | { floats: number[] };
@@ -38,6 +39,8 @@ interface ValueInfo {
 const EXTERNAL_THRESHOLD = 1024;
 /** Alignment of each tensor in the external-data file, so it can be memory-mapped. */
 const EXTERNAL_ALIGN = 64;
+/** Bytes written between two yields of saveSteps. */
+const WRITE_SLICE = 8 << 20;
 
 export class GraphBuilder {
   private readonly inputs: ValueInfo[] = [];
@@ -118,15 +121,24 @@ export class GraphBuilder {
    * Returns the paths written.
    */
   save(dir: string, fileName = 'model.onnx', meta: Record<string, string> = {}): string[] {
+    return runSteps(this.saveSteps(dir, fileName, meta));
+  }
+
+  /** save as steps (util/steps): it yields between tensors and every few MB of a large one. */
+  *saveSteps(dir: string, fileName = 'model.onnx', meta: Record<string, string> = {}): Steps<string[]> {
     const dataName = `${fileName}_data`;
     const dataPath = path.join(dir, dataName);
     let fd: number | undefined;
     let offset = 0;
     const written = [path.join(dir, fileName)];
     try {
-      const initializer = this.initializers.map((t) => {
+      const initializer = [];
+      for (const t of this.initializers) {
         const base = { name: t.name, dataType: t.dataType, dims: t.dims };
-        if (t.bytes.length < EXTERNAL_THRESHOLD) return { ...base, rawData: t.bytes };
+        if (t.bytes.length < EXTERNAL_THRESHOLD) {
+          initializer.push({ ...base, rawData: t.bytes });
+          continue;
+        }
         if (fd === undefined) {
           fd = fs.openSync(dataPath, 'w');
           written.push(dataPath);
@@ -134,8 +146,11 @@ export class GraphBuilder {
         const pad = (EXTERNAL_ALIGN - (offset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
         if (pad) fs.writeSync(fd, new Uint8Array(pad), 0, pad, offset);
         offset += pad;
-        writeAll(fd, t.bytes, offset);
-        const entry = {
+        for (let at = 0; at < t.bytes.length; at += WRITE_SLICE) {
+          yield;
+          writeAll(fd, t.bytes.subarray(at, at + WRITE_SLICE), offset + at);
+        }
+        initializer.push({
           ...base,
           dataLocation: 1,
           externalData: [
@@ -143,10 +158,9 @@ export class GraphBuilder {
             { key: 'offset', value: String(offset) },
             { key: 'length', value: String(t.bytes.length) },
           ],
-        };
+        });
         offset += t.bytes.length;
-        return entry;
-      });
+      }
       const model = {
         irVersion: 10,
         producerName: 'kvsteer',
@@ -168,9 +182,13 @@ export class GraphBuilder {
           output: this.outputs.map(valueInfo),
         },
       };
+      yield;
       const err = ModelProto.verify(model);
       if (err) throw new Error(`invalid ONNX model: ${err}`);
-      fs.writeFileSync(path.join(dir, fileName), ModelProto.encode(ModelProto.fromObject(model)).finish());
+      yield;
+      const proto = ModelProto.fromObject(model);
+      yield;
+      fs.writeFileSync(path.join(dir, fileName), ModelProto.encode(proto).finish());
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }

@@ -13,6 +13,7 @@ import { GgmlType } from '../gguf/ggmlTypes';
 import { dequantize, q4KValue, q5KValue, q5Value, scaleMinK4, unpackQ6K } from '../gguf/dequantize';
 import { KvsteerError } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
+import { Steps, runSteps } from '../util/steps';
 
 export type LinearWeight =
   | { kind: 'float'; rows: number; cols: number; data: Float32Array }
@@ -55,20 +56,78 @@ export function zeroPoint(w: Extract<LinearWeight, { kind: 'nbits' }>): number {
  * projection: 28 MB instead of 113 MB).
  */
 export function splitEightBit(w: Extract<LinearWeight, { kind: 'nbits' }>): [LinearWeight, LinearWeight] {
+  return runSteps(splitEightBitSteps(w));
+}
+
+/** splitEightBit, yielding every SLICE_BYTES of input. */
+export function* splitEightBitSteps(w: Extract<LinearWeight, { kind: 'nbits' }>): Steps<[LinearWeight, LinearWeight]> {
   // Offsets, if any, go with the low half: s·(u − 128) + off = 16s·hi + (s·lo + off).
   if (w.bits !== 8 || zeroPoint(w) !== 128) throw new Error('splitEightBit: expects 8-bit blocks with zero point 128');
   const hi = new Uint8Array(w.packed.length / 2);
   const lo = new Uint8Array(w.packed.length / 2);
-  for (let i = 0; i < w.packed.length; i += 2) {
-    const a = w.packed[i] - 128, b = w.packed[i + 1] - 128;
-    hi[i >> 1] = ((a >> 4) + 8) | (((b >> 4) + 8) << 4);
-    lo[i >> 1] = (a & 15) | ((b & 15) << 4);
+  for (let start = 0; start < w.packed.length; start += SLICE_BYTES) {
+    if (start) yield;
+    splitBytes(w.packed, hi, lo, start, Math.min(w.packed.length, start + SLICE_BYTES));
   }
   const base = { kind: 'nbits' as const, bits: 4 as const, rows: w.rows, cols: w.cols, blockSize: w.blockSize };
   return [
     { ...base, packed: hi, scales: w.scales.map((s) => 16 * s), zero: 8 },
     { ...base, packed: lo, scales: w.scales, zero: 0, offsets: w.offsets },
   ];
+}
+
+/** Bytes start to end of splitEightBit. (Hot loops stay outside generators, which V8 optimises less.) */
+function splitBytes(packed: Uint8Array, hi: Uint8Array, lo: Uint8Array, start: number, end: number): void {
+  for (let i = start; i < end; i += 2) {
+    const a = packed[i] - 128, b = packed[i + 1] - 128;
+    hi[i >> 1] = ((a >> 4) + 8) | (((b >> 4) + 8) << 4);
+    lo[i >> 1] = (a & 15) | ((b & 15) << 4);
+  }
+}
+
+/**
+ * Input bytes per slice of a long conversion (~5-10 ms of work here), between which the work
+ * yields (util/steps). Even, so that 8-bit pairs never straddle two slices.
+ */
+export const SLICE_BYTES = 1 << 20;
+
+/**
+ * A weight of `rows` rows converted a slice of rows at a time by `convert(r0, r1)` (rows r0 to r1,
+ * `bytesPerRow` bytes of input each), yielding between slices. The result is the one conversion of
+ * all rows would give: every form maps a row's blocks to that row's values alone, and which form a
+ * conversion picks depends on the type and the row length, not on the number of rows.
+ */
+export function* inRowSlices(rows: number, bytesPerRow: number, convert: (r0: number, r1: number) => LinearWeight): Steps<LinearWeight> {
+  const per = Math.max(1, Math.floor(SLICE_BYTES / bytesPerRow));
+  if (per >= rows) return convert(0, rows);
+  const first = convert(0, per);
+  const grown = <A extends Float32Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+    const out = make((a.length / per) * rows);
+    out.set(a);
+    return out;
+  };
+  const floats = (n: number) => new Float32Array(n);
+  const data = first.kind === 'float' ? grown(first.data, floats) : undefined;
+  const packed = first.kind === 'nbits' ? grown(first.packed, (n) => new Uint8Array(n)) : undefined;
+  const scales = first.kind === 'nbits' ? grown(first.scales, floats) : undefined;
+  const offsets = first.kind === 'nbits' && first.offsets ? grown(first.offsets, floats) : undefined;
+  /** Copies slice `s`'s `part` to where row r0 starts in `all`. */
+  const place = <A extends Float32Array | Uint8Array>(all: A | undefined, part: A | undefined, r0: number) => {
+    if (!all || !part) return;
+    all.set(part, (all.length / rows) * r0);
+  };
+  for (let r0 = per; r0 < rows; r0 += per) {
+    yield;
+    const s = convert(r0, Math.min(rows, r0 + per));
+    if (s.kind !== first.kind) throw new Error('inRowSlices: slices converted to different forms');
+    if (s.kind === 'float') place(data, s.data, r0);
+    else {
+      place(packed, s.packed, r0);
+      place(scales, s.scales, r0);
+      place(offsets, s.offsets, r0);
+    }
+  }
+  return first.kind === 'float' ? { ...first, rows, data: data! } : { ...first, rows, packed: packed!, scales: scales!, offsets };
 }
 
 /** The weight's dense f32 values, row-major [rows, cols] (for tests and small fallbacks). */

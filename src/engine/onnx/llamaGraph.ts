@@ -16,7 +16,8 @@
  */
 import { GraphBuilder } from './graphBuilder';
 import { TensorDataType } from './onnxProto';
-import { LinearWeight, blockLength, concatRows, splitEightBit, zeroPoint } from './linearWeight';
+import { LinearWeight, SLICE_BYTES, blockLength, concatRows, splitEightBitSteps, zeroPoint } from './linearWeight';
+import { Steps, runSteps } from '../util/steps';
 
 export interface LlamaSpec {
   /** GGUF architecture the weights came from ('llama', 'qwen2', 'qwen3' or 'gemma3'); what differs is in the options below. */
@@ -97,6 +98,11 @@ export interface LlamaGraphOptions {
 const MS = 'com.microsoft';
 
 export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGraphOptions = {}): GraphBuilder {
+  return runSteps(llamaGraphSteps(spec, w, opts));
+}
+
+/** buildLlamaGraph as steps (util/steps): it yields before each layer and within large weights. */
+export function* llamaGraphSteps(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGraphOptions = {}): Steps<GraphBuilder> {
   const g = new GraphBuilder('kvsteer_llama');
   g.useOpset(MS, 1);
   const steerActs = opts.activationSteering ?? true;
@@ -112,9 +118,9 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   }
   const keep = g.input('num_logits_to_keep', TensorDataType.INT64, []);
 
-  const globalRope = ropeTables(g, spec, 'rope');
+  const globalRope = yield* ropeTables(g, spec, 'rope');
   const localRope = spec.slidingWindow
-    ? ropeTables(g, { ...spec, ropeTheta: spec.slidingWindow.ropeTheta, ropePositionScale: 1, ropeFreqFactors: undefined }, 'rope_local')
+    ? yield* ropeTables(g, { ...spec, ropeTheta: spec.slidingWindow.ropeTheta, ropePositionScale: 1, ropeFreqFactors: undefined }, 'rope_local')
     : globalRope;
   const call = attentionInputs(g, inputIds, mask, spec);
 
@@ -144,6 +150,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   };
 
   for (let l = 0; l < spec.numLayers; l++) {
+    yield;
     const lw = w.layers[l];
     const h = norm(lw.attnNorm, `model.layers.${l}.input_layernorm.weight`);
     const qkv = concatRows([lw.q, lw.k, lw.v]);
@@ -153,12 +160,12 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     const hasBias = lw.qBias || lw.kBias || lw.vBias;
     if (qkv) {
       const bias = hasBias ? concatBiases([[lw.qBias, lw.q.rows], [lw.kBias, lw.k.rows], [lw.vBias, lw.v.rows]]) : undefined;
-      q = withBias(linear(g, h, qkv, `model.layers.${l}.self_attn.qkv_proj`, accuracy), bias, `model.layers.${l}.self_attn.qkv_proj.bias`);
+      q = withBias(yield* linear(g, h, qkv, `model.layers.${l}.self_attn.qkv_proj`, accuracy), bias, `model.layers.${l}.self_attn.qkv_proj.bias`);
       k = v = '';
     } else {
-      q = withBias(linear(g, h, lw.q, `model.layers.${l}.self_attn.q_proj`, accuracy), lw.qBias, `model.layers.${l}.self_attn.q_proj.bias`);
-      k = withBias(linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy), lw.kBias, `model.layers.${l}.self_attn.k_proj.bias`);
-      v = withBias(linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy), lw.vBias, `model.layers.${l}.self_attn.v_proj.bias`);
+      q = withBias(yield* linear(g, h, lw.q, `model.layers.${l}.self_attn.q_proj`, accuracy), lw.qBias, `model.layers.${l}.self_attn.q_proj.bias`);
+      k = withBias(yield* linear(g, h, lw.k, `model.layers.${l}.self_attn.k_proj`, accuracy), lw.kBias, `model.layers.${l}.self_attn.k_proj.bias`);
+      v = withBias(yield* linear(g, h, lw.v, `model.layers.${l}.self_attn.v_proj`, accuracy), lw.vBias, `model.layers.${l}.self_attn.v_proj.bias`);
     }
     const headNorms =
       lw.qNorm && lw.kNorm
@@ -170,19 +177,19 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
     const local = spec.slidingWindow?.local[l] ?? false;
     const [cosCache, sinCache] = local ? localRope : globalRope;
     const attn = cacheReadingAttention(g, l, q, k, v, call, cosCache, sinCache, spec, headNorms, local);
-    pendingAdd = postNorm(linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy), lw.postAttnNorm, `model.layers.${l}.post_attention_norm.weight`);
+    pendingAdd = postNorm(yield* linear(g, attn, lw.o, `model.layers.${l}.self_attn.o_proj`, accuracy), lw.postAttnNorm, `model.layers.${l}.post_attention_norm.weight`);
     const h2 = norm(lw.ffnNorm, `model.layers.${l}.post_attention_layernorm.weight`);
     let gate: string, up: string;
     const gateUp = concatRows([lw.gate, lw.up]);
     if (gateUp) {
-      [gate, up] = g.node('Split', [linear(g, h2, gateUp, `model.layers.${l}.mlp.gate_up_proj`, accuracy), g.int64s([lw.gate.rows, lw.up.rows])], { axis: { i: -1 } }, { outputs: 2 });
+      [gate, up] = g.node('Split', [yield* linear(g, h2, gateUp, `model.layers.${l}.mlp.gate_up_proj`, accuracy), g.int64s([lw.gate.rows, lw.up.rows])], { axis: { i: -1 } }, { outputs: 2 });
     } else {
-      gate = linear(g, h2, lw.gate, `model.layers.${l}.mlp.gate_proj`, accuracy);
-      up = linear(g, h2, lw.up, `model.layers.${l}.mlp.up_proj`, accuracy);
+      gate = yield* linear(g, h2, lw.gate, `model.layers.${l}.mlp.gate_proj`, accuracy);
+      up = yield* linear(g, h2, lw.up, `model.layers.${l}.mlp.up_proj`, accuracy);
     }
     const gated = spec.activation === 'gelu_tanh' ? g.op('FastGelu', [gate], {}, MS) : g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
     const act = g.op('Mul', [gated, up]);
-    pendingAdd = postNorm(linear(g, act, lw.down, `model.layers.${l}.mlp.down_proj`, accuracy), lw.postFfnNorm, `model.layers.${l}.post_feedforward_norm.weight`);
+    pendingAdd = postNorm(yield* linear(g, act, lw.down, `model.layers.${l}.mlp.down_proj`, accuracy), lw.postFfnNorm, `model.layers.${l}.post_feedforward_norm.weight`);
     if (steerActs) {
       // A required input (the backend feeds zeros when not steering): ONNX Runtime's Node binding
       // only passes feeds named in inputNames, which leaves out inputs with default initializers.
@@ -194,7 +201,7 @@ export function buildLlamaGraph(spec: LlamaSpec, w: LlamaWeights, opts: LlamaGra
   // Only the last `num_logits_to_keep` positions go through the vocabulary projection.
   const start = g.op('Neg', [g.op('Reshape', [keep, g.int64s([1])])]);
   const last = g.op('Slice', [final, start, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]);
-  let logits = linear(g, last, w.lmHead, 'lm_head', accuracy);
+  let logits = yield* linear(g, last, w.lmHead, 'lm_head', accuracy);
   if (spec.finalLogitSoftcap !== undefined) {
     const c = g.floats([spec.finalLogitSoftcap], []);
     logits = g.op('Mul', [g.op('Tanh', [g.op('Div', [logits, c])]), c]);
@@ -376,17 +383,21 @@ function concatBiases(parts: [Float32Array | undefined, number][]): Float32Array
 }
 
 /** y = x·Wᵀ for any LinearWeight form; returns the output name. */
-function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accuracyLevel: number): string {
+function* linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accuracyLevel: number): Steps<string> {
   if (w.kind === 'float') {
     const wt = new Float32Array(w.rows * w.cols); // MatMul wants [K, N]
-    for (let r = 0; r < w.rows; r++) for (let c = 0; c < w.cols; c++) wt[c * w.rows + r] = w.data[r * w.cols + c];
+    const per = Math.max(1, Math.floor(SLICE_BYTES / (4 * w.cols)));
+    for (let r0 = 0; r0 < w.rows; r0 += per) {
+      if (r0) yield;
+      transposeRows(w.data, wt, w.rows, w.cols, r0, Math.min(w.rows, r0 + per));
+    }
     return g.op('MatMul', [x, g.initializer(TensorDataType.FLOAT, [w.cols, w.rows], wt, `${name}.weight`)]);
   }
   if (w.bits === 8 && accuracyLevel === 0) {
     // ONNX Runtime's 8-bit MatMulNBits in f32 arithmetic is very slow (a Q8_0 model decoded 9× slower
     // than with f32 weights); the two 4-bit halves whose sum the weight is run at 4-bit speed, exactly.
-    const [high, low] = splitEightBit(w);
-    return g.op('Add', [linear(g, x, high, `${name}.high`, 0), linear(g, x, low, `${name}.low`, 0)]);
+    const [high, low] = yield* splitEightBitSteps(w);
+    return g.op('Add', [yield* linear(g, x, high, `${name}.high`, 0), yield* linear(g, x, low, `${name}.low`, 0)]);
   }
   const len = blockLength(w);
   const blocks = w.cols / len;
@@ -410,7 +421,7 @@ function linear(g: GraphBuilder, x: string, w: LinearWeight, name: string, accur
   // Per-block offsets: Σ_b (Σ_{k∈b} x_k)·offset[n, b], one small MatMul over block sums.
   const blockSums = g.op('ReduceSum', [g.op('Reshape', [x, g.int64s([0, 0, blocks, len])]), g.int64s([-1])], { keepdims: { i: 0 } });
   const offT = new Float32Array(blocks * w.rows); // [blocks, N]
-  for (let r = 0; r < w.rows; r++) for (let b = 0; b < blocks; b++) offT[b * w.rows + r] = w.offsets[r * blocks + b];
+  transposeRows(w.offsets, offT, w.rows, blocks, 0, w.rows);
   return g.op('Add', [y, g.op('MatMul', [blockSums, g.initializer(TensorDataType.FLOAT, [blocks, w.rows], offT, `${name}.block_offsets`)])]);
 }
 
@@ -420,7 +431,7 @@ function rmsNorm(g: GraphBuilder, x: string, gamma: string, eps: number): string
 }
 
 /** cos/sin tables [maxPositions, headDim/2] for the rotary embedding. */
-function ropeTables(g: GraphBuilder, spec: LlamaSpec, name: string): [string, string] {
+function* ropeTables(g: GraphBuilder, spec: LlamaSpec, name: string): Steps<[string, string]> {
   const half = spec.headDim / 2;
   const cos = new Float32Array(spec.maxPositions * half);
   const sin = new Float32Array(spec.maxPositions * half);
@@ -428,16 +439,28 @@ function ropeTables(g: GraphBuilder, spec: LlamaSpec, name: string): [string, st
   for (let i = 0; i < half; i++) {
     invFreq[i] = ((spec.ropePositionScale ?? 1) / Math.pow(spec.ropeTheta, (2 * i) / spec.headDim)) / (spec.ropeFreqFactors ? spec.ropeFreqFactors[i] : 1);
   }
-  for (let p = 0; p < spec.maxPositions; p++) {
-    for (let i = 0; i < half; i++) {
-      // Match the f32 arithmetic of the reference implementations: angle = f32(p · inv_freq).
-      const angle = Math.fround(p * Math.fround(invFreq[i]));
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
-    }
+  for (let p0 = 0; p0 < spec.maxPositions; p0 += 1024) {
+    if (p0) yield;
+    for (let p = p0; p < Math.min(spec.maxPositions, p0 + 1024); p++) ropeRow(cos, sin, invFreq, p);
   }
   return [
     g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], cos, `${name}.cos_cache`),
     g.initializer(TensorDataType.FLOAT, [spec.maxPositions, half], sin, `${name}.sin_cache`),
   ];
+}
+
+/** Row p of the cos/sin tables. (Hot loops stay outside generators, which V8 optimises less.) */
+function ropeRow(cos: Float32Array, sin: Float32Array, invFreq: Float64Array, p: number): void {
+  const half = invFreq.length;
+  for (let i = 0; i < half; i++) {
+    // Match the f32 arithmetic of the reference implementations: angle = f32(p · inv_freq).
+    const angle = Math.fround(p * Math.fround(invFreq[i]));
+    cos[p * half + i] = Math.cos(angle);
+    sin[p * half + i] = Math.sin(angle);
+  }
+}
+
+/** Rows r0 to r1 of the [rows, cols] matrix `src` into `dst` as columns ([cols, rows]). */
+function transposeRows(src: Float32Array, dst: Float32Array, rows: number, cols: number, r0: number, r1: number): void {
+  for (let r = r0; r < r1; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
 }
