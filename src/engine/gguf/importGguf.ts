@@ -118,7 +118,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   const { spec, tokenizer } = await paced(checkGgufSteps(gguf));
   tokenizer.warnings.forEach((w) => opts.onWarning?.(w));
   report('hashing', 0.02, `Hashing ${path.basename(file)}`);
-  const sha256 = await sha256File(file, opts.cacheDir);
+  const sha256 = await sha256File(file, opts.cacheDir, opts.signal);
   const precision = opts.precision ?? 'exact';
   // One folder per file, precision and converter version; older versions' folders share the stem.
   const stem = `gguf-${sha256.slice(0, 16)}-${precision}-v`;

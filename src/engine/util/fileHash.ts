@@ -6,8 +6,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './atomicWrite';
+import { cancelledError, throwIfAborted } from './errors';
 
-export async function sha256File(file: string, indexDir?: string): Promise<string> {
+export async function sha256File(file: string, indexDir?: string, signal?: AbortSignal): Promise<string> {
   const st = fs.statSync(file);
   const key = `${path.resolve(file)}|${st.size}|${st.mtimeMs}`;
   const indexFile = indexDir ? path.join(indexDir, 'hash-index.json') : undefined;
@@ -24,11 +25,13 @@ export async function sha256File(file: string, indexDir?: string): Promise<strin
     if (typeof known === 'string' && /^[0-9a-f]{64}$/.test(known)) return known;
   }
   const hash = crypto.createHash('sha256');
+  // A multi-gigabyte GGUF takes seconds to read: a Cancel stops the read where it is.
+  throwIfAborted(signal, 'GGUF import');
   await new Promise<void>((resolve, reject) => {
-    fs.createReadStream(file)
+    fs.createReadStream(file, { signal })
       .on('data', (c) => hash.update(c))
       .on('end', () => resolve())
-      .on('error', reject);
+      .on('error', (e) => reject(signal?.aborted ? cancelledError('GGUF import') : e));
   });
   const digest = hash.digest('hex');
   if (indexFile) {

@@ -31,3 +31,24 @@ test('an index that cannot be written (here a folder at its path) still gives th
     assert.equal(await sha256File(file, dir), digest);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['hash-index.json', 'model.gguf'], 'no temporary file left');
   }));
+
+test('cancelling while a large file is hashed stops the read at once with the import cancelled, and records nothing (before: the whole file was read)', () =>
+  inTempDir(async (dir) => {
+    // 2 GB, sparse: reading it takes seconds, as a multi-gigabyte GGUF does.
+    const big = path.join(dir, 'big.gguf');
+    fs.closeSync(fs.openSync(big, 'w'));
+    fs.truncateSync(big, 2 * 1024 ** 3);
+    const ac = new AbortController();
+    const started = performance.now();
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(sha256File(big, dir, ac.signal), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'CANCELLED', e.message);
+      assert.match(e.message, /GGUF import was cancelled/);
+      return true;
+    });
+    const took = performance.now() - started;
+    assert.ok(took < 1000, `stopped after ${took.toFixed(0)} ms`);
+    assert.ok(!fs.existsSync(path.join(dir, 'hash-index.json')), 'no digest recorded');
+    // An aborted signal stops it before any read.
+    await assert.rejects(sha256File(big, dir, AbortSignal.abort()), /GGUF import was cancelled/);
+  }));
