@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KvsteerError } from '../util/errors';
+import { processIsGone } from '../util/atomicWrite';
 import type { LoadProgress } from './loadModel';
 
 /** transformers.js's progress events, as far as they are used here. */
@@ -185,6 +186,29 @@ export async function downloadHubFile(
     throw e;
   }
   onProgress({ status: 'done', file });
+}
+
+/**
+ * Removes the partial downloads that processes killed mid-download left in a model's hub cache
+ * folder: transformers.js's `<file>.tmp.<pid>.<random>` and kvsteer's own `<file>.part-<pid>-<random>`.
+ * Nothing else removes them, and one can be as large as the weights. A live process's are its own.
+ */
+export function removeStaleDownloads(repoDir: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(repoDir, { recursive: true, encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const pid = Number(/\.(?:tmp\.(\d+)\.[0-9a-z]+|part-(\d+)-[0-9a-z]+)$/.exec(e)?.slice(1).find(Boolean));
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !processIsGone(pid)) continue;
+    try {
+      fs.rmSync(path.join(repoDir, e), { force: true });
+    } catch {
+      // Not ours to remove (another user's cache): it only costs disk space.
+    }
+  }
 }
 
 /** The graph kvsteer runs: fp32, with past_key_values inputs. */

@@ -12,7 +12,7 @@ import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
-import { HUB_GRAPH, brokenTransferUrl, cachedFiles, downloadHubFile, downloadReporter, hubFileUrl, namingTransfers, networkFailure, requireHubGraph, requireRoomForDownload } from './hubDownload';
+import { HUB_GRAPH, brokenTransferUrl, cachedFiles, downloadHubFile, downloadReporter, hubFileUrl, namingTransfers, networkFailure, removeStaleDownloads, requireHubGraph, requireRoomForDownload } from './hubDownload';
 
 export interface LoadProgress {
   stage: 'download' | 'import' | 'load' | 'ready';
@@ -147,6 +147,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
         loaded = await fromPretrained(false);
       } catch (e) {
         if (!(e instanceof tf.ModelFileNotFoundError)) throw e;
+        if (source.kind === 'hub') removeStaleDownloads(path.join(hubCache, source.id));
         loaded = await fromPretrained(true);
       }
     }

@@ -35,7 +35,7 @@ export function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-function processIsGone(pid: number): boolean {
+export function processIsGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return false;

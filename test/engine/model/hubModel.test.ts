@@ -5,7 +5,7 @@
  */
 import { test, after, beforeEach } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -112,6 +112,22 @@ test('a hub model with a file missing from the cache fetches that file only', as
   assert.ok(requests.includes(`${id}/onnx/model.onnx_data`), requests.join());
   assert.ok(!requests.some((r) => /tokenizer|config\.json/.test(r)), requests.join());
   await m.dispose();
+});
+
+test("partial downloads of processes killed mid-download are removed when the model is fetched again; a live process's are kept", async () => {
+  const id = await serve();
+  const repo = path.join(cacheDir, 'hub', id);
+  await (await load(id)).dispose();
+  fs.rmSync(path.join(repo, 'onnx', 'model.onnx_data'));
+  // A process that has ended: its pid is free.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  const stale = [path.join(repo, 'onnx', `model.onnx_data.tmp.${dead}.k3x9`), path.join(repo, 'onnx', `model.onnx.part-${dead}-a1b2c3`)];
+  const live = [path.join(repo, 'onnx', `model.onnx_data.tmp.${process.pid}.zz01`), path.join(repo, `tokenizer.json.tmp.${process.ppid}.q1`)];
+  for (const f of [...stale, ...live]) fs.writeFileSync(f, 'partial');
+  await (await load(id)).dispose();
+  assert.deepEqual(stale.filter((f) => fs.existsSync(f)), [], 'stale partial downloads left');
+  assert.deepEqual(live.filter((f) => !fs.existsSync(f)), [], "a live process's partial download was removed");
+  for (const f of live) fs.rmSync(f);
 });
 
 test('a hub model not in the cache, with the network down, names the model, the hub, the cause and the cache folder', async () => {
