@@ -23,6 +23,7 @@ import { maxAbsDiff } from '../../support/arrays';
 import { fakeVector } from '../../support/fakeVector';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { copyModelFolder } from '../../support/modelFolders';
+import { countingRuns } from '../../support/sessionCalls';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-optimum-'));
 const modelP = loadTinyModel();
@@ -67,18 +68,6 @@ function optimumFolderModel(): Promise<LoadedModel> {
 }
 
 /** Counts `backend`'s ONNX Runtime calls while `body` runs. */
-async function countingRuns<T>(backend: OnnxBackend, body: () => Promise<T>): Promise<{ result: T; calls: number }> {
-  const session = (backend as unknown as { session: OrtSessionLike }).session;
-  const run0 = session.run;
-  let calls = 0;
-  session.run = (...a) => (calls++, run0.apply(session, a));
-  try {
-    return { result: await body(), calls };
-  } finally {
-    session.run = run0;
-  }
-}
-
 const tokens = [1, 20, 77, 4, 150, 260, 33, 2, 198, 101, 55, 12];
 
 test('a graph returning present.* gives the logits and cache of the kvsteer layout, in one call and step by step', async () => {
