@@ -20,25 +20,19 @@ export class LanguageModelFailure extends Error {
   }
 }
 
-/** The code names VS Code uses (LanguageModelError.NotFound.name is "NotFound"). */
-const CODES: Record<KvsteerErrorCode, string> = {
-  FILE_NOT_FOUND: 'NotFound',
-  GGUF_CORRUPT: 'GgufCorrupt',
-  GGUF_UNSUPPORTED: 'GgufUnsupported',
-  MODEL_LOAD_FAILED: 'ModelLoadFailed',
-  VECTOR_INVALID: 'VectorInvalid',
-  VECTOR_MISMATCH: 'VectorMismatch',
-  INVALID_ARGUMENT: 'InvalidArgument',
-  PROMPT_TOO_LONG: 'PromptTooLong',
-  CANCELLED: 'Cancelled',
-  DATA_INVALID: 'DataInvalid',
-  DISK_FULL: 'DiskFull',
-  WRITE_FAILED: 'WriteFailed',
-};
+/**
+ * kvsteer's error code in the style of VS Code's code names (LanguageModelError.NotFound.name is
+ * "NotFound"): a missing file is VS Code's own NotFound, any other code its PascalCase spelling
+ * (PROMPT_TOO_LONG → PromptTooLong).
+ */
+function languageModelCode(code: KvsteerErrorCode): string {
+  if (code === 'FILE_NOT_FOUND') return 'NotFound';
+  return code.toLowerCase().replace(/(?:^|_)([a-z])/g, (_, c: string) => c.toUpperCase());
+}
 
 /** Any error as a LanguageModelFailure with kvsteer's message; the original is its cause. */
 export function toLanguageModelFailure(e: unknown): LanguageModelFailure {
   if (e instanceof LanguageModelFailure) return e;
-  if (isKvsteerError(e)) return new LanguageModelFailure(CODES[e.code] ?? 'Unknown', e.message, { cause: e });
+  if (isKvsteerError(e)) return new LanguageModelFailure(languageModelCode(e.code), e.message, { cause: e });
   return new LanguageModelFailure('Unknown', e instanceof Error ? e.message : String(e), { cause: e });
 }
