@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KvsteerError } from '../util/errors';
-import { processIsGone } from '../util/atomicWrite';
+import { removeIfWriterGone, removeStaleTempSiblings, tempSibling } from '../util/atomicWrite';
 import type { LoadProgress } from './loadModel';
 
 /** transformers.js's progress events, as far as they are used here. */
@@ -165,7 +165,7 @@ export async function downloadHubFile(
   if (res.status !== 200 || !res.body) throw new Error(`${url} answered ${res.status} ${res.statusText}`.trim());
   const total = Number(res.headers.get('content-length') ?? 0);
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.part-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tempSibling(dest);
   try {
     const out = await fs.promises.open(tmp, 'w');
     let loaded = 0;
@@ -190,25 +190,19 @@ export async function downloadHubFile(
 
 /**
  * Removes the partial downloads that processes killed mid-download left in a model's hub cache
- * folder: transformers.js's `<file>.tmp.<pid>.<random>` and kvsteer's own `<file>.part-<pid>-<random>`.
- * Nothing else removes them, and one can be as large as the weights. A live process's are its own.
+ * folder: transformers.js's `<file>.tmp.<pid>.<random>`, and the temporary siblings of the weights
+ * kvsteer downloads itself (downloadHubFile). Nothing else removes them, and one can be as large as
+ * the weights. A live process's are its own.
  */
 export function removeStaleDownloads(repoDir: string): void {
+  for (const f of HUB_WEIGHTS) removeStaleTempSiblings(path.join(repoDir, f));
   let entries: string[];
   try {
     entries = fs.readdirSync(repoDir, { recursive: true, encoding: 'utf8' });
   } catch {
     return;
   }
-  for (const e of entries) {
-    const pid = Number(/\.(?:tmp\.(\d+)\.[0-9a-z]+|part-(\d+)-[0-9a-z]+)$/.exec(e)?.slice(1).find(Boolean));
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !processIsGone(pid)) continue;
-    try {
-      fs.rmSync(path.join(repoDir, e), { force: true });
-    } catch {
-      // Not ours to remove (another user's cache): it only costs disk space.
-    }
-  }
+  for (const e of entries) removeIfWriterGone(path.join(repoDir, e), Number(/\.tmp\.(\d+)\.[0-9a-z]+$/.exec(e)?.[1]));
 }
 
 /** The graph kvsteer runs: fp32, with past_key_values inputs. */

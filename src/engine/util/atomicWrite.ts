@@ -35,7 +35,9 @@ export function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-export function processIsGone(pid: number): boolean {
+/** Whether `pid` names another process that has ended (not NaN, not this one, not a live one). */
+function writerIsGone(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return false;
@@ -59,8 +61,13 @@ export function removeStaleTempSiblings(target: string): void {
   }
   for (const e of entries) {
     const pid = e.startsWith(prefix) ? Number(/^(\d+)-[0-9a-f]{8}$/.exec(e.slice(prefix.length))?.[1]) : NaN;
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processIsGone(pid)) removeQuietly(path.join(path.dirname(target), e));
+    removeIfWriterGone(path.join(path.dirname(target), e), pid);
   }
+}
+
+/** Removes `p`, a temporary file written by process `pid`, once that process has ended (never this one's or a live one's). */
+export function removeIfWriterGone(p: string, pid: number): void {
+  if (writerIsGone(pid)) removeQuietly(p);
 }
 
 /** Writes `data` to a new file `p` and flushes it to the disk before returning. */
@@ -193,7 +200,7 @@ export function withFileLock<T>(target: string, fn: () => T): T {
         // Unreadable (a folder, another user's file): waited for as a holder that is alive, up to the limit.
       }
       // The holder may not have written its id yet (NaN): it is alive, wait for it.
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processIsGone(holder)) {
+      if (writerIsGone(holder)) {
         removeQuietly(lock);
         continue;
       }

@@ -121,7 +121,7 @@ test("partial downloads of processes killed mid-download are removed when the mo
   fs.rmSync(path.join(repo, 'onnx', 'model.onnx_data'));
   // A process that has ended: its pid is free.
   const dead = spawnSync(process.execPath, ['-e', '']).pid!;
-  const stale = [path.join(repo, 'onnx', `model.onnx_data.tmp.${dead}.k3x9`), path.join(repo, 'onnx', `model.onnx.part-${dead}-a1b2c3`)];
+  const stale = [path.join(repo, 'onnx', `model.onnx_data.tmp.${dead}.k3x9`), path.join(repo, 'onnx', `.model.onnx.tmp-${dead}-a1b2c3d4`)];
   const live = [path.join(repo, 'onnx', `model.onnx_data.tmp.${process.pid}.zz01`), path.join(repo, `tokenizer.json.tmp.${process.ppid}.q1`)];
   for (const f of [...stale, ...live]) fs.writeFileSync(f, 'partial');
   await (await load(id)).dispose();
