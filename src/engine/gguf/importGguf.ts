@@ -123,8 +123,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
   // One folder per file, precision and converter version; older versions' folders share the stem.
   const stem = `gguf-${sha256.slice(0, 16)}-${precision}-v`;
   const folder = path.join(opts.cacheDir, `${stem}${CONVERTER_VERSION}`);
-  const complete = isCompleteImport;
-  if (complete(folder)) {
+  if (isCompleteImport(folder)) {
     removeOlderImports(opts.cacheDir, stem);
     report('done', 1, 'Using the cached import');
     return { folder, sha256, converted: false, seconds: (performance.now() - t0) / 1000 };
@@ -178,7 +177,7 @@ export async function importGguf(file: string, opts: ImportOptions): Promise<Imp
     await giveTurn(opts.signal, 'GGUF import');
     json('tokenizer_config.json', tokenizer.tokenizerConfig);
     json(IMPORT_MARKER, { source: path.resolve(file), sha256, precision, converterVersion: CONVERTER_VERSION, importedAt: new Date().toISOString(), files: fileSizes(tmp) });
-  }, complete);
+  }, isCompleteImport);
   removeOlderImports(opts.cacheDir, stem);
   // 'kept': another process (a second VS Code window, the CLI) imported the same file meanwhile and
   // may be loading from that folder already; it is the same conversion, so ours is dropped.
