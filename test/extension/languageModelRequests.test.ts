@@ -92,38 +92,52 @@ test("VS Code's messages become the chat template's conversation", () => {
   }
 });
 
-test('user messages in a row are answered by a model whose chat template requires alternating roles', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-alternate-'));
-  const gguf = path.join(dir, 'alternating.gguf');
-  // As Gemma's and Mistral's templates do: a user message where the assistant's belongs is refused.
-  const template =
-    "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
-    "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-  writeTinyRandomGguf(gguf, { metadata: { 'tokenizer.chat_template': { type: 'string', value: template } } });
-  const svc = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
-  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: gguf, maxNewTokens: 2, threads: 1 };
+/**
+ * Runs `body` with a temporary folder and `newService()` making services whose cache is in it; every
+ * service made is disposed and the folder removed after.
+ */
+async function inServiceDir(prefix: string, body: (dir: string, newService: () => SteeringService) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const made: SteeringService[] = [];
+  const newService = () => {
+    const s = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
+    made.push(s);
+    return s;
+  };
   try {
+    await body(dir, newService);
+  } finally {
+    for (const s of made) await s.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('user messages in a row are answered by a model whose chat template requires alternating roles', () =>
+  inServiceDir('kvsteer-lm-alternate-', async (dir, newService) => {
+    const gguf = path.join(dir, 'alternating.gguf');
+    // As Gemma's and Mistral's templates do: a user message where the assistant's belongs is refused.
+    const template =
+      "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+      "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    writeTinyRandomGguf(gguf, { metadata: { 'tokenizer.chat_template': { type: 'string', value: template } } });
+    const svc = newService();
+    const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: gguf, maxNewTokens: 2, threads: 1 };
     const messages = toChatMessages([user('The file says 42.'), user('What does the file say?')]);
     const out = await answerLanguageModelRequest({ model: 'baseline', messages }, () => {}, svc, s, new AbortController().signal);
     assert.ok(out.tokens > 0);
     assert.match(svc.loadedModel!.tokenizer.applyChatTemplate(messages), /<\|im_start\|>user\nThe file says 42\.\n\nWhat does the file say\?<\|im_end\|>\n<\|im_start\|>assistant\n$/);
-  } finally {
-    await svc.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test("a caller's modelOptions set the answer's length and sampling; without them the settings' decoding answers", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-options-'));
-  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
-  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1, stopOnRepetition: false };
-  const messages = toChatMessages([user('the sea')]);
-  const ask = async (modelOptions?: Record<string, unknown>) => {
-    let streamed = '';
-    const out = await answerLanguageModelRequest({ model: 'baseline', messages, modelOptions }, (t) => void (streamed += t), tiny, s, new AbortController().signal);
-    return { streamed, ...out };
-  };
-  try {
+test("a caller's modelOptions set the answer's length and sampling; without them the settings' decoding answers", () =>
+  inServiceDir('kvsteer-lm-options-', async (_dir, newService) => {
+    const tiny = newService();
+    const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1, stopOnRepetition: false };
+    const messages = toChatMessages([user('the sea')]);
+    const ask = async (modelOptions?: Record<string, unknown>) => {
+      let streamed = '';
+      const out = await answerLanguageModelRequest({ model: 'baseline', messages, modelOptions }, (t) => void (streamed += t), tiny, s, new AbortController().signal);
+      return { streamed, ...out };
+    };
     const greedy = await ask();
     assert.equal(greedy.tokens, 8);
     const short = await ask({ max_tokens: 3 });
@@ -137,17 +151,12 @@ test("a caller's modelOptions set the answer's length and sampling; without them
     assert.notEqual(sampled.streamed, greedy.streamed);
     assert.equal((await ask({ temperature: 1.5, seed: 7 })).streamed, sampled.streamed, 'a seed gives the same answer again');
     assert.equal((await ask({ temperature: 0, top_p: 0.5 })).streamed, greedy.streamed);
-  } finally {
-    await tiny.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('an invalid modelOptions value is refused before the model loads', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-bad-options-'));
-  const fresh = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
-  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
-  try {
+test('an invalid modelOptions value is refused before the model loads', () =>
+  inServiceDir('kvsteer-lm-bad-options-', async (_dir, newService) => {
+    const fresh = newService();
+    const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
     for (const [modelOptions, re] of [
       [{ temperature: NaN }, /modelOptions\.temperature must be a number from 0 to 5 \(is NaN\)/],
       [{ top_p: 2 }, /modelOptions\.top_p must be a number from 0 to 1 \(is 2\)/],
@@ -159,11 +168,7 @@ test('an invalid modelOptions value is refused before the model loads', async ()
       );
     }
     assert.equal(fresh.loadedModel, undefined);
-  } finally {
-    await fresh.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('the steered model answers with the one-shot cache edit, the baseline model with the plain model, both streamed', { skip: realModelSkip }, async () => {
   const messages = toChatMessages([user('Why do ice cubes float on water?')]);
@@ -220,12 +225,11 @@ test('before the model loads, the token estimate stays above the real count for 
   }
 });
 
-test('after the model setting changes, token counts no longer use the model still loaded from before', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-count-'));
-  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
-  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
-  const fresh = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
-  try {
+test('after the model setting changes, token counts no longer use the model still loaded from before', () =>
+  inServiceDir('kvsteer-lm-count-', async (_dir, newService) => {
+    const tiny = newService();
+    const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 2, threads: 1 };
+    const fresh = newService();
     await answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('hi')]) }, () => {}, tiny, s, new AbortController().signal);
     const text = 'The sea, the sea: 你好 1234567890';
     const exact = tiny.loadedModel!.tokenizer.encode(text).length;
@@ -235,18 +239,12 @@ test('after the model setting changes, token counts no longer use the model stil
     // kvsteer.model now names another model, not loaded yet: the estimate, not the old tokenizer.
     assert.equal(countTokens(tiny, text, '/models/other.gguf'), estimate);
     assert.equal(countMessageTokens(tiny, user(text), '/models/other.gguf'), countMessageTokens(fresh, user(text)));
-  } finally {
-    await tiny.dispose();
-    await fresh.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a conversation the token counts put within maxInputTokens fits the context window with room for the answer, steered or not', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-lm-budget-'));
-  const tiny = new SteeringService({ cacheDir: path.join(dir, 'cache'), vectorDirs: [], log: () => {} });
-  const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1 };
-  try {
+test('a conversation the token counts put within maxInputTokens fits the context window with room for the answer, steered or not', () =>
+  inServiceDir('kvsteer-lm-budget-', async (dir, newService) => {
+    const tiny = newService();
+    const s: KvsteerSettings = { ...DEFAULT_SETTINGS, model: tinyGgufPath(), maxNewTokens: 8, threads: 1 };
     await answerLanguageModelRequest({ model: 'baseline', messages: toChatMessages([user('hi')]) }, () => {}, tiny, s, new AbortController().signal);
     const loaded = tiny.loadedModel!;
     const vector = path.join(dir, 'tiny.safetensors');
@@ -265,11 +263,7 @@ test('a conversation the token counts put within maxInputTokens fits the context
       const out = await answerLanguageModelRequest({ model, messages: toChatMessages(messages) }, () => {}, tiny, { ...s, vector }, new AbortController().signal);
       assert.notEqual(out.stopReason, 'context-full', `${model}: the answer had less than maxOutputTokens of room`);
     }
-  } finally {
-    await tiny.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('a cancelled request ends quietly with what it streamed, and the next one works', { skip: realModelSkip }, async () => {
   const ac = new AbortController();
