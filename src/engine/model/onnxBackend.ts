@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { KvsteerError, throwIfAborted } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
 import { KvCache } from './kvCache';
+import { prefillCallTokens } from './prefillCallTokens';
 
 export interface ForwardRequest {
   tokens: number[];
@@ -86,7 +87,8 @@ export function graphGeometryMismatch(session: OrtSessionLike, g: GraphGeometry)
 }
 
 /**
- * Longest run of tokens one call gets, whatever the graph's layout. Attention scores a call's new
+ * Longest run of tokens one call gets, whatever the graph's layout (`prefillCallTokens` makes
+ * calls shorter as the cache grows). Attention scores a call's new
  * tokens against each other in an S×S matrix, so a long prompt in one call makes several
  * elementwise passes over a large matrix; in chunks it attends to the earlier chunks through the
  * cache (a graph in optimum's layout returns the whole cache each call: one more copy of it per
@@ -114,7 +116,7 @@ export class OnnxBackend {
     readonly headDim: number,
     readonly vocabSize: number,
     readonly hiddenSize: number,
-    /** Tokens per call (tests make it small). */
+    /** Most tokens per call (tests make it small). */
     readonly prefillChunk = PREFILL_CHUNK,
   ) {
     this.inputs = new Set(session.inputNames);
@@ -143,12 +145,17 @@ export class OnnxBackend {
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const n = req.tokens.length;
-    if (n > this.prefillChunk) return this.forwardInChunks(req);
+    if (n > this.callTokens(req.cache.length)) return this.forwardInChunks(req);
     return this.forwardOnce(req);
   }
 
+  /** Tokens of the call that starts at cache position `past`. */
+  private callTokens(past: number): number {
+    return prefillCallTokens(past, this, this.prefillChunk);
+  }
+
   /**
-   * One call per `prefillChunk` tokens, each attending to the ones before through the cache; the
+   * Calls of `callTokens` tokens, each attending to the ones before through the cache; the
    * result is the one-call result: logits of the last `logitsToKeep` positions and hidden states of
    * every position, in order.
    */
@@ -158,9 +165,9 @@ export class OnnxBackend {
     const logits: Float32Array[] = [];
     const hidden = new Map<number, Float32Array[]>();
     let cache = req.cache;
-    for (let start = 0; start < n; start += this.prefillChunk) {
+    for (let start = 0, end = 0; start < n; start = end) {
       if (start > 0) throwIfAborted(req.signal, req.cancelled ?? 'the prompt');
-      const end = Math.min(n, start + this.prefillChunk);
+      end = Math.min(n, start + this.callTokens(req.cache.length + start));
       // Positions of this chunk among the last `keep`; the graph returns at least one row.
       const wanted = Math.max(0, end - Math.max(start, n - keep));
       const r = await this.forwardOnce({ ...req, tokens: req.tokens.slice(start, end), cache, logitsToKeep: Math.max(1, wanted) });
