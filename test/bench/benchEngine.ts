@@ -4,7 +4,8 @@
  * count, in one run. Each side runs in its own child process so its peak RSS is its own; the cold
  * import runs in a third, since the garbage it leaves is freed whenever V8 gets to it, which made a
  * process that imported and then generated peak anywhere between 570 and 880 MB. Prints cold import,
- * warm load, prefill and decode tokens/s, peak RSS, and the decode ratio ours / llama.cpp.
+ * warm load, prefill and decode tokens/s, peak RSS, and the decode ratio ours / llama.cpp; then
+ * kvsteer's prefill of a 3,000-token prompt and the longest wait of the event loop during it.
  *
  *   npm run bench:engine -- [--model file.gguf|ollama:name] [--threads 2] [--decode 128] [--runs 3] [--precision exact|fast]
  */
@@ -13,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadModel } from '../../src/engine/model/loadModel';
 import { generate, msPerToken } from '../../src/engine/generation/generate';
 import { ImportPrecision } from '../../src/engine/gguf/importGguf';
@@ -48,7 +50,9 @@ const PROMPT =
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface SideResult { warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number; promptIds?: number[] }
+interface SideResult { warmLoadS: number; prefillTokS: number; decodeTokS: number; peakRssMb: number; promptTokens: number; promptIds?: number[]; long?: LongPrompt }
+/** A long prompt's prefill: its speed, and the longest the event loop (in VS Code, the extension host) waited meanwhile. */
+interface LongPrompt { tokens: number; prefillTokS: number; longestBlockMs: number }
 interface ImportResult { coldImportS: number; peakRssMb: number }
 
 /** The first load of the GGUF into an empty cache: import and load. */
@@ -71,8 +75,22 @@ async function ours(cache: string): Promise<SideResult> {
     prefill.push(ids.length / (res.timings.prefillMs / 1000));
     decode.push(1000 / msPerToken(res.timings));
   }
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  const long = await longPrompt(m);
   await m.dispose();
-  return { warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb: process.resourceUsage().maxRSS / 1024, promptTokens: ids.length, promptIds: ids };
+  return { warmLoadS, prefillTokS: median(prefill), decodeTokS: median(decode), peakRssMb, promptTokens: ids.length, promptIds: ids, long };
+}
+
+const LONG_PROMPT_TOKENS = 3000;
+
+async function longPrompt(m: Awaited<ReturnType<typeof loadModel>>): Promise<LongPrompt> {
+  const text = Array.from({ length: 40 }, () => PROMPT).join('\n\n');
+  const ids = m.tokenizer.encode(m.tokenizer.applyChatTemplate([{ role: 'user', content: text }])).slice(-LONG_PROMPT_TOKENS);
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const res = await generate(m, { promptIds: ids, maxNewTokens: 1, ignoreEos: true });
+  delay.disable();
+  return { tokens: ids.length, prefillTokS: ids.length / (res.timings.prefillMs / 1000), longestBlockMs: delay.max / 1e6 };
 }
 
 type Token = import('node-llama-cpp', { with: { 'resolution-mode': 'import' } }).Token;
@@ -146,6 +164,7 @@ async function main(): Promise<void> {
   row('peak RSS (MB)', a.peakRssMb.toFixed(0), b.peakRssMb.toFixed(0));
   console.log(`decode ratio kvsteer / llama.cpp: ${(a.decodeTokS / b.decodeTokS).toFixed(2)}x`);
   console.log(`prefill ratio kvsteer / llama.cpp: ${(a.prefillTokS / b.prefillTokS).toFixed(2)}x`);
+  if (a.long) console.log(`kvsteer, ${a.long.tokens}-token prompt: prefill ${a.long.prefillTokS.toFixed(0)} tok/s; longest wait of the event loop ${a.long.longestBlockMs.toFixed(0)} ms`);
 }
 
 main().catch((e) => {
