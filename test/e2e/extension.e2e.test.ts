@@ -166,11 +166,11 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
       const shows = (question: string) => async (f: Frame) => (await f.locator('[data-testid="question"]').textContent())?.trim() === question;
       const question = 'What is 2 + 2?';
       // The first question must still be running when the next one comes. Opening the palette and
-      // typing can take longer than a whole answer on a loaded machine (a CI run took over 12 s
-      // while the model kept both cores busy), so when the first question had already finished,
-      // a longer one (more to read before it answers) is tried: about 2,500 tokens, then 6,500.
+      // typing can take longer than a whole short answer on a loaded machine (a CI run took over
+      // 12 s while the model kept both cores busy), so the first question has about 3,200 tokens to
+      // read (15 s here); if it had finished all the same, one of about 7,700 tokens is tried.
       let interrupted: Awaited<ReturnType<typeof askTypedQuestion>> | undefined;
-      for (const valleys of [150, 400]) {
+      for (const valleys of [250, 600]) {
         const long = `${story} It lives in ${Array.from({ length: valleys }, (_, i) => `valley number ${i + 1}, where the wind is strong`).join('; ')}.`;
         await runCommand(page, 'KV Steer: Ask with reasoning steering');
         await answerInputBox(page, long);
