@@ -93,7 +93,7 @@ describe('kvsteer extension in VS Code', { skip: reason, timeout: 900_000 }, () 
     await wb?.close();
     await server?.stop();
     // Report what the extension logged (activation time, time to first token) for the record.
-    if (server) reportLogLines(server.logsDir, /activated in|first token|Loaded |Answered|Language model (request|answer)/);
+    if (server) reportLogLines(server.logsDir, /activated in|first token|Loaded |Answered|Asked again|Language model (request|answer)/);
     if (dirs) removeE2eDirs(dirs);
   });
 
