@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { KvsteerError, throwIfAborted } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
 import { KvCache } from './kvCache';
-import { prefillCallTokens } from './prefillCallTokens';
+import { prefillCallTokens, prefillCalls } from './prefillCallTokens';
 
 export interface ForwardRequest {
   tokens: number[];
@@ -145,19 +145,14 @@ export class OnnxBackend {
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const n = req.tokens.length;
-    if (n > this.callTokens(req.cache.length)) return this.forwardInChunks(req);
+    if (n > prefillCallTokens(req.cache.length, this, this.prefillChunk)) return this.forwardInChunks(req);
     return this.forwardOnce(req);
   }
 
-  /** Tokens of the call that starts at cache position `past`. */
-  private callTokens(past: number): number {
-    return prefillCallTokens(past, this, this.prefillChunk);
-  }
-
   /**
-   * Calls of `callTokens` tokens, each attending to the ones before through the cache; the
-   * result is the one-call result: logits of the last `logitsToKeep` positions and hidden states of
-   * every position, in order.
+   * The calls `prefillCalls` cuts the prompt into, each attending to the ones before through the
+   * cache; the result is the one-call result: logits of the last `logitsToKeep` positions and hidden
+   * states of every position, in order.
    */
   private async forwardInChunks(req: ForwardRequest): Promise<ForwardResult> {
     const n = req.tokens.length;
@@ -165,9 +160,8 @@ export class OnnxBackend {
     const logits: Float32Array[] = [];
     const hidden = new Map<number, Float32Array[]>();
     let cache = req.cache;
-    for (let start = 0, end = 0; start < n; start = end) {
+    for (const [start, end] of prefillCalls(n, req.cache.length, this, this.prefillChunk)) {
       if (start > 0) throwIfAborted(req.signal, req.cancelled ?? 'the prompt');
-      end = Math.min(n, start + this.callTokens(req.cache.length + start));
       // Positions of this chunk among the last `keep`; the graph returns at least one row.
       const wanted = Math.max(0, end - Math.max(start, n - keep));
       const r = await this.forwardOnce({ ...req, tokens: req.tokens.slice(start, end), cache, logitsToKeep: Math.max(1, wanted) });

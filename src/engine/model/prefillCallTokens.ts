@@ -27,8 +27,17 @@ export interface PrefillShape {
   hiddenSize: number;
 }
 
+/** Tokens of the call that starts at cache position `past`, at most `max`. */
 export function prefillCallTokens(past: number, shape: PrefillShape, max: number): number {
   const perToken = 8 * shape.numLayers * shape.hiddenSize * (3 * shape.hiddenSize + past);
   const fit = Math.floor(PREFILL_CALL_WORK / perToken);
   return Math.min(max, Math.max(MIN_PREFILL_CALL_TOKENS, fit));
+}
+
+/** The calls `tokens` new tokens after a cache of `past` go in: [start, end) of each, in order. */
+export function* prefillCalls(tokens: number, past: number, shape: PrefillShape, max: number): Generator<[number, number]> {
+  for (let start = 0, end = 0; start < tokens; start = end) {
+    end = Math.min(tokens, start + prefillCallTokens(past + start, shape, max));
+    yield [start, end];
+  }
 }

@@ -4,22 +4,14 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { MIN_PREFILL_CALL_TOKENS, PREFILL_CALL_WORK, prefillCallTokens } from '../../../src/engine/model/prefillCallTokens';
+import { MIN_PREFILL_CALL_TOKENS, PREFILL_CALL_WORK, prefillCallTokens, prefillCalls } from '../../../src/engine/model/prefillCallTokens';
 import { PREFILL_CHUNK } from '../../../src/engine/model/onnxBackend';
 
 const smolLm2 = { numLayers: 30, hiddenSize: 576 };
 const work = (past: number, tokens: number) => tokens * 8 * smolLm2.numLayers * smolLm2.hiddenSize * (3 * smolLm2.hiddenSize + past);
 
-/** Where a prompt of `n` tokens is cut, as the backend cuts it. */
-function cuts(n: number, shape = smolLm2, max = PREFILL_CHUNK): number[] {
-  const sizes: number[] = [];
-  for (let past = 0; past < n; ) {
-    const size = Math.min(n - past, prefillCallTokens(past, shape, max));
-    sizes.push(size);
-    past += size;
-  }
-  return sizes;
-}
+/** The sizes of the calls a prompt of `n` tokens goes in. */
+const cuts = (n: number) => Array.from(prefillCalls(n, 0, smolLm2, PREFILL_CHUNK), ([start, end]) => end - start);
 
 test("calls get shorter as the cache grows, over the whole of SmolLM2's context", () => {
   const sizes = cuts(8192);
