@@ -12,6 +12,7 @@ import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { PREFILL_CHUNK } from '../../../src/engine/model/onnxBackend';
 import { isCancellation } from '../../../src/engine/util/errors';
 import { countingRuns } from '../../support/sessionCalls';
+import { assertOneCallResult } from '../../support/oneCallResult';
 
 const modelP = loadTinyModel();
 after(async () => (await modelP).dispose());
@@ -85,14 +86,7 @@ test('a prompt fed in chunks gives the logits, cache and hidden states of one ca
   const chunked = m.backend.withPrefillChunk(5);
   for (const keep of [tokens.length, 7, 1]) {
     const r = await chunked.forward({ tokens, cache: chunked.emptyCache(), logitsToKeep: keep, hiddenStateLayers: layers });
-    const V = m.config.vocabSize;
-    assert.equal(r.logits.length, keep * V);
-    assert.ok(maxAbsDiff(r.logits, whole.logits.subarray((tokens.length - keep) * V)) < 1e-4, `logits, keep ${keep}`);
-    assert.equal(r.cache.length, tokens.length);
-    for (let l = 0; l < m.config.numLayers; l++) {
-      assert.ok(maxAbsDiff(r.cache.layers[l].key, whole.cache.layers[l].key) < 1e-5, `keys of layer ${l}`);
-      assert.ok(maxAbsDiff(r.cache.layers[l].value, whole.cache.layers[l].value) < 1e-5, `values of layer ${l}`);
-    }
+    assertOneCallResult(r, whole, { tokens: tokens.length, keep, vocabSize: m.config.vocabSize, numLayers: m.config.numLayers });
     for (const l of layers) assert.ok(maxAbsDiff(r.hiddenStates.get(l)!, whole.hiddenStates.get(l)!) < 1e-5, `hidden states after block ${l}`);
   }
 });
