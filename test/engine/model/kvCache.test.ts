@@ -59,3 +59,67 @@ test('a clone keeps its values when the original grows, and a grown-from cache r
   assert.deepEqual(other.read(0, 'key', 4), wantFifth);
   assert.deepEqual(other.read(1, 'value', 3), copy.read(1, 'value', 3));
 });
+
+test('a cache moved to another thread comes back on first use, with its contents and spare room', () => {
+  const base = KvCache.empty(L, KV, HD).appended([rows(3), rows(3)], 3);
+  const want = base.clone();
+  let there: KvCache | undefined;
+  let reclaims = 0;
+  const owner = {};
+  const gone = { owner: {}, id: -1, reclaim: () => 'stale' as const, drop: () => undefined };
+  const loan = base.moveOut({ owner, id: 7, reclaim: () => (reclaims++, there!.moveOut(gone)), drop: () => assert.fail('not freed') });
+  // Each layer's key and value storage, once: the views lie on the storage.
+  assert.equal(loan.buffers.length, 2 * L);
+  const moved = structuredClone(loan, { transfer: loan.buffers });
+  assert.ok(loan.buffers.every((b) => b.byteLength === 0), 'the buffers were transferred, not copied');
+  there = KvCache.fromLoan(moved);
+  for (let l = 0; l < L; l++) for (const w of ['key', 'value'] as const) assert.deepEqual(there.layers[l][w], want.layers[l][w]);
+  assert.equal(base.length, 3);
+  assert.equal(base.numLayers, L);
+  assert.deepEqual(base.residence, { owner, id: 7 });
+  assert.equal(reclaims, 0);
+  // The first read brings the contents back; later ones are local.
+  assert.deepEqual(base.read(1, 'value', 2), want.read(1, 'value', 2));
+  assert.deepEqual(base.read(0, 'key', 0), want.read(0, 'key', 0));
+  assert.equal(reclaims, 1);
+  assert.equal(base.residence, undefined);
+  // Still the same storage with spare room: growing reuses it (the old cache goes stale).
+  const grown = base.appended([rows(1), rows(1)], 1);
+  assert.throws(() => base.layers, /extended in place/);
+  assert.deepEqual(grown.read(1, 'value', 2), want.read(1, 'value', 2));
+});
+
+test('a cache living in another thread is stale there when a later pass grew it, and a failed reclaim leaves it there', () => {
+  const stale = KvCache.elsewhere(L, KV, HD, 4, { owner: {}, id: 1, reclaim: () => 'stale', drop: () => undefined });
+  assert.equal(stale.length, 4);
+  assert.throws(() => stale.read(0, 'key', 0), /extended in place/);
+  assert.throws(() => stale.layers, /extended in place/);
+  let busy = true;
+  const there = KvCache.empty(L, KV, HD).appended([rows(4), rows(4)], 4);
+  const want = there.clone();
+  const away = KvCache.elsewhere(L, KV, HD, 4, {
+    owner: {},
+    id: 2,
+    reclaim: () => {
+      if (busy) throw new Error('this KV cache is in use by a forward pass in the worker');
+      return there.moveOut({ owner: {}, id: -1, reclaim: () => 'stale', drop: () => undefined });
+    },
+    drop: () => undefined,
+  });
+  assert.throws(() => away.clone(), /in use by a forward pass/);
+  assert.ok(away.residence, 'still there');
+  busy = false;
+  assert.deepEqual(away.clone().layers[1].key, want.layers[1].key);
+});
+
+test('a freed cache refuses use, and one living in another thread is freed there at once', () => {
+  const local = KvCache.empty(L, KV, HD).appended([rows(2), rows(2)], 2);
+  local.free();
+  assert.throws(() => local.read(0, 'key', 0), /was freed/);
+  const drops: number[] = [];
+  const away = KvCache.elsewhere(L, KV, HD, 4, { owner: {}, id: 9, reclaim: () => assert.fail('a freed cache is not fetched'), drop: () => drops.push(9) });
+  away.free();
+  assert.deepEqual(drops, [9]);
+  assert.equal(away.residence, undefined);
+  assert.throws(() => away.layers, /was freed/);
+});
