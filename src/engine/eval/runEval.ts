@@ -481,6 +481,7 @@ async function forceChoice(model: LoadedModel, ids: number[]): Promise<string> {
   const allowed = choiceTokenIds(model);
   if (!allowed.length) return ''; // no letter is a token: nothing to rescue with
   const r = await model.backend.forward({ tokens: ids, cache: model.backend.emptyCache(), logitsToKeep: 1 });
+  r.cache.free();
   let best = allowed[0];
   for (const id of allowed) if (r.logits[id] > r.logits[best]) best = id;
   return model.tokenizer.decode([best]);

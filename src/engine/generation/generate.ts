@@ -123,72 +123,83 @@ export async function generate(model: LoadedModel, req: GenerateRequest): Promis
     req.editCache(step.cache);
     editMs = performance.now() - te;
   }
-  let pending = promptIds.slice(promptIds.length - holdBack);
-  let stepStart = performance.now();
-  if (pending.length) {
-    checkCancelled();
-    step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
-  }
-  const stops = (req.stopStrings ?? []).filter((x) => x !== '');
-  // How much of `text` onToken has delivered; streamed text is always a prefix of the answer.
-  let streamed = 0;
-  const stream = (id: number, upTo: number) => {
-    if (upTo <= streamed) return void req.onToken?.({ id, textDelta: '', index: generated.length - 1 });
-    req.onToken?.({ id, textDelta: text.slice(streamed, upTo), index: generated.length - 1 });
-    streamed = upTo;
+  // Each cache is freed once the next one is made from it, the last one at the end: with the
+  // session in a worker, caches live there until freed.
+  const advance = async (tokens: number[]) => {
+    const done = step.cache;
+    step = await backend.forward({ tokens, cache: done, logitsToKeep: 1, activationAdd: req.activationAdd });
+    done.free();
   };
-  // The penalty's window reads the whole context: prompt (held-back tokens included) and answer.
-  const context = penalty ? [...promptIds] : [];
-  for (;;) {
-    if (penalty) penalizeRepeats(step.logits, context, penalty);
-    if (req.ignoreEos) for (const e of eos) step.logits[e] = -Infinity;
-    const id = sampler.next(step.logits);
-    if (eos.has(id)) {
-      stopReason = 'eos';
+  try {
+    let pending = promptIds.slice(promptIds.length - holdBack);
+    let stepStart = performance.now();
+    if (pending.length) {
+      checkCancelled();
+      await advance(pending);
+    }
+    const stops = (req.stopStrings ?? []).filter((x) => x !== '');
+    // How much of `text` onToken has delivered; streamed text is always a prefix of the answer.
+    let streamed = 0;
+    const stream = (id: number, upTo: number) => {
+      if (upTo <= streamed) return void req.onToken?.({ id, textDelta: '', index: generated.length - 1 });
+      req.onToken?.({ id, textDelta: text.slice(streamed, upTo), index: generated.length - 1 });
+      streamed = upTo;
+    };
+    // The penalty's window reads the whole context: prompt (held-back tokens included) and answer.
+    const context = penalty ? [...promptIds] : [];
+    for (;;) {
+      if (penalty) penalizeRepeats(step.logits, context, penalty);
+      if (req.ignoreEos) for (const e of eos) step.logits[e] = -Infinity;
+      const id = sampler.next(step.logits);
+      if (eos.has(id)) {
+        stopReason = 'eos';
+        if (pending.length) decodeMs.push(performance.now() - stepStart);
+        break;
+      }
+      generated.push(id);
+      if (penalty) context.push(id);
+      const full = model.tokenizer.decode(generated);
+      // Hold back text that ends in a partial UTF-8 character until the next token completes it.
+      if (!full.endsWith('\uFFFD')) text = full;
       if (pending.length) decodeMs.push(performance.now() - stepStart);
-      break;
+      const stop = stops.length ? findStop(text, stops) : -1;
+      if (stop >= 0) {
+        text = text.slice(0, stop);
+        stream(id, text.length);
+        stopReason = 'stop-string';
+        break;
+      }
+      // Text that may be the start of a stop string waits: streamed text cannot be taken back.
+      stream(id, text.length - partialStopLength(text, stops));
+      if (req.stopOnRepetition && hasWordLoop(text)) {
+        stopReason = 'repetition';
+        break;
+      }
+      if (generated.length >= req.maxNewTokens) break;
+      if (step.cache.length + 1 >= maxPositions) {
+        stopReason = 'context-full';
+        break;
+      }
+      if (req.signal?.aborted) {
+        stopReason = 'cancelled';
+        break;
+      }
+      stepStart = performance.now();
+      pending = [id];
+      await advance(pending);
     }
-    generated.push(id);
-    if (penalty) context.push(id);
-    const full = model.tokenizer.decode(generated);
-    // Hold back text that ends in a partial UTF-8 character until the next token completes it.
-    if (!full.endsWith('\uFFFD')) text = full;
-    if (pending.length) decodeMs.push(performance.now() - stepStart);
-    const stop = stops.length ? findStop(text, stops) : -1;
-    if (stop >= 0) {
-      text = text.slice(0, stop);
-      stream(id, text.length);
-      stopReason = 'stop-string';
-      break;
-    }
-    // Text that may be the start of a stop string waits: streamed text cannot be taken back.
-    stream(id, text.length - partialStopLength(text, stops));
-    if (req.stopOnRepetition && hasWordLoop(text)) {
-      stopReason = 'repetition';
-      break;
-    }
-    if (generated.length >= req.maxNewTokens) break;
-    if (step.cache.length + 1 >= maxPositions) {
-      stopReason = 'context-full';
-      break;
-    }
-    if (req.signal?.aborted) {
-      stopReason = 'cancelled';
-      break;
-    }
-    stepStart = performance.now();
-    pending = [id];
-    step = await backend.forward({ tokens: pending, cache: step.cache, logitsToKeep: 1, activationAdd: req.activationAdd });
+    // A partial character held back at the end is decoded as-is (a replacement character).
+    if (stopReason !== 'stop-string') text = model.tokenizer.decode(generated);
+    if (text.length > streamed) stream(generated[generated.length - 1], text.length);
+    return {
+      text,
+      tokenIds: generated,
+      stopReason,
+      timings: { prefillMs, prefillTokens: prefillIds.length, prefillReused: reused !== undefined, editMs, decodeMs, totalMs: performance.now() - t0 },
+    };
+  } finally {
+    step.cache.free();
   }
-  // A partial character held back at the end is decoded as-is (a replacement character).
-  if (stopReason !== 'stop-string') text = model.tokenizer.decode(generated);
-  if (text.length > streamed) stream(generated[generated.length - 1], text.length);
-  return {
-    text,
-    tokenIds: generated,
-    stopReason,
-    timings: { prefillMs, prefillTokens: prefillIds.length, prefillReused: reused !== undefined, editMs, decodeMs, totalMs: performance.now() - t0 },
-  };
 }
 
 function findStop(text: string, stops: string[]): number {

@@ -12,6 +12,7 @@ import { ChatTemplateSource, ChatTokenizer } from './chatTokenizer';
 import { ModelConfig, readJsonObject, readModelConfig } from './modelConfig';
 import { ModelSource, defaultCacheDir, describeSource, parseModelSource } from './modelSource';
 import { GraphGeometry, OnnxBackend, OrtSessionLike, graphGeometryMismatch } from './onnxBackend';
+import { WorkerSession } from './workerSession';
 import { HUB_GRAPH, brokenTransferUrl, cachedFiles, downloadHubFile, downloadReporter, hubFileUrl, namingTransfers, networkFailure, removeStaleDownloads, requireHubGraph, requireRoomForDownload } from './hubDownload';
 
 export interface LoadProgress {
@@ -34,6 +35,12 @@ export interface LoadOptions {
   /** Problems in a GGUF file that loading works around (ImportOptions.onWarning). */
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * Where ONNX Runtime runs the model: 'main' (default) on the calling thread, as the CLI does;
+   * 'worker' in a worker thread (WorkerSession), so the caller's event loop stays free during a
+   * forward pass: the extension host's, which every other extension and the editor's UI share.
+   */
+  sessionThread?: 'main' | 'worker';
 }
 
 export interface LoadedModel {
@@ -108,6 +115,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
   const t1 = performance.now();
   opts.onProgress?.({ stage: 'load', message: `Loading ${name}` });
   const local = source.kind !== 'hub';
+  const inWorker = opts.sessionThread === 'worker';
   // Checked here so a broken folder is one error naming the file, not transformers.js's TypeError.
   const localConfig = local ? checkLocalFolder(folder) : undefined;
   const sessionOptions = {
@@ -141,7 +149,9 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       const url = hubFileUrl(tf.env.remoteHost, tf.env.remotePathTemplate, folder, HUB_GRAPH);
       await downloadHubFile(tf.env.fetch, url, HUB_GRAPH, graph, progress_callback, process.env.HF_TOKEN ?? process.env.HF_ACCESS_TOKEN);
     }
-    const model = await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
+    // A local graph bound for the worker is opened there only (transformers.js would open it here
+    // too); a hub one needs transformers.js for the download.
+    const model = inWorker && local ? undefined : await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
     return { tokenizer, templateSource, model };
   };
   let loaded: Awaited<ReturnType<typeof fromPretrained>>;
@@ -169,18 +179,31 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     }
     throw new KvsteerError('MODEL_LOAD_FAILED', `cannot load model ${describeSource(source)}: ${(e as Error).message}`, { cause: e });
   }
-  const { tokenizer, templateSource, model } = loaded;
+  const { tokenizer, templateSource } = loaded;
+  let model = loaded.model;
+  const modelDir = local ? folder : path.join(hubCache, folder);
   let config: ModelConfig;
   let backend: OnnxBackend;
+  let session: OrtSessionLike | undefined;
   try {
-    config = localConfig ?? hubConfig(path.join(hubCache, folder), model.config as unknown as Record<string, unknown>);
-    const session = (model as unknown as { sessions: Record<string, OrtSessionLike> }).sessions.model;
+    const raw = (model?.config ?? readJsonObject(path.join(modelDir, 'config.json'))) as unknown as Record<string, unknown>;
+    config = localConfig ?? hubConfig(modelDir, raw);
+    if (inWorker) {
+      // transformers.js opened a downloaded graph here: the worker opens its own copy instead.
+      await model?.dispose();
+      model = undefined;
+      throwIfAborted(opts.signal, 'model loading');
+      session = await WorkerSession.open(path.join(modelDir, HUB_GRAPH), sessionOptions);
+    } else {
+      session = (model as unknown as { sessions: Record<string, OrtSessionLike> } | undefined)?.sessions.model;
+    }
     if (!session) throw new KvsteerError('MODEL_LOAD_FAILED', `${describeSource(source)}: no decoder session`);
-    checkGeometry(session, config, path.join(local ? folder : path.join(hubCache, folder), 'config.json'), model.config as unknown as Record<string, unknown>);
+    checkGeometry(session, config, path.join(modelDir, 'config.json'), raw);
     backend = new OnnxBackend(session, config.numLayers, config.numKvHeads, config.headDim, config.vocabSize, config.hiddenSize);
   } catch (e) {
     // The session holds native memory: a model that fails its checks is released.
-    await model.dispose().catch(() => undefined);
+    await model?.dispose().catch(() => undefined);
+    if (inWorker) await session?.release?.().catch(() => undefined);
     throw e;
   }
   opts.onProgress?.({ stage: 'ready', fraction: 1, message: `${name} ready` });
@@ -195,7 +218,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     backend,
     timings: { importMs, loadMs: performance.now() - t1, converted },
     dispose: async () => {
-      await model.dispose();
+      await (model ? model.dispose() : session.release?.());
     },
   };
 }

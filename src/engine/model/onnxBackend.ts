@@ -9,6 +9,7 @@ import { KvsteerError, throwIfAborted } from '../util/errors';
 import { concatArrays } from '../util/concatArrays';
 import { KvCache } from './kvCache';
 import { prefillCallTokens, prefillCalls } from './prefillCallTokens';
+import type { BackendGeometry } from './ortWorkerProtocol';
 
 export interface ForwardRequest {
   tokens: number[];
@@ -40,6 +41,11 @@ export interface OrtSessionLike {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   run(feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>>;
+  /**
+   * A whole forward pass in another thread (WorkerSession), by a backend there of this geometry;
+   * the cache it returns lives there.
+   */
+  forwardInWorker?(req: ForwardRequest, geometry: BackendGeometry, prefillChunk: number): Promise<ForwardResult>;
   release?(): Promise<void>;
   /** Shapes as the graph declares them (onnxruntime-node ≥ 1.22); absent or shapeless on older ones. */
   readonly inputMetadata?: readonly ort.InferenceSession.ValueMetadata[];
@@ -144,6 +150,10 @@ export class OnnxBackend {
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
+    if (this.session.forwardInWorker) {
+      const { numLayers, numKvHeads, headDim, vocabSize, hiddenSize } = this;
+      return this.session.forwardInWorker(req, { numLayers, numKvHeads, headDim, vocabSize, hiddenSize }, this.prefillChunk);
+    }
     const n = req.tokens.length;
     if (n > prefillCallTokens(req.cache.length, this, this.prefillChunk)) return this.forwardInChunks(req);
     return this.forwardOnce(req);

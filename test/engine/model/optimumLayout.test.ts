@@ -30,9 +30,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-optimum-'));
 const modelP = loadTinyModel();
 let session: ort.InferenceSession | undefined;
 let folderModel: Promise<LoadedModel> | undefined;
+let workerFolderModel: Promise<LoadedModel> | undefined;
 after(async () => {
   await session?.release();
   await (await folderModel)?.dispose();
+  await (await workerFolderModel)?.dispose();
   await (await modelP).dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -56,15 +58,21 @@ function saveOptimumGraph(dest: string): void {
   buildLlamaGraph(spec, llamaWeightsFromGguf(gguf, spec), { cacheOutputs: 'present' }).save(dest, 'model.onnx');
 }
 
-/** The tiny model's folder with its graph replaced by the optimum-layout one, loaded as any folder. */
-function optimumFolderModel(): Promise<LoadedModel> {
-  folderModel ??= modelP.then((m) => {
-    const folder = copyModelFolder(m.folder, path.join(dir, 'optimum-folder'), (d) => {
+let optimumFolder: Promise<string> | undefined;
+/** The tiny model's folder with its graph replaced by the optimum-layout one. */
+function optimumFolderPath(): Promise<string> {
+  optimumFolder ??= modelP.then((m) =>
+    copyModelFolder(m.folder, path.join(dir, 'optimum-folder'), (d) => {
       for (const f of fs.readdirSync(path.join(d, 'onnx'))) fs.rmSync(path.join(d, 'onnx', f));
       saveOptimumGraph(path.join(d, 'onnx'));
-    });
-    return loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
-  });
+    }),
+  );
+  return optimumFolder;
+}
+
+/** That folder, loaded as any folder. */
+function optimumFolderModel(): Promise<LoadedModel> {
+  folderModel ??= optimumFolderPath().then((folder) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 }));
   return folderModel;
 }
 
@@ -101,6 +109,19 @@ test('greedy and steered generations are the same token for token in both layout
   assert.deepEqual(a.tokenIds, b.tokenIds);
   // The edit changed something, so both paths were steered.
   assert.notDeepEqual(b.tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
+});
+
+test('a folder in optimum layout whose session runs in a worker thread gives the same greedy and steered tokens', async () => {
+  const m = await modelP;
+  workerFolderModel ??= optimumFolderPath().then((folder) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1, sessionThread: 'worker' }));
+  const w = await workerFolderModel;
+  assert.ok((w.backend as unknown as { session: OrtSessionLike }).session.forwardInWorker, 'the session is in a worker');
+  const messages = [{ role: 'user' as const, content: 'tell me about the sea' }];
+  const promptIds = m.tokenizer.encode(m.tokenizer.applyChatTemplate(messages));
+  // The whole cache comes back from the worker every call, and goes there again by transfer.
+  assert.deepEqual((await generate(w, { promptIds, maxNewTokens: 24 })).tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
+  const steer = (model: LoadedModel) => generateSteered(model, { messages, vector: fakeVector(m, 3), strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
+  assert.deepEqual((await steer(w)).tokenIds, (await steer(m)).tokenIds);
 });
 
 test('a folder in optimum layout takes a long prompt in chunks, with the logits and cache of one call', async () => {
