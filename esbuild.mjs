@@ -1,5 +1,6 @@
-// Builds the extension into dist/: extension.js (the editor layer, loaded at activation) and
-// engine.js (the engine with transformers.js, loaded on the first request). onnxruntime-node is a
+// Builds the extension into dist/: extension.js (the editor layer, loaded at activation),
+// engine.js (the engine with transformers.js, loaded on the first request) and ortWorker.js (the
+// worker thread that runs the model's ONNX Runtime session off the extension host's thread). onnxruntime-node is a
 // native module: it stays external and ships in the .vsix (see .vscodeignore written below).
 //
 //   node esbuild.mjs [--production] [--watch] [--vscodeignore <target>]
@@ -64,6 +65,8 @@ const watchLog = {
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [engineExternal] },
   { ...common, entryPoints: ['src/engine/index.ts'], outfile: 'dist/engine.js', plugins: [sharpStub] },
+  // Loaded by path (WORKER_SCRIPT in src/engine/model/workerSession.ts): beside engine.js.
+  { ...common, entryPoints: ['src/engine/model/ortWorker.ts'], outfile: 'dist/ortWorker.js', plugins: [] },
 ];
 
 /**
@@ -84,7 +87,7 @@ function writeVscodeignore(target) {
   const lines = [
     '**',
     '!package.json', '!README.md', '!CHANGELOG.md', '!LICENSE',
-    '!dist/extension.js', '!dist/engine.js',
+    '!dist/extension.js', '!dist/engine.js', '!dist/ortWorker.js',
     '!media/**', '!vectors/manifest.json', '!vectors/*.safetensors', '!vectors/datasets/**',
     '!node_modules/onnxruntime-common/package.json', '!node_modules/onnxruntime-common/dist/cjs/**',
     '!node_modules/onnxruntime-node/package.json', '!node_modules/onnxruntime-node/dist/**',
@@ -100,7 +103,7 @@ if (watch) {
   const t0 = Date.now();
   await Promise.all(builds.map((b) => esbuild.build(b)));
   const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KB`;
-  console.log(`esbuild: dist/extension.js ${size('dist/extension.js')}, dist/engine.js ${size('dist/engine.js')} in ${Date.now() - t0} ms`);
+  console.log(`esbuild: dist/extension.js ${size('dist/extension.js')}, dist/engine.js ${size('dist/engine.js')}, dist/ortWorker.js ${size('dist/ortWorker.js')} in ${Date.now() - t0} ms`);
 }
 
 // One .vsix per platform, the same bundles in each, only that platform's ONNX Runtime binaries.

@@ -27,6 +27,11 @@ export interface ServiceDeps {
   log: (message: string) => void;
   /** Injected for tests; defaults to the engine's loader. */
   loadModel?: typeof engineLoadModel;
+  /**
+   * Where the model's ONNX Runtime session runs (default 'worker': a forward pass then never holds
+   * the extension host's thread, which the editor's other extensions and UI requests share).
+   */
+  sessionThread?: 'main' | 'worker';
 }
 
 export interface LoadReporter {
@@ -197,6 +202,7 @@ export class SteeringService {
       },
       onWarning: (m) => this.warnOnce(settings.model, m),
       signal,
+      sessionThread: this.deps.sessionThread ?? 'worker',
     });
     this.model = { key: modelKey(settings, loaded), setting: settings.model, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);
@@ -264,8 +270,10 @@ export class SteeringService {
     this.vectorCache = undefined;
     if (old) {
       this.deps.log(`Freeing model ${old.loaded.name}${why ? ` ${why}` : ''}`);
-      await old.loaded.dispose();
+      // The status bar hears at once that no model is loaded; the memory goes back when the
+      // session's worker thread has ended.
       this.notify();
+      await old.loaded.dispose();
     }
   }
 

@@ -36,7 +36,7 @@ function checkContents(file: string, target: (typeof TARGETS)[number]): Map<stri
   assert.ok(size < 100e6, `${file}: ${(size / 1e6).toFixed(1)} MB`);
   const [platform, arch] = target.split('-');
   const binding = `extension/node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/onnxruntime_binding.node`;
-  for (const f of ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/engine.js', 'extension/media/compare.js', 'extension/media/compare.css', 'extension/vectors/manifest.json', 'extension/vectors/smollm2-135m-reasoning.safetensors', binding]) {
+  for (const f of ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/engine.js', 'extension/dist/ortWorker.js', 'extension/media/compare.js', 'extension/media/compare.css', 'extension/vectors/manifest.json', 'extension/vectors/smollm2-135m-reasoning.safetensors', binding]) {
     assert.ok(files.has(f), `${file}: ${f} is missing`);
   }
   const weights = [...files.keys()].filter((f) => /\.(gguf|onnx|onnx_data|bin|pt|pth|ckpt)$/i.test(f) || /model\.safetensors$/.test(f));
