@@ -3,7 +3,7 @@ import { after } from 'node:test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LoadedModel, loadModel } from '../../src/engine/model/loadModel';
+import { LoadedModel, LoadOptions, loadModel } from '../../src/engine/model/loadModel';
 import { loadTinyModel } from './models';
 
 /** Copies `source` to `target` and changes the copy with `edit`; returns `target`. */
@@ -37,7 +37,7 @@ export function tinyFolderCopies(prefix: string): {
   dir: string;
   tinyP: Promise<LoadedModel>;
   folderCopy: (edit: (folder: string) => void, name?: string) => Promise<string>;
-  load: (folder: string) => Promise<LoadedModel>;
+  load: (folder: string, opts?: LoadOptions) => Promise<LoadedModel>;
 } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const tinyP = loadTinyModel();
@@ -47,6 +47,6 @@ export function tinyFolderCopies(prefix: string): {
   });
   let copies = 0;
   const folderCopy = async (edit: (folder: string) => void, name = `m${++copies}`) => copyModelFolder((await tinyP).folder, path.join(dir, name), edit);
-  const load = (folder: string) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1 });
+  const load = (folder: string, opts: LoadOptions = {}) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1, ...opts });
   return { dir, tinyP, folderCopy, load };
 }

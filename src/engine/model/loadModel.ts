@@ -154,6 +154,11 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
     const model = inWorker && local ? undefined : await tf.AutoModelForCausalLM.from_pretrained(folder, { ...options, dtype: 'fp32', session_options: sessionOptions });
     return { tokenizer, templateSource, model };
   };
+  // A local graph opens in the worker while transformers.js reads the tokenizer here (the worker's
+  // start and ONNX Runtime's import there take about 0.3 s).
+  const opening = inWorker && local ? WorkerSession.open(path.join(folder, HUB_GRAPH), sessionOptions) : undefined;
+  // Settled here too, so a load that fails first leaves no unhandled rejection behind.
+  opening?.catch(() => undefined);
   let loaded: Awaited<ReturnType<typeof fromPretrained>>;
   try {
     if (local) loaded = await fromPretrained(false);
@@ -169,6 +174,7 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       }
     }
   } catch (e) {
+    void opening?.then((ws) => ws.release());
     if (e instanceof KvsteerError) throw e;
     const cause = networkFailure(e);
     if (cause !== undefined && source.kind === 'hub') {
@@ -192,8 +198,8 @@ export async function loadModel(spec: string | ModelSource, opts: LoadOptions = 
       // transformers.js opened a downloaded graph here: the worker opens its own copy instead.
       await model?.dispose();
       model = undefined;
+      session = await (opening ?? WorkerSession.open(path.join(modelDir, HUB_GRAPH), sessionOptions));
       throwIfAborted(opts.signal, 'model loading');
-      session = await WorkerSession.open(path.join(modelDir, HUB_GRAPH), sessionOptions);
     } else {
       session = (model as unknown as { sessions: Record<string, OrtSessionLike> } | undefined)?.sessions.model;
     }

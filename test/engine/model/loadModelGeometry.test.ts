@@ -14,6 +14,7 @@ import { llamaSpecFromGguf, llamaWeightsFromGguf } from '../../../src/engine/ggu
 import { buildLlamaGraph } from '../../../src/engine/onnx/llamaGraph';
 import { OnnxBackend, OrtSessionLike, graphGeometryMismatch } from '../../../src/engine/model/onnxBackend';
 import { tinyGgufPath } from '../../support/models';
+import { WorkerSession } from '../../../src/engine/model/workerSession';
 import { editJsonFile, tinyFolderCopies } from '../../support/modelFolders';
 
 const { tinyP, folderCopy, load } = tinyFolderCopies('kvsteer-geometry-');
@@ -49,6 +50,30 @@ for (const c of CASES) {
     assert.equal(release.mock.callCount(), 1);
   });
 }
+
+test('with the session in a worker thread, a config.json that disagrees with the graph is refused the same way, and the worker is released', async (t) => {
+  const folder = await withConfig(CASES[0].fields);
+  const release = t.mock.method(WorkerSession.prototype, 'release');
+  await assert.rejects(load(folder, { sessionThread: 'worker' }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+    assert.ok(e.message.startsWith(`${path.join(folder, 'config.json')}: `), e.message);
+    assert.match(e.message, CASES[0].message);
+    return true;
+  });
+  assert.equal(release.mock.callCount(), 1);
+});
+
+test('with the session in a worker thread, a corrupt graph is one error naming the file, with no session to release', async (t) => {
+  const folder = await folderCopy((d) => fs.writeFileSync(path.join(d, 'onnx', 'model.onnx'), 'not a graph'));
+  const release = t.mock.method(WorkerSession.prototype, 'release');
+  await assert.rejects(load(folder, { sessionThread: 'worker' }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'MODEL_LOAD_FAILED', e.message);
+    assert.ok(e.message.startsWith(`ONNX Runtime cannot open ${path.join(folder, 'onnx', 'model.onnx')}: `), e.message);
+    return true;
+  });
+  // The worker that could not open the graph ended then (WorkerSession.open terminates it).
+  assert.equal(release.mock.callCount(), 0);
+});
 
 test('a folder holding a graph in optimum layout (present.* outputs) loads and runs', async () => {
   const folder = await folderCopy((d) => {
