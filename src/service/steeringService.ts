@@ -27,11 +27,6 @@ export interface ServiceDeps {
   log: (message: string) => void;
   /** Injected for tests; defaults to the engine's loader. */
   loadModel?: typeof engineLoadModel;
-  /**
-   * Where the model's ONNX Runtime session runs (default 'worker': a forward pass then never holds
-   * the extension host's thread, which the editor's other extensions and UI requests share).
-   */
-  sessionThread?: 'main' | 'worker';
 }
 
 export interface LoadReporter {
@@ -202,7 +197,9 @@ export class SteeringService {
       },
       onWarning: (m) => this.warnOnce(settings.model, m),
       signal,
-      sessionThread: this.deps.sessionThread ?? 'worker',
+      // A forward pass then never holds the extension host's thread, which the editor's other
+      // extensions and UI requests share.
+      sessionThread: 'worker',
     });
     this.model = { key: modelKey(settings, loaded), setting: settings.model, loaded, prefills: new eng.PrefillCache() };
     this.deps.log(`Loaded ${loaded.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s (import ${(loaded.timings.importMs / 1000).toFixed(2)} s${loaded.timings.converted ? ', converted now' : ''})`);

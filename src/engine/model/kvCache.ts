@@ -18,6 +18,7 @@ export interface KvLayer {
   value: Float32Array;
 }
 
+/** Zero-length keys and values per layer: an empty cache's, or a handle's whose contents are elsewhere. */
 function placeholders(numLayers: number): KvLayer[] {
   return Array.from({ length: numLayers }, () => ({ key: new Float32Array(0), value: new Float32Array(0) }));
 }
@@ -88,7 +89,7 @@ export class KvCache {
   }
 
   static empty(numLayers: number, numKvHeads: number, headDim: number): KvCache {
-    return new KvCache(numKvHeads, headDim, 0, Array.from({ length: numLayers }, () => ({ key: new Float32Array(0), value: new Float32Array(0) })));
+    return new KvCache(numKvHeads, headDim, 0, placeholders(numLayers));
   }
 
   get numLayers(): number {

@@ -6,14 +6,11 @@
 import type * as ort from 'onnxruntime-node';
 import type { MessagePort } from 'node:worker_threads';
 import type { KvCacheLoan } from './kvCache';
+import type { GraphGeometry } from './onnxBackend';
 import type { KvsteerErrorCode } from '../util/errors';
 
-/** What the worker's OnnxBackend is built with (config.json's view, checked against the graph here). */
-export interface BackendGeometry {
-  numLayers: number;
-  numKvHeads: number;
-  headDim: number;
-  vocabSize: number;
+/** What the worker's OnnxBackend is built with: the config's geometry, checked against the graph here. */
+export interface BackendGeometry extends GraphGeometry {
   hiddenSize: number;
 }
 

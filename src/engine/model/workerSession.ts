@@ -137,7 +137,7 @@ export class WorkerSession implements OrtSessionLike {
       if (this.pending.size === 0) this.worker.unref();
       throw e;
     }
-    if (loan && cache.kind === 'moved') this.handles.register(req.cache, cache.id);
+    if (cache.kind === 'moved') this.handles.register(req.cache, cache.id);
     const abort = () => this.post({ kind: 'abort', id });
     if (req.signal?.aborted) abort();
     else req.signal?.addEventListener('abort', abort, { once: true });
