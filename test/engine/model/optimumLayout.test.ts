@@ -17,14 +17,12 @@ import { buildLlamaGraph } from '../../../src/engine/onnx/llamaGraph';
 import { OnnxBackend, OrtSessionLike } from '../../../src/engine/model/onnxBackend';
 import { LoadedModel, loadModel } from '../../../src/engine/model/loadModel';
 import { isCancellation } from '../../../src/engine/util/errors';
-import { generate } from '../../../src/engine/generation/generate';
-import { generateSteered } from '../../../src/engine/steering/applySteering';
 import { maxAbsDiff } from '../../support/arrays';
-import { fakeVector } from '../../support/fakeVector';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
 import { copyModelFolder } from '../../support/modelFolders';
 import { countingRuns } from '../../support/sessionCalls';
 import { assertOneCallResult } from '../../support/oneCallResult';
+import { assertSameGenerations } from '../../support/sameGenerations';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsteer-optimum-'));
 const modelP = loadTinyModel();
@@ -98,30 +96,17 @@ test('a graph returning present.* gives the logits and cache of the kvsteer layo
 });
 
 test('greedy and steered generations are the same token for token in both layouts', async () => {
-  const m = await modelP;
-  const o = await optimumModel();
-  const messages = [{ role: 'user' as const, content: 'tell me about the sea' }];
-  const promptIds = m.tokenizer.encode(m.tokenizer.applyChatTemplate(messages));
-  assert.deepEqual((await generate(o, { promptIds, maxNewTokens: 24 })).tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
-  const vector = fakeVector(m, 3);
-  const steer = (model: LoadedModel) => generateSteered(model, { messages, vector, strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
-  const [a, b] = [await steer(o), await steer(m)];
-  assert.deepEqual(a.tokenIds, b.tokenIds);
+  const { greedy, steered } = await assertSameGenerations(await optimumModel(), await modelP);
   // The edit changed something, so both paths were steered.
-  assert.notDeepEqual(b.tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
+  assert.notDeepEqual(steered, greedy);
 });
 
 test('a folder in optimum layout whose session runs in a worker thread gives the same greedy and steered tokens', async () => {
-  const m = await modelP;
   workerFolderModel ??= optimumFolderPath().then((folder) => loadModel(folder, { cacheDir: path.join(dir, 'cache'), threads: 1, sessionThread: 'worker' }));
   const w = await workerFolderModel;
   assert.ok((w.backend as unknown as { session: OrtSessionLike }).session.forwardInWorker, 'the session is in a worker');
-  const messages = [{ role: 'user' as const, content: 'tell me about the sea' }];
-  const promptIds = m.tokenizer.encode(m.tokenizer.applyChatTemplate(messages));
-  // The whole cache comes back from the worker every call, and goes there again by transfer.
-  assert.deepEqual((await generate(w, { promptIds, maxNewTokens: 24 })).tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
-  const steer = (model: LoadedModel) => generateSteered(model, { messages, vector: fakeVector(m, 3), strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
-  assert.deepEqual((await steer(w)).tokenIds, (await steer(m)).tokenIds);
+  // The whole cache comes back from the worker's session every call (present.*), and stays there.
+  await assertSameGenerations(w, await modelP);
 });
 
 test('a folder in optimum layout takes a long prompt in chunks, with the logits and cache of one call', async () => {

@@ -20,6 +20,7 @@ import { isCancellation, isKvsteerError } from '../../../src/engine/util/errors'
 import { PrefillCache } from '../../../src/engine/generation/prefillCache';
 import { fakeVector } from '../../support/fakeVector';
 import { loadTinyModel, tinyGgufPath } from '../../support/models';
+import { assertSameGenerations } from '../../support/sameGenerations';
 
 const mainP = loadTinyModel();
 const workerP = loadTinyModel({ sessionThread: 'worker' });
@@ -62,12 +63,7 @@ test('a session in a worker gives the logits and cache of one on the calling thr
 });
 
 test('greedy and steered generations in a worker are token for token those of the calling thread', async () => {
-  const [m, w] = [await mainP, await workerP];
-  const messages = [{ role: 'user' as const, content: 'tell me about the sea' }];
-  const promptIds = m.tokenizer.encode(m.tokenizer.applyChatTemplate(messages));
-  assert.deepEqual((await generate(w, { promptIds, maxNewTokens: 24 })).tokenIds, (await generate(m, { promptIds, maxNewTokens: 24 })).tokenIds);
-  const steer = (x: LoadedModel) => generateSteered(x, { messages, vector: fakeVector(m, 3), strength: { cK: 2, cV: 8 }, maxNewTokens: 24 });
-  assert.deepEqual((await steer(w)).tokenIds, (await steer(m)).tokenIds);
+  await assertSameGenerations(await workerP, await mainP);
 });
 
 test('generation leaves no cache behind in the worker, steered or not, and a kept prefill lives here', async () => {
